@@ -1,0 +1,92 @@
+"""Benchmark registry: look up by name, or register your own objective.
+
+    >>> from hpobench import benchmarks
+    >>> "synthetic/agree" in benchmarks.names()
+    True
+
+Third-party packages can also add benchmarks without editing this one, through
+the entry-point group `hpobench.benchmarks` (name -> zero-argument factory).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata as md
+from typing import Callable
+
+from ConfigSpace import ConfigurationSpace
+
+from hpobench.benchmarks.base import Benchmark, BenchmarkError, Result, trial_row
+
+__all__ = ["Benchmark", "BenchmarkError", "Result", "get", "names", "register", "trial_row"]
+
+_FACTORIES: dict[str, Callable[..., Benchmark]] = {}
+
+
+def _synthetic(agreement: float) -> Callable[..., Benchmark]:
+    def factory(seed: int = 0, **kw) -> Benchmark:
+        from hpobench.benchmarks import synthetic
+        return synthetic.make(agreement=agreement, seed=seed, **kw)
+    return factory
+
+
+def _resnet(dataset: str) -> Callable[..., Benchmark]:
+    def factory(**kw) -> Benchmark:
+        from hpobench.benchmarks import resnet  # imports JAX: only when asked for
+        return resnet.make(dataset, **kw)
+    return factory
+
+
+def _builtin() -> None:
+    for ds in ("cifar10", "fashion_mnist", "cifar100"):
+        _FACTORIES[f"resnet/{ds}"] = _resnet(ds)
+    for name, agreement in (("agree", 1.0), ("partial", 0.5), ("uncorrelated", 0.0), ("reversed", -1.0)):
+        _FACTORIES[f"synthetic/{name}"] = _synthetic(agreement)
+
+    def synthetic_any(agreement: float = 1.0, seed: int = 0, **kw) -> Benchmark:
+        return _synthetic(agreement)(seed=seed, **kw)
+    _FACTORIES["synthetic"] = synthetic_any
+
+
+@functools.cache
+def _plugins() -> None:
+    for ep in md.entry_points(group="hpobench.benchmarks"):
+        _FACTORIES.setdefault(ep.name, ep.load())
+
+
+def register(name: str, fn: Callable | Benchmark, config_space: ConfigurationSpace | None = None,
+             fidelity_space: ConfigurationSpace | None = None, *, overwrite: bool = False, **kw) -> None:
+    """Register a benchmark, a factory returning one, or a plain objective.
+
+    For a plain objective `fn(config: dict, fidelity: dict, seed: int) -> Result`
+    pass its `config_space` and `fidelity_space` (defaults = full fidelity).
+    """
+    if name in _FACTORIES and not overwrite:
+        raise BenchmarkError(f"benchmark {name!r} is already registered (pass overwrite=True)")
+    if isinstance(fn, Benchmark):
+        _FACTORIES[name] = lambda: fn
+    elif config_space is not None:
+        if fidelity_space is None:
+            raise BenchmarkError(f"register {name!r}: an objective needs a fidelity_space too")
+        bench = Benchmark(name, config_space, fidelity_space, fn, **kw)
+        _FACTORIES[name] = lambda: bench
+    elif callable(fn):
+        _FACTORIES[name] = fn
+    else:
+        raise BenchmarkError(f"register {name!r}: expected a Benchmark, a factory or an objective")
+
+
+def names() -> list[str]:
+    _plugins()
+    return sorted(_FACTORIES)
+
+
+def get(name: str, **kwargs) -> Benchmark:
+    """The benchmark registered as `name`; kwargs go to its factory."""
+    _plugins()
+    if name not in _FACTORIES:
+        raise BenchmarkError(f"unknown benchmark {name!r}; registered: {', '.join(sorted(_FACTORIES))}")
+    return _FACTORIES[name](**kwargs)
+
+
+_builtin()

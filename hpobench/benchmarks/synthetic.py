@@ -1,0 +1,252 @@
+"""Synthetic multi-fidelity benchmarks whose true importance is known exactly.
+
+The objective is a sum of orthogonal terms, so its variance decomposition (the
+quantity fANOVA estimates) is known in closed form at every fidelity:
+
+    L(x, s) = sum_i a_i(s) q_i(x_i) + b q_j(x_j) q_k(x_k)      f1 = base(s) - scale(s) L
+
+Each q_i is zero-mean, unit-variance under uniform sampling of the hyperparameter
+in ConfigSpace's own unit scale (log scale for log floats). Terms of conditional
+children carry their activity indicator, so they are orthogonal too. The truth is:
+
+- `importance(fidelity)[hp]`: a_i^2 p_i / Var(L), p_i the probability that hp is
+  active (1/2 for the children of `branch`). A child's share is the variance its
+  term adds where it is active: the quantity a conditional-aware method should find.
+- `interactions(fidelity)[(j, k)]`: b^2 / Var(L), one designed pair.
+- Shares sum to 1 (observation noise excluded).
+
+Fidelity enters through the level s = 1 - log(c) / log(c_min) in [0, 1], with
+c = (epochs / max_epochs) * data_fraction the cost share: s = 1 at full fidelity,
+0 at the cheapest point. Importance profiles blend in variance,
+a_i(s)^2 p_i ∝ s v_full_i + (1 - s) v_low_i, where v_low is v_full with its
+ranks permuted to reach Spearman correlation `agreement` with full fidelity
+(1: identical ranking, -1: reversed). Misleading low fidelities also move the
+optima of the continuous terms, so optimizers that trust them are misled too.
+
+    >>> b = make(agreement=-1.0)
+    >>> round(b.truth.agreement, 2)
+    -1.0
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+from ConfigSpace import (Categorical, ConfigurationSpace, EqualsCondition, Float, Integer)
+from scipy.stats import spearmanr
+
+from hpobench.benchmarks.base import Benchmark, Result
+
+MAX_EPOCHS = 81
+MIN_FRACTION = 0.05
+SECONDS_PER_EPOCH = 1.0  # simulated cost of one epoch on all data
+
+
+def config_space(seed: int = 0) -> ConfigurationSpace:
+    cs = ConfigurationSpace(seed=seed)
+    xs = [Float(f"x{i}", (0.0, 1.0), default=0.5) for i in range(6)]
+    lr = Float("lr", (1e-4, 1.0), default=1e-2, log=True)
+    n = Integer("n", (1, 16), default=4)
+    cat = Categorical("cat", ["a", "b", "c"], default="a")
+    branch = Categorical("branch", ["left", "right"], default="left")
+    left_x = Float("left_x", (0.0, 1.0), default=0.5)
+    right_x = Float("right_x", (0.0, 1.0), default=0.5)
+    cs.add([*xs, lr, n, cat, branch, left_x, right_x,
+            EqualsCondition(left_x, branch, "left"), EqualsCondition(right_x, branch, "right")])
+    return cs
+
+
+def fidelity_space() -> ConfigurationSpace:
+    return ConfigurationSpace({
+        "epochs": Integer("epochs", (1, MAX_EPOCHS), default=MAX_EPOCHS),
+        "data_fraction": Float("data_fraction", (MIN_FRACTION, 1.0), default=1.0),
+    })
+
+
+def level(fidelity: dict) -> float:
+    """Fidelity level s in [0, 1] (1 = full), log-linear in cost."""
+    c = fidelity["epochs"] / MAX_EPOCHS * fidelity["data_fraction"]
+    c_min = MIN_FRACTION / MAX_EPOCHS
+    return float(np.clip(1.0 - np.log(c) / np.log(c_min), 0.0, 1.0))
+
+
+# Continuous hyperparameters (bowl-shaped terms) and their parents.
+CONTINUOUS = ("x0", "x1", "x2", "x3", "x4", "x5", "lr", "left_x", "right_x")
+DISCRETE = ("n", "cat", "branch")
+CHILDREN = {"left_x": ("branch", "left"), "right_x": ("branch", "right")}
+N_LEVELS = {"n": 16, "cat": 3, "branch": 2}
+
+
+def _permutation_with_spearman(d: int, target: float, rng: np.random.Generator) -> np.ndarray:
+    """A permutation of range(d) whose Spearman correlation with identity is closest to target."""
+    if target >= 1.0:
+        return np.arange(d)
+    if target <= -1.0:
+        return np.arange(d)[::-1].copy()
+    z = (np.arange(d) - (d - 1) / 2) / np.arange(d).std()
+    best, best_gap = None, np.inf
+    for _ in range(4000):
+        perm = np.argsort(np.argsort(target * z + np.sqrt(1 - target**2) * rng.standard_normal(d)))
+        gap = abs(spearmanr(np.arange(d), perm).statistic - target)
+        if gap < best_gap:
+            best, best_gap = perm, gap
+    return best
+
+
+@dataclass(frozen=True, eq=False)  # identity hash: keys _model's cache
+class Truth:
+    """Known ground truth of a synthetic instance (see module docstring)."""
+
+    names: tuple[str, ...]
+    v_full: np.ndarray  # target variance profile at s=1 (before normalisation)
+    v_low: np.ndarray  # ... at s=0
+    pair: tuple[str, str]
+    pair_var: float
+    centers_full: np.ndarray  # bowl centres of CONTINUOUS at s=1
+    centers_shift: np.ndarray  # centre displacement at s=0
+    levels: dict  # discrete hp -> zero-mean unit-variance level values
+
+    @property
+    def agreement(self) -> float:
+        """Realised Spearman correlation of importance at the cheapest vs full fidelity."""
+        return float(spearmanr(self.v_full, self.v_low).statistic)
+
+    def importance(self, fidelity: dict) -> dict[str, float]:
+        m = _model(self, level(fidelity))
+        return dict(zip(self.names, (m["var"] / m["total"]).tolist()))
+
+    def interactions(self, fidelity: dict) -> dict[tuple[str, str], float]:
+        return {self.pair: self.pair_var / _model(self, level(fidelity))["total"]}
+
+    def ranking(self, fidelity: dict) -> list[str]:
+        imp = self.importance(fidelity)
+        return sorted(imp, key=imp.get, reverse=True)
+
+    def agreement_at(self, fidelity: dict, metric=spearmanr) -> float:
+        """Rank correlation of true importance at `fidelity` vs full fidelity."""
+        full = {"epochs": MAX_EPOCHS, "data_fraction": 1.0}
+        a, b = self.importance(fidelity), self.importance(full)
+        return float(metric([a[k] for k in self.names], [b[k] for k in self.names]).statistic)
+
+
+@functools.lru_cache(maxsize=4096)
+def _model(truth: Truth, s: float) -> dict:
+    """Term weights, bowl centres and normalisation at level s."""
+    v = s * truth.v_full + (1 - s) * truth.v_low  # variance shares (before the pair)
+    p = np.array([0.5 if k in CHILDREN else 1.0 for k in truth.names])
+    amp = np.sqrt(v / p)
+    centers = np.clip(truth.centers_full + (1 - s) * truth.centers_shift, 0.02, 0.98)
+    e2 = ((1 - centers) ** 3 + centers**3) / 3  # moments of (u - c)^2, u ~ U(0, 1)
+    e4 = ((1 - centers) ** 5 + centers**5) / 5
+    sd = np.sqrt(e4 - e2**2)
+    qmax = np.maximum(np.maximum(centers, 1 - centers) ** 2 - e2, e2) / sd
+    qmax_all = {k: qmax[i] for i, k in enumerate(CONTINUOUS)}
+    qmax_all.update({k: np.abs(lv).max() for k, lv in truth.levels.items()})
+    qm = np.array([qmax_all[k] for k in truth.names])
+    j, k = (truth.names.index(n) for n in truth.pair)
+    b = np.sqrt(truth.pair_var)
+    bound = float(amp @ qm + b * qm[j] * qm[k])
+    return {"amp": amp, "var": v.copy(), "total": float(v.sum() + truth.pair_var), "centers": centers,
+            "e2": e2, "sd": sd, "bound": bound, "b": b}
+
+
+def _unit(space: ConfigurationSpace, name: str, value) -> float:
+    hp = space[name]
+    return float(hp.to_vector(value))
+
+
+def _loss(truth: Truth, space: ConfigurationSpace, config: dict, s: float) -> tuple[float, float]:
+    """L(x, s) and its bound (so that f1 stays inside [0, 1] without clipping)."""
+    m = _model(truth, s)
+    q = np.zeros(len(truth.names))
+    for i, name in enumerate(truth.names):
+        if name in CHILDREN:
+            parent, val = CHILDREN[name]
+            if config.get(parent) != val:
+                continue
+        if name in truth.levels:
+            hp = space[name]
+            idx = list(hp.choices).index(config[name]) if hasattr(hp, "choices") else config[name] - hp.lower
+            q[i] = truth.levels[name][idx]
+        else:
+            c = CONTINUOUS.index(name)
+            u = _unit(space, name, config[name])
+            q[i] = ((u - m["centers"][c]) ** 2 - m["e2"][c]) / m["sd"][c]
+    j, k = (truth.names.index(n) for n in truth.pair)
+    return float(m["amp"] @ q + m["b"] * q[j] * q[k]), m["bound"]
+
+
+def _f1(truth, space, config, s) -> float:
+    loss, bound = _loss(truth, space, config, s)
+    base = 0.6 + 0.35 * s
+    return base - 0.4 * (loss / bound + 1) / 2
+
+
+def _seed(config: dict, *extra) -> list[int]:
+    return [zlib.crc32(json.dumps(config, sort_keys=True, default=str).encode()), *extra]
+
+
+def make(agreement: float = 1.0, seed: int = 0, noise: float = 0.005, diverge: float = 0.03,
+         interaction: float = 0.1, decay: float = 0.6, name: str | None = None) -> Benchmark:
+    """A synthetic instance.
+
+    agreement: designed Spearman correlation of importance, cheapest vs full fidelity.
+    noise: sd of observation noise at full fidelity (tripled at the cheapest).
+    diverge: share of the `lr` range (at its top) whose runs diverge.
+    interaction: variance of the designed pair relative to the most important term.
+    decay: ratio of successive importances at full fidelity.
+    """
+    if not -1.0 <= agreement <= 1.0:
+        raise ValueError(f"agreement must be in [-1, 1], got {agreement}")
+    rng = np.random.default_rng(seed)
+    space = config_space(seed)
+    names = tuple(space)
+    d = len(names)
+    profile = decay ** np.arange(d)
+    order = rng.permutation(d)  # order[r] = index of the hp ranked r at full fidelity
+    v_full = np.empty(d)
+    v_full[order] = profile
+    perm = _permutation_with_spearman(d, agreement, rng)
+    v_low = np.empty(d)
+    v_low[order] = profile[perm]
+    top2 = [i for i in order if names[i] not in CHILDREN][:2]  # an interaction of always-active hps
+    levels = {}
+    for k, nl in N_LEVELS.items():
+        lv = rng.standard_normal(nl)
+        lv = (lv - lv.mean()) / lv.std()
+        levels[k] = lv
+    truth = Truth(
+        names=names, v_full=v_full, v_low=v_low,
+        pair=(names[top2[0]], names[top2[1]]), pair_var=interaction * profile[0],
+        centers_full=rng.uniform(0.15, 0.85, len(CONTINUOUS)),
+        centers_shift=(1 - agreement) / 2 * rng.choice([-0.5, 0.5], len(CONTINUOUS)),
+        levels=levels)
+
+    def fn(config: dict, fidelity: dict, seed: int) -> Result:
+        frac = fidelity["data_fraction"]
+        epochs = fidelity["epochs"]
+        cost = epochs * frac
+        u_lr = _unit(space, "lr", config["lr"])
+        rng = np.random.default_rng(_seed(config, seed, epochs, round(frac * 1e6)))
+        if u_lr > 1 - diverge:
+            return Result.failed("diverged", "loss is NaN (learning rate above the stable range)",
+                                 cost_s=SECONDS_PER_EPOCH * frac, cost=frac,
+                                 curve=[{"epoch": 1, "train_loss": float("nan")}])
+        curve = []
+        for e in range(1, epochs + 1):
+            s = level({"epochs": e, "data_fraction": frac})
+            f1 = float(np.clip(_f1(truth, space, config, s) + noise * (3 - 2 * s) * rng.standard_normal(), 0, 1))
+            curve.append({"epoch": e, "f1": f1, "loss": -float(np.log(max(f1, 1e-6)))})
+        f1 = curve[-1]["f1"]
+        return Result("ok", f1, min(1.0, f1 + 0.02), curve[-1]["loss"], SECONDS_PER_EPOCH * cost, cost, curve)
+
+    return Benchmark(
+        name=name or f"synthetic/agreement={agreement:g},seed={seed}",
+        config_space=space, fidelity_space=fidelity_space(), fn=fn,
+        description=f"Synthetic, known importance; designed low/full agreement {agreement:g}.",
+        cost_fn=lambda f: f["epochs"] * f["data_fraction"], truth=truth,
+        meta={"agreement": agreement, "seed": seed, "noise": noise})

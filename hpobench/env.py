@@ -1,0 +1,54 @@
+"""What produced a result: package versions and hardware, recorded with every run.
+
+    >>> from hpobench import env
+    >>> sorted(env.describe())[:3]
+    ['cpu', 'cpu_count', 'devices']
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata as md
+import os
+import platform
+import sys
+
+PACKAGES = ("hpobench", "jax", "jaxlib", "flax", "optax", "numpy", "scipy", "pandas",
+            "ConfigSpace", "smac", "tensorflow-datasets")
+
+
+def _version(pkg: str) -> str | None:
+    try:
+        return md.version(pkg)
+    except md.PackageNotFoundError:
+        return None
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+@functools.lru_cache(maxsize=1)
+def _static() -> dict:
+    return {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "cpu": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "versions": {p: _version(p) for p in PACKAGES},
+    }
+
+
+def describe() -> dict:
+    """Versions and hardware; JAX devices only if JAX is already in use (no import cost)."""
+    out = dict(_static())
+    jax = sys.modules.get("jax")
+    out["devices"] = [str(d) for d in jax.devices()] if jax is not None else None
+    return out
