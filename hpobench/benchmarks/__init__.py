@@ -23,10 +23,11 @@ __all__ = ["Benchmark", "BenchmarkError", "Result", "get", "names", "register", 
 _FACTORIES: dict[str, Callable[..., Benchmark]] = {}
 
 
-def _synthetic(agreement: float) -> Callable[..., Benchmark]:
+def _synthetic(agreement: float, label: str | None = None) -> Callable[..., Benchmark]:
     def factory(seed: int = 0, **kw) -> Benchmark:
         from hpobench.benchmarks import synthetic
-        return synthetic.make(agreement=agreement, seed=seed, **kw)
+        name = f"synthetic/{label}" + (f",seed={seed}" if seed else "") if label else None
+        return synthetic.make(agreement=agreement, seed=seed, name=name, **kw)
     return factory
 
 
@@ -41,7 +42,7 @@ def _builtin() -> None:
     for ds in ("cifar10", "fashion_mnist", "cifar100"):
         _FACTORIES[f"resnet/{ds}"] = _resnet(ds)
     for name, agreement in (("agree", 1.0), ("partial", 0.5), ("uncorrelated", 0.0), ("reversed", -1.0)):
-        _FACTORIES[f"synthetic/{name}"] = _synthetic(agreement)
+        _FACTORIES[f"synthetic/{name}"] = _synthetic(agreement, name)
 
     def synthetic_any(agreement: float = 1.0, seed: int = 0, **kw) -> Benchmark:
         return _synthetic(agreement)(seed=seed, **kw)
