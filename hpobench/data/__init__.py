@@ -1,0 +1,111 @@
+"""Datasets for the live benchmarks: load, split, subset, resize.
+
+Sources: the offline tfds builders of `local` (CIFAR-10 JPEG archive, Fashion-MNIST
+idx files) and the tfds catalog (`catalog`). Prepared data lives in a tfds data
+dir (`$HPOBENCH_DATA_DIR`, default `~/.cache/hpobench`); decoded arrays are also
+kept there as `.npy` so that a second load takes well under a second.
+
+    >>> from hpobench import data
+    >>> ds = data.load("fashion_mnist")  # doctest: +SKIP
+    >>> ds.x_train.shape, ds.x_val.shape, ds.x_test.shape  # doctest: +SKIP
+    ((54000, 28, 28, 1), (6000, 28, 28, 1), (10000, 28, 28, 1))
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hpobench.data import sources
+from hpobench.data.transforms import nested_subset, resize, stratified_split
+
+__all__ = ["DataError", "Dataset", "load", "nested_subset", "resize", "stratified_split", "data_dir"]
+
+VAL_FRACTION = 0.1  # carved from train, stratified; what HPO optimises
+SPLIT_SEED = 0  # fixed: every run of every study sees the same validation set
+
+
+class DataError(ValueError):
+    """A dataset is missing or unreadable; the message says how to get it."""
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    x_train: np.ndarray  # uint8, NHWC; train minus validation
+    y_train: np.ndarray  # int32
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    classes: tuple[str, ...]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def resolution(self) -> int:
+        return self.x_train.shape[1]
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("HPOBENCH_DATA_DIR", Path.home() / ".cache" / "hpobench"))
+
+
+def _arrays(name: str, source: str | None) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], tuple[str, ...]]:
+    """(x, y) per split, from the .npy cache or by preparing the tfds builder once."""
+    if name in sources.CLASSES:
+        # an explicit source gets its own cache, so it never silently reuses another's arrays
+        tag = f"-{zlib.crc32(str(Path(source).resolve()).encode()):08x}" if source else ""
+        cache = data_dir() / "arrays" / f"{name}-{sources.VERSION}{tag}"
+        classes = sources.CLASSES[name]
+        if not (cache / "done").exists():
+            path = sources.find(name, source)
+            if path is None:
+                raise DataError(f"dataset {name!r} not found; to get it, {sources.HOW_TO_GET[name]}")
+            from hpobench.data import local  # imports tfds: only when preparing
+            builder = local.BUILDERS[name](source=path, data_dir=str(data_dir() / "tfds"))
+            builder.download_and_prepare()
+            _save(cache, _read_source(builder.as_data_source()))
+    else:
+        cache = data_dir() / "arrays" / f"{name}-catalog"
+        if not (cache / "done").exists():
+            from hpobench.data import catalog
+            _save(cache, catalog.load(name, data_dir() / "tfds"))
+        classes = tuple(str(i) for i in range(int(np.load(cache / "y_train.npy").max()) + 1))
+    out = {s: (np.load(cache / f"x_{s}.npy"), np.load(cache / f"y_{s}.npy")) for s in ("train", "test")}
+    return out, classes
+
+
+def _read_source(sources) -> dict:
+    out = {}
+    for split in ("train", "test"):
+        ds = sources[split]
+        rows = ds.__getitems__(range(len(ds)))
+        out[split] = (np.stack([r["image"] for r in rows]), np.array([r["label"] for r in rows], np.int32))
+    return out
+
+
+def _save(cache: Path, arrays: dict) -> None:
+    cache.mkdir(parents=True, exist_ok=True)
+    for split, (x, y) in arrays.items():
+        for key, a in (("x", x), ("y", y)):
+            tmp = cache / f"{key}_{split}.tmp.npy"
+            np.save(tmp, a)
+            tmp.replace(cache / f"{key}_{split}.npy")  # atomic: a killed prepare leaves no half file
+    (cache / "done").touch()
+
+
+@functools.lru_cache(maxsize=4)
+def load(name: str, source: str | None = None) -> Dataset:
+    """Train/validation/test arrays of `name` (`cifar10`, `fashion_mnist`, or a tfds catalog name)."""
+    arrays, classes = _arrays(name, source)
+    (x, y), (x_test, y_test) = arrays["train"], arrays["test"]
+    train_idx, val_idx = stratified_split(y, VAL_FRACTION, SPLIT_SEED)
+    return Dataset(name, x[train_idx], y[train_idx], x[val_idx], y[val_idx], x_test, y_test, classes)
