@@ -34,7 +34,7 @@ class DataError(ValueError):
     """A dataset is missing or unreadable; the message says how to get it."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # identity hash: keys per-process caches of derived arrays
 class Dataset:
     name: str
     x_train: np.ndarray  # uint8, NHWC; train minus validation

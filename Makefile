@@ -1,0 +1,26 @@
+# Two entry points on a fresh machine: `make run` (set up, then the main job) and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: setup data run test
+
+setup: $(VENV)/.installed data
+
+$(VENV)/.installed: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+# Fashion-MNIST, the embedded default dataset, comes from Debian (offline-installable).
+data:
+	@dpkg -s dataset-fashion-mnist >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq dataset-fashion-mnist; }
+
+run: setup
+	$(BIN)/hpobench evaluate resnet/fashion_mnist --config default --fidelity epochs=2,data_fraction=0.1,resolution=14
+
+test: setup
+	$(BIN)/pytest -q

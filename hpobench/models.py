@@ -1,0 +1,61 @@
+"""CIFAR-style ResNets (He et al. 2016, sec. 4.2): depth 6n+2, three stages of basic blocks.
+
+Hyperparameters that vary per trial but not per architecture (dropout rate,
+BatchNorm momentum) are call-time arrays, not module fields, so one compiled
+step serves every value of them. BatchNorm runs with momentum 0: the module
+returns the batch statistics, and `train.py` blends them into the running
+averages with the traced momentum.
+
+    >>> import jax, jax.numpy as jnp
+    >>> model = ResNet(depth=8, width=8, num_classes=10)
+    >>> v = model.init(jax.random.key(0), jnp.zeros((2, 8, 8, 3)), train=False)
+    >>> model.apply(v, jnp.zeros((2, 8, 8, 3)), train=False).shape
+    (2, 10)
+"""
+
+from __future__ import annotations
+
+import functools
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+Norm = functools.partial(nn.BatchNorm, momentum=0.0, epsilon=1e-5)
+
+
+class Block(nn.Module):
+    width: int
+    stride: int
+
+    @nn.compact
+    def __call__(self, x, train: bool):
+        conv = functools.partial(nn.Conv, self.width, (3, 3), use_bias=False)
+        y = nn.relu(Norm(use_running_average=not train)(conv(strides=self.stride)(x)))
+        y = Norm(use_running_average=not train, scale_init=nn.initializers.zeros)(conv()(y))
+        if x.shape != y.shape:  # projection shortcut when the stage changes shape
+            x = nn.Conv(self.width, (1, 1), strides=self.stride, use_bias=False)(x)
+            x = Norm(use_running_average=not train)(x)
+        return nn.relu(x + y)
+
+
+class ResNet(nn.Module):
+    depth: int = 20
+    width: int = 16
+    num_classes: int = 10
+
+    @nn.compact
+    def __call__(self, x, train: bool, dropout: jax.Array | float = 0.0, rng: jax.Array | None = None):
+        if (self.depth - 2) % 6:
+            raise ValueError(f"depth must be 6n+2, got {self.depth}")
+        blocks = (self.depth - 2) // 6
+        x = nn.relu(Norm(use_running_average=not train)(
+            nn.Conv(self.width, (3, 3), use_bias=False)(x)))
+        for stage in range(3):
+            for b in range(blocks):
+                x = Block(self.width * 2**stage, 2 if stage and not b else 1)(x, train)
+        x = jnp.mean(x, axis=(1, 2))
+        if train and rng is not None:  # inverted dropout with a traced rate
+            keep = jax.random.uniform(rng, x.shape) >= dropout
+            x = jnp.where(keep, x / (1.0 - dropout), 0.0)
+        return nn.Dense(self.num_classes)(x)

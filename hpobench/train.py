@@ -1,0 +1,319 @@
+"""Train and evaluate a ResNet from a hyperparameter dict: jitted steps and the epoch loop.
+
+What an `epochs` fidelity means here: a *complete short run*. The learning-rate
+schedule (warmup, cosine or step decay) is compressed into the given number of
+epochs, so a 3-epoch run ends annealed like a 30-epoch one; it is not a prefix
+of the longer run. The per-epoch learning curve is recorded either way
+(intermediate epochs on a fixed 1,000-image validation subset, the last on the
+whole validation split).
+
+Compilation: one program per `Spec` (architecture, optimizer family, input
+shape, batch size) per process. Every other hyperparameter (learning rate,
+momentum, weight decay, label smoothing, dropout, BatchNorm momentum,
+augmentation strengths, clipping) is a traced array, and a partial last batch
+is filled with extra random examples, so neither triggers a recompile.
+
+    >>> from hpobench import data, spaces, train
+    >>> ds = data.load("fashion_mnist")  # doctest: +SKIP
+    >>> cfg = dict(spaces.resnet().get_default_configuration())
+    >>> out = train.run(cfg | {"depth": 8, "width": 8}, ds, epochs=1, data_fraction=0.02,
+    ...                 resolution=7, seed=0)  # doctest: +SKIP
+    >>> out.status, round(out.f1, 2)  # doctest: +SKIP
+    ('ok', 0.5)
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+import time
+from dataclasses import dataclass, field
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from hpobench.data import Dataset, data_dir, nested_subset, resize
+from hpobench.models import ResNet
+
+def _persistent_cache() -> None:
+    """Compiled programs survive the process (`$HPOBENCH_JAX_CACHE`; empty string: off)."""
+    path = os.environ.get("HPOBENCH_JAX_CACHE", str(data_dir() / "jax"))
+    if path and jax.config.jax_compilation_cache_dir is None:
+        jax.config.update("jax_compilation_cache_dir", path)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+
+
+_persistent_cache()
+
+EVAL_BATCH = 500
+CURVE_VAL = 1000  # validation images scored at intermediate epochs
+NO_CLIP = 1e9  # clip_by_global_norm threshold that never triggers
+
+
+@dataclass(frozen=True)
+class Spec:
+    """Everything that changes the compiled program; nothing else does."""
+
+    depth: int
+    width: int
+    num_classes: int
+    optimizer: str
+    nesterov: bool
+    resolution: int
+    channels: int
+    batch_size: int
+
+
+@dataclass
+class Output:
+    status: str  # ok | diverged
+    f1: float
+    accuracy: float
+    loss: float
+    curve: list[dict]
+    seconds: float  # training + evaluation wall time, compilation excluded
+    compile_seconds: float  # spent compiling in this call (0 when programs were cached)
+    images: int  # training images processed
+    test: dict | None = None
+    error: str | None = None
+    spec: dict = field(default_factory=dict)
+
+
+COMPILES = {"count": 0, "seconds": 0.0}  # programs compiled by this process
+
+
+def spec_of(config: dict, ds: Dataset, resolution: int) -> Spec:
+    return Spec(int(config["depth"]), int(config["width"]), ds.num_classes, config["optimizer"],
+                bool(config.get("sgd_nesterov", False)), resolution, ds.x_train.shape[-1],
+                int(config["batch_size"]))
+
+
+def _optimizer(spec: Spec) -> optax.GradientTransformation:
+    """The optimizer family with every numeric hyperparameter injected as state."""
+    if spec.optimizer == "sgd":
+        def make(learning_rate, momentum, weight_decay, clip_norm):
+            return optax.chain(optax.clip_by_global_norm(clip_norm), optax.add_decayed_weights(weight_decay),
+                               optax.trace(decay=momentum, nesterov=spec.nesterov),
+                               optax.scale_by_learning_rate(learning_rate))
+    elif spec.optimizer == "adamw":
+        def make(learning_rate, b1, b2, eps, weight_decay, clip_norm):
+            return optax.chain(optax.clip_by_global_norm(clip_norm), optax.scale_by_adam(b1, b2, eps),
+                               optax.add_decayed_weights(weight_decay),
+                               optax.scale_by_learning_rate(learning_rate))
+    else:
+        raise ValueError(f"unknown optimizer {spec.optimizer!r}")
+    # placeholder values: the real ones are written into the state by `init`
+    return optax.inject_hyperparams(make)(**{k: 0.0 for k in _opt_keys(spec)})
+
+
+def optimizer_hparams(config: dict) -> dict:
+    clip = float(config["clip_norm"]) if config.get("grad_clip") else NO_CLIP
+    common = {"learning_rate": 0.0, "weight_decay": float(config["weight_decay"]), "clip_norm": clip}
+    if config["optimizer"] == "sgd":
+        return common | {"momentum": float(config["sgd_momentum"])}
+    return common | {"b1": float(config["adamw_beta1"]), "b2": float(config["adamw_beta2"]),
+                     "eps": float(config["adamw_eps"])}
+
+
+def step_hparams(config: dict, resolution: int) -> dict:
+    """Per-step traced scalars (augmentation sizes scaled from 32-px units)."""
+    return {
+        "label_smoothing": float(config["label_smoothing"]),
+        "dropout": float(config["dropout"]),
+        "bn_momentum": float(config["bn_momentum"]),
+        "flip": 0.5 if config["aug_flip"] else 0.0,
+        "crop": round(config["crop_padding"] * resolution / 32) if config["aug_crop"] else 0,
+        "cutout": float(config["cutout_frac"]) if config["aug_cutout"] else 0.0,
+    }
+
+
+def schedule(config: dict, total_steps: int) -> np.ndarray:
+    """Learning rate of every step: linear warmup, then constant, cosine or step decay."""
+    base = float(config["learning_rate"])
+    t = np.arange(total_steps, dtype=np.float64)
+    warm = int(round(float(config["warmup_frac"]) * total_steps))
+    progress = np.clip((t - warm) / max(1, total_steps - warm), 0.0, 1.0)
+    kind = config["schedule"]
+    if kind == "cosine":
+        lr = 0.5 * base * (1 + np.cos(np.pi * progress))
+    elif kind == "step":
+        drops = int(config["step_drops"])
+        lr = base * float(config["step_gamma"]) ** np.floor(progress * (drops + 1) - 1e-9).clip(0, drops)
+    else:
+        lr = np.full(total_steps, base)
+    if warm:
+        lr[:warm] *= (t[:warm] + 1) / warm
+    return lr.astype(np.float32)
+
+
+def _augment(x, key, hp, max_pad: int):
+    """Random flip, translation by up to hp['crop'] px (zero fill), cutout; all traced strengths."""
+    n, h, w, _ = x.shape
+    kf, ky, kx, kc = jax.random.split(key, 4)
+    flip = jax.random.uniform(kf, (n,)) < hp["flip"]
+    x = jnp.where(flip[:, None, None, None], x[:, :, ::-1], x)
+    if max_pad:
+        pad = hp["crop"]
+        dy = jax.random.randint(ky, (n,), -pad, pad + 1) + max_pad
+        dx = jax.random.randint(kx, (n,), -pad, pad + 1) + max_pad
+        xp = jnp.pad(x, ((0, 0), (max_pad, max_pad), (max_pad, max_pad), (0, 0)))
+        x = jax.vmap(lambda im, a, b: jax.lax.dynamic_slice(im, (a, b, 0), (h, w, im.shape[-1])))(xp, dy, dx)
+    size = hp["cutout"] * h
+    cy, cx = (jax.random.uniform(k, (n, 1, 1)) * s for k, s in zip(jax.random.split(kc), (h, w)))
+    rows, cols = jnp.arange(h)[None, :, None], jnp.arange(w)[None, None, :]
+    hole = (jnp.abs(rows + 0.5 - cy) < size / 2) & (jnp.abs(cols + 0.5 - cx) < size / 2)
+    return jnp.where(hole[..., None], 0.0, x)
+
+
+def _programs(spec: Spec):
+    """(init, train_step, eval_step) compiled ahead of time for `spec`."""
+    model = ResNet(spec.depth, spec.width, spec.num_classes)
+    tx = _optimizer(spec)
+    max_pad = math.ceil(6 * spec.resolution / 32)
+
+    def init(key, opt_hp):
+        x = jnp.zeros((1, spec.resolution, spec.resolution, spec.channels))
+        variables = model.init(key, x, train=False)
+        params = variables["params"]
+        opt_state = tx.init(params)
+        opt_state = opt_state._replace(hyperparams={k: opt_hp[k] for k in opt_state.hyperparams})
+        return {"params": params, "batch_stats": variables["batch_stats"], "opt_state": opt_state}
+
+    def train_step(state, x, y, key, step, lr, hp):
+        ka, kd = jax.random.split(jax.random.fold_in(key, step))
+        x = _augment(x, ka, hp, max_pad)
+
+        def loss_fn(params):
+            logits, new = model.apply({"params": params, "batch_stats": state["batch_stats"]}, x, train=True,
+                                      dropout=hp["dropout"], rng=kd, mutable=["batch_stats"])
+            labels = optax.smooth_labels(jax.nn.one_hot(y, spec.num_classes), hp["label_smoothing"])
+            return optax.softmax_cross_entropy(logits, labels).mean(), new["batch_stats"]
+
+        (loss, batch_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(state["params"])
+        opt_state = state["opt_state"]
+        opt_state.hyperparams["learning_rate"] = lr
+        updates, opt_state = tx.update(grads, opt_state, state["params"])
+        m = hp["bn_momentum"]
+        stats = jax.tree.map(lambda old, new: m * old + (1 - m) * new, state["batch_stats"], batch_stats)
+        return {"params": optax.apply_updates(state["params"], updates), "batch_stats": stats,
+                "opt_state": opt_state}, loss
+
+    def eval_step(state, x, y):
+        logits = model.apply({"params": state["params"], "batch_stats": state["batch_stats"]}, x, train=False)
+        loss = optax.softmax_cross_entropy_with_integer_labels(logits, y)
+        return jnp.argmax(logits, -1), loss
+
+    f32 = jax.ShapeDtypeStruct((), jnp.float32)
+    key = jax.eval_shape(lambda: jax.random.key(0))
+    opt_hp = {k: f32 for k in _opt_keys(spec)}
+    t0 = time.perf_counter()
+    init_c = jax.jit(init).lower(key, opt_hp).compile()
+    state = jax.eval_shape(init, key, opt_hp)
+    hp = {k: (jax.ShapeDtypeStruct((), jnp.int32) if k == "crop" else f32) for k in _HP_KEYS}
+    bx = jax.ShapeDtypeStruct((spec.batch_size, spec.resolution, spec.resolution, spec.channels), jnp.float32)
+    by = jax.ShapeDtypeStruct((spec.batch_size,), jnp.int32)
+    i32 = jax.ShapeDtypeStruct((), jnp.int32)
+    train_c = jax.jit(train_step, donate_argnums=0).lower(state, bx, by, key, i32, f32, hp).compile()
+    ex = jax.ShapeDtypeStruct((EVAL_BATCH, *bx.shape[1:]), jnp.float32)
+    eval_c = jax.jit(eval_step).lower(state, ex, jax.ShapeDtypeStruct((EVAL_BATCH,), jnp.int32)).compile()
+    COMPILES["count"] += 1
+    COMPILES["seconds"] += time.perf_counter() - t0
+    return init_c, train_c, eval_c
+
+
+_HP_KEYS = ("label_smoothing", "dropout", "bn_momentum", "flip", "crop", "cutout")
+
+
+def _opt_keys(spec: Spec) -> tuple[str, ...]:
+    return tuple(optimizer_hparams({"optimizer": spec.optimizer, "weight_decay": 0, "sgd_momentum": 0,
+                                    "adamw_beta1": 0, "adamw_beta2": 0, "adamw_eps": 0}))
+
+
+@functools.lru_cache(maxsize=None)
+def programs(spec: Spec):
+    return _programs(spec)
+
+
+@functools.lru_cache(maxsize=8)
+def _inputs(ds: Dataset, resolution: int):
+    """Normalised float32 arrays at `resolution` (train statistics), cached per process."""
+    x_train = resize(ds.x_train, resolution).astype(np.float32)
+    mean = x_train.mean(axis=(0, 1, 2))
+    std = x_train.std(axis=(0, 1, 2)) + 1e-6
+    norm = lambda x: ((resize(x, resolution).astype(np.float32) - mean) / std).astype(np.float32)
+    return (x_train - mean) / std, norm(ds.x_val), norm(ds.x_test)
+
+
+def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> float:
+    """Unweighted mean of per-class F1 (a class never predicted nor present counts 0)."""
+    cm = np.bincount(y_true * num_classes + y_pred, minlength=num_classes**2).reshape(num_classes, num_classes)
+    tp = np.diag(cm).astype(np.float64)
+    denom = cm.sum(0) + cm.sum(1)
+    return float(np.mean(np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 0.0)))
+
+
+def evaluate(eval_step, state, x: np.ndarray, y: np.ndarray, num_classes: int) -> dict:
+    preds, losses = [], []
+    for i in range(0, len(x), EVAL_BATCH):
+        xb, yb = x[i:i + EVAL_BATCH], y[i:i + EVAL_BATCH]
+        n = len(xb)
+        if n < EVAL_BATCH:  # pad, then drop the padding's outputs: no second compile
+            xb = np.concatenate([xb, np.zeros((EVAL_BATCH - n, *xb.shape[1:]), xb.dtype)])
+            yb = np.concatenate([yb, np.zeros(EVAL_BATCH - n, yb.dtype)])
+        p, l = eval_step(state, xb, yb)
+        preds.append(np.asarray(p)[:n])
+        losses.append(np.asarray(l)[:n])
+    pred, loss = np.concatenate(preds), np.concatenate(losses)
+    return {"f1": macro_f1(y, pred, num_classes), "accuracy": float(np.mean(pred == y)),
+            "loss": float(np.mean(loss))}
+
+
+def run(config: dict, ds: Dataset, epochs: int, data_fraction: float, resolution: int, seed: int,
+        report_test: bool = False, data_seed: int = 0) -> Output:
+    """Train `config` on a nested `data_fraction` subset at `resolution` for `epochs` (a complete run)."""
+    spec = spec_of(config, ds, resolution)
+    c0 = COMPILES["seconds"]
+    init, train_step, eval_step = programs(spec)
+    compile_s = COMPILES["seconds"] - c0
+    x_train, x_val, x_test = _inputs(ds, resolution)  # once per process, like compilation
+    t0 = time.perf_counter()
+    idx = nested_subset(ds.y_train, data_fraction, data_seed)
+    b = spec.batch_size
+    steps_per_epoch = -(-len(idx) // b)
+    lrs = schedule(config, epochs * steps_per_epoch)
+    hp = {k: (np.int32(v) if k == "crop" else np.float32(v)) for k, v in step_hparams(config, resolution).items()}
+    opt_hp = {k: np.float32(v) for k, v in optimizer_hparams(config).items()}
+    key = jax.random.key(seed)
+    state = init(key, opt_hp)  # step keys fold in step >= 1, never 0
+    rng = np.random.default_rng(seed)
+    curve_idx = np.linspace(0, len(x_val) - 1, min(CURVE_VAL, len(x_val))).astype(int)
+    curve, status, step = [], "ok", 0
+    for epoch in range(1, epochs + 1):
+        order = rng.permutation(idx)
+        order = np.concatenate([order, rng.choice(idx, steps_per_epoch * b - len(order))])  # fill last batch
+        losses = []
+        for batch in order.reshape(steps_per_epoch, b):
+            state, loss = train_step(state, x_train[batch], ds.y_train[batch], key, np.int32(step + 1), lrs[step], hp)
+            losses.append(loss)
+            step += 1
+        train_loss = float(np.mean([np.asarray(v) for v in losses]))  # numpy: no per-length compile
+        point = {"epoch": epoch, "train_loss": train_loss}
+        if not math.isfinite(train_loss):
+            status = "diverged"
+            curve.append(point)
+            break
+        last = epoch == epochs
+        xs, ys = (x_val, ds.y_val) if last else (x_val[curve_idx], ds.y_val[curve_idx])
+        point.update({f"val_{k}": v for k, v in evaluate(eval_step, state, xs, ys, ds.num_classes).items()})
+        curve.append(point)
+    if status == "diverged":
+        nan = float("nan")
+        return Output("diverged", nan, nan, nan, curve, time.perf_counter() - t0, compile_s, step * b,
+                      error=f"non-finite training loss at epoch {len(curve)}", spec=vars(spec))
+    final = curve[-1]
+    test = evaluate(eval_step, state, x_test, ds.y_test, ds.num_classes) if report_test else None
+    return Output("ok", final["val_f1"], final["val_accuracy"], final["val_loss"], curve,
+                  time.perf_counter() - t0, compile_s, step * b, test=test, spec=vars(spec))
