@@ -11,7 +11,9 @@ import functools
 import importlib.metadata as md
 import os
 import platform
+import subprocess
 import sys
+from pathlib import Path
 
 PACKAGES = ("hpobench", "jax", "jaxlib", "flax", "optax", "numpy", "scipy", "pandas",
             "ConfigSpace", "smac", "tensorflow-datasets")
@@ -35,9 +37,23 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def _git_commit() -> str | None:
+    """The project's commit (with '+dirty' for local changes): code identity of a result."""
+    repo = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=5).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (head + ("+dirty" if dirty else "")) or None
+
+
 @functools.lru_cache(maxsize=1)
 def _static() -> dict:
     return {
+        "git": _git_commit(),
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "cpu": _cpu_model(),

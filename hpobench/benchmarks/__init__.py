@@ -31,16 +31,18 @@ def _synthetic(agreement: float, label: str | None = None) -> Callable[..., Benc
     return factory
 
 
-def _resnet(dataset: str) -> Callable[..., Benchmark]:
+def _resnet(dataset: str, **preset) -> Callable[..., Benchmark]:
     def factory(**kw) -> Benchmark:
         from hpobench.benchmarks import resnet  # imports JAX: only when asked for
-        return resnet.make(dataset, **kw)
+        return resnet.make(dataset, **(preset | kw))
     return factory
 
 
 def _builtin() -> None:
     for ds in ("cifar10", "fashion_mnist", "cifar100"):
         _FACTORIES[f"resnet/{ds}"] = _resnet(ds)
+    _FACTORIES["resnet/cifar10-cpu"] = _resnet("cifar10", max_epochs=8, max_fraction=0.1, max_resolution=16,
+                                               name="resnet/cifar10-cpu")
     for name, agreement in (("agree", 1.0), ("partial", 0.5), ("uncorrelated", 0.0), ("reversed", -1.0)):
         _FACTORIES[f"synthetic/{name}"] = _synthetic(agreement, name)
 

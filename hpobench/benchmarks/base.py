@@ -86,6 +86,12 @@ class Benchmark:
     cost_fn: Callable[[dict], float] | None = None  # fidelity -> machine-independent cost
     truth: Any = None  # synthetic benchmarks: the known ground truth
     meta: dict = field(default_factory=dict)
+    prepare: Callable[[], None] | None = None  # fetch/check what evaluate needs; raises BenchmarkError
+
+    def check(self) -> None:
+        """Fail now, before compute, if something `evaluate` needs (e.g. a dataset) is missing."""
+        if self.prepare is not None:
+            self.prepare()
 
     @property
     def default(self) -> Configuration:

@@ -3,8 +3,10 @@
 Fidelity knobs: `epochs` (a complete short run, see `hpobench.train`),
 `data_fraction` (nested stratified subsets of the training split) and
 `resolution` (area-averaged downsampling). The full-fidelity point is each
-knob's upper value: `max_epochs` epochs (default 50, the GPU-scale point; the
-CPU-scale studies pass their own), all data, native resolution.
+knob's upper value: by default 50 epochs, all data, native resolution (the GPU-scale
+point). `resnet/cifar10-cpu` is the CPU-scale point of this project's study: 8 epochs
+on a 10% (4,500-image) subset at 16 px, about a minute for the default configuration
+on 2 CPU cores.
 
 Cost in machine-independent units: epochs x data_fraction x (resolution/native)^2,
 i.e. full-data, native-resolution epoch equivalents (a ResNet's FLOPs scale with
@@ -26,22 +28,36 @@ RESOLUTIONS = {"cifar10": (8, 16, 32), "cifar100": (8, 16, 32), "fashion_mnist":
 NATIVE = {k: v[-1] for k, v in RESOLUTIONS.items()}
 
 
-def make(dataset: str, max_epochs: int = 50, min_fraction: float = 0.01, source: str | None = None,
-         report_test: bool = False, name: str | None = None) -> Benchmark:
-    """A ResNet benchmark on `dataset`; `source` overrides where its files are read from."""
+def make(dataset: str, max_epochs: int = 50, max_fraction: float = 1.0, max_resolution: int | None = None,
+         min_fraction: float = 0.01, source: str | None = None, report_test: bool = False,
+         name: str | None = None) -> Benchmark:
+    """A ResNet benchmark on `dataset`; `source` overrides where its files are read from.
+
+    max_epochs, max_fraction, max_resolution: the full-fidelity point (CPU-scale studies
+    lower all three; fractions stay relative to the whole training split).
+    """
     if dataset not in RESOLUTIONS:
         raise BenchmarkError(f"no ResNet benchmark for dataset {dataset!r}; known: {sorted(RESOLUTIONS)}")
     native = NATIVE[dataset]
+    resolutions = tuple(r for r in RESOLUTIONS[dataset] if max_resolution is None or r <= max_resolution)
+    if not resolutions or (max_resolution is not None and resolutions[-1] != max_resolution):
+        raise BenchmarkError(f"max_resolution {max_resolution} is not one of {RESOLUTIONS[dataset]}")
+    if not min_fraction <= max_fraction <= 1:
+        raise BenchmarkError(f"max_fraction must be in [{min_fraction}, 1], got {max_fraction}")
 
     def cost(fidelity: dict) -> float:
         return fidelity["epochs"] * fidelity["data_fraction"] * (fidelity["resolution"] / native) ** 2
 
-    def fn(config: dict, fidelity: dict, seed: int) -> Result:
-        from hpobench import data, train  # JAX and the data only when something runs
+    def prepare():
+        from hpobench import data
         try:
-            ds = data.load(dataset, source)
+            return data.load(dataset, source)
         except data.DataError as e:
             raise BenchmarkError(str(e)) from None
+
+    def fn(config: dict, fidelity: dict, seed: int) -> Result:
+        from hpobench import train  # JAX only when something runs
+        ds = prepare()
         out = train.run(config, ds, fidelity["epochs"], fidelity["data_fraction"], fidelity["resolution"],
                         seed, report_test=report_test)
         info = {"spec": out.spec, "compile_s": out.compile_seconds, "images": out.images}
@@ -50,6 +66,8 @@ def make(dataset: str, max_epochs: int = 50, min_fraction: float = 0.01, source:
 
     return Benchmark(
         name=name or f"resnet/{dataset}", config_space=spaces.resnet(),
-        fidelity_space=spaces.fidelity(max_epochs, RESOLUTIONS[dataset], min_fraction), fn=fn,
+        fidelity_space=spaces.fidelity(max_epochs, resolutions, min_fraction, max_fraction), fn=fn,
         description=f"CIFAR-style ResNet trained with optax on {dataset}; metric: validation macro-F1.",
-        cost_fn=cost, meta={"dataset": dataset, "max_epochs": max_epochs, "native_resolution": native})
+        cost_fn=cost, prepare=prepare,
+        meta={"dataset": dataset, "max_epochs": max_epochs, "max_fraction": max_fraction,
+              "native_resolution": native})

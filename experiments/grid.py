@@ -1,0 +1,156 @@
+"""Run an experiment grid: resumable, loss-free, on Dask (local cluster or an existing one).
+
+Storage under `results/<name>/` (see `experiments.spec` for the spec):
+
+    meta.json            spec (as loaded), benchmark space, versions and hardware
+    journal.jsonl        one fsync'ed line per finished cell: the source of truth while running
+    evaluations.parquet  every finished cell (project trial schema + `key`, `config_id`),
+                         rewritten atomically from parquet + journal at the end of each run
+
+A cell is finished once its journal line is on disk. kill -9 at any moment loses at
+most the cells in flight, and they are the ones run again: a cell is never repeated
+once recorded (keys are content hashes) and never lost. A torn last journal line is
+dropped; an unreadable Parquet file or a corrupt journal line stops the run with an
+error naming the file, and nothing is overwritten.
+
+    hpobench grid run experiments/specs/demo.yaml --workers 2
+    hpobench grid status experiments/specs/demo.yaml
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from experiments.spec import Cell, Spec, cells
+from hpobench import env
+from hpobench.benchmarks.base import _json_default, trial_row
+from hpobench.optimizers.record import Journal, RecordError, _read, _write_text
+
+
+class GridError(RecordError):
+    """A results directory that cannot be used safely."""
+
+
+def _paths(out: Path) -> dict[str, Path]:
+    return {k: out / f for k, f in (("meta", "meta.json"), ("journal", "journal.jsonl"),
+                                    ("parquet", "evaluations.parquet"), ("running", "running.json"))}
+
+
+def load(out: str | Path) -> pd.DataFrame:
+    """Every finished cell of a results directory (Parquet plus journal), one row per key."""
+    p = _paths(Path(out))
+    frames = []
+    if p["parquet"].exists():
+        try:
+            frames.append(pd.read_parquet(p["parquet"]))
+        except Exception as e:  # pyarrow raises several types for truncated/corrupt files
+            raise GridError(f"{p['parquet']}: unreadable results file ({type(e).__name__}: {e}); "
+                            f"move it aside and re-run: the journal alone cannot restore it") from None
+    if p["journal"].exists():
+        events = _read(p["journal"])
+        if events:
+            frames.append(pd.DataFrame([e["row"] for e in events]))
+    if not frames:
+        return pd.DataFrame()
+    df = pd.concat(frames, ignore_index=True)
+    return df.drop_duplicates("key", keep="first").reset_index(drop=True)
+
+
+def status(spec: Spec) -> dict:
+    """Counts of done (ok), failed (diverged/crashed), running and left cells."""
+    df = load(spec.out)
+    keys = {c.key for c in cells(spec)}
+    done = df[df["key"].isin(keys)] if len(df) else df
+    running = set()
+    p = _paths(spec.out)["running"]
+    if p.exists():
+        info = json.loads(p.read_text())
+        if _alive(info.get("pid")):
+            running = set(info["keys"]) - set(done.get("key", []))
+    n_ok = int((done["status"] == "ok").sum()) if len(done) else 0
+    return {"total": len(keys), "done": n_ok, "failed": len(done) - n_ok, "running": len(running),
+            "left": len(keys) - len(done) - len(running)}
+
+
+def _alive(pid) -> bool:
+    try:
+        os.kill(int(pid), 0)
+        return True
+    except (OSError, TypeError, ValueError):
+        return False
+
+
+def run(spec: Spec, workers: int = 1, scheduler: str | None = None, max_cells: int | None = None,
+        progress: bool = True) -> dict:
+    """Run the cells of `spec` not yet recorded; returns `status` afterwards."""
+    import hpobench
+    from hpobench.optimizers.parallel import executor
+    bench = hpobench.get(spec.benchmark, **spec.benchmark_args)
+    bench.check()  # missing data fails here, before compute
+    out = spec.out
+    p = _paths(out)
+    done = set(load(out).get("key", []))  # also refuses a corrupt results file up front
+    todo = [c for c in cells(spec) if c.key not in done][:max_cells]
+    ex = executor(bench, spec.benchmark, spec.benchmark_args, workers=workers, scheduler=scheduler)
+    out.mkdir(parents=True, exist_ok=True)
+    from hpobench import spaces
+    _write_text(p["meta"], json.dumps({"spec": {k: v for k, v in vars(spec).items() if k != "lines"},
+                                       "space": json.loads(spaces.to_json(bench.config_space)),
+                                       "env": env.describe()}, indent=1, default=_json_default))
+    journal = Journal(p["journal"])
+    bar = _bar(len(todo), progress, spec.name)
+    queue, inflight = list(enumerate(todo)), {}
+    try:
+        while queue or inflight:
+            while queue and len(inflight) < ex.capacity:
+                i, cell = queue.pop(0)
+                ex.submit(i, cell.config, cell.fidelity, cell.seed)
+                inflight[i] = cell
+            _write_text(p["running"], json.dumps({"pid": os.getpid(), "keys": [c.key for c in inflight.values()]}))
+            for i, outcome in ex.wait():
+                cell = inflight.pop(i)
+                journal.append({"key": cell.key, "row": _row(spec, bench, cell, outcome)})
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(f1=f"{outcome.result.f1:.3f}", status=outcome.result.status)
+    finally:
+        ex.close()
+        journal.close()
+        if bar is not None:
+            bar.close()
+        p["running"].unlink(missing_ok=True)
+    compact(out)
+    return status(spec)
+
+
+def _row(spec: Spec, bench, cell: Cell, outcome) -> dict:
+    row = trial_row(bench.name, cell.config, cell.fidelity, cell.seed, outcome.result, bench.config_space)
+    row.update(key=cell.key, config_id=cell.config_id, worker=outcome.worker, started=outcome.started,
+               wall_s=outcome.wall_s)
+    return json.loads(json.dumps(row, default=_json_default))
+
+
+def compact(out: str | Path) -> None:
+    """Fold the journal into evaluations.parquet (atomic replace), then empty the journal."""
+    p = _paths(Path(out))
+    df = load(out)
+    if df.empty:
+        return
+    tmp = p["parquet"].with_name(".evaluations.parquet.tmp")
+    df.to_parquet(tmp, index=False)
+    os.replace(tmp, p["parquet"])
+    # killed here: the rows are in both files, and `load` keeps one per key
+    with open(p["journal"], "w") as f:
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _bar(total: int, enabled: bool, name: str):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+    return tqdm(total=total, desc=name, unit="cell", dynamic_ncols=True)
