@@ -232,7 +232,7 @@ def _opt_keys(spec: Spec) -> tuple[str, ...]:
                                     "adamw_beta1": 0, "adamw_beta2": 0, "adamw_eps": 0}))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.lru_cache(maxsize=64)  # bounded memory in long studies; the disk cache refills it fast
 def programs(spec: Spec):
     return _programs(spec)
 
