@@ -9,9 +9,16 @@
 from hpobench.benchmarks import Benchmark, BenchmarkError, Result, get, names, register, trial_row
 
 __version__ = "0.1.0"
-__all__ = ["Benchmark", "BenchmarkError", "Result", "evaluate", "get", "names", "register", "trial_row"]
+__all__ = ["Benchmark", "BenchmarkError", "Result", "evaluate", "get", "names", "register", "trial_row", "tune"]
 
 
 def evaluate(name: str, config="default", fidelity=None, seed: int = 0, **bench_kwargs) -> Result:
     """Evaluate one configuration of the benchmark `name` at `fidelity` (default: full)."""
     return get(name, **bench_kwargs).evaluate(config, fidelity, seed)
+
+
+def __getattr__(name: str):
+    if name == "tune":  # imported on first use: pandas and the optimizers are not needed to evaluate
+        from hpobench.optimizers import tune
+        return tune
+    raise AttributeError(f"module 'hpobench' has no attribute {name!r}")

@@ -1,4 +1,4 @@
-"""The ResNet search space (conditional, 25 hyperparameters) and fidelity spaces.
+"""The ResNet search space (conditional, 25 hyperparameters), fidelity spaces, scoped spaces.
 
 The default configuration is what a team uses untuned: ResNet-20 (width 16),
 SGD with Nesterov momentum 0.9, lr 0.1 with cosine decay and no warmup, weight
@@ -10,14 +10,25 @@ decay 5e-4, batch 128, flips and 4-px crops, no label smoothing, dropout or clip
     (25, 'sgd')
     >>> spaces.from_json(spaces.to_json(cs)) == cs
     True
+
+Scoping: `fix(space, values)` turns hyperparameters into constants (dropping the
+children a fixed parent switches off); `check_subspace(sub, full)` says clearly
+why a hand-made scoped space is not a sub-space of the full one.
+
+    >>> scoped = spaces.fix(cs, ["optimizer", "width"])  # fixed at their defaults
+    >>> spaces.check_subspace(scoped, cs)
 """
 
 from __future__ import annotations
 
+import copy
 import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
-from ConfigSpace import (Categorical, ConfigurationSpace, EqualsCondition, Float, Integer,
+from ConfigSpace import (AndConjunction, Categorical, Configuration, ConfigurationSpace, Constant,
+                         EqualsCondition, Float, InCondition, Integer, OrConjunction,
                          OrdinalHyperparameter)
 
 DEPTHS = (8, 14, 20)  # 6n + 2, n blocks per stage
@@ -71,11 +82,12 @@ def resnet(seed: int | None = None) -> ConfigurationSpace:
     return cs
 
 
-def fidelity(max_epochs: int, resolutions: tuple[int, ...], min_fraction: float = 0.01) -> ConfigurationSpace:
+def fidelity(max_epochs: int, resolutions: tuple[int, ...], min_fraction: float = 0.01,
+             max_fraction: float = 1.0) -> ConfigurationSpace:
     """Fidelity knobs; each default is the full-fidelity value."""
     return ConfigurationSpace({
         "epochs": Integer("epochs", (1, max_epochs), default=max_epochs),
-        "data_fraction": Float("data_fraction", (min_fraction, 1.0), default=1.0),
+        "data_fraction": Float("data_fraction", (min_fraction, max_fraction), default=max_fraction),
         "resolution": OrdinalHyperparameter("resolution", resolutions, default_value=resolutions[-1]),
     })
 
@@ -100,3 +112,213 @@ def load(path: str | Path) -> ConfigurationSpace:
         raise ValueError(f"space file not found: {path}") from None
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
         raise ValueError(f"{path}: not a valid ConfigSpace JSON file ({type(e).__name__}: {e})") from None
+
+
+# --- Scoped (reduced) spaces -------------------------------------------------------------------
+#
+# A scoped space fixes some hyperparameters to constants. Conditions must stay valid: a child
+# that a fixed parent switches off is removed; a condition that the fixed values always satisfy
+# is dropped; a tuned child of a tuned parent keeps its condition unchanged.
+
+
+class SpaceError(ValueError):
+    """A scoped space that cannot be built, or that is not a sub-space of the full space."""
+
+
+def fix(space: ConfigurationSpace, values) -> ConfigurationSpace:
+    """A reduced copy of `space` in which the hyperparameters in `values` are constants.
+
+    `values` maps names to values, or is a list of names fixed at their defaults.
+
+        >>> cs = fix(resnet(), {"optimizer": "sgd", "schedule": "cosine"})
+        >>> "adamw_beta1" in cs, "step_gamma" in cs, cs["optimizer"].value, len(cs)
+        (False, False, 'sgd', 20)
+    """
+    if isinstance(values, str):
+        values = [values]
+    if not isinstance(values, Mapping):
+        values = list(values)
+        unknown = sorted(set(values) - set(space))
+        if unknown:
+            raise SpaceError(f"fix: unknown hyperparameter(s) {unknown}; known: {sorted(space)}")
+        values = {k: space[k].default_value for k in values}
+    unknown = sorted(set(values) - set(space))
+    if unknown:
+        raise SpaceError(f"fix: unknown hyperparameter(s) {unknown}; known: {sorted(space)}")
+    fixed = {}
+    for k, v in values.items():
+        v = v.item() if hasattr(v, "item") else v
+        if not space[k].legal_value(v):
+            raise SpaceError(f"fix: {v!r} is not a legal value of {_describe(space[k])}")
+        fixed[k] = v
+    scope = _scope(space, fixed)
+    dead = sorted(set(fixed) & scope.removed)
+    if dead:
+        raise SpaceError(f"fix: cannot fix {dead}: inactive under the other fixed values "
+                         f"{ {k: v for k, v in fixed.items() if k not in dead} }")
+    bad = [f for f in space.forbidden_clauses if not _names_in_forbidden(f) <= scope.tuned]
+    if bad:
+        raise SpaceError(f"fix: forbidden clauses over fixed or removed hyperparameters are not "
+                         f"supported: {bad}")
+    out = ConfigurationSpace(name=space.name, meta=space.meta)
+    out.add(list(scope.hps.values()))
+    out.add([c for c in scope.conditions.values()])
+    out.add([_forbidden_copy(f, scope.hps) for f in space.forbidden_clauses])
+    return out
+
+
+def check_subspace(sub: ConfigurationSpace, full: ConfigurationSpace, name: str = "full space") -> None:
+    """Raise `SpaceError` listing every reason why `sub` is not a sub-space of `full`.
+
+    A sub-space has the hyperparameters of `full`, each either a constant with a legal value or
+    a narrower (or equal) range; hyperparameters it omits must be ones that its constants switch
+    off; its conditions must be those of `full` reduced by its constants (see `fix`).
+
+        >>> check_subspace(fix(resnet(), {"optimizer": "adamw"}), resnet())
+    """
+    problems = []
+    for k in sorted(set(sub) - set(full)):
+        problems.append(f"{k}: not a hyperparameter of the {name}")
+    fixed = {}
+    for k in [k for k in sub if k in full]:
+        s, f = sub[k], full[k]
+        if isinstance(s, Constant):
+            if not isinstance(f, Constant):
+                fixed[k] = s.value
+            if not f.legal_value(s.value):
+                problems.append(f"{k}: constant {s.value!r} is not a legal value of {_describe(f)}")
+        elif (msg := _narrower(s, f)) is not None:
+            problems.append(f"{k}: {msg}")
+    scope = _scope(full, fixed)
+    for k in full:
+        if k not in sub and k not in scope.removed:
+            problems.append(f"{k}: missing, but it can be active; fix it to a constant instead of dropping it")
+        elif k in sub and k in scope.removed:
+            problems.append(f"{k}: always inactive under the constants {fixed}; remove it")
+    for k in [k for k in sub if k in full and k not in scope.removed]:
+        want = sorted(_parents(scope.conditions.get(k)) - set(scope.always_fixed))
+        got = sorted(p.name for p in sub.parents_of[k] if p.name not in scope.always_fixed)
+        if want != got:
+            problems.append(f"{k}: conditioned on {got or 'nothing'} but the {name} (given the "
+                            f"constants) conditions it on {want or 'nothing'}")
+    if not problems:  # same structure: configurations of `sub` must be valid ones of `full`
+        probe = copy.deepcopy(sub)
+        probe.seed(0)
+        for cfg in [sub.get_default_configuration(), *probe.sample_configuration(200)]:
+            try:
+                Configuration(full, values=dict(cfg))
+            except Exception as e:  # ConfigSpace raises several types; report the first
+                problems.append(f"configuration {dict(cfg)} is not valid in the {name}: {e}")
+                break
+    if problems:
+        raise SpaceError(f"not a sub-space of the {name}:\n  - " + "\n  - ".join(problems))
+
+
+@dataclass
+class _Scope:
+    hps: dict  # name -> hyperparameter of the reduced space (constants for fixed ones)
+    conditions: dict  # child -> condition of the reduced space
+    removed: set  # always inactive under the fixed values
+    tuned: set  # kept and not fixed
+    always_fixed: set  # fixed and always active (conditions on them are resolved)
+
+
+def _scope(space: ConfigurationSpace, fixed: Mapping) -> _Scope:
+    # ConfigSpace stores vector indices inside hyperparameter and condition objects when they
+    # are added to a space: work on copies so that the caller's space is never modified.
+    space = copy.deepcopy(space)
+    hps, conds, removed, always_fixed = {}, {}, set(), set()
+    for name in space:  # parents before children
+        hp = space[name]
+        new_hp = Constant(name, fixed[name]) if name in fixed else hp
+        parts = [_reduce(c, fixed, removed, always_fixed, hps, new_hp) for c in space.parent_conditions_of[name]]
+        if any(p is False for p in parts):
+            removed.add(name)
+            continue
+        hps[name] = new_hp
+        parts = [p for p in parts if p is not True]
+        if parts:
+            conds[name] = parts[0] if len(parts) == 1 else AndConjunction(*parts)
+        elif name in fixed:
+            always_fixed.add(name)
+    tuned = set(hps) - set(fixed)
+    return _Scope(hps, conds, removed, tuned, always_fixed)
+
+
+def _reduce(cond, fixed, removed, always_fixed, hps, child):
+    """Partially evaluate `cond` under `fixed`: True, False, or a condition on the reduced space."""
+    if isinstance(cond, (AndConjunction, OrConjunction)):
+        is_and = isinstance(cond, AndConjunction)
+        parts = [_reduce(c, fixed, removed, always_fixed, hps, child) for c in cond.components]
+        if any(p is (not is_and) for p in parts):
+            return not is_and
+        parts = [p for p in parts if p is not is_and]
+        if not parts:
+            return is_and
+        return parts[0] if len(parts) == 1 else type(cond)(*parts)
+    parent = cond.parent.name
+    if parent in removed:
+        return False  # an inactive parent satisfies no condition
+    if parent in fixed:
+        if not cond.satisfied_by_value({parent: fixed[parent]}):
+            return False
+        if parent in always_fixed:
+            return True
+        # a fixed but conditional parent: the child is active exactly when the parent is
+        return EqualsCondition(child, hps[parent], fixed[parent])
+    if child is cond.child:
+        return cond
+    if isinstance(cond, InCondition):
+        return InCondition(child, cond.parent, list(cond.values))
+    return type(cond)(child, cond.parent, cond.value)
+
+
+def _parents(cond) -> set[str]:
+    if cond is None:
+        return set()
+    if isinstance(cond, (AndConjunction, OrConjunction)):
+        return set().union(*(_parents(c) for c in cond.components))
+    return {cond.parent.name}
+
+
+def _forbidden_copy(clause, hps: dict):
+    """A forbidden clause rebuilt on the reduced space's hyperparameters (see `_scope`)."""
+    if hasattr(clause, "components"):
+        return type(clause)(*(_forbidden_copy(c, hps) for c in clause.components))
+    if hasattr(clause, "hyperparameter"):
+        value = clause.values if hasattr(clause, "values") else clause.value
+        return type(clause)(hps[clause.hyperparameter.name], value)
+    return type(clause)(hps[clause.left.name], hps[clause.right.name])
+
+
+def _names_in_forbidden(clause) -> set[str]:
+    if hasattr(clause, "components"):
+        return set().union(*(_names_in_forbidden(c) for c in clause.components))
+    if hasattr(clause, "hyperparameter"):
+        return {clause.hyperparameter.name}
+    return {clause.left.name, clause.right.name}
+
+
+def _describe(hp) -> str:
+    if isinstance(hp, Constant):
+        return f"{hp.name} (constant {hp.value!r})"
+    if hasattr(hp, "choices"):
+        return f"{hp.name} (choices {list(hp.choices)})"
+    if hasattr(hp, "sequence"):
+        return f"{hp.name} (values {list(hp.sequence)})"
+    return f"{hp.name} (range [{hp.lower}, {hp.upper}])"
+
+
+def _narrower(s, f) -> str | None:
+    """Why the tuned `s` is not a narrowing of `f`, or None if it is."""
+    if type(s) is not type(f):
+        return f"{type(s).__name__} here but {type(f).__name__} in the full space"
+    if hasattr(f, "choices"):
+        extra = [c for c in s.choices if c not in f.choices]
+        return f"choices {extra} are not in {_describe(f)}" if extra else None
+    if hasattr(f, "sequence"):
+        extra = [c for c in s.sequence if c not in f.sequence]
+        return f"values {extra} are not in {_describe(f)}" if extra else None
+    if s.lower < f.lower or s.upper > f.upper:
+        return f"range [{s.lower}, {s.upper}] is not inside {_describe(f)}"
+    return None

@@ -1,0 +1,139 @@
+"""SMAC3 (2.4) through its ask/tell interface: the HPO facade and the multi-fidelity facade.
+
+`smac` is SMAC's HyperparameterOptimizationFacade (random-forest surrogate, EI, Sobol
+initial design) at full fidelity; `smac-mf` is its MultiFidelityFacade (Hyperband
+intensifier, eta = 3) over the budget axis. Both use the facade defaults except:
+`deterministic=True` (one seed per configuration: each trial is evaluated once),
+failed trials are told as CRASHED with the worst loss, and the random forest runs on
+one thread (SMAC's default uses every core; this machine is shared).
+
+hpobench drives the trials (budget in cost units, run record, Dask workers), so SMAC
+never runs the objective itself and its own Dask runner is not used. SMAC's state and
+output directory are private to a run (a temporary directory, removed by `close`).
+SMAC's proposals depend on the per-process hash seed (PYTHONHASHSEED), so a resumed
+run cannot re-ask exactly what the killed one asked: instead the fresh SMAC (same
+seed) is told every recorded trial as a warm start, and trials that were running when
+the run was killed are re-run and told when they finish. Nothing is lost or repeated in
+the record; SMAC-MF's brackets restart (its model keeps all the data).
+
+    >>> import hpobench
+    >>> run = hpobench.tune("synthetic/agree", "smac", budget=6 * 81, seed=0)
+    >>> len(run.trials)
+    6
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ConfigSpace import Configuration
+
+from hpobench.optimizers.base import WORST, Exhausted, Problem, Proposal, Trial, values
+from hpobench.optimizers.hyperband import iteration_cost
+
+logging.getLogger("smac").setLevel(logging.ERROR)  # SMAC logs every step at INFO/WARNING
+
+
+@contextlib.contextmanager
+def _quiet():
+    """SMAC's harmless numpy warnings (e.g. 'Mean of empty slice' on empty budgets)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Mean of empty slice")
+        warnings.filterwarnings("ignore", message="invalid value encountered")
+        warnings.filterwarnings("ignore", message="Degrees of freedom")
+        yield
+
+
+@dataclass
+class SMAC:
+    problem: Problem
+    multi_fidelity: bool = False
+    n_trials: int = 100  # SMAC sizes its initial design from this (max 25% of it)
+    eta: int = 3
+    facade: object = field(init=False, repr=False)
+    pending: dict = field(init=False, default_factory=dict)  # ask number -> SMAC TrialInfo
+    asked: int = field(init=False, default=0)
+    seed: int | None = field(init=False, default=None)  # SMAC's instance seed (deterministic: one)
+    outdir: Path = field(init=False)
+    # SMAC's proposals depend on Python's per-process hash seed, so a resumed run cannot replay
+    # its asks exactly: it tells SMAC every recorded trial instead (a warm start, see `tune`).
+    exact_replay = False
+
+    def __post_init__(self):
+        from smac import HyperparameterOptimizationFacade as HPO
+        from smac import MultiFidelityFacade as MF
+        from smac import Scenario
+        from smac.model.random_forest import RandomForest
+
+        self.outdir = Path(tempfile.mkdtemp(prefix="hpobench-smac-"))
+        axis = self.problem.axis
+        kw = dict(min_budget=axis.low, max_budget=axis.high) if self.multi_fidelity else {}
+        scenario = Scenario(self.problem.space, name="run", output_directory=self.outdir, deterministic=True,
+                            crash_cost=WORST, n_trials=max(int(self.n_trials), 1), seed=self.problem.seed, **kw)
+        # the facade's forest, on one thread
+        model = RandomForest(scenario.configspace, log_y=True, n_trees=10, ratio_features=1.0,
+                             min_samples_split=2, min_samples_leaf=1, max_depth=2**20, bootstrapping=True,
+                             instance_features=scenario.instance_features, seed=scenario.seed, n_jobs=1)
+        facade = MF if self.multi_fidelity else HPO
+        extra = dict(intensifier=MF.get_intensifier(scenario, eta=self.eta)) if self.multi_fidelity else {}
+        with _quiet():
+            self.facade = facade(scenario, None, model=model, logging_level=False, overwrite=True, **extra)
+
+    def ask(self) -> Proposal:
+        with _quiet():
+            try:
+                info = self.facade.ask()
+            except StopIteration:
+                raise Exhausted("SMAC's intensifier found no new trial") from None
+        if self.seed is None:
+            self.seed = info.seed
+        k = self.asked
+        self.asked += 1
+        self.pending[k] = info
+        budget = info.budget if self.multi_fidelity else None
+        return Proposal(values(info.config), budget, {"smac": k, "seed": info.seed})
+
+    def tell(self, trial: Trial, loss: float) -> None:
+        from smac.runhistory.dataclasses import TrialInfo, TrialValue
+        from smac.runhistory.enumerations import StatusType
+
+        info = self.pending.pop(trial.info.get("smac"), None)
+        if info is None:  # not asked by this SMAC: the default, or a trial of a resumed run
+            if self.seed is None:
+                self.seed = trial.info.get("seed", 0)  # SMAC adopts the seeds it finds in its runhistory
+            budget = None
+            if self.multi_fidelity:
+                budget = float(trial.budget if trial.budget is not None else self.problem.axis.high)
+            info = TrialInfo(Configuration(self.problem.space, values=trial.config),
+                             seed=trial.info.get("seed", self.seed), budget=budget)
+        status = StatusType.SUCCESS if trial.status in (None, "ok") else StatusType.CRASHED
+        with _quiet():
+            self.facade.tell(info, TrialValue(cost=float(loss), status=status), save=False)
+
+    def close(self) -> None:
+        shutil.rmtree(self.outdir, ignore_errors=True)
+
+
+def make_hpo(problem: Problem, n_trials: int | None = None) -> SMAC:
+    """n_trials (for SMAC's initial design): default, the full-fidelity trials the budget buys."""
+    if n_trials is None:
+        n_trials = _trials(problem.budget / problem.cost(problem.full))
+    return SMAC(problem, multi_fidelity=False, n_trials=n_trials)
+
+
+def make_mf(problem: Problem, n_trials: int | None = None, eta: int = 3) -> SMAC:
+    """n_trials: default, the trials Hyperband would run with the budget."""
+    if n_trials is None:
+        trials, cost = iteration_cost(problem, problem.cost, eta)
+        n_trials = _trials(problem.budget / cost * trials)
+    return SMAC(problem, multi_fidelity=True, n_trials=n_trials, eta=eta)
+
+
+def _trials(x: float) -> int:
+    return int(min(max(x, 1), 10**6)) if x == x else 100  # NaN-safe; inf budget -> cap

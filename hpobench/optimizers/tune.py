@@ -1,0 +1,264 @@
+"""`tune`: run one optimizer on one benchmark for a total cost, with a resumable record.
+
+The budget is a total cost in the benchmark's machine-independent unit (`Benchmark.cost`,
+e.g. epochs x data fraction), never a number of trials, so that optimizers, fidelities and
+scoped spaces compare at equal cost. A trial starts only if its planned cost still fits,
+so a run never spends more than its budget. Trial 0 is always the space's default
+configuration at full fidelity, so every run says whether tuning beat the default.
+Failed trials are recorded and given the worst loss; they never stop a run.
+
+    >>> import hpobench
+    >>> run = hpobench.tune("synthetic/agree", "hyperband", budget=4 * 81, seed=1)
+    >>> first = run.trials.iloc[0]
+    >>> bool(run.spent <= 4 * 81), int(first["trial"]), bool(first["full"])
+    (True, 0, True)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import inspect
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from ConfigSpace import ConfigurationSpace
+
+from hpobench import benchmarks, env, spaces
+from hpobench.benchmarks.base import Benchmark, Result
+from hpobench.optimizers import record
+from hpobench.optimizers.base import WORST, Exhausted, OptimizerError, Problem, Proposal, Trial
+from hpobench.optimizers.parallel import executor
+
+
+@dataclass
+class Run:
+    """A finished (or interrupted) run: its tables and where they are stored."""
+
+    meta: dict
+    trials: pd.DataFrame
+    trajectory: pd.DataFrame
+    out: Path | None = None
+
+    @property
+    def spent(self) -> float:
+        return float(self.trials["spent"].iloc[-1]) if len(self.trials) else 0.0
+
+    @property
+    def incumbent_f1(self) -> float:
+        return float(self.trials["incumbent_f1"].iloc[-1]) if len(self.trials) else math.nan
+
+    @property
+    def default_f1(self) -> float:
+        first = self.trials[self.trials["trial"] == 0]
+        return float(first["f1"].iloc[0]) if len(first) else math.nan
+
+    @property
+    def incumbent(self) -> dict:
+        """The incumbent's configuration (active hyperparameters)."""
+        row = self.trials[self.trials["trial"] == self.trials["incumbent_trial"].iloc[-1]].iloc[0]
+        return {k[len("config."):]: v for k, v in row.items() if k.startswith("config.") and not pd.isna(v)}
+
+
+def tune(benchmark: str | Benchmark, optimizer: str, budget: float, seed: int = 0, *,
+         space: ConfigurationSpace | str | Path | None = None, out: str | Path | None = None,
+         workers: int = 1, scheduler: str | None = None, axis: str = "epochs",
+         min_budget: float | None = None, options: dict | None = None, progress: bool = False,
+         bench_kwargs: dict | None = None) -> Run:
+    """Tune `benchmark` with `optimizer` for a total `budget` of cost; return the run's tables.
+
+    space: a scoped sub-space (object or ConfigSpace JSON file); default the benchmark's.
+    out: run directory (journal + Parquet); an existing one with the same settings resumes.
+    workers: >1 runs trials on a local Dask cluster; scheduler: address of an existing one.
+    axis / min_budget: the fidelity knob multi-fidelity optimizers vary (others stay full).
+    options: keyword arguments of the optimizer's factory (e.g. {"eta": 3}).
+    All input is checked, with a clear error, before any trial runs.
+    """
+    from hpobench import optimizers
+
+    bench_kwargs = dict(bench_kwargs or {})
+    bench = benchmark if isinstance(benchmark, Benchmark) else benchmarks.get(benchmark, **bench_kwargs)
+    name = benchmark if isinstance(benchmark, str) else None
+    factory = optimizers.factory(optimizer)
+    options = dict(options or {})
+    allowed = [p for p in inspect.signature(factory).parameters if p != "problem"]
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise OptimizerError(f"optimizer {optimizer!r} has no option(s) {unknown}; options: {allowed}")
+    space = _space(space, bench)
+    budget = _budget(budget, bench)
+    problem = Problem.make(bench, space, axis, min_budget, seed, budget)
+    meta = {
+        "format": record.FORMAT, "benchmark": bench.name, "bench_kwargs": bench_kwargs,
+        "optimizer": optimizer, "options": options, "seed": int(seed), "axis": axis,
+        "min_budget": min_budget, "space": spaces.to_json(space), "scoped": space != bench.config_space,
+        "budget": budget, "full_fidelity": bench.full_fidelity, "hp_names": list(bench.config_space),
+        "created": _now(), "env": env.describe(),
+        "sessions": [{"started": _now(), "budget": budget, "workers": workers, "scheduler": scheduler}],
+    }
+    meta = record.check(out, meta)
+    ex = executor(bench, name, bench_kwargs, workers, scheduler)  # last check: the cluster is reachable
+    try:
+        journal = record.open_run(out, meta)
+        try:
+            opt = factory(problem, **options)
+            try:
+                _drive(opt, problem, bench, budget, journal, ex, progress)
+            finally:
+                getattr(opt, "close", lambda: None)()
+        finally:
+            journal.close()
+            trials, traj = record.frames(meta, journal.events)
+            if out is not None:
+                record.write(out, trials, traj)
+    finally:
+        ex.close()
+    return Run(meta, trials, traj, Path(out) if out is not None else None)
+
+
+def _space(space, bench: Benchmark) -> ConfigurationSpace:
+    if space is None:
+        return bench.config_space
+    if isinstance(space, (str, Path)):
+        space = spaces.load(space)
+    if not isinstance(space, ConfigurationSpace):
+        raise spaces.SpaceError(f"space must be a ConfigurationSpace or a JSON file, got {type(space).__name__}")
+    spaces.check_subspace(space, bench.config_space, name=f"space of {bench.name}")
+    return space
+
+
+def _budget(budget, bench: Benchmark) -> float:
+    try:
+        budget = float(budget)
+    except (TypeError, ValueError):
+        raise OptimizerError(f"budget must be a number (total cost), got {budget!r}") from None
+    if not math.isfinite(budget):
+        raise OptimizerError(f"budget must be a finite total cost, got {budget}")
+    full = bench.cost(bench.full_fidelity)
+    if budget < full:
+        raise OptimizerError(f"budget {budget:g} is too small: one full-fidelity trial of {bench.name} costs "
+                             f"{full:g} (the default configuration is evaluated first at full fidelity)")
+    return budget
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _loss(result: Result) -> float:
+    if result.status != "ok" or result.f1 is None or math.isnan(result.f1):
+        return WORST
+    return min(max(1.0 - float(result.f1), 0.0), WORST)
+
+
+@dataclass
+class _State:
+    told: int = 0
+    spent: float = 0.0
+    next_id: int = 0
+    best: float = math.nan
+
+
+def _drive(opt, problem: Problem, bench: Benchmark, budget: float, journal, ex, progress: bool) -> None:
+    """Replay the journal into `opt`, then ask/evaluate/tell until the budget is spent."""
+    from tqdm.auto import tqdm
+
+    st = _State()
+    trials: dict[int, Trial] = {}
+    in_flight: dict[int, float] = {}  # trial id -> planned cost
+    seed = problem.seed
+
+    def propose() -> Trial:
+        if st.next_id == 0:  # the default configuration, at full fidelity, first in every run
+            p = Proposal(problem.default, None, {"origin": "default"})
+        else:
+            p = opt.ask()
+        t = Trial(st.next_id, p.config, problem.fidelity(p.budget), p.budget, p.info, st.told)
+        st.next_id += 1
+        return t
+
+    def tell(t: Trial, result: Result, charged: float) -> None:
+        t.status = result.status
+        opt.tell(t, _loss(result))
+        st.told += 1
+        st.spent += charged
+        if t.fidelity == problem.full and result.status == "ok" and not (result.f1 <= st.best):
+            st.best = result.f1
+
+    # 1. replay: the same asks and tells, in the same order, into a fresh optimizer
+    events = journal.events
+    asks = sorted((e for e in events if e["event"] == "ask"), key=lambda e: e["trial"])
+    tells = [e for e in events if e["event"] == "tell"]
+    ai = 0
+
+    def replay_ask(e) -> Trial:
+        if e["trial"] != st.next_id:
+            raise record.RecordError(f"journal: trial {e['trial']} asked, expected {st.next_id}")
+        t = propose()
+        want = (e["config"], e["fidelity"], record._canon(e["info"]))
+        got = (record._canon(t.config), record._canon(t.fidelity), record._canon(t.info))
+        if record._canon(list(want)) != record._canon(list(got)):
+            raise record.RecordError(
+                f"cannot resume: replaying the journal, trial {t.id} came out as {got} but the journal has "
+                f"{want}; the optimizer is not deterministic given its seed")
+        trials[t.id] = t
+        return t
+
+    def warm_ask(e) -> Trial:  # no re-asking: take the trial as recorded
+        t = Trial(e["trial"], e["config"], e["fidelity"], e["budget"], e["info"], e["asked_after"])
+        trials[t.id] = t
+        st.next_id = max(st.next_id, t.id + 1)
+        return t
+
+    exact = getattr(opt, "exact_replay", True)  # False: the optimizer is only told (e.g. SMAC)
+    for i, e in enumerate(tells):
+        while ai < len(asks) and asks[ai]["asked_after"] <= i:
+            (replay_ask if exact else warm_ask)(asks[ai])
+            ai += 1
+        if e["trial"] not in trials:
+            raise record.RecordError(f"journal: trial {e['trial']} told but never asked")
+        tell(trials[e["trial"]], Result(**e["result"]), e["charged"])
+    for e in asks[ai:]:  # asked but never finished (the run was killed): run them again
+        t = (replay_ask if exact else warm_ask)(e)
+        ex.submit(t.id, t.config, t.fidelity, seed)
+        in_flight[t.id] = bench.cost(t.fidelity)
+
+    # 2. run: keep every worker busy while the next trial's planned cost fits the budget
+    bar = tqdm(total=budget, initial=st.spent, unit="cost", disable=not progress, dynamic_ncols=True,
+               bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} cost [{elapsed}<{remaining}{postfix}]")
+    bar.set_postfix(trials=st.told, f1=f"{st.best:.4f}")
+    pending, stop = None, False
+    try:
+        while True:
+            while not stop and len(in_flight) < ex.capacity:
+                if pending is None:
+                    try:
+                        pending = propose()
+                    except Exhausted:
+                        stop = True
+                        break
+                planned = bench.cost(pending.fidelity)
+                if st.spent + sum(in_flight.values()) + planned > budget * (1 + 1e-12):
+                    stop = not in_flight  # it may fit once running trials report their real cost
+                    break
+                journal.append({"event": "ask", "trial": pending.id, "asked_after": pending.asked_after,
+                                "config": pending.config, "fidelity": pending.fidelity,
+                                "budget": pending.budget, "info": pending.info})
+                trials[pending.id] = pending
+                ex.submit(pending.id, pending.config, pending.fidelity, seed)
+                in_flight[pending.id] = planned
+                pending = None
+            if not in_flight:
+                break
+            for key, o in ex.wait():
+                planned = in_flight.pop(key)
+                cost = o.result.cost
+                charged = float(cost) if cost is not None and math.isfinite(cost) and cost > 0 else planned
+                journal.append({"event": "tell", "trial": key, "result": o.result.to_dict(), "charged": charged,
+                                "worker": o.worker, "started": o.started, "wall_s": o.wall_s})
+                tell(trials[key], o.result, charged)
+                bar.update(charged)
+                bar.set_postfix(trials=st.told, f1=f"{st.best:.4f}")
+    finally:
+        bar.close()
