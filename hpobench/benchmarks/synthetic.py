@@ -30,7 +30,6 @@ optima of the continuous terms, so optimizers that trust them are misled too.
 
 from __future__ import annotations
 
-import functools
 import json
 import zlib
 from dataclasses import dataclass
@@ -67,11 +66,11 @@ def fidelity_space() -> ConfigurationSpace:
     })
 
 
-def level(fidelity: dict) -> float:
-    """Fidelity level s in [0, 1] (1 = full), log-linear in cost."""
-    c = fidelity["epochs"] / MAX_EPOCHS * fidelity["data_fraction"]
-    c_min = MIN_FRACTION / MAX_EPOCHS
-    return float(np.clip(1.0 - np.log(c) / np.log(c_min), 0.0, 1.0))
+def level(fidelity: dict):
+    """Fidelity level s in [0, 1] (1 = full), log-linear in cost; vectorised over arrays of epochs."""
+    c = np.asarray(fidelity["epochs"]) / MAX_EPOCHS * fidelity["data_fraction"]
+    s = np.clip(1.0 - np.log(c) / np.log(MIN_FRACTION / MAX_EPOCHS), 0.0, 1.0)
+    return float(s) if s.ndim == 0 else s
 
 
 # Continuous hyperparameters (bowl-shaped terms) and their parents.
@@ -88,16 +87,13 @@ def _permutation_with_spearman(d: int, target: float, rng: np.random.Generator) 
     if target <= -1.0:
         return np.arange(d)[::-1].copy()
     z = (np.arange(d) - (d - 1) / 2) / np.arange(d).std()
-    best, best_gap = None, np.inf
-    for _ in range(4000):
-        perm = np.argsort(np.argsort(target * z + np.sqrt(1 - target**2) * rng.standard_normal(d)))
-        gap = abs(spearmanr(np.arange(d), perm).statistic - target)
-        if gap < best_gap:
-            best, best_gap = perm, gap
-    return best
+    scores = target * z + np.sqrt(1 - target**2) * rng.standard_normal((4000, d))
+    perms = np.argsort(np.argsort(scores, axis=1), axis=1)
+    rho = 1 - 6 * ((perms - np.arange(d)) ** 2).sum(1) / (d * (d**2 - 1))  # Spearman of a permutation
+    return perms[np.argmin(np.abs(rho - target))]
 
 
-@dataclass(frozen=True, eq=False)  # identity hash: keys _model's cache
+@dataclass(frozen=True, eq=False)
 class Truth:
     """Known ground truth of a synthetic instance (see module docstring)."""
 
@@ -116,11 +112,11 @@ class Truth:
         return float(spearmanr(self.v_full, self.v_low).statistic)
 
     def importance(self, fidelity: dict) -> dict[str, float]:
-        m = _model(self, level(fidelity))
-        return dict(zip(self.names, (m["var"] / m["total"]).tolist()))
+        v, total = _shares(self, level(fidelity))
+        return dict(zip(self.names, (v / total).tolist()))
 
     def interactions(self, fidelity: dict) -> dict[tuple[str, str], float]:
-        return {self.pair: self.pair_var / _model(self, level(fidelity))["total"]}
+        return {self.pair: self.pair_var / _shares(self, level(fidelity))[1]}
 
     def ranking(self, fidelity: dict) -> list[str]:
         imp = self.importance(fidelity)
@@ -133,25 +129,10 @@ class Truth:
         return float(metric([a[k] for k in self.names], [b[k] for k in self.names]).statistic)
 
 
-@functools.lru_cache(maxsize=4096)
-def _model(truth: Truth, s: float) -> dict:
-    """Term weights, bowl centres and normalisation at level s."""
-    v = s * truth.v_full + (1 - s) * truth.v_low  # variance shares (before the pair)
-    p = np.array([0.5 if k in CHILDREN else 1.0 for k in truth.names])
-    amp = np.sqrt(v / p)
-    centers = np.clip(truth.centers_full + (1 - s) * truth.centers_shift, 0.02, 0.98)
-    e2 = ((1 - centers) ** 3 + centers**3) / 3  # moments of (u - c)^2, u ~ U(0, 1)
-    e4 = ((1 - centers) ** 5 + centers**5) / 5
-    sd = np.sqrt(e4 - e2**2)
-    qmax = np.maximum(np.maximum(centers, 1 - centers) ** 2 - e2, e2) / sd
-    qmax_all = {k: qmax[i] for i, k in enumerate(CONTINUOUS)}
-    qmax_all.update({k: np.abs(lv).max() for k, lv in truth.levels.items()})
-    qm = np.array([qmax_all[k] for k in truth.names])
-    j, k = (truth.names.index(n) for n in truth.pair)
-    b = np.sqrt(truth.pair_var)
-    bound = float(amp @ qm + b * qm[j] * qm[k])
-    return {"amp": amp, "var": v.copy(), "total": float(v.sum() + truth.pair_var), "centers": centers,
-            "e2": e2, "sd": sd, "bound": bound, "b": b}
+def _shares(truth: Truth, s: float) -> tuple[np.ndarray, float]:
+    """Per-hp variance at level s (before normalisation) and the total variance of L."""
+    v = s * truth.v_full + (1 - s) * truth.v_low
+    return v, float(v.sum() + truth.pair_var)
 
 
 def _unit(space: ConfigurationSpace, name: str, value) -> float:
@@ -159,31 +140,41 @@ def _unit(space: ConfigurationSpace, name: str, value) -> float:
     return float(hp.to_vector(value))
 
 
-def _loss(truth: Truth, space: ConfigurationSpace, config: dict, s: float) -> tuple[float, float]:
-    """L(x, s) and its bound (so that f1 stays inside [0, 1] without clipping)."""
-    m = _model(truth, s)
-    q = np.zeros(len(truth.names))
-    for i, name in enumerate(truth.names):
-        if name in CHILDREN:
-            parent, val = CHILDREN[name]
-            if config.get(parent) != val:
-                continue
+def _f1(truth: Truth, space: ConfigurationSpace, config: dict, s) -> np.ndarray:
+    """Noise-free F1 of `config` at each level in `s` (vectorised over levels).
+
+    f1 = base(s) - 0.4 (L / bound + 1) / 2, where bound >= |L| keeps f1 inside [0, 1]
+    without clipping (so variance shares of f1 are exactly those of L).
+    """
+    s = np.atleast_1d(np.asarray(s, float))[:, None]
+    names = truth.names
+    p = np.array([0.5 if k in CHILDREN else 1.0 for k in names])
+    amp = np.sqrt((s * truth.v_full + (1 - s) * truth.v_low) / p)
+    centers = np.clip(truth.centers_full + (1 - s) * truth.centers_shift, 0.02, 0.98)
+    e2 = ((1 - centers) ** 3 + centers**3) / 3  # moments of (u - c)^2, u ~ U(0, 1)
+    e4 = ((1 - centers) ** 5 + centers**5) / 5
+    sd = np.sqrt(e4 - e2**2)
+    q = np.zeros((len(s), len(names)))
+    qm = np.zeros_like(q)
+    for i, name in enumerate(names):
+        active = name not in CHILDREN or config.get(CHILDREN[name][0]) == CHILDREN[name][1]
         if name in truth.levels:
-            hp = space[name]
-            idx = list(hp.choices).index(config[name]) if hasattr(hp, "choices") else config[name] - hp.lower
-            q[i] = truth.levels[name][idx]
+            lv = truth.levels[name]
+            qm[:, i] = np.abs(lv).max()
+            if active:
+                hp = space[name]
+                q[:, i] = lv[list(hp.choices).index(config[name]) if hasattr(hp, "choices")
+                             else config[name] - hp.lower]
         else:
             c = CONTINUOUS.index(name)
-            u = _unit(space, name, config[name])
-            q[i] = ((u - m["centers"][c]) ** 2 - m["e2"][c]) / m["sd"][c]
-    j, k = (truth.names.index(n) for n in truth.pair)
-    return float(m["amp"] @ q + m["b"] * q[j] * q[k]), m["bound"]
-
-
-def _f1(truth, space, config, s) -> float:
-    loss, bound = _loss(truth, space, config, s)
-    base = 0.6 + 0.35 * s
-    return base - 0.4 * (loss / bound + 1) / 2
+            qm[:, i] = np.maximum(np.maximum(centers[:, c], 1 - centers[:, c]) ** 2 - e2[:, c], e2[:, c]) / sd[:, c]
+            if active:
+                q[:, i] = ((_unit(space, name, config[name]) - centers[:, c]) ** 2 - e2[:, c]) / sd[:, c]
+    j, k = (names.index(n) for n in truth.pair)
+    b = np.sqrt(truth.pair_var)
+    loss = (amp * q).sum(1) + b * q[:, j] * q[:, k]
+    bound = (amp * qm).sum(1) + b * qm[:, j] * qm[:, k]
+    return 0.6 + 0.35 * s[:, 0] - 0.4 * (loss / bound + 1) / 2
 
 
 def _seed(config: dict, *extra) -> list[int]:
@@ -236,11 +227,9 @@ def make(agreement: float = 1.0, seed: int = 0, noise: float = 0.005, diverge: f
             return Result.failed("diverged", "loss is NaN (learning rate above the stable range)",
                                  cost_s=SECONDS_PER_EPOCH * frac, cost=frac,
                                  curve=[{"epoch": 1, "train_loss": float("nan")}])
-        curve = []
-        for e in range(1, epochs + 1):
-            s = level({"epochs": e, "data_fraction": frac})
-            f1 = float(np.clip(_f1(truth, space, config, s) + noise * (3 - 2 * s) * rng.standard_normal(), 0, 1))
-            curve.append({"epoch": e, "f1": f1, "loss": -float(np.log(max(f1, 1e-6)))})
+        s = level({"epochs": np.arange(1, epochs + 1), "data_fraction": frac})
+        f1s = np.clip(_f1(truth, space, config, s) + noise * (3 - 2 * s) * rng.standard_normal(epochs), 0, 1)
+        curve = [{"epoch": e, "f1": float(f), "loss": -float(np.log(max(f, 1e-6)))} for e, f in enumerate(f1s, 1)]
         f1 = curve[-1]["f1"]
         return Result("ok", f1, min(1.0, f1 + 0.02), curve[-1]["loss"], SECONDS_PER_EPOCH * cost, cost, curve)
 
