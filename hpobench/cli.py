@@ -3,6 +3,7 @@
     hpobench list
     hpobench space resnet/cifar10
     hpobench evaluate resnet/fashion_mnist --config default --fidelity epochs=1,data_fraction=0.05,resolution=7
+    hpobench tune synthetic/agree --optimizer bohb --budget 2430 --seed 0 --out runs/bohb-0
 """
 
 from __future__ import annotations
@@ -60,6 +61,48 @@ def _evaluate(args) -> None:
     print(json.dumps(result.to_dict(), indent=None if args.compact else 2, default=str))
 
 
+def _tune(args) -> None:
+    from hpobench.optimizers import tune
+    options = {}
+    for item in args.option:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise SystemExit(f"error: --option expects key=value, got {item!r}")
+        try:
+            options[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key.strip()] = value
+    run = tune(args.name, args.optimizer, args.budget, args.seed, space=args.space, out=args.out,
+               workers=args.workers, scheduler=args.scheduler, axis=args.axis, min_budget=args.min_budget,
+               options=options, progress=not args.quiet)
+    print(f"{len(run.trials)} trials, cost {run.spent:g} of {args.budget:g}; default F1 {run.default_f1:.4f}, "
+          f"incumbent F1 {run.incumbent_f1:.4f}; record: {run.out}/trials.parquet")
+
+
+def _grid(args) -> None:
+    from experiments import grid, spec
+    sp = spec.load(args.spec)
+    if args.action == "run":
+        st = grid.run(sp, workers=args.workers, scheduler=args.scheduler, max_cells=args.max_cells,
+                      progress=not args.quiet)
+    else:
+        st = grid.status(sp)
+    print(f"{sp.name}: " + ", ".join(f"{k} {v}" for k, v in st.items()) + f"  ({sp.out})")
+
+
+def _analysis(args) -> None:
+    import pandas as pd
+    from analysis import data, report
+    fids = [data.parse_fidelity(f) for f in args.fidelity] if args.fidelity else None
+    run = report.importance if args.verb == "importance" else report.agreement
+    table, figs = run(args.records, args.space, fids, method=args.method, n_boot=args.n_boot,
+                      level=args.level, seed=args.seed, out=args.out, failed=args.failed)
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    for f in figs:
+        print(f"wrote {f}")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hpobench", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="verb", required=True)
@@ -80,8 +123,50 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--compact", action="store_true", help="one-line JSON")
     s.set_defaults(fn=_evaluate)
 
-    # tune (optimizers) -- added with the optimizers
-    # importance / agreement (analysis) -- added with the analysis
+    # tune (optimizers)
+    s = sub.add_parser("tune", help="run an optimizer for a total cost; resumable run record in --out")
+    s.add_argument("name")
+    s.add_argument("--optimizer", required=True, help="smac | smac-mf | bohb | hyperband | sh | random")
+    s.add_argument("--budget", type=float, required=True,
+                   help="total cost in the benchmark's unit (epochs x data fraction x resolution^2)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--space", default=None, help="scoped ConfigSpace JSON (a sub-space of the benchmark's)")
+    where = s.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, default=1, help="trials in parallel on a local Dask cluster")
+    where.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler")
+    s.add_argument("--axis", default="epochs", help="fidelity knob varied by multi-fidelity optimizers")
+    s.add_argument("--min-budget", type=float, default=None, help="smallest value on --axis (default: its lower bound)")
+    s.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="optimizer option, e.g. eta=3")
+    s.add_argument("--out", required=True, help="run directory; rerun with the same one to resume")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(fn=_tune)
+
+    # grid (experiments)
+    s = sub.add_parser("grid", help="run an experiment grid (resumable) or show its status")
+    s.add_argument("action", choices=["run", "status"])
+    s.add_argument("spec", help="YAML spec, e.g. experiments/specs/demo.yaml")
+    where = s.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, default=1, help="cells in parallel on a local Dask cluster")
+    where.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler")
+    s.add_argument("--max-cells", type=int, default=None, help="stop after this many cells (a chunk)")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(fn=_grid)
+
+    # importance / agreement (analysis)
+    for verb, help_ in (("importance", "importance per fidelity with bootstrap intervals; writes figures"),
+                        ("agreement", "agreement of importance rankings (and performance) across fidelities")):
+        s = sub.add_parser(verb, help=help_)
+        s.add_argument("records", nargs="+", metavar="RECORD", help="run directories or Parquet/CSV trial tables")
+        s.add_argument("--space", default=None, help="ConfigSpace JSON (default: found next to the record)")
+        s.add_argument("--fidelity", action="append", default=None, metavar="KNOB=V[,KNOB=V]",
+                       help="fidelity to analyse; repeat for several (default: every fidelity in the records)")
+        s.add_argument("--method", default="fanova", choices=["fanova", "ped-anova", "ablation"])
+        s.add_argument("--n-boot", type=int, default=100, help="bootstrap resamples of configurations")
+        s.add_argument("--level", type=float, default=0.9, help="confidence level of the intervals")
+        s.add_argument("--failed", default="drop", choices=["drop", "worst"], help="diverged/crashed trials")
+        s.add_argument("--seed", type=int, default=0)
+        s.add_argument("--out", default=None, help="directory for the figures and a CSV (default: none)")
+        s.set_defaults(fn=_analysis, verb=verb)
     return p
 
 

@@ -1,0 +1,123 @@
+"""Experiment grids: spec validation, resumable loss-free runs, corrupt results."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pandas as pd
+import pytest
+
+from experiments import grid, spec
+
+SPEC = """\
+name: g
+benchmark: synthetic/partial
+configs: {sample: %d, seed: 1, default: true}
+fidelities:
+  full: true
+  ladder: {epochs: [1, 9]}
+  points: [{epochs: 3, data_fraction: 0.2}]
+seeds: [0, 1]
+"""
+
+
+def write(tmp_path, text, name="spec.yaml"):
+    p = tmp_path / name
+    p.write_text(textwrap.dedent(text))
+    return p
+
+
+@pytest.fixture
+def cwd(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # results/<name>/ lands in tmp
+    return tmp_path
+
+
+def test_cells_cross_product(cwd):
+    sp = spec.load(write(cwd, SPEC % 4))
+    cs = spec.cells(sp)
+    assert len(cs) == 5 * 4 * 2 and len({c.key for c in cs}) == len(cs)
+    assert cs[0].config_id == 0 and cs[-1].config_id == 4  # configuration by configuration
+    assert sp.fidelities[0] == {"epochs": 81, "data_fraction": 1.0}
+
+
+@pytest.mark.parametrize("text, match", [
+    ("name: g\nbenchmark: synthetic/partial\nfidelites: {full: true}\n", r"spec.yaml:3: unknown key 'fidelites'"),
+    ("name: g\nbenchmark: nope\nfidelities: {full: true}\n", r"spec.yaml:2: unknown benchmark 'nope'"),
+    ("name: g\nbenchmark: synthetic/partial\nfidelities:\n  ladder: {epochs: [1, 900]}\n",
+     r"spec.yaml:4: .*epochs=900 out of range"),
+    ("name: g\nbenchmark: synthetic/partial\nconfigs: {sample: -1}\nfidelities: {full: true}\n",
+     r"spec.yaml:3: configs.sample must be a non-negative integer"),
+    ("name: g\nbenchmark: synthetic/partial\nfidelities: {full: true}\nseeds: [a]\n", r"spec.yaml:4: seeds"),
+    ("name: g\nbenchmark: synthetic/partial\nbenchmark_args: {agreement: 0.5}\nfidelities: {full: true}\n",
+     r"spec.yaml:3: bad benchmark_args"),
+    ("name: [g\n", "not valid YAML"),
+])
+def test_broken_spec_names_the_line(cwd, text, match):
+    with pytest.raises(spec.SpecError, match=match):
+        spec.load(write(cwd, text))
+
+
+def test_run_status_and_rerun_is_a_no_op(cwd):
+    sp = spec.load(write(cwd, SPEC % 4))
+    st = grid.run(sp, progress=False, max_cells=15)
+    assert st["done"] + st["failed"] == 15 and st["left"] == 25
+    st = grid.run(sp, progress=False)
+    assert st == {"total": 40, "done": st["done"], "failed": st["failed"], "running": 0, "left": 0}
+    df = pd.read_parquet(cwd / "results/g/evaluations.parquet")
+    assert len(df) == 40 and df["key"].is_unique
+    assert {"config.x0", "fidelity.epochs", "f1", "status", "info", "config_id"} <= set(df.columns)
+    before = df.copy()
+    grid.run(sp, progress=False)
+    pd.testing.assert_frame_equal(pd.read_parquet(cwd / "results/g/evaluations.parquet"), before)
+
+
+def test_two_dask_workers(cwd):
+    sp = spec.load(write(cwd, SPEC % 2))
+    st = grid.run(sp, workers=2, progress=False)
+    assert st["left"] == 0
+    df = grid.load(sp.out)
+    assert len(df) == 3 * 4 * 2 and df["worker"].nunique() == 2
+
+
+def test_kill_minus_9_loses_and_repeats_nothing(cwd):
+    path = write(cwd, SPEC % 400)  # 4,010 cells of a few ms
+    sp = spec.load(path)
+    proc = subprocess.Popen([sys.executable, "-m", "hpobench.cli", "grid", "run", str(path), "--quiet"],
+                            cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    journal = cwd / "results/g/journal.jsonl"
+    t = time.time()
+    while time.time() - t < 120 and (not journal.exists() or journal.read_bytes().count(b"\n") < 300):
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    partial = grid.load(sp.out)
+    assert 300 <= len(partial) < 4010, "the run must be killed mid-way"
+    grid.run(sp, progress=False)
+    full = grid.load(sp.out)
+    assert len(full) == 4010 and full["key"].is_unique
+    merged = partial.merge(full, on="key", suffixes=("_a", "_b"))
+    assert len(merged) == len(partial)
+    assert (merged["f1_a"].fillna(-1) == merged["f1_b"].fillna(-1)).all()  # finished cells kept as they were
+
+
+def test_corrupt_results_file_is_reported_not_used(cwd):
+    sp = spec.load(write(cwd, SPEC % 1))
+    grid.run(sp, progress=False)
+    target = cwd / "results/g/evaluations.parquet"
+    target.write_bytes(target.read_bytes()[:100])
+    with pytest.raises(grid.GridError, match="evaluations.parquet: unreadable results file"):
+        grid.run(sp, progress=False)
+    assert len(target.read_bytes()) == 100  # nothing overwritten
+
+
+def test_missing_dataset_fails_before_compute(cwd, monkeypatch):
+    monkeypatch.setenv("HPOBENCH_DATA_DIR", str(cwd / "empty"))
+    monkeypatch.setenv("HPOBENCH_CIFAR10", str(cwd / "missing.tar.gz"))
+    sp = spec.load(write(cwd, "name: r\nbenchmark: resnet/cifar10\nfidelities: {points: [{epochs: 1}]}\n"))
+    with pytest.raises(ValueError, match="not found; to get it"):
+        grid.run(sp, progress=False)
+    assert not (cwd / "results/r/journal.jsonl").exists()
