@@ -88,21 +88,31 @@ def run(spec: Spec, workers: int = 1, scheduler: str | None = None, max_cells: i
         progress: bool = True) -> dict:
     """Run the cells of `spec` not yet recorded; returns `status` afterwards."""
     import hpobench
-    from hpobench.optimizers.parallel import executor
     bench = hpobench.get(spec.benchmark, **spec.benchmark_args)
+    meta = {"spec": {k: v for k, v in vars(spec).items() if k != "lines"}}
+    run_cells(bench, spec.benchmark, spec.benchmark_args, cells(spec), spec.out, meta, workers, scheduler,
+              max_cells, progress, desc=spec.name)
+    return status(spec)
+
+
+def run_cells(bench, name: str | None, bench_kwargs: dict, all_cells: list[Cell], out: Path, meta: dict,
+              workers: int = 1, scheduler: str | None = None, max_cells: int | None = None,
+              progress: bool = True, desc: str = "") -> pd.DataFrame:
+    """Evaluate the cells not yet recorded under `out`; returns every recorded row."""
+    from hpobench import spaces
+    from hpobench.optimizers.parallel import executor
     bench.check()  # missing data fails here, before compute
-    out = spec.out
+    out = Path(out)
     p = _paths(out)
     done = set(load(out).get("key", []))  # also refuses a corrupt results file up front
-    todo = [c for c in cells(spec) if c.key not in done][:max_cells]
-    ex = executor(bench, spec.benchmark, spec.benchmark_args, workers=workers, scheduler=scheduler)
+    todo = [c for c in all_cells if c.key not in done][:max_cells]
+    ex = executor(bench, name, bench_kwargs, workers=workers, scheduler=scheduler)
     out.mkdir(parents=True, exist_ok=True)
-    from hpobench import spaces
-    _write_text(p["meta"], json.dumps({"spec": {k: v for k, v in vars(spec).items() if k != "lines"},
-                                       "space": json.loads(spaces.to_json(bench.config_space)),
-                                       "env": env.describe()}, indent=1, default=_json_default))
+    _write_text(p["meta"], json.dumps(meta | {"space": json.loads(spaces.to_json(bench.config_space)),
+                                              "env": env.describe()}, indent=1, default=_json_default))
     journal = Journal(p["journal"])
-    bar = _bar(len(todo), progress, spec.name)
+    # progress in cost units, so the ETA weighs a full-fidelity cell more than a cheap one
+    bar = _bar(sum(bench.cost(c.fidelity) for c in todo), progress, desc)
     queue, inflight = list(enumerate(todo)), {}
     try:
         while queue or inflight:
@@ -113,9 +123,9 @@ def run(spec: Spec, workers: int = 1, scheduler: str | None = None, max_cells: i
             _write_text(p["running"], json.dumps({"pid": os.getpid(), "keys": [c.key for c in inflight.values()]}))
             for i, outcome in ex.wait():
                 cell = inflight.pop(i)
-                journal.append({"key": cell.key, "row": _row(spec, bench, cell, outcome)})
+                journal.append({"key": cell.key, "row": _row(bench, cell, outcome)})
                 if bar is not None:
-                    bar.update(1)
+                    bar.update(bench.cost(cell.fidelity))
                     bar.set_postfix(f1=f"{outcome.result.f1:.3f}", status=outcome.result.status)
     finally:
         ex.close()
@@ -124,10 +134,10 @@ def run(spec: Spec, workers: int = 1, scheduler: str | None = None, max_cells: i
             bar.close()
         p["running"].unlink(missing_ok=True)
     compact(out)
-    return status(spec)
+    return load(out)
 
 
-def _row(spec: Spec, bench, cell: Cell, outcome) -> dict:
+def _row(bench, cell: Cell, outcome) -> dict:
     row = trial_row(bench.name, cell.config, cell.fidelity, cell.seed, outcome.result, bench.config_space)
     row.update(key=cell.key, config_id=cell.config_id, worker=outcome.worker, started=outcome.started,
                wall_s=outcome.wall_s)
@@ -149,8 +159,9 @@ def compact(out: str | Path) -> None:
         os.fsync(f.fileno())
 
 
-def _bar(total: int, enabled: bool, name: str):
+def _bar(total: float, enabled: bool, name: str):
     if not enabled:
         return None
     from tqdm import tqdm
-    return tqdm(total=total, desc=name, unit="cell", dynamic_ncols=True)
+    return tqdm(total=round(total, 6), desc=name, unit="cost", dynamic_ncols=True,
+                bar_format="{l_bar}{bar}| {n:.3g}/{total:.3g} cost [{elapsed}<{remaining}{postfix}]")

@@ -168,15 +168,9 @@ def load(path: str | Path) -> Spec:
 def configurations(spec: Spec) -> list[dict]:
     """The default (if asked) then `sample` seeded draws from the benchmark's space."""
     import hpobench
+    from hpobench import spaces
     bench = hpobench.get(spec.benchmark, **spec.benchmark_args)
-    out = [dict(bench.default)] if spec.configs["default"] else []
-    if spec.configs["sample"]:
-        cs = bench.config_space
-        cs.seed(spec.configs["seed"])
-        draws = cs.sample_configuration(spec.configs["sample"])
-        draws = draws if isinstance(draws, list) else [draws]
-        out += [dict(c) for c in draws]
-    return [{k: (v.item() if hasattr(v, "item") else v) for k, v in c.items()} for c in out]
+    return spaces.sample(bench.config_space, spec.configs["sample"], spec.configs["seed"], spec.configs["default"])
 
 
 def cell_key(benchmark: str, args: dict, config: dict, fidelity: dict, seed: int) -> str:

@@ -322,3 +322,18 @@ def _narrower(s, f) -> str | None:
     if s.lower < f.lower or s.upper > f.upper:
         return f"range [{s.lower}, {s.upper}] is not inside {_describe(f)}"
     return None
+
+
+def sample(space: ConfigurationSpace, n: int, seed: int, default: bool = True) -> list[dict]:
+    """The default configuration (if asked), then `n` seeded uniform draws, as plain dicts.
+
+    Works on a copy: the caller's space keeps its own random state.
+    """
+    import copy
+    space = copy.deepcopy(space)
+    space.seed(seed)
+    out = [space.get_default_configuration()] if default else []
+    if n:
+        draws = space.sample_configuration(n)
+        out += draws if isinstance(draws, list) else [draws]
+    return [{k: (v.item() if hasattr(v, "item") else v) for k, v in dict(c).items()} for c in out]
