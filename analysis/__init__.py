@@ -1,0 +1,26 @@
+"""Importance per fidelity, agreement of rankings across fidelities, and the scoping decision.
+
+Reads plain trial tables (`hpobench.trial_row` schema) plus their ConfigSpace;
+never needs to know which optimizer or benchmark produced them. Imports from
+`hpobench` (spaces, benchmarks), never the reverse.
+
+    >>> import hpobench, pandas as pd
+    >>> from analysis import importance, scope
+    >>> b = hpobench.get("synthetic/agree")
+    >>> cs = b.config_space
+    >>> cfgs = cs.sample_configuration(120)
+    >>> rows = [hpobench.trial_row(b.name, dict(c), f, 0, b.evaluate(c, f), cs)
+    ...         for f in ({"epochs": 3, "data_fraction": 0.25}, b.full_fidelity) for c in cfgs]
+    >>> imps = importance.per_fidelity(pd.DataFrame(rows), cs, n_boot=20)
+    >>> low, probe = imps.values()
+    >>> dec = scope.decide(low, cs, probe)
+    >>> dec.verdict in ("scope", "scope-conservative", "higher-fidelity-needed")
+    True
+
+Modules: data (tables -> arrays), fanova, ped_anova, ablation, bootstrap,
+importance (per fidelity, with intervals), agreement, scope, plots, report (CLI).
+"""
+
+from analysis.data import AnalysisError
+
+__all__ = ["AnalysisError"]

@@ -1,0 +1,108 @@
+"""Agreement across fidelities: of importance rankings, and of performance.
+
+Two views side by side, each with a bootstrap interval:
+
+- *importance agreement*: Spearman, Kendall tau-b, weighted tau (top ranks weigh
+  more, hyperbolic weights) and top-k overlap between the importance vectors of
+  two fidelities. The resamples of `importance.per_fidelity` are shared across
+  fidelities, so resample b at fidelity A is paired with resample b at B.
+- *performance agreement*: Spearman correlation of the metric of the same
+  configurations at the two fidelities (the DeepCAVE / HpBandSter statistic),
+  bootstrapped over the common configurations.
+
+Hyperparameters with importance 0 by definition at both fidelities (never
+varied) are left out of the rank statistics: they would add ties, not information.
+
+    >>> import numpy as np
+    >>> from analysis import agreement
+    >>> round(agreement.statistic("spearman", np.array([3., 2, 1]), np.array([2., 3, 1])), 2)
+    0.5
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from analysis import bootstrap, data
+from analysis.importance import Importance
+
+STATISTICS = ("spearman", "kendall", "weighted_tau", "top_k")
+
+
+def statistic(name: str, a: np.ndarray, b: np.ndarray, k: int = 3) -> float:
+    """One agreement statistic between two importance vectors (larger = more important)."""
+    if len(a) < 2:
+        raise data.AnalysisError("agreement needs at least two hyperparameters")
+    if name == "top_k":
+        k = min(k, len(a))
+        ta, tb = set(np.argsort(-a, kind="stable")[:k]), set(np.argsort(-b, kind="stable")[:k])
+        return len(ta & tb) / k
+    if np.ptp(a) == 0 or np.ptp(b) == 0:
+        return 0.0  # a constant ranking carries no order to agree with (defined, not NaN)
+    if name == "spearman":
+        return float(stats.spearmanr(a, b).statistic)
+    if name == "kendall":
+        return float(stats.kendalltau(a, b).statistic)
+    if name == "weighted_tau":
+        return float(stats.weightedtau(a, b).statistic)
+    raise data.AnalysisError(f"unknown agreement statistic {name!r}; known: {STATISTICS}")
+
+
+def compare(a: Importance, b: Importance, k: int = 3, level: float | None = None) -> pd.DataFrame:
+    """Every statistic between two fidelities' importance: estimate, interval, resamples used."""
+    if a.names != b.names:
+        raise data.AnalysisError("the two importances are over different hyperparameters")
+    level = a.level if level is None else level
+    if a.extra.get("resamples") != b.extra.get("resamples"):
+        raise data.AnalysisError("the importances were not bootstrapped together (use per_fidelity)")
+    keep = np.array([not (n in a.notes and n in b.notes) for n in a.names])
+    ok = np.isfinite(a.replicates).all(1) & np.isfinite(b.replicates).all(1)
+    rows = []
+    for name in STATISTICS:
+        est = statistic(name, a.value[keep], b.value[keep], k)
+        reps = np.array([statistic(name, ra[keep], rb[keep], k)
+                         for ra, rb in zip(a.replicates[ok], b.replicates[ok])])
+        lo, hi = bootstrap.interval(reps, level) if len(reps) else (np.nan, np.nan)
+        rows.append(dict(a=data.label(a.fidelity), b=data.label(b.fidelity), statistic=name,
+                         estimate=est, lower=float(lo), upper=float(hi), n_boot=int(ok.sum()),
+                         n_hps=int(keep.sum()), k=k if name == "top_k" else None))
+    return pd.DataFrame(rows)
+
+
+def matrix(imps: dict[str, Importance], statistic_name: str = "spearman", k: int = 3) -> pd.DataFrame:
+    """Long table of one statistic between every pair of fidelities (diagonal = 1)."""
+    labels = list(imps)
+    out = []
+    for i, la in enumerate(labels):
+        for lb in labels[i + 1:]:
+            df = compare(imps[la], imps[lb], k)
+            out.append(df[df.statistic == statistic_name])
+    if not out:
+        return pd.DataFrame(columns=["a", "b", "statistic", "estimate", "lower", "upper"])
+    return pd.concat(out, ignore_index=True)
+
+
+def performance(df: pd.DataFrame, space, fid_a: dict, fid_b: dict, metric: str = "f1",
+                n_boot: int = 200, level: float = 0.9, seed: int = 0, failed: str = "drop") -> dict:
+    """Spearman of the metric of configurations evaluated at both fidelities, with a CI."""
+    ea = data.encode(data.at(df, fid_a), space, metric=metric, failed=failed, fidelity=fid_a)
+    eb = data.encode(data.at(df, fid_b), space, metric=metric, failed=failed, fidelity=fid_b)
+    ya = pd.Series(ea.y, index=ea.keys).groupby(level=0).mean()  # seeds: mean per configuration
+    yb = pd.Series(eb.y, index=eb.keys).groupby(level=0).mean()
+    common = ya.index.intersection(yb.index)
+    out = dict(a=data.label(fid_a), b=data.label(fid_b), statistic="performance_spearman",
+               n_configs=len(common))
+    if len(common) < 3:
+        return {**out, "estimate": np.nan, "lower": np.nan, "upper": np.nan,
+                "note": f"{len(common)} configuration(s) at both fidelities: need 3"}
+    x, y = ya[common].to_numpy(), yb[common].to_numpy()
+    est = float(stats.spearmanr(x, y).statistic) if np.ptp(x) > 0 and np.ptp(y) > 0 else 0.0
+    rng = np.random.default_rng(seed)
+    reps = []
+    for _ in range(n_boot):
+        i = rng.integers(0, len(x), len(x))
+        reps.append(stats.spearmanr(x[i], y[i]).statistic if np.ptp(x[i]) > 0 and np.ptp(y[i]) > 0 else 0.0)
+    lo, hi = bootstrap.interval(np.array(reps), level)
+    return {**out, "estimate": est, "lower": float(lo), "upper": float(hi), "note": ""}

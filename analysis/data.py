@@ -1,0 +1,403 @@
+"""From a trial table (the project's one schema) to the arrays the analysis needs.
+
+Every importance method works on `Encoded`: one row per evaluated configuration
+at one fidelity, each hyperparameter as a *unit code* in [0, 1] (NaN where the
+hyperparameter is inactive), and the metric to maximise. The unit code is chosen
+so that the uniform measure on [0, 1] is ConfigSpace's own uniform sampling:
+floats use ConfigSpace's normalisation (log-aware), every integer, category and
+ordinal level owns a cell of equal width. fANOVA's variance decomposition is taken
+under that measure, so shares mean "variance under uniform random sampling".
+
+    >>> import hpobench, pandas as pd
+    >>> from analysis import data
+    >>> b = hpobench.get("synthetic/agree")
+    >>> cs = b.config_space
+    >>> rows = [hpobench.trial_row(b.name, dict(c), {"epochs": 3, "data_fraction": 1.0}, 0,
+    ...                            b.evaluate(c, {"epochs": 3}), cs) for c in cs.sample_configuration(20)]
+    >>> enc = data.encode(pd.DataFrame(rows), cs)
+    >>> enc.X.shape
+    (20, 12)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from ConfigSpace import ConfigurationSpace
+from ConfigSpace.conditions import (AndConjunction, EqualsCondition, GreaterThanCondition, InCondition,
+                                    LessThanCondition, NotEqualsCondition)
+from ConfigSpace.hyperparameters import (CategoricalHyperparameter, Constant, FloatHyperparameter,
+                                         IntegerHyperparameter, OrdinalHyperparameter)
+
+from hpobench import spaces
+
+CONFIG, FIDELITY = "config.", "fidelity."
+
+
+class AnalysisError(ValueError):
+    """Input the analysis cannot use (too few rows, NaN metrics, unknown columns, ...)."""
+
+
+@dataclass
+class Encoded:
+    """A table at one fidelity, encoded for the importance methods."""
+
+    names: list[str]  # every hyperparameter of the space, in space order
+    X: np.ndarray  # (n, d) unit codes; NaN where inactive
+    y: np.ndarray  # (n,) metric, larger is better
+    keys: np.ndarray  # (n,) configuration identity (same config -> same key across fidelities)
+    space: ConfigurationSpace
+    fidelity: dict = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)  # hp -> why its importance is 0 by definition
+    dropped: int = 0  # failed trials left out
+    w: np.ndarray | None = None  # row multiplicities (a bootstrap resample); None = all 1
+
+    @property
+    def varying(self) -> np.ndarray:
+        """Mask of hyperparameters that take at least two values where active."""
+        return np.array([n not in self.notes for n in self.names])
+
+    @property
+    def levels(self) -> list[int | None]:
+        """Cells of each discrete hyperparameter (None: continuous)."""
+        return [cells(self.space, n) for n in self.names]
+
+    def weighted(self, counts: np.ndarray) -> "Encoded":
+        """A resample given as a multiplicity per row: rows drawn 0 times are left out.
+
+        Forest methods take the counts as sample weights, so a leaf never holds
+        copies of one configuration; PED-ANOVA repeats the rows (`expanded`).
+        """
+        keep = counts > 0
+        X = self.X[keep]
+        return Encoded(self.names, X, self.y[keep], self.keys[keep], self.space, self.fidelity,
+                       _notes(self.names, X), self.dropped, counts[keep].astype(float))
+
+    def expanded(self) -> "Encoded":
+        """Rows repeated by their multiplicity (identity when unweighted)."""
+        if self.w is None:
+            return self
+        idx = np.repeat(np.arange(len(self.y)), self.w.astype(int))
+        return Encoded(self.names, self.X[idx], self.y[idx], self.keys[idx], self.space,
+                       self.fidelity, self.notes, self.dropped)
+
+
+# ---------------------------------------------------------------- reading records
+
+def read(paths, space: ConfigurationSpace | str | Path | None = None) -> tuple[pd.DataFrame, ConfigurationSpace]:
+    """Concatenate run records (Parquet or CSV) and find their ConfigSpace.
+
+    A record is a Parquet/CSV file or a run directory (`hpobench tune --out`, holding
+    trials.parquet and meta.json). The space is `space` if given (a
+    ConfigurationSpace or a JSON file); else the run's meta.json "space"; else a JSON
+    file next to the first record: `<record>.space.json`, `space.json` or
+    `config_space.json`.
+    """
+    paths = [Path(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths)]
+    run_dirs = [p for p in paths if p.is_dir()]
+    paths = [p / "trials.parquet" if p.is_dir() else p for p in paths]
+    if not paths:
+        raise AnalysisError("no record given")
+    frames = []
+    for p in paths:
+        if not p.exists():
+            raise AnalysisError(f"record not found: {p}")
+        if p.suffix == ".csv":
+            frames.append(pd.read_csv(p))
+        else:
+            try:
+                frames.append(pd.read_parquet(p))
+            except Exception as e:  # pyarrow raises several types for a broken file
+                raise AnalysisError(f"{p}: not a readable Parquet record ({type(e).__name__}: {e})") from None
+    df = pd.concat(frames, ignore_index=True)
+    if isinstance(space, ConfigurationSpace):
+        return df, space
+    if space is not None:
+        return df, spaces.load(space)
+    for d in run_dirs:
+        meta = d / "meta.json"
+        if meta.exists():
+            try:
+                text = json.loads(meta.read_text()).get("space")
+                if text:
+                    return df, spaces.from_json(text)
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+                raise AnalysisError(f"{meta}: cannot read its space ({type(e).__name__}: {e})") from None
+    for cand in (paths[0].with_suffix(".space.json"), paths[0].parent / "space.json",
+                 paths[0].parent / "config_space.json"):
+        if cand.exists():
+            return df, spaces.load(cand)
+    raise AnalysisError(f"no ConfigSpace for {paths[0]}: pass one (--space FILE) or put "
+                        f"{paths[0].with_suffix('.space.json').name} next to the record")
+
+
+def config_columns(df: pd.DataFrame) -> list[str]:
+    return [c[len(CONFIG):] for c in df.columns if c.startswith(CONFIG)]
+
+
+def fidelity_columns(df: pd.DataFrame) -> list[str]:
+    return [c[len(FIDELITY):] for c in df.columns if c.startswith(FIDELITY)]
+
+
+def fidelities(df: pd.DataFrame) -> list[dict]:
+    """Distinct fidelities of a table, cheapest first (by median `cost`, else lexicographic)."""
+    knobs = fidelity_columns(df)
+    if not knobs:
+        return [{}]
+    cols = [FIDELITY + k for k in knobs]
+    groups = df.groupby(cols, dropna=False, sort=True)
+    out = []
+    for vals, g in groups:
+        vals = vals if isinstance(vals, tuple) else (vals,)
+        fid = {k: _plain(v) for k, v in zip(knobs, vals)}
+        cost = float(g["cost"].median()) if "cost" in g and g["cost"].notna().any() else np.nan
+        out.append((cost, tuple(vals), fid))
+    out.sort(key=lambda t: (np.nan_to_num(t[0], nan=np.inf), t[1]))
+    return [f for _, _, f in out]
+
+
+def at(df: pd.DataFrame, fidelity: dict | None) -> pd.DataFrame:
+    """Rows at `fidelity` (knobs not named are not filtered)."""
+    mask = np.ones(len(df), bool)
+    for k, v in (fidelity or {}).items():
+        col = FIDELITY + k
+        if col not in df:
+            raise AnalysisError(f"fidelity knob {k!r} not in the table; knobs: {fidelity_columns(df)}")
+        mask &= np.isclose(df[col].astype(float), float(v), rtol=1e-9, atol=0)
+    return df[mask]
+
+
+def label(fidelity: dict) -> str:
+    return ",".join(f"{k}={_fmt(v)}" for k, v in fidelity.items()) or "all"
+
+
+def parse_fidelity(text: str) -> dict:
+    """'epochs=3,data_fraction=0.25' -> {'epochs': 3, 'data_fraction': 0.25}."""
+    out = {}
+    for part in text.split(","):
+        k, sep, v = part.partition("=")
+        if not sep:
+            raise AnalysisError(f"fidelity must read knob=value[,knob=value], got {text!r}")
+        out[k.strip()] = json.loads(v)
+    return out
+
+
+# ---------------------------------------------------------------- encoding
+
+def encode(df: pd.DataFrame, space: ConfigurationSpace, metric: str = "f1", failed: str = "drop",
+           fidelity: dict | None = None) -> Encoded:
+    """Encode the rows of `df` (one fidelity) for the importance methods.
+
+    failed: "drop" leaves diverged/crashed trials out (counted in `dropped`);
+            "worst" gives them the worst metric seen, so failing regions count as bad.
+    Raises AnalysisError on a metric that is NaN for an `ok` trial, unknown columns,
+    or no usable row.
+    """
+    if failed not in ("drop", "worst"):
+        raise AnalysisError(f"failed must be 'drop' or 'worst', got {failed!r}")
+    if metric not in df:
+        raise AnalysisError(f"metric column {metric!r} not in the table")
+    cols = config_columns(df)
+    # A scoped run records the full space's columns; those its space removed are never set.
+    unknown = sorted(c for c in set(cols) - set(space) if df[CONFIG + c].notna().any())
+    if unknown:
+        raise AnalysisError(f"table has hyperparameters not in the space: {unknown}")
+    missing = sorted(set(space) - set(cols))
+    if missing:
+        raise AnalysisError(f"space has hyperparameters missing from the table: {missing}")
+    status = df["status"].astype(str).to_numpy() if "status" in df else np.full(len(df), "ok")
+    y = pd.to_numeric(df[metric], errors="coerce").to_numpy(float)
+    ok = status == "ok"
+    bad = ok & ~np.isfinite(y)
+    if bad.any():
+        raise AnalysisError(f"{int(bad.sum())} trial(s) have status 'ok' but a non-finite {metric} "
+                            f"(first row {int(np.flatnonzero(bad)[0])}): fix the record")
+    if not ok.any():
+        raise AnalysisError(f"no trial with status 'ok' ({len(df)} rows)")
+    if failed == "worst":
+        y = np.where(ok, y, np.nanmin(y[ok]))
+        keep = np.ones(len(df), bool)
+    else:
+        keep = ok
+    names = list(space)
+    X = np.column_stack([to_unit(space, n, df[CONFIG + n].to_numpy(object)) for n in names])[keep]
+    keys = config_keys(df, space)[keep]
+    return Encoded(names, X, y[keep], keys, space, dict(fidelity or {}), _notes(names, X),
+                   int((~keep).sum()))
+
+
+def config_keys(df: pd.DataFrame, space: ConfigurationSpace) -> np.ndarray:
+    """A stable identity per row's configuration (inactive = None), the same at every fidelity."""
+    cfg = df[[CONFIG + n for n in space if CONFIG + n in df]]
+
+    def key(row):
+        return hashlib.blake2b(json.dumps([_plain(v) for v in row], default=str).encode(),
+                               digest_size=8).hexdigest()
+    return np.array([key(r) for r in cfg.itertuples(index=False, name=None)])
+
+
+def to_unit(space: ConfigurationSpace, name: str, values) -> np.ndarray:
+    """Unit codes of `values` of hyperparameter `name`; None/NaN (inactive) -> NaN."""
+    hp = space[name]
+    values = np.asarray(values, dtype=object)
+    out = np.full(len(values), np.nan)
+    active = np.array([not _missing(v) for v in values])
+    if not active.any():
+        return out
+    v = values[active]
+    if isinstance(hp, Constant):
+        out[active] = 0.5
+    elif isinstance(hp, (CategoricalHyperparameter, OrdinalHyperparameter)):
+        choices = list(hp.choices if isinstance(hp, CategoricalHyperparameter) else hp.sequence)
+        index = {_canon(c): i for i, c in enumerate(choices)}
+        try:
+            idx = np.array([index[_canon(x)] for x in v])
+        except KeyError as e:
+            raise AnalysisError(f"{name}: value {e.args[0]!r} is not one of {choices}") from None
+        out[active] = (idx + 0.5) / len(choices)
+    elif isinstance(hp, IntegerHyperparameter) and not hp.log:
+        x = v.astype(float)
+        _check_range(name, x, hp.lower, hp.upper)
+        out[active] = (x - hp.lower + 0.5) / (hp.upper - hp.lower + 1)
+    elif isinstance(hp, (FloatHyperparameter, IntegerHyperparameter)):
+        x = v.astype(float)
+        _check_range(name, x, hp.lower, hp.upper)
+        lo, hi, x = (np.log(hp.lower), np.log(hp.upper), np.log(x)) if hp.log else (hp.lower, hp.upper, x)
+        out[active] = np.clip((x - lo) / (hi - lo), 0.0, 1.0)
+    else:
+        raise AnalysisError(f"{name}: hyperparameter type {type(hp).__name__} is not supported")
+    return out
+
+
+def from_unit(space: ConfigurationSpace, name: str, u: float):
+    """The hyperparameter value whose unit code is `u` (inverse of `to_unit`)."""
+    hp = space[name]
+    if isinstance(hp, Constant):
+        return hp.value
+    if isinstance(hp, (CategoricalHyperparameter, OrdinalHyperparameter)):
+        choices = list(hp.choices if isinstance(hp, CategoricalHyperparameter) else hp.sequence)
+        return _plain(choices[min(int(u * len(choices)), len(choices) - 1)])
+    if isinstance(hp, IntegerHyperparameter) and not hp.log:
+        return int(min(hp.lower + int(u * (hp.upper - hp.lower + 1)), hp.upper))
+    lo, hi = (np.log(hp.lower), np.log(hp.upper)) if hp.log else (hp.lower, hp.upper)
+    x = lo + u * (hi - lo)
+    x = float(np.exp(x)) if hp.log else float(x)
+    return int(round(x)) if isinstance(hp, IntegerHyperparameter) else x
+
+
+def cells(space: ConfigurationSpace, name: str) -> int | None:
+    """Number of equal-width cells of a discrete hyperparameter (None if continuous)."""
+    hp = space[name]
+    if isinstance(hp, CategoricalHyperparameter):
+        return len(hp.choices)
+    if isinstance(hp, OrdinalHyperparameter):
+        return len(hp.sequence)
+    if isinstance(hp, IntegerHyperparameter) and not hp.log:
+        return hp.upper - hp.lower + 1
+    return None
+
+
+# ---------------------------------------------------------------- conditions
+
+def active_region(space: ConfigurationSpace, name: str) -> dict[str, np.ndarray] | None:
+    """Where `name` is active, as a box: ancestor -> (m, 2) unit-code intervals.
+
+    {} for an unconditional hyperparameter; None when the region is not a box
+    (an OR of conditions): the caller must then fall back and say so.
+    """
+    region: dict[str, np.ndarray] = {}
+    for cond in space.parent_conditions_of[name]:
+        parts = cond.components if isinstance(cond, AndConjunction) else (cond,)
+        for c in parts:
+            if not isinstance(c, (EqualsCondition, NotEqualsCondition, InCondition,
+                                  GreaterThanCondition, LessThanCondition)):
+                return None  # OrConjunction or a nested conjunction
+            iv = _allowed(space, c)
+            if iv is None:
+                return None
+            p = c.parent.name
+            region[p] = _intersect(region[p], iv) if p in region else iv
+            upstream = active_region(space, p)
+            if upstream is None:
+                return None
+            for q, jv in upstream.items():
+                region[q] = _intersect(region[q], jv) if q in region else jv
+    return region
+
+
+def _allowed(space, cond) -> np.ndarray | None:
+    """Unit-code intervals of the parent's values that satisfy `cond`."""
+    p = cond.parent
+    k = cells(space, p.name)
+    if isinstance(p, Constant):
+        return np.array([[0.0, 1.0]]) if cond.satisfied_by_value({p.name: p.value}) else np.zeros((0, 2))
+    if k is not None and k <= 10_000:
+        vals = [from_unit(space, p.name, (i + 0.5) / k) for i in range(k)]
+        ok = [i for i, v in enumerate(vals) if _satisfied(cond, p.name, v)]
+        return np.array([[i / k, (i + 1) / k] for i in ok]).reshape(-1, 2)
+    if isinstance(cond, (GreaterThanCondition, LessThanCondition)):
+        t = float(to_unit(space, p.name, [cond.value])[0])
+        return np.array([[t, 1.0]]) if isinstance(cond, GreaterThanCondition) else np.array([[0.0, t]])
+    return None  # equality on a continuous parent: a set of measure zero
+
+
+def _satisfied(cond, parent, value) -> bool:
+    try:
+        return bool(cond.satisfied_by_value({parent: value}))
+    except (KeyError, TypeError, ValueError):
+        return False
+
+
+def _intersect(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    out = [[max(x0, y0), min(x1, y1)] for x0, x1 in a for y0, y1 in b if min(x1, y1) > max(x0, y0)]
+    return np.array(out).reshape(-1, 2)
+
+
+def measure(iv: np.ndarray) -> float:
+    return float(np.sum(iv[:, 1] - iv[:, 0]))
+
+
+# ---------------------------------------------------------------- helpers
+
+def _notes(names, X) -> dict[str, str]:
+    notes = {}
+    for j, n in enumerate(names):
+        col = X[:, j]
+        act = col[np.isfinite(col)]
+        if act.size == 0:
+            notes[n] = "never active in the table: importance 0 by definition"
+        elif np.ptp(act) == 0:
+            notes[n] = "takes a single value in the table: importance 0 by definition"
+    return notes
+
+
+def _missing(v) -> bool:
+    return v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA
+
+
+def _check_range(name, x, lo, hi):
+    bad = (x < lo - 1e-9 * abs(lo)) | (x > hi + 1e-9 * abs(hi))
+    if bad.any():
+        raise AnalysisError(f"{name}: value {x[bad][0]!r} outside the space's range [{lo}, {hi}]")
+
+
+def _canon(v):
+    v = _plain(v)
+    return str(v) if not isinstance(v, str) else v
+
+
+def _plain(v):
+    if hasattr(v, "item"):
+        v = v.item()
+    if isinstance(v, float) and np.isnan(v):
+        return None
+    return v
+
+
+def _fmt(v) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)

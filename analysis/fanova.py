@@ -1,0 +1,361 @@
+"""fANOVA: exact functional-ANOVA decomposition of a random-forest surrogate.
+
+Hutter, Hoos & Leyton-Brown (ICML 2014). A regression tree is a piecewise-constant
+function on axis-aligned boxes (its leaves), so its marginals are exact sums over
+leaves, with no sampling. For feature i, the marginal a_i(x_i) = sum_l v_l
+vol_{-i}(l) 1[x_i in l] is constant between consecutive split points, and its
+variance under the uniform measure on the unit cube is the main effect V_i.
+All trees and all features are done at once: every leaf adds its weight at its
+lower cell and removes it at its upper cell (a difference array), a cumulative
+sum gives the marginal on every cell. Pairs (i, j) use the same idea on a 2-D
+grid. Importance of i = mean over trees of V_i / V_tree (Hutter et al.'s rule).
+
+Conditional spaces (see `analysis.data.active_region`). An inactive hyperparameter
+has no effect, so the objective extends to the full product space by *ignoring*
+inactive values; we train on that extension by drawing each inactive value
+uniformly at random (never a sentinel such as -1 or the default, which would mix
+"inactive" with a real value and make the child look important through its
+parent, the failure condPED-ANOVA (arXiv 2601.20800) warns about). The importance of
+a conditional hp c is then the variance it adds *where it is active*:
+
+    V_c = P(A) * Var_{x_c}( E[f | x_c, A] ),  A = the box where c is active,
+
+which equals c's main effect plus its interactions with its ancestors. Pairs
+(c, ancestor of c) are therefore not reported as interactions (they are in V_c).
+Shares still sum to at most 1 (exactly 1 minus the higher-order and noise
+share). A condition that is not a box (an OR) falls back to the plain main
+effect, with a note.
+
+    >>> import numpy as np
+    >>> from analysis import fanova
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.uniform(size=(400, 3))
+    >>> part = fanova.fit(X, 4 * X[:, 0] + X[:, 1], n_trees=16, seed=0)
+    >>> share = fanova.main_effects(part).mean(0) / part.variance.mean()
+    >>> bool(share[0] > 0.8 > share[2])
+    True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from itertools import combinations
+
+import numpy as np
+from sklearn.ensemble import RandomForestRegressor
+
+from analysis.data import AnalysisError, Encoded, active_region, measure
+
+MIN_CONFIGS = 10
+DEFAULTS = dict(n_trees=64, min_samples_leaf=3, max_features=1.0)  # experiments/importance_synthetic.py --stage calibrate
+
+
+@dataclass
+class Partition:
+    """Leaves of every tree of a forest: boxes in the unit cube and values.
+
+    Trees have different leaf counts; padding leaves have zero width and value 0,
+    so they weigh nothing in any sum. Discrete columns are stored with their
+    levels reordered (`order`, see `fit`); `cell` maps unit codes into that order.
+    """
+
+    lo: np.ndarray  # (T, L, d)
+    hi: np.ndarray  # (T, L, d)
+    value: np.ndarray  # (T, L)
+    regions: dict[int, dict[int, np.ndarray]] = field(default_factory=dict)  # feature -> active box
+    order: dict[int, np.ndarray] = field(default_factory=dict)  # column -> new position of each level
+
+    @property
+    def width(self) -> np.ndarray:
+        return self.hi - self.lo
+
+    @property
+    def mean(self) -> np.ndarray:
+        return np.sum(self.value * np.prod(self.width, -1), -1)
+
+    @property
+    def variance(self) -> np.ndarray:
+        """Total variance of each tree under the uniform measure, (T,)."""
+        vol = np.prod(self.width, -1)
+        return np.sum(vol * (self.value - self.mean[:, None]) ** 2, -1)
+
+    def cell(self, X: np.ndarray) -> np.ndarray:
+        """Unit codes (n, d) -> the forest's coordinates (discrete levels reordered); NaN stays NaN."""
+        X = np.array(X, float, copy=True)
+        for c in self.order:
+            X[:, c] = self.cell_column(c, X[:, c])
+        return X
+
+    def cell_column(self, c: int, u: np.ndarray) -> np.ndarray:
+        u = np.array(u, float, copy=True)
+        if c in self.order:
+            pos = self.order[c]
+            k = len(pos)
+            ok = np.isfinite(u)
+            u[ok] = (pos[np.minimum((u[ok] * k).astype(int), k - 1)] + 0.5) / k
+        return u
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Mean prediction of the trees at unit codes X; NaN coordinates are integrated out."""
+        X = self.cell(np.atleast_2d(X))
+        nan = np.isnan(X)
+        inside = (self.lo[None] <= X[:, None, None]) & (X[:, None, None] < self.hi[None])
+        inside |= (X[:, None, None] == 1.0) & (self.hi[None] == 1.0)  # the closed upper edge
+        factor = np.where(nan[:, None, None], self.width[None], inside.astype(float))
+        return np.mean(np.sum(self.value[None] * np.prod(factor, -1), -1), -1)
+
+
+MAX_ORDERED_LEVELS = 64
+
+
+def fit(X: np.ndarray, y: np.ndarray, n_trees: int = DEFAULTS["n_trees"], seed: int = 0,
+        min_samples_leaf: int = DEFAULTS["min_samples_leaf"], max_features=DEFAULTS["max_features"],
+        regions: dict[int, dict[int, np.ndarray]] | None = None, levels: list | None = None,
+        w: np.ndarray | None = None) -> Partition:
+    """Fit a random forest on unit codes and extract its leaves.
+
+    NaN (inactive) values are drawn uniformly (module docstring). The levels of a
+    discrete column (levels[c] cells, at most MAX_ORDERED_LEVELS) are reordered by
+    their mean response before fitting: a binary split of mean-ordered levels is
+    the best 2-partition of them (Breiman et al. 1984, CART 9.4), so a tree finds a
+    level effect without an order the levels do not have. Each level keeps a cell
+    of width 1/k, so the decomposition is unchanged by the reordering.
+    w: row weights (a bootstrap resample's multiplicities).
+    """
+    X = np.asarray(X, float)
+    y = np.asarray(y, float)
+    rng = np.random.default_rng(seed)
+    order = {}
+    for c, k in enumerate(levels or []):
+        if k is None or k < 3 or k > MAX_ORDERED_LEVELS:
+            continue  # two levels have one split either way
+        col = X[:, c]
+        ok = np.isfinite(col)
+        lvl = np.minimum((col[ok] * k).astype(int), k - 1)
+        wt = np.ones(ok.sum()) if w is None else w[ok]
+        tot = np.bincount(lvl, wt * y[ok], minlength=k)
+        cnt = np.bincount(lvl, wt, minlength=k)
+        means = np.where(cnt > 0, tot / np.maximum(cnt, 1e-300), np.average(y[ok], weights=wt))
+        pos = np.empty(k, int)
+        pos[np.argsort(means, kind="stable")] = np.arange(k)
+        order[c] = pos
+    part = Partition(np.zeros(0), np.zeros(0), np.zeros(0), {}, order)
+    Xc = part.cell(X)
+    Xi = np.where(np.isnan(Xc), rng.uniform(size=X.shape), Xc)
+    rf = RandomForestRegressor(n_estimators=n_trees, min_samples_leaf=min_samples_leaf,
+                               max_features=max_features, random_state=seed, n_jobs=1)
+    rf.fit(Xi, y, sample_weight=w)
+    boxes = [_leaves(e.tree_, X.shape[1]) for e in rf.estimators_]
+    L = max(b[0].shape[0] for b in boxes)
+    d = X.shape[1]
+    lo = np.zeros((n_trees, L, d))
+    hi = np.zeros((n_trees, L, d))
+    val = np.zeros((n_trees, L))
+    for t, (a, b, v) in enumerate(boxes):
+        lo[t, :len(v)], hi[t, :len(v)], val[t, :len(v)] = a, b, v
+    return Partition(lo, hi, val, _reorder_regions(regions or {}, order), order)
+
+
+def _reorder_regions(regions, order):
+    """Active boxes given on level cells, moved to the reordered cells."""
+    out = {}
+    for i, region in regions.items():
+        out[i] = {}
+        for k, iv in region.items():
+            if k not in order:
+                out[i][k] = iv
+                continue
+            pos, m = order[k], len(order[k])
+            lv = [j for j in range(m) if any(a <= (j + 0.5) / m < b for a, b in iv)]
+            out[i][k] = np.array([[pos[j] / m, (pos[j] + 1) / m] for j in lv]).reshape(-1, 2)
+    return out
+
+
+def _leaves(tree, d: int):
+    """Leaf boxes of one sklearn tree, walking it level by level (vectorised)."""
+    left, right = tree.children_left, tree.children_right
+    feat, thr = tree.feature, np.clip(tree.threshold, 0.0, 1.0)
+    n = tree.node_count
+    lo, hi = np.zeros((n, d)), np.ones((n, d))
+    frontier = np.array([0])
+    leaves = []
+    while frontier.size:
+        internal = frontier[left[frontier] >= 0]
+        leaves.append(frontier[left[frontier] < 0])
+        if internal.size == 0:
+            break
+        f, t = feat[internal], thr[internal]
+        L, R = left[internal], right[internal]
+        lo[L], hi[L], lo[R], hi[R] = lo[internal], hi[internal], lo[internal], hi[internal]
+        hi[L, f] = np.minimum(hi[L, f], t)
+        lo[R, f] = np.maximum(lo[R, f], t)
+        frontier = np.concatenate([L, R])
+    leaves = np.concatenate(leaves)
+    return lo[leaves], hi[leaves], tree.value[leaves].reshape(-1)
+
+
+def _exclusive_prod(F: np.ndarray) -> np.ndarray:
+    """prod_{k != i} F[..., k] for every i, without dividing (widths may be 0)."""
+    ones = np.ones_like(F[..., :1])
+    before = np.cumprod(np.concatenate([ones, F[..., :-1]], -1), -1)
+    after = np.cumprod(np.concatenate([ones, F[..., :0:-1]], -1), -1)[..., ::-1]
+    return before * after
+
+
+def _overlap(lo, hi, iv: np.ndarray) -> np.ndarray:
+    """Length of [lo, hi) inside the union of intervals `iv`."""
+    return sum(np.clip(np.minimum(hi, b) - np.maximum(lo, a), 0, None) for a, b in iv)
+
+
+def _weights(part: Partition) -> tuple[np.ndarray, np.ndarray]:
+    """Leaf weight for each feature's marginal, (T, L, d), and the region mass P(A), (d,).
+
+    weight = v_l * (measure of leaf l in every other coordinate), restricted to
+    the active box A of the feature (so the marginal is E[f | x_i, A] * P(A)).
+    """
+    W = part.value[..., None] * _exclusive_prod(part.width)
+    mass = np.ones(part.lo.shape[-1])
+    for i, region in part.regions.items():
+        if not region:
+            continue
+        F = part.width.copy()
+        for k, iv in region.items():
+            F[..., k] = _overlap(part.lo[..., k], part.hi[..., k], iv)
+        F[..., i] = 1.0
+        W[..., i] = part.value * np.prod(F, -1)
+        mass[i] = np.prod([measure(iv) for iv in region.values()])
+    return W, mass
+
+
+def main_effects(part: Partition) -> np.ndarray:
+    """V_i per tree, (T, d): variance of each feature's marginal (conditional: module docstring)."""
+    T, L, d = part.lo.shape
+    W, mass = _weights(part)
+    W = W / mass  # marginal given the active box
+    cuts = np.concatenate([part.lo, part.hi], 1).transpose(0, 2, 1)  # (T, d, 2L)
+    order = np.argsort(cuts, -1, kind="stable")
+    pos = np.empty_like(order)
+    np.put_along_axis(pos, order, np.arange(2 * L)[None, None], -1)
+    srt = np.take_along_axis(cuts, order, -1)
+    width = np.diff(srt, axis=-1)  # (T, d, 2L-1); duplicate cuts give empty cells
+    # Difference array: + weight at the leaf's lower cut, - at its upper cut.
+    M = 2 * L + 1
+    base = (np.arange(T)[:, None] * d + np.arange(d)[None]) * M  # (T, d)
+    w = W.transpose(0, 2, 1)  # (T, d, L)
+    idx = np.concatenate([base[..., None] + pos[..., :L], base[..., None] + pos[..., L:]], -1)
+    diff = np.bincount(idx.ravel(), np.concatenate([w, -w], -1).ravel(), minlength=T * d * M)
+    marg = np.cumsum(diff.reshape(T, d, M), -1)[..., :2 * L - 1]
+    mean = np.sum(width * marg, -1, keepdims=True)
+    return mass * np.sum(width * (marg - mean) ** 2, -1)
+
+
+def pair_effects(part: Partition, pairs, main: np.ndarray | None = None) -> np.ndarray:
+    """Pure interaction V_ij = Var(a_ij) - V_i - V_j per tree, (T, len(pairs)).
+
+    Taken under the plain product measure (the uniform extension), also for
+    conditional hyperparameters, so V_i and V_j here are the plain main effects.
+    """
+    if main is None or part.regions:
+        main = main_effects(Partition(part.lo, part.hi, part.value))
+    W = part.value * np.prod(part.width, -1)
+    out = np.zeros((part.lo.shape[0], len(pairs)))
+    for t in range(part.lo.shape[0]):
+        live = np.prod(part.width[t], -1) > 0
+        lo, hi = part.lo[t, live], part.hi[t, live]
+        mu = W[t, live].sum()
+        for p, (i, j) in enumerate(pairs):
+            ci, cj = np.unique(np.r_[lo[:, i], hi[:, i]]), np.unique(np.r_[lo[:, j], hi[:, j]])
+            si, ei = np.searchsorted(ci, lo[:, i]), np.searchsorted(ci, hi[:, i])
+            sj, ej = np.searchsorted(cj, lo[:, j]), np.searchsorted(cj, hi[:, j])
+            w = W[t, live] / ((hi[:, i] - lo[:, i]) * (hi[:, j] - lo[:, j]))
+            n = cj.size
+            grid = np.bincount(np.r_[si * n + sj, ei * n + ej, si * n + ej, ei * n + sj],
+                               np.r_[w, w, -w, -w], minlength=ci.size * n).reshape(ci.size, n)
+            marg = np.cumsum(np.cumsum(grid, 0), 1)[:-1, :-1]
+            area = np.outer(np.diff(ci), np.diff(cj))
+            out[t, p] = np.sum(area * (marg - mu) ** 2) - main[t, i] - main[t, j]
+    return np.clip(out, 0, None)
+
+
+def marginal(part: Partition, i: int, grid: np.ndarray) -> np.ndarray:
+    """E[f | x_i = grid, A_i] per tree, (T, G): the marginal effect curve (grid in unit codes)."""
+    grid = part.cell_column(i, grid)
+    W, mass = _weights(part)
+    inside = (part.lo[..., i, None] <= grid) & (grid < part.hi[..., i, None])
+    inside |= (grid == 1.0) & (part.hi[..., i, None] == 1.0)
+    return np.einsum("tl,tlg->tg", W[..., i] / mass[i], inside)
+
+
+@dataclass
+class Scores:
+    """Point importance of one method on one table (no uncertainty yet)."""
+
+    method: str
+    names: list[str]
+    value: np.ndarray  # (d,) importance; 0 for hps with a note
+    notes: dict[str, str] = field(default_factory=dict)
+    interactions: dict[tuple[str, str], float] = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)
+
+
+def fanova(enc: Encoded, n_trees: int = DEFAULTS["n_trees"], seed: int = 0,
+           min_samples_leaf: int = DEFAULTS["min_samples_leaf"], max_features=DEFAULTS["max_features"],
+           pairs: int = 5) -> Scores:
+    """Variance shares of every hyperparameter (and of pairs among the top `pairs`).
+
+    Hyperparameters that never vary get 0 with a note; a constant metric gives
+    all zeros with a note; fewer than MIN_CONFIGS configurations raise.
+    """
+    _check(enc)
+    notes = dict(enc.notes)
+    d = len(enc.names)
+    value = np.zeros(d)
+    live = np.flatnonzero(enc.varying)
+    if np.ptp(enc.y) == 0:
+        notes["*"] = "the metric is constant over the table: no variance to explain, all importances 0"
+        return Scores("fanova", enc.names, value, notes)
+    regions, fallback = _regions(enc, live)
+    for n in fallback:
+        notes[n] = "active region is not a box (OR condition): plain main effect under the uniform extension"
+    levels = [enc.levels[j] for j in live]
+    part = fit(enc.X[:, live], enc.y, n_trees, seed, min_samples_leaf, max_features, regions, levels, enc.w)
+    var = part.variance
+    ok = var > 0
+    if not ok.any():
+        notes["*"] = "the forest is constant (no split found): all importances 0"
+        return Scores("fanova", enc.names, value, notes)
+    main = main_effects(part)
+    value[live] = np.mean(main[ok] / var[ok, None], 0)
+    inter = {}
+    if pairs and live.size > 1:
+        top = np.argsort(-value[live])[:pairs]
+        cand = [(a, b) for a, b in combinations(sorted(top), 2)
+                if b not in regions.get(a, {}) and a not in regions.get(b, {})]
+        if cand:
+            pv = np.mean(pair_effects(part, cand, main)[ok] / var[ok, None], 0)
+            inter = {(enc.names[live[a]], enc.names[live[b]]): float(v) for (a, b), v in zip(cand, pv)}
+    return Scores("fanova", enc.names, value, notes, inter,
+                  {"partition": part, "live": live, "tree_std": np.std(main[ok] / var[ok, None], 0)})
+
+
+def _regions(enc: Encoded, live: np.ndarray):
+    """Active boxes in the column indices of the live features; names that fall back."""
+    col = {enc.names[j]: c for c, j in enumerate(live)}
+    regions, fallback = {}, []
+    for c, j in enumerate(live):
+        region = active_region(enc.space, enc.names[j])
+        if region is None:
+            fallback.append(enc.names[j])
+            continue
+        # An ancestor that does not vary in the table is fixed: its box is all there is.
+        region = {col[p]: iv for p, iv in region.items() if p in col}
+        if region:
+            regions[c] = region
+    return regions, fallback
+
+
+def _check(enc: Encoded, minimum: int = MIN_CONFIGS) -> None:
+    n = len(np.unique(enc.keys))  # rows of a resample are distinct, weighted
+    if n < minimum:
+        raise AnalysisError(f"{n} distinct configuration(s) at {enc.fidelity or 'this fidelity'}: "
+                            f"fANOVA needs at least {minimum}")

@@ -1,0 +1,152 @@
+"""Importance per fidelity, with bootstrap intervals and rank distributions.
+
+The front door of the importance methods (`fanova`, `ped-anova`, `ablation`):
+it selects one fidelity of a trial table, encodes it, computes the point
+importance, and repeats on `n_boot` configuration resamples (shared across
+fidelities by `per_fidelity`, so agreement statistics are paired).
+
+    >>> import hpobench, pandas as pd
+    >>> from analysis import importance
+    >>> b = hpobench.get("synthetic/agree")
+    >>> cs, fid = b.config_space, b.full_fidelity
+    >>> rows = [hpobench.trial_row(b.name, dict(c), fid, 0, b.evaluate(c), cs)
+    ...         for c in cs.sample_configuration(150)]
+    >>> imp = importance.importance(pd.DataFrame(rows), cs, n_boot=10)
+    >>> imp.table().columns.tolist()[:4]
+    ['hp', 'importance', 'lower', 'upper']
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from ConfigSpace import ConfigurationSpace
+
+from analysis import ablation, bootstrap, data, fanova, ped_anova
+from analysis.fanova import Scores
+
+METHODS = {"fanova": fanova.fanova, "ped-anova": ped_anova.ped_anova, "ablation": ablation.ablation}
+BOOT_TREES = 16  # trees per resample: the interval needs many resamples more than big forests
+
+
+@dataclass
+class Importance:
+    """One method's importance at one fidelity, with its uncertainty."""
+
+    method: str
+    fidelity: dict
+    names: list[str]
+    value: np.ndarray  # point estimate (fanova: share of the surrogate's variance)
+    lower: np.ndarray
+    upper: np.ndarray
+    level: float
+    replicates: np.ndarray  # (B, d) resample estimates; NaN rows where a resample failed
+    n_configs: int
+    notes: dict[str, str] = field(default_factory=dict)
+    interactions: dict[tuple[str, str], float] = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def share(self) -> np.ndarray:
+        """Importance relative to the sum over hyperparameters (what the scope rule uses)."""
+        s = np.clip(self.value, 0, None)
+        return s / s.sum() if s.sum() > 0 else s
+
+    @property
+    def ranking(self) -> list[str]:
+        return [self.names[i] for i in np.argsort(-self.value, kind="stable")]
+
+    def rank_distribution(self) -> np.ndarray:
+        ok = np.isfinite(self.replicates).all(1)
+        return bootstrap.rank_distribution(self.replicates[ok])
+
+    def table(self) -> pd.DataFrame:
+        """One row per hyperparameter, most important first."""
+        rd = self.rank_distribution() if len(self.replicates) else None
+        rank = bootstrap.ranks(self.value)
+        df = pd.DataFrame({
+            "hp": self.names, "importance": self.value, "lower": self.lower, "upper": self.upper,
+            "share": self.share, "rank": rank,
+            "p_rank": [float(rd[i, rank[i] - 1]) if rd is not None and len(rd) else np.nan
+                       for i in range(len(self.names))],
+            "note": [self.notes.get(n, "") for n in self.names]})
+        return df.sort_values("rank").reset_index(drop=True)
+
+
+def importance(df: pd.DataFrame, space: ConfigurationSpace, method: str = "fanova",
+               fidelity: dict | None = None, n_boot: int = 100, level: float = 0.9, seed: int = 0,
+               ci: str = "percentile", failed: str = "drop", metric: str = "f1", **kw) -> Importance:
+    """Importance of every hyperparameter at `fidelity` (default: the table must hold one)."""
+    if fidelity is None:
+        fids = data.fidelities(df)
+        if len(fids) > 1:
+            raise data.AnalysisError(f"the table holds {len(fids)} fidelities; pick one: "
+                                     + "; ".join(data.label(f) for f in fids))
+        fidelity = fids[0]
+    draws = bootstrap.resamples(data.config_keys(df, space), n_boot, seed)
+    return _at(df, space, method, fidelity, draws, level, seed, ci, failed, metric, kw)
+
+
+def _identity(draws) -> int:
+    """Identifies a set of resamples: agreement statistics need the same one at both fidelities."""
+    return hash(tuple(tuple(sorted(d.items())) for d in draws))
+
+
+def per_fidelity(df: pd.DataFrame, space: ConfigurationSpace, fidelities: list[dict] | None = None,
+                 method: str = "fanova", n_boot: int = 100, level: float = 0.9, seed: int = 0,
+                 ci: str = "percentile", failed: str = "drop", metric: str = "f1",
+                 **kw) -> dict[str, Importance]:
+    """Importance at each fidelity (cheapest first), with the same resamples at every fidelity."""
+    fidelities = data.fidelities(df) if fidelities is None else fidelities
+    draws = bootstrap.resamples(data.config_keys(df, space), n_boot, seed)
+    return {data.label(f): _at(df, space, method, f, draws, level, seed, ci, failed, metric, kw)
+            for f in fidelities}
+
+
+def _at(df, space, method, fidelity, draws, level, seed, ci, failed, metric, kw) -> Importance:
+    if method not in METHODS:
+        raise data.AnalysisError(f"unknown importance method {method!r}; known: {sorted(METHODS)}")
+    fn = METHODS[method]
+    rows = data.at(df, fidelity)
+    if rows.empty:
+        raise data.AnalysisError(f"no trial at fidelity {data.label(fidelity)}")
+    enc = data.encode(rows, space, metric=metric, failed=failed, fidelity=fidelity)
+    point: Scores = fn(enc, **_point_kw(method, kw, seed))
+    reps = np.full((len(draws), len(enc.names)), np.nan)
+    failures = 0
+    for b, draw in enumerate(draws):
+        try:
+            reps[b] = fn(enc.weighted(bootstrap.counts(enc.keys, draw)), **_boot_kw(method, kw, seed + 1 + b)).value
+        except data.AnalysisError:
+            failures += 1  # e.g. a resample with too few distinct configurations
+    notes = dict(point.notes)
+    if failures:
+        notes["bootstrap"] = f"{failures} of {len(draws)} resamples failed (too few configurations)"
+    if len(draws) and failures < len(draws):
+        lo, hi = bootstrap.interval(reps, level, point.value, ci)
+        if method != "ablation":  # shares and divergences are >= 0; a basic interval may cross 0
+            lo = np.clip(lo, 0, None)
+    else:
+        lo = hi = np.full(len(enc.names), np.nan)
+        if len(draws):
+            raise data.AnalysisError(f"every bootstrap resample failed at {data.label(fidelity)}")
+    return Importance(method, dict(fidelity), enc.names, point.value, lo, hi, level, reps,
+                      len(np.unique(enc.keys)), notes, point.interactions,
+                      {**point.extra, "dropped": enc.dropped, "encoded": enc, "resamples": _identity(draws)})
+
+
+def _point_kw(method, kw, seed):
+    kw = {k: v for k, v in kw.items() if k != "boot_trees"}
+    return {**kw, "seed": seed} if method != "ped-anova" else kw
+
+
+def _boot_kw(method, kw, seed):
+    if method == "ped-anova":
+        return dict(kw)
+    out = {**kw, "seed": seed, "n_trees": kw.get("boot_trees", BOOT_TREES)}
+    out.pop("boot_trees", None)
+    if method == "fanova":
+        out["pairs"] = 0  # interactions are reported for the point estimate only
+    return out

@@ -1,0 +1,147 @@
+"""Figures of the analysis (matplotlib, Agg): each is written as PNG and PDF.
+
+- `importance`: importance per fidelity with bootstrap intervals;
+- `agreement`: matrices across fidelities, importance rankings beside performance;
+- `marginals`: marginal effect curves of the top hyperparameters (fANOVA surrogate);
+- `decision`: the scoping decision (shares, kept / fixed, the cumulative share).
+
+    >>> import numpy as np, tempfile, pathlib
+    >>> from analysis import plots
+    >>> out = pathlib.Path(tempfile.mkdtemp())
+    >>> paths = plots.save(plots.plt.figure(), out / "empty")
+    >>> [p.suffix for p in paths]
+    ['.png', '.pdf']
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from analysis import data, fanova  # noqa: E402
+
+
+def save(fig, stem: Path) -> list[Path]:
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = [stem.with_suffix(".png"), stem.with_suffix(".pdf")]
+    fig.savefig(paths[0], dpi=150, bbox_inches="tight")
+    fig.savefig(paths[1], bbox_inches="tight")
+    plt.close(fig)
+    return paths
+
+
+def importance(imps: dict, stem: Path, top: int | None = None) -> list[Path]:
+    """Grouped horizontal bars: one group per hyperparameter, one bar per fidelity."""
+    labels = list(imps)
+    ref = imps[labels[-1]]  # order by the most expensive fidelity
+    order = np.argsort(-ref.value, kind="stable")[: top or len(ref.names)]
+    h = 0.8 / len(labels)
+    fig, ax = plt.subplots(figsize=(7, 0.35 * len(order) * max(1, len(labels) / 2) + 1.5))
+    for k, lab in enumerate(labels):
+        imp = imps[lab]
+        y = np.arange(len(order)) + k * h
+        v, lo, hi = imp.value[order], imp.lower[order], imp.upper[order]
+        err = np.vstack([np.clip(v - lo, 0, None), np.clip(hi - v, 0, None)])
+        ax.barh(y, v, height=h, xerr=err, capsize=2, label=lab, error_kw={"lw": 0.8})
+    ax.set_yticks(np.arange(len(order)) + h * (len(labels) - 1) / 2)
+    ax.set_yticklabels([ref.names[i] for i in order])
+    ax.invert_yaxis()
+    m = ref.method
+    ax.set_xlabel({"fanova": "fANOVA: share of variance", "ped-anova": "PED-ANOVA: top-quantile variance",
+                   "ablation": "ablation: predicted gain"}.get(m, m)
+                  + f" ({int(ref.level * 100)}% bootstrap interval)")
+    ax.legend(title="fidelity", fontsize=8)
+    ax.grid(axis="x", alpha=0.3)
+    return save(fig, stem)
+
+
+def agreement(imp_matrix: pd.DataFrame, perf_matrix: pd.DataFrame, labels: list[str], stem: Path) -> list[Path]:
+    """Two heatmaps side by side: importance-ranking agreement and performance agreement."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.6))
+    for ax, df, title in ((axes[0], imp_matrix, "importance ranking"), (axes[1], perf_matrix, "performance")):
+        n = len(labels)
+        M = np.eye(n)
+        text = [["1" if i == j else "" for j in range(n)] for i in range(n)]
+        idx = {lab: i for i, lab in enumerate(labels)}
+        for r in df.itertuples():
+            if r.a not in idx or r.b not in idx:
+                continue
+            i, j = idx[r.a], idx[r.b]
+            est = r.estimate
+            M[i, j] = M[j, i] = est if np.isfinite(est) else np.nan
+            s = f"{est:.2f}\n[{r.lower:.2f},{r.upper:.2f}]" if np.isfinite(est) else "n/a"
+            text[i][j] = text[j][i] = s
+        im = ax.imshow(M, vmin=-1, vmax=1, cmap="RdBu")
+        for i in range(n):
+            for j in range(n):
+                ax.text(j, i, text[i][j], ha="center", va="center", fontsize=7)
+        ax.set_xticks(range(n))
+        ax.set_xticklabels(labels, rotation=45, ha="right", fontsize=7)
+        ax.set_yticks(range(n))
+        ax.set_yticklabels(labels, fontsize=7)
+        stat = df.statistic.iloc[0] if len(df) else "spearman"
+        ax.set_title(f"{title} ({stat.replace('_', ' ')})")
+    fig.colorbar(im, ax=axes, shrink=0.8)
+    return save(fig, stem)
+
+
+def marginals(imp, space, stem: Path, top: int = 4) -> list[Path]:
+    """Marginal effect curves (mean and sd over trees) of the `top` most important hps."""
+    part, live = imp.extra.get("partition"), imp.extra.get("live")
+    if part is None:
+        raise data.AnalysisError("marginal curves need a fANOVA importance (a forest surrogate)")
+    cols = [c for c in np.argsort(-imp.value[live], kind="stable")[:top]]
+    fig, axes = plt.subplots(1, len(cols), figsize=(3.2 * len(cols), 3), squeeze=False)
+    for ax, c in zip(axes[0], cols):
+        n = imp.names[live[c]]
+        k = data.cells(space, n)
+        if k is not None and k <= 32:
+            grid = (np.arange(k) + 0.5) / k
+            curves = fanova.marginal(part, c, grid)
+            ax.errorbar(np.arange(k), curves.mean(0), curves.std(0), fmt="o", capsize=3)
+            ax.set_xticks(np.arange(k))
+            ax.set_xticklabels([str(data.from_unit(space, n, g)) for g in grid], rotation=45, fontsize=7)
+        else:
+            grid = np.linspace(0.0, 1.0, 101)
+            curves = fanova.marginal(part, c, grid)
+            x = np.array([data.from_unit(space, n, g) for g in grid], float)
+            m, s = curves.mean(0), curves.std(0)
+            ax.plot(x, m)
+            ax.fill_between(x, m - s, m + s, alpha=0.3)
+            if getattr(space[n], "log", False):
+                ax.set_xscale("log")
+        ax.set_title(f"{n} (share {imp.value[live[c]]:.2f})", fontsize=9)
+        ax.set_xlabel(n)
+    axes[0][0].set_ylabel(f"marginal metric at {data.label(imp.fidelity)}")
+    fig.tight_layout()
+    return save(fig, stem)
+
+
+def decision(dec, stem: Path) -> list[Path]:
+    """Shares at the cheap fidelity, coloured by action, and their cumulative sum."""
+    t = dec.table()
+    colour = {"tune": "tab:green", "fix": "tab:gray", "removed": "lightgray"}
+    fig, ax = plt.subplots(figsize=(8, 0.3 * len(t) + 2))
+    y = np.arange(len(t))
+    ax.barh(y, t.share, color=[colour[a] for a in t.action])
+    ax.set_yticks(y)
+    ax.set_yticklabels([f"{h} ({a}{'=' + repr(v) if a == 'fix' else ''})" for h, a, v in
+                        zip(t.hp, t.action, t.value)], fontsize=7)
+    ax.invert_yaxis()
+    ax2 = ax.twiny()
+    ax2.plot(np.cumsum(t.share), y, "k.-", lw=0.8)
+    ax2.set_xlim(0, 1.02)
+    ax2.set_xlabel("cumulative share")
+    a = dec.agreement
+    agr = f"{a['estimate']:.2f} [{a['lower']:.2f}, {a['upper']:.2f}]" if "estimate" in a else "no probe"
+    fig.suptitle(f"{dec.verdict}: tune {len(dec.tune)}, fix {len(dec.fix)}, removed {len(dec.removed)}"
+                 f" | {a['statistic']} {agr}", fontsize=9, y=1.0)
+    ax.set_xlabel("share of explained variance at the cheap fidelity")
+    return save(fig, stem)

@@ -1,0 +1,66 @@
+"""What the `hpobench importance` / `hpobench agreement` verbs run: records in, tables and figures out.
+
+    >>> from analysis import report
+    >>> callable(report.importance) and callable(report.agreement)
+    True
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from analysis import agreement as agr
+from analysis import data, importance as imp_mod, plots
+
+
+def importance(records, space=None, fidelities: list[dict] | None = None, method: str = "fanova",
+               n_boot: int = 100, level: float = 0.9, seed: int = 0, out: str | Path | None = None,
+               failed: str = "drop") -> tuple[pd.DataFrame, list[Path]]:
+    """Importance per fidelity (cheapest first) as one long table; figures written under `out`."""
+    df, cs = data.read(records, space)
+    imps = imp_mod.per_fidelity(df, cs, fidelities, method=method, n_boot=n_boot, level=level,
+                                seed=seed, failed=failed)
+    table = pd.concat([i.table().assign(fidelity=lab, n_configs=i.n_configs) for lab, i in imps.items()],
+                      ignore_index=True)
+    figs = []
+    if out is not None:
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        table.to_csv(out / f"importance_{method}.csv", index=False)
+        figs += plots.importance(imps, out / f"importance_{method}")
+        if method == "fanova":
+            last = list(imps.values())[-1]
+            figs += plots.marginals(last, cs, out / "marginals")
+    return table, figs
+
+
+def agreement(records, space=None, fidelities: list[dict] | None = None, method: str = "fanova",
+              n_boot: int = 100, level: float = 0.9, seed: int = 0, k: int = 3,
+              out: str | Path | None = None, failed: str = "drop") -> tuple[pd.DataFrame, list[Path]]:
+    """Every agreement statistic between every pair of fidelities, plus performance Spearman."""
+    df, cs = data.read(records, space)
+    fids = data.fidelities(df) if fidelities is None else fidelities
+    if len(fids) < 2:
+        raise data.AnalysisError(f"agreement needs at least two fidelities; the records hold {len(fids)}")
+    imps = imp_mod.per_fidelity(df, cs, fids, method=method, n_boot=n_boot, level=level, seed=seed,
+                                failed=failed)
+    labels = list(imps)
+    rows, perf = [], []
+    for i, a in enumerate(fids):
+        for b in fids[i + 1:]:
+            rows.append(agr.compare(imps[data.label(a)], imps[data.label(b)], k, level))
+            perf.append(agr.performance(df, cs, a, b, n_boot=max(n_boot, 100), level=level, seed=seed,
+                                        failed=failed))
+    perf = pd.DataFrame(perf)
+    table = pd.concat(rows + [perf.drop(columns=["note"])], ignore_index=True)
+    figs = []
+    if out is not None:
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        table.to_csv(out / f"agreement_{method}.csv", index=False)
+        imp_matrix = table[table.statistic == "spearman"]
+        figs += plots.agreement(imp_matrix, perf, labels, out / f"agreement_{method}")
+        figs += plots.importance(imps, out / f"importance_{method}")
+    return table, figs

@@ -1,0 +1,76 @@
+"""Agreement of importance rankings (and of performance) across fidelities."""
+
+import numpy as np
+import pytest
+from scipy import stats
+
+import hpobench
+from analysis import agreement, importance, sample
+from analysis.data import AnalysisError
+
+LOW, FULL = {"epochs": 1, "data_fraction": 0.05}, {"epochs": 81, "data_fraction": 1.0}
+
+
+def _imps(agree, seed=0, n=250, probe=120, n_boot=20):
+    b = hpobench.get("synthetic", agreement=agree, seed=seed)
+    df = sample.table(b, n, [LOW, FULL], seed=seed, probe={1: probe})
+    return b, df, importance.per_fidelity(df, b.config_space, n_boot=n_boot, seed=seed)
+
+
+def test_statistics_on_known_vectors():
+    a = np.array([5.0, 4, 3, 2, 1])
+    assert agreement.statistic("spearman", a, a) == pytest.approx(1)
+    assert agreement.statistic("kendall", a, -a) == pytest.approx(-1)
+    assert agreement.statistic("weighted_tau", a, a) == pytest.approx(1)
+    assert agreement.statistic("top_k", a, np.array([1.0, 2, 3, 4, 5]), k=2) == 0
+    assert agreement.statistic("top_k", a, np.array([4.0, 5, 1, 2, 3]), k=2) == 1
+    # swapping the top two costs weighted tau more than swapping the bottom two
+    top = agreement.statistic("weighted_tau", a, np.array([4.0, 5, 3, 2, 1]))
+    bottom = agreement.statistic("weighted_tau", a, np.array([5.0, 4, 3, 1, 2]))
+    assert top < bottom
+    assert agreement.statistic("spearman", a, np.ones(5)) == 0.0  # defined, not NaN
+    with pytest.raises(AnalysisError):
+        agreement.statistic("pearson", a, a)
+
+
+def test_agreeing_and_reversed_fidelities_are_told_apart():
+    _, df_a, agree = _imps(1.0)
+    _, df_r, rev = _imps(-1.0)
+    ca = agreement.compare(*agree.values()).set_index("statistic")
+    cr = agreement.compare(*rev.values()).set_index("statistic")
+    assert ca.loc["spearman", "estimate"] > 0.5 > cr.loc["spearman", "estimate"]
+    assert ca.loc["spearman", "lower"] > cr.loc["spearman", "upper"]
+    for c in (ca, cr):
+        assert (c.lower <= c.upper).all() and c.estimate.notna().all()
+        assert (c.n_boot == 20).all()
+
+
+def test_paired_resamples_are_shared_across_fidelities():
+    _, df, imps = _imps(0.5, n_boot=5)
+    low, full = imps.values()
+    assert low.replicates.shape == full.replicates.shape
+    assert low.n_configs + low.extra["dropped"] == 250 and full.n_configs + full.extra["dropped"] == 120
+    with pytest.raises(AnalysisError, match="bootstrapped together"):
+        low2 = importance.importance(df[df["fidelity.epochs"] == 1], low.extra["encoded"].space, n_boot=3)
+        agreement.compare(low2, full)
+
+
+def test_performance_spearman_over_common_configurations():
+    b, df, _ = _imps(1.0, n_boot=0)
+    p = agreement.performance(df, b.config_space, LOW, FULL, n_boot=50)
+    sub = df[df["status"] == "ok"]
+    assert p["n_configs"] == len(set(sub[sub["fidelity.epochs"] == 1]["config.x0"])
+                                 & set(sub[sub["fidelity.epochs"] == 81]["config.x0"]))
+    lo = sub[sub["fidelity.epochs"] == 1].set_index("config.x0")["f1"]
+    hi = sub[sub["fidelity.epochs"] == 81].set_index("config.x0")["f1"]
+    common = lo.index.intersection(hi.index)
+    assert p["estimate"] == pytest.approx(stats.spearmanr(lo[common], hi[common]).statistic)
+    assert p["lower"] <= p["estimate"] <= p["upper"]
+
+
+def test_matrix_has_one_row_per_pair():
+    b = hpobench.get("synthetic", agreement=0.5, seed=1)
+    df = sample.table(b, 60, [LOW, {"epochs": 9, "data_fraction": 0.25}, FULL], seed=1)
+    imps = importance.per_fidelity(df, b.config_space, method="ped-anova", n_boot=10)
+    m = agreement.matrix(imps, "kendall")
+    assert len(m) == 3 and set(m.statistic) == {"kendall"}

@@ -1,0 +1,197 @@
+"""Importance: fANOVA (exact decomposition, conditional treatment), PED-ANOVA, ablation, bootstrap."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import kendalltau
+
+import hpobench
+from analysis import ablation, bootstrap, data, fanova, importance, ped_anova, sample
+from analysis.data import AnalysisError
+
+FULL = {"epochs": 81, "data_fraction": 1.0}
+
+
+@pytest.fixture(scope="module")
+def bench():
+    return hpobench.get("synthetic", agreement=1.0, seed=0)
+
+
+@pytest.fixture(scope="module")
+def full_table(bench):
+    return sample.table(bench, 400, [FULL], seed=0)
+
+
+def test_tree_decomposition_is_exact_against_brute_force_integration():
+    rng = np.random.default_rng(1)
+    X = rng.uniform(size=(300, 3))
+    y = np.sin(6 * X[:, 0]) + 3 * X[:, 1] * X[:, 2] + (X[:, 0] > 0.5) * X[:, 2]
+    part = fanova.fit(X, y, n_trees=2, seed=0, min_samples_leaf=5, max_features=1.0)
+    main, pair = fanova.main_effects(part), fanova.pair_effects(part, [(1, 2)])
+    G = 64  # the midpoint rule is exact up to the cells that a grid line cuts
+    g = (np.arange(G) + 0.5) / G
+    P = np.stack(np.meshgrid(g, g, g, indexing="ij"), -1).reshape(-1, 3)
+    for t in range(2):
+        one = fanova.Partition(part.lo[t:t + 1], part.hi[t:t + 1], part.value[t:t + 1])
+        f = one.predict(P).reshape(G, G, G)
+        assert part.variance[t] == pytest.approx(f.var(), rel=0.03)
+        brute = [f.mean(axis=tuple(a for a in range(3) if a != i)).var() for i in range(3)]
+        np.testing.assert_allclose(main[t], brute, rtol=0.05, atol=1e-3)
+        v12 = f.mean(axis=0).var() - brute[1] - brute[2]
+        assert pair[t, 0] == pytest.approx(v12, rel=0.1, abs=2e-3)
+
+
+def test_conditional_child_gets_the_variance_it_adds_where_active():
+    # f = 1[parent = level 0] * cos(2 pi child) + 0.3 * (parent - 1), child active only under level 0.
+    rng = np.random.default_rng(0)
+    n = 3000
+    p = rng.integers(0, 3, n)
+    c = rng.uniform(size=n)
+    y = np.where(p == 0, np.cos(2 * np.pi * c), 0) + 0.3 * (p - 1)
+    X = np.c_[(p + 0.5) / 3, np.where(p == 0, c, np.nan)]
+    part = fanova.fit(X, y, n_trees=16, seed=0, regions={1: {0: np.array([[0, 1 / 3]])}}, levels=[3, None])
+    share = (fanova.main_effects(part) / part.variance[:, None]).mean(0)
+    v_parent, v_child = 0.09 * 2 / 3, 0.5 / 3  # exact: P(active) * Var(cos) = 1/3 * 1/2
+    # (the parent's effect also carries the mean of the child's term, which is 0 here)
+    np.testing.assert_allclose(share, [v_parent / (v_parent + v_child), v_child / (v_parent + v_child)], atol=0.03)
+
+
+def test_fanova_recovers_the_synthetic_truth_ranking(bench, full_table):
+    enc = data.encode(full_table, bench.config_space)
+    s = fanova.fanova(enc, seed=0)
+    truth = bench.truth.importance(FULL)
+    tv = np.array([truth[n] for n in s.names])
+    assert kendalltau(tv, s.value).statistic > 0.6
+    assert s.names[int(np.argmax(s.value))] == bench.truth.ranking(FULL)[0]
+    assert np.all(s.value >= 0) and s.value.sum() <= 1.0 + 1e-9
+    # the designed interaction is the strongest reported pair
+    pair = next(iter(bench.truth.interactions(FULL)))
+    assert set(max(s.interactions, key=s.interactions.get)) == set(pair)
+
+
+def test_ped_anova_ranks_the_top_of_the_truth_high(bench, full_table):
+    enc = data.encode(full_table, bench.config_space)
+    s = ped_anova.ped_anova(enc)
+    top3 = set(bench.truth.ranking(FULL)[:3])
+    est_top4 = {s.names[i] for i in np.argsort(-s.value)[:4]}
+    assert len(top3 & est_top4) >= 2
+    assert np.all(np.isfinite(s.value)) and np.all(s.value >= 0)
+
+
+def test_ped_anova_inactive_regime_carries_no_importance():
+    rng = np.random.default_rng(0)
+    X = rng.uniform(size=(400, 2))
+    X[X[:, 0] > 0.5, 1] = np.nan  # column 1 only active on half the configurations
+    y = -np.abs(X[:, 0] - 0.2)  # column 1 does not matter where it is active
+    v = ped_anova.divergences(X, y, [None, None])
+    assert v[0] > 20 * v[1]
+
+
+def test_ablation_walks_from_the_default_to_the_best_configuration(bench, full_table):
+    enc = data.encode(full_table, bench.config_space)
+    s = ablation.ablation(enc, n_trees=16)
+    path = s.extra["path"]
+    assert path[0][0] == "default"
+    assert s.extra["gain"] == pytest.approx(path[-1][1] - path[0][1])
+    assert s.extra["gain"] > 0  # the best configuration is better than the default
+    assert s.extra["target"] == {k: v for k, v in s.extra["target"].items()}
+    stepped = [p[0] for p in path[1:]]
+    assert len(stepped) == len(set(stepped))
+    assert s.value.sum() == pytest.approx(s.extra["gain"])
+
+
+def test_importance_intervals_and_rank_distribution(bench, full_table):
+    imp = importance.importance(full_table, bench.config_space, n_boot=20, seed=0)
+    assert imp.replicates.shape == (20, len(imp.names))
+    assert np.all(imp.lower <= imp.upper) and np.all(imp.lower >= 0)
+    rd = imp.rank_distribution()
+    np.testing.assert_allclose(rd.sum(0), 1)
+    np.testing.assert_allclose(rd.sum(1), 1)
+    t = imp.table()
+    assert list(t["rank"]) == list(range(1, len(imp.names) + 1))
+    assert t.importance.notna().all() and t.lower.notna().all()
+    lo, hi = bootstrap.interval(np.arange(11.0)[:, None], 0.8, point=np.array([6.0]), method="basic")
+    assert (float(lo[0]), float(hi[0])) == pytest.approx((3.0, 11.0))
+
+
+# ---------------------------------------------------------------- bad input
+
+def _rows(bench, n=40, seed=0):
+    return sample.table(bench, n, [FULL], seed=seed)
+
+
+def test_single_valued_and_never_active_hyperparameters_get_zero_with_a_note(bench):
+    df = _rows(bench)
+    df["config.x0"] = 0.25  # one value everywhere
+    df["config.branch"] = "right"  # left_x is then never active
+    df["config.left_x"] = None
+    for method in ("fanova", "ped-anova", "ablation"):
+        imp = importance.importance(df, bench.config_space, method=method, n_boot=5)
+        i0, il = imp.names.index("x0"), imp.names.index("left_x")
+        assert imp.value[i0] == 0 and imp.value[il] == 0, method
+        assert "single value" in imp.notes["x0"] and "never active" in imp.notes["left_x"]
+        assert np.all(np.isfinite(imp.value)) and np.all(np.isfinite(imp.lower))
+
+
+def test_constant_metric_gives_zeros_with_a_note(bench):
+    df = _rows(bench)
+    df["f1"] = 0.5
+    for method in ("fanova", "ped-anova", "ablation"):
+        imp = importance.importance(df, bench.config_space, method=method, n_boot=3)
+        assert np.all(imp.value == 0) and "constant" in imp.notes["*"]
+
+
+def test_too_few_configurations_raise_a_clear_error(bench):
+    df = _rows(bench, n=6)
+    with pytest.raises(AnalysisError, match="at least 10"):
+        importance.importance(df, bench.config_space, method="fanova", n_boot=0)
+    with pytest.raises(AnalysisError, match="PED-ANOVA needs"):
+        importance.importance(df, bench.config_space, method="ped-anova", n_boot=0)
+
+
+def test_nan_metric_on_an_ok_trial_is_an_error_and_failed_trials_are_counted(bench):
+    df = _rows(bench)
+    df.loc[3, "f1"] = np.nan
+    with pytest.raises(AnalysisError, match="status 'ok' but a non-finite f1"):
+        data.encode(df, bench.config_space)
+    df.loc[3, "status"] = "diverged"
+    enc = data.encode(df, bench.config_space)
+    assert enc.dropped == 1 and len(enc.y) == len(df) - 1
+    worst = data.encode(df, bench.config_space, failed="worst")
+    assert len(worst.y) == len(df) and worst.y.min() == enc.y.min()
+
+
+def test_tables_that_do_not_match_the_space_are_rejected(bench):
+    df = _rows(bench)
+    with pytest.raises(AnalysisError, match="not in the space"):
+        data.encode(df.assign(**{"config.bogus": 1.0}), bench.config_space)
+    with pytest.raises(AnalysisError, match="missing from the table"):
+        data.encode(df.drop(columns=["config.x1"]), bench.config_space)
+    with pytest.raises(AnalysisError, match="outside the space's range"):
+        data.encode(df.assign(**{"config.x1": 7.0}), bench.config_space)
+    with pytest.raises(AnalysisError, match="pick one"):
+        importance.importance(pd.concat([df, df.assign(**{"fidelity.epochs": 3})]), bench.config_space)
+    with pytest.raises(AnalysisError, match="unknown importance method"):
+        importance.importance(df, bench.config_space, method="shap")
+
+
+def test_fanova_equals_optuna_where_the_definitions_coincide():
+    """Uniform floats, same forest: our exact decomposition and Optuna's give the same numbers."""
+    optuna = pytest.importorskip("optuna", reason="optuna is a bench extra (pip install optuna==5.0.0)")
+    from optuna.importance import FanovaImportanceEvaluator
+    from ConfigSpace import ConfigurationSpace
+    from optuna.distributions import FloatDistribution
+    rng = np.random.default_rng(0)
+    cs = ConfigurationSpace({f"f{i}": (0.0, 1.0) for i in range(4)})
+    X = rng.uniform(size=(150, 4))
+    y = np.sin(3 * X) @ np.array([1.0, 0.5, 0.2, 0.05]) + X[:, 0] * X[:, 1]
+    names = list(cs)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize")
+    study.add_trials([optuna.trial.create_trial(params=dict(zip(names, x)), value=float(v),
+                                                distributions={k: FloatDistribution(0.0, 1.0) for k in names})
+                      for x, v in zip(X.tolist(), y)])
+    theirs = FanovaImportanceEvaluator(n_trees=8, max_depth=64, seed=0).evaluate(study)
+    enc = data.Encoded(names, X, y, np.arange(len(y)).astype(str), cs)
+    ours = fanova.fanova(enc, n_trees=8, min_samples_leaf=1, max_features=1.0, pairs=0, seed=0).value
+    np.testing.assert_allclose(ours, [theirs[k] for k in names], atol=1e-10)
