@@ -103,6 +103,16 @@ def _analysis(args) -> None:
         print(f"wrote {f}")
 
 
+def _scope(args) -> None:
+    from experiments import scope
+    decision = scope.run(args.name, args.budget, args.out, low=_fidelity(args.low) or None,
+                         probe=_fidelity(args.probe) or None, n_low=args.n_low, n_probe=args.n_probe,
+                         resolution=args.resolution, seed=args.seed, method=args.method, workers=args.workers,
+                         scheduler=args.scheduler, progress=not args.quiet)
+    print(decision.summary())
+    print(f"report: {args.out}/report.md; scoped space: {args.out}/scoped_space.json")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hpobench", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="verb", required=True)
@@ -140,6 +150,24 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="run directory; rerun with the same one to resume")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(fn=_tune)
+
+    # scope (the main job)
+    s = sub.add_parser("scope", help="decide which hyperparameters to tune from cheap trainings")
+    s.add_argument("name")
+    s.add_argument("--budget", type=float, required=True, help="total cost in the benchmark's unit")
+    s.add_argument("--out", required=True, help="output folder; rerun with the same one to resume")
+    s.add_argument("--low", default=None, help="low fidelity, e.g. epochs=2,data_fraction=0.05 (default: from budget)")
+    s.add_argument("--probe", default=None, help="probe fidelity (default: from budget)")
+    s.add_argument("--n-low", type=int, default=40, help="configurations at the low fidelity (default included)")
+    s.add_argument("--n-probe", type=int, default=15, help="of those, how many also run at the probe")
+    s.add_argument("--resolution", type=int, default=None, help="resolution of the automatic ladder")
+    s.add_argument("--method", default="fanova", choices=["fanova", "ped-anova"])
+    s.add_argument("--seed", type=int, default=0)
+    where = s.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, default=1, help="trainings in parallel on a local Dask cluster")
+    where.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(fn=_scope)
 
     # grid (experiments)
     s = sub.add_parser("grid", help="run an experiment grid (resumable) or show its status")
