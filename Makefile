@@ -19,8 +19,9 @@ data:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq dataset-fashion-mnist; }
 
+# The main job: decide what to tune for the ResNet on Fashion-MNIST (~8 min on 2 CPU cores).
 run: setup
-	$(BIN)/hpobench evaluate resnet/fashion_mnist --config default --fidelity epochs=2,data_fraction=0.1,resolution=14
+	$(BIN)/hpobench scope resnet/fashion_mnist --budget 0.6 --n-low 30 --resolution 7 --out runs/scope
 
 test: setup
 	$(BIN)/pytest -q
