@@ -30,6 +30,7 @@ import numpy as np
 from analysis import fanova
 from analysis.data import AnalysisError, Encoded, from_unit, to_unit
 from analysis.fanova import Scores
+from hpobench import spaces
 
 
 def ablation(enc: Encoded, source: dict | None = None, target: dict | None = None,
@@ -83,31 +84,15 @@ def _flip(space, names, cur, tgt, src, j):
     nxt = cur.copy()
     nxt[j] = tgt[j]
     values = _decode(space, names, nxt)
-    act = _active(space, values)
+    act = spaces.active(space, values)
     for k, n in enumerate(names):
         if n not in act:
             nxt[k] = np.nan
         elif np.isnan(nxt[k]):  # switched on: the target's value if it has one, else the default
             nxt[k] = tgt[k] if np.isfinite(tgt[k]) else to_unit(space, n, [space[n].default_value])[0]
         values = _decode(space, names, nxt)
-        act = _active(space, values)
+        act = spaces.active(space, values)
     return nxt
-
-
-def _active(space, values: dict) -> set:
-    out = set()
-    for n in space:  # parents come first
-        conds = space.parent_conditions_of[n]
-        if all(_holds(c, {k: v for k, v in values.items() if k in out}) for c in conds):
-            out.add(n)
-    return out
-
-
-def _holds(cond, values) -> bool:
-    try:
-        return bool(cond.satisfied_by_value(values))
-    except (KeyError, TypeError, ValueError):
-        return False
 
 
 def _code(space, names, config: dict) -> np.ndarray:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
+import numpy as np
 from ConfigSpace import (AndConjunction, Categorical, Configuration, ConfigurationSpace, Constant,
                          EqualsCondition, Float, InCondition, Integer, OrConjunction,
                          OrdinalHyperparameter)
@@ -329,7 +330,6 @@ def sample(space: ConfigurationSpace, n: int, seed: int, default: bool = True) -
 
     Works on a copy: the caller's space keeps its own random state.
     """
-    import copy
     space = copy.deepcopy(space)
     space.seed(seed)
     out = [space.get_default_configuration()] if default else []
@@ -337,3 +337,26 @@ def sample(space: ConfigurationSpace, n: int, seed: int, default: bool = True) -
         draws = space.sample_configuration(n)
         out += draws if isinstance(draws, list) else [draws]
     return [{k: (v.item() if hasattr(v, "item") else v) for k, v in dict(c).items()} for c in out]
+
+
+def plain(v):
+    """A plain Python scalar (ConfigSpace and numpy hand out numpy ones)."""
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def active(space: ConfigurationSpace, values: Mapping) -> set[str]:
+    """Names active under (possibly partial) `values`: a condition is judged on the values of
+    hyperparameters already found active, walking parents before children."""
+    out: set[str] = set()
+    for name in space:  # ConfigSpace iterates parents before children
+        seen = {k: v for k, v in values.items() if k in out}
+        if all(_holds(c, seen) for c in space.parent_conditions_of[name]):
+            out.add(name)
+    return out
+
+
+def _holds(cond, values: Mapping) -> bool:
+    try:
+        return bool(cond.satisfied_by_value(values))
+    except (KeyError, TypeError, ValueError):  # a parent that is not set: inactive
+        return False

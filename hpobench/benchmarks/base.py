@@ -32,6 +32,7 @@ from ConfigSpace import Configuration, ConfigurationSpace
 from ConfigSpace.hyperparameters import IntegerHyperparameter
 
 from hpobench import env
+from hpobench.spaces import active, plain
 
 STATUSES = ("ok", "diverged", "crashed")
 
@@ -69,11 +70,6 @@ class Result:
         return cls(status, nan, nan, nan, cost_s, cost, curve or [], error)
 
 
-def _hp_value(v):
-    """Plain Python scalars (ConfigSpace hands out numpy ones)."""
-    return v.item() if hasattr(v, "item") else v
-
-
 @dataclass(frozen=True)
 class Benchmark:
     """A named objective with its configuration and fidelity spaces."""
@@ -99,7 +95,7 @@ class Benchmark:
 
     @property
     def full_fidelity(self) -> dict:
-        return {k: _hp_value(v) for k, v in self.fidelity_space.get_default_configuration().items()}
+        return {k: plain(v) for k, v in self.fidelity_space.get_default_configuration().items()}
 
     def cost(self, fidelity: Mapping | None = None) -> float:
         fid = self.fidelity(fidelity)
@@ -123,16 +119,16 @@ class Benchmark:
         if unknown:
             raise BenchmarkError(f"{self.name}: unknown hyperparameter(s) {unknown}; "
                                  f"known: {sorted(space)}")
-        values = {**dict(self.default), **{k: _hp_value(v) for k, v in config.items()}}
+        values = {**dict(self.default), **{k: plain(v) for k, v in config.items()}}
         for _ in range(len(space)):  # drop default-filled values that became inactive
-            active = _active(space, values)
-            drop = [k for k in values if k not in active and k not in config]
+            on = active(space, values)
+            drop = [k for k in values if k not in on and k not in config]
             if not drop:
                 break
             for k in drop:
                 del values[k]
         for k in space:  # fill children that became active with their defaults
-            if k not in values and k in _active(space, values):
+            if k not in values and k in active(space, values):
                 values[k] = space[k].default_value
         try:
             return Configuration(space, values=values)
@@ -149,7 +145,7 @@ class Benchmark:
         out = self.full_fidelity
         for k, v in fidelity.items():
             hp = space[k]
-            v = _hp_value(v)
+            v = plain(v)
             if hasattr(hp, "sequence"):
                 if v not in hp.sequence:
                     raise BenchmarkError(f"{self.name}: fidelity {k}={v!r} out of range; allowed {list(hp.sequence)}")
@@ -173,7 +169,7 @@ class Benchmark:
         """
         cfg = self.config(config)
         fid = self.fidelity(fidelity)
-        values = {k: _hp_value(v) for k, v in dict(cfg).items()}
+        values = {k: plain(v) for k, v in dict(cfg).items()}
         t0 = time.perf_counter()
         try:
             result = self.fn(values, fid, int(seed))
@@ -187,28 +183,11 @@ class Benchmark:
         return result
 
 
-def _active(space: ConfigurationSpace, values: Mapping) -> set[str]:
-    """Names of hyperparameters active under (possibly partial) `values`."""
-    active = set()
-    for name in space:  # ConfigSpace iterates parents before children
-        parents = space.parent_conditions_of[name]
-        if not parents or all(_condition_holds(c, values) for c in parents):
-            active.add(name)
-    return active
-
-
-def _condition_holds(cond, values: Mapping) -> bool:
-    try:
-        return bool(cond.satisfied_by_value(values))
-    except (KeyError, TypeError, ValueError):
-        return False
-
-
 def trial_row(bench_name: str, config: Mapping, fidelity: Mapping, seed: int, result: Result,
               config_space: ConfigurationSpace | None = None) -> dict:
     """Flatten one evaluation into the project's table schema (module docstring)."""
     names = list(config_space) if config_space is not None else list(config)
-    row = {f"config.{k}": _hp_value(config.get(k)) for k in names}
+    row = {f"config.{k}": plain(config.get(k)) for k in names}
     row.update({f"fidelity.{k}": v for k, v in fidelity.items()})
     info = {k: v for k, v in result.info.items() if k not in ("config", "fidelity", "seed")}
     row.update(benchmark=bench_name, seed=int(seed), status=result.status, f1=result.f1,

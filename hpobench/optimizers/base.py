@@ -25,9 +25,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-import numpy as np
 from ConfigSpace import Configuration, ConfigurationSpace
 from ConfigSpace.hyperparameters import IntegerHyperparameter
+
+from hpobench import spaces
 
 WORST = 1.0  # loss of a failed (diverged, crashed) trial: F1 is in [0, 1], so 1 - F1 <= WORST
 
@@ -56,9 +57,9 @@ class Axis:
         if name not in fidelity_space:
             raise OptimizerError(f"budget axis {name!r} is not a fidelity knob; knobs: {sorted(fidelity_space)}")
         hp = fidelity_space[name]
-        high = _plain(hp.default_value)
+        high = spaces.plain(hp.default_value)
         if hasattr(hp, "sequence"):
-            values = tuple(sorted(_plain(v) for v in hp.sequence))
+            values = tuple(sorted(spaces.plain(v) for v in hp.sequence))
             if any(isinstance(v, (str, bool)) for v in values):
                 raise OptimizerError(f"budget axis {name!r} must be numeric, got values {values}")
             low = values[0] if min_budget is None else min_budget
@@ -70,7 +71,7 @@ class Axis:
             low = hp.lower if min_budget is None else min_budget
             if not hp.lower <= low:
                 raise OptimizerError(f"min budget {low} is below the range of {name!r} [{hp.lower}, {hp.upper}]")
-            axis = cls(name, _plain(low), high, isinstance(hp, IntegerHyperparameter))
+            axis = cls(name, spaces.plain(low), high, isinstance(hp, IntegerHyperparameter))
         else:
             raise OptimizerError(f"budget axis {name!r} must be numeric, got {type(hp).__name__}")
         if not 0 < axis.low < axis.high:
@@ -152,27 +153,10 @@ class Trial:
 
 def values(config: Configuration | Mapping) -> dict:
     """Active hyperparameter values as plain Python scalars."""
-    return {k: _plain(v) for k, v in dict(config).items()}
+    return {k: spaces.plain(v) for k, v in dict(config).items()}
 
 
 def active_values(space: ConfigurationSpace, candidate: Mapping[str, Any]) -> dict:
     """Keep the candidate values that are active, walking parents before children."""
-    out = {}
-    for name in space:
-        conds = space.parent_conditions_of[name]
-        if all(_holds(c, out) for c in conds):
-            out[name] = candidate[name]
-    return out
-
-
-def _holds(cond, values: Mapping) -> bool:
-    try:
-        return bool(cond.satisfied_by_value(values))
-    except (KeyError, TypeError, ValueError):  # a parent that is not set: inactive
-        return False
-
-
-def _plain(v):
-    if isinstance(v, np.generic):
-        return v.item()
-    return v
+    act = spaces.active(space, candidate)
+    return {name: candidate[name] for name in space if name in act}
