@@ -1,10 +1,15 @@
-"""Training throughput of the jitted ResNet train step, and its compile time.
+"""Training throughput of the ResNet train step, JAX vs PyTorch, and compile time.
 
-    python -m experiments.throughput                      # ResNet-8/20 at 8/16/32 px, batch 128
-    python -m experiments.throughput --depth 20 --resolution 32 --repeats 5
+    python -m experiments.throughput                                  # JAX, ResNet-8/20 at 8/16/32 px
+    python -m experiments.throughput --frameworks jax torch torch-cl  # side by side (pip install torch==2.13.0)
 
-Prints one JSON object per line: framework, model, resolution, batch_size,
-img_per_s (median over repeats), compile_s. A measurement, not a test.
+Both frameworks train the same CIFAR ResNet (3x3 stem, three stages of basic blocks,
+BatchNorm, projection shortcuts, SGD with Nesterov momentum and weight decay) on the
+same random batch. Frameworks alternate within every repeat so that the machine's
+noise shows in all of them alike; each line is one JSON object with the median
+img/s over repeats. `torch-cl` is channels_last, `torch-bf16` adds bf16 autocast.
+The first line is the machine's peak: a large fp32 matrix product (GFLOP/s).
+A measurement, not a test.
 """
 
 from __future__ import annotations
@@ -17,11 +22,34 @@ import time
 import numpy as np
 
 
-def jax_step(depth: int, width: int, resolution: int, batch_size: int, steps: int, repeats: int) -> dict:
+def peak_gflops(n: int = 2048, repeats: int = 5) -> float:
+    """fp32 matmul GFLOP/s through XLA (the same BLAS the train step can reach)."""
+    import jax
+    import jax.numpy as jnp
+    a = jnp.asarray(np.random.default_rng(0).standard_normal((n, n), dtype=np.float32))
+    f = jax.jit(lambda x: x @ x)
+    f(a).block_until_ready()
+    best = 0.0
+    for _ in range(repeats):
+        t = time.perf_counter()
+        f(a).block_until_ready()
+        best = max(best, 2 * n**3 / (time.perf_counter() - t) / 1e9)
+    return best
+
+
+def step_flops(depth: int, width: int, resolution: int, batch_size: int) -> float:
+    """FLOPs of one train step, from XLA's cost analysis (the same architecture in every framework)."""
+    from hpobench import train
+    cost = train.programs(train.Spec(depth, width, 10, "sgd", True, resolution, 3, batch_size))[1].cost_analysis()
+    cost = cost[0] if isinstance(cost, list) else cost
+    return float((cost or {}).get("flops", float("nan")))
+
+
+def jax_runner(depth: int, width: int, resolution: int, batch_size: int):
+    """(step(n) -> seconds, compile_s) for the project's jitted train step."""
     import jax
     from hpobench import spaces, train
-    config = dict(spaces.resnet().get_default_configuration()) | {"depth": depth, "width": width,
-                                                                    "batch_size": batch_size}
+    config = dict(spaces.resnet().get_default_configuration()) | {"depth": depth, "width": width}
     spec = train.Spec(depth, width, 10, "sgd", True, resolution, 3, batch_size)
     t0 = time.perf_counter()
     init, step, _ = train.programs(spec)
@@ -29,28 +57,85 @@ def jax_step(depth: int, width: int, resolution: int, batch_size: int, steps: in
     rng = np.random.default_rng(0)
     x = rng.standard_normal((batch_size, resolution, resolution, 3), dtype=np.float32)
     y = rng.integers(0, 10, batch_size).astype(np.int32)
-    hp = {k: (np.int32(v) if k == "crop" else np.float32(v))
-          for k, v in train.step_hparams(config, resolution).items()}
+    hp = {k: (np.int32(v) if k == "crop" else np.float32(v)) for k, v in train.step_hparams(config, resolution).items()}
     opt_hp = {k: np.float32(v) for k, v in train.optimizer_hparams(config).items()}
     key = jax.random.key(0)
-    state = init(key, opt_hp)
-    state, loss = step(state, x, y, key, np.int32(1), np.float32(0.1), hp)  # warm-up
-    loss.block_until_ready()
-    rates = []
-    for _ in range(repeats):
+    state = [init(key, opt_hp)]
+
+    def run(n: int) -> float:
         t = time.perf_counter()
-        for i in range(steps):
-            state, loss = step(state, x, y, key, np.int32(i), np.float32(0.1), hp)
+        for i in range(n):
+            state[0], loss = step(state[0], x, y, key, np.int32(i + 1), np.float32(0.1), hp)
         loss.block_until_ready()
-        rates.append(steps * batch_size / (time.perf_counter() - t))
-    return {"framework": "jax", "model": f"resnet{depth}-w{width}", "resolution": resolution,
-            "batch_size": batch_size, "img_per_s": round(statistics.median(rates), 1),
-            "img_per_s_all": [round(r, 1) for r in rates], "compile_s": round(compile_s, 2),
-            "device": str(jax.devices()[0])}
+        return time.perf_counter() - t
+    run(1)  # warm-up
+    return run, compile_s
+
+
+def torch_runner(depth: int, width: int, resolution: int, batch_size: int, channels_last=False, bf16=False):
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    class Block(nn.Module):
+        def __init__(self, cin, cout, stride):
+            super().__init__()
+            self.c1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+            self.b1 = nn.BatchNorm2d(cout)
+            self.c2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+            self.b2 = nn.BatchNorm2d(cout)
+            self.short = (nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+                          if stride != 1 or cin != cout else nn.Identity())
+
+        def forward(self, x):
+            return F.relu(self.short(x) + self.b2(self.c2(F.relu(self.b1(self.c1(x))))))
+
+    n = (depth - 2) // 6
+    layers = [nn.Conv2d(3, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU()]
+    cin = width
+    for stage in range(3):
+        for b in range(n):
+            cout = width * 2**stage
+            layers.append(Block(cin, cout, 2 if stage and not b else 1))
+            cin = cout
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(cin, 10)]
+    torch.manual_seed(0)
+    model = nn.Sequential(*layers)
+    x = torch.randn(batch_size, 3, resolution, resolution)
+    y = torch.randint(0, 10, (batch_size,))
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4)
+
+    def one():
+        opt.zero_grad(set_to_none=True)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+
+    def run(k: int) -> float:
+        t = time.perf_counter()
+        for _ in range(k):
+            one()
+        return time.perf_counter() - t
+    t0 = time.perf_counter()
+    run(1)  # warm-up (PyTorch eager: nothing to compile)
+    return run, time.perf_counter() - t0
+
+
+RUNNERS = {
+    "jax": jax_runner,
+    "torch": torch_runner,
+    "torch-cl": lambda *a: torch_runner(*a, channels_last=True),
+    "torch-bf16": lambda *a: torch_runner(*a, channels_last=True, bf16=True),
+}
 
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--frameworks", nargs="+", default=["jax"], choices=sorted(RUNNERS))
     p.add_argument("--depth", type=int, nargs="+", default=[8, 20])
     p.add_argument("--width", type=int, default=16)
     p.add_argument("--resolution", type=int, nargs="+", default=[8, 16, 32])
@@ -58,10 +143,26 @@ def main(argv=None) -> None:
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--repeats", type=int, default=3)
     args = p.parse_args(argv)
+    peak = peak_gflops()
+    print(json.dumps({"peak_fp32_gflops": round(peak, 1)}), flush=True)
     for depth in args.depth:
         for res in args.resolution:
             steps = max(args.steps, int(args.steps * (32 / res) ** 2 / 4))  # similar wall time per size
-            print(json.dumps(jax_step(depth, args.width, res, args.batch_size, steps, args.repeats)), flush=True)
+            runners = {fw: RUNNERS[fw](depth, args.width, res, args.batch_size) for fw in args.frameworks}
+            flops = step_flops(depth, args.width, res, args.batch_size)
+            rates = {fw: [] for fw in runners}
+            for _ in range(args.repeats):
+                for fw, (run, _) in runners.items():  # alternate: noise hits every framework alike
+                    rates[fw].append(steps * args.batch_size / run(steps))
+            for fw, (_, compile_s) in runners.items():
+                med = statistics.median(rates[fw])
+                gflops = flops * med / args.batch_size / 1e9 if flops == flops else None
+                print(json.dumps({"framework": fw, "model": f"resnet{depth}-w{args.width}", "resolution": res,
+                                  "batch_size": args.batch_size, "img_per_s": round(med, 1),
+                                  "img_per_s_all": [round(r, 1) for r in rates[fw]],
+                                  "compile_s": round(compile_s, 2),
+                                  "gflops": round(gflops, 1) if gflops else None,
+                                  "share_of_peak": round(gflops / peak, 3) if gflops else None}), flush=True)
 
 
 if __name__ == "__main__":
