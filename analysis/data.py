@@ -176,17 +176,6 @@ def label(fidelity: dict) -> str:
     return ",".join(f"{k}={_fmt(v)}" for k, v in fidelity.items()) or "all"
 
 
-def parse_fidelity(text: str) -> dict:
-    """'epochs=3,data_fraction=0.25' -> {'epochs': 3, 'data_fraction': 0.25}."""
-    out = {}
-    for part in text.split(","):
-        k, sep, v = part.partition("=")
-        if not sep:
-            raise AnalysisError(f"fidelity must read knob=value[,knob=value], got {text!r}")
-        out[k.strip()] = json.loads(v)
-    return out
-
-
 # ---------------------------------------------------------------- encoding
 
 def encode(df: pd.DataFrame, space: ConfigurationSpace, metric: str = "f1", failed: str = "drop",

@@ -14,20 +14,25 @@ import sys
 from pathlib import Path
 
 
-def _fidelity(text: str | None) -> dict:
-    """Parse "epochs=1,data_fraction=0.05,resolution=8" into typed values."""
-    if not text:
-        return {}
+def _pairs(items: list[str], flag: str, numbers: bool = True, form: str = "key=value") -> dict:
+    """["key=value", ...] -> dict; values parsed as JSON (else kept as text unless `numbers`)."""
     out = {}
-    for part in text.split(","):
-        key, sep, value = part.partition("=")
+    for item in items:
+        key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise SystemExit(f"error: --fidelity expects knob=value[,knob=value...], got {part!r}")
+            raise SystemExit(f"error: {flag} expects {form}, got {item!r}")
         try:
             out[key.strip()] = json.loads(value)
         except json.JSONDecodeError:
-            raise SystemExit(f"error: --fidelity {key}: {value!r} is not a number") from None
+            if numbers:
+                raise SystemExit(f"error: {flag} {key}: {value!r} is not a number") from None
+            out[key.strip()] = value
     return out
+
+
+def _fidelity(text: str | None, flag: str = "--fidelity") -> dict:
+    """Parse "epochs=1,data_fraction=0.05,resolution=8" into typed values."""
+    return _pairs(text.split(","), flag, form="knob=value[,knob=value...]") if text else {}
 
 
 def _config(text: str):
@@ -63,15 +68,7 @@ def _evaluate(args) -> None:
 
 def _tune(args) -> None:
     from hpobench.optimizers import tune
-    options = {}
-    for item in args.option:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise SystemExit(f"error: --option expects key=value, got {item!r}")
-        try:
-            options[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            options[key.strip()] = value
+    options = _pairs(args.option, "--option", numbers=False)
     run = tune(args.name, args.optimizer, args.budget, args.seed, space=args.space, out=args.out,
                workers=args.workers, scheduler=args.scheduler, axis=args.axis, min_budget=args.min_budget,
                options=options, progress=not args.quiet)
@@ -92,8 +89,8 @@ def _grid(args) -> None:
 
 def _analysis(args) -> None:
     import pandas as pd
-    from analysis import data, report
-    fids = [data.parse_fidelity(f) for f in args.fidelity] if args.fidelity else None
+    from analysis import report
+    fids = [_fidelity(f) for f in args.fidelity] if args.fidelity else None
     run = report.importance if args.verb == "importance" else report.agreement
     table, figs = run(args.records, args.space, fids, method=args.method, n_boot=args.n_boot,
                       level=args.level, seed=args.seed, out=args.out, failed=args.failed)
@@ -105,8 +102,8 @@ def _analysis(args) -> None:
 
 def _scope(args) -> None:
     from experiments import scope
-    decision = scope.run(args.name, args.budget, args.out, low=_fidelity(args.low) or None,
-                         probe=_fidelity(args.probe) or None, n_low=args.n_low, n_probe=args.n_probe,
+    decision = scope.run(args.name, args.budget, args.out, low=_fidelity(args.low, "--low") or None,
+                         probe=_fidelity(args.probe, "--probe") or None, n_low=args.n_low, n_probe=args.n_probe,
                          resolution=args.resolution, seed=args.seed, method=args.method, workers=args.workers,
                          scheduler=args.scheduler, progress=not args.quiet)
     print(decision.summary())
