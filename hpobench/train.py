@@ -25,34 +25,24 @@ is filled with extra random examples, so neither triggers a recompile.
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 import math
 import os
-import pickle
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from jax.experimental import serialize_executable
 
 from hpobench.data import Dataset, data_dir, nested_subset, resize
 from hpobench.models import ResNet
 
-def _cache_root() -> Path | None:
-    """Where compiled programs outlive the process (`$HPOBENCH_JAX_CACHE`; empty string: off)."""
-    path = os.environ.get("HPOBENCH_JAX_CACHE", str(data_dir() / "jax"))
-    return Path(path) if path else None
-
-
 def _persistent_cache() -> None:
-    root = _cache_root()
-    if root is not None and jax.config.jax_compilation_cache_dir is None:
-        jax.config.update("jax_compilation_cache_dir", str(root))  # XLA's cache: any jitted function
+    """Compiled programs survive the process (`$HPOBENCH_JAX_CACHE`; empty string: off)."""
+    path = os.environ.get("HPOBENCH_JAX_CACHE", str(data_dir() / "jax"))
+    if path and jax.config.jax_compilation_cache_dir is None:
+        jax.config.update("jax_compilation_cache_dir", path)
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
 
@@ -92,7 +82,7 @@ class Output:
     spec: dict = field(default_factory=dict)
 
 
-COMPILES = {"count": 0, "loaded": 0, "seconds": 0.0}  # programs this process built (compiled or loaded)
+COMPILES = {"count": 0, "seconds": 0.0}  # programs compiled by this process
 
 
 def spec_of(config: dict, ds: Dataset, resolution: int) -> Spec:
@@ -252,47 +242,7 @@ def _opt_keys(spec: Spec) -> tuple[str, ...]:
 
 @functools.lru_cache(maxsize=64)  # bounded memory in long studies; the disk cache refills it fast
 def programs(spec: Spec):
-    """The compiled (init, train_step, eval_step) of `spec`: from memory, from disk, or compiled.
-
-    XLA's own persistent cache still traces and lowers every program (~30% of a cold
-    compile); serialised executables skip that too (~5%). The key covers the spec, the
-    source of this module and models.py, the JAX version, the backend and the compiler
-    options, so an edit or an upgrade never loads a stale program.
-    """
-    path = _program_path(spec)
-    if path is not None and path.exists():
-        t0 = time.perf_counter()
-        try:
-            with open(path, "rb") as f:
-                out = tuple(serialize_executable.deserialize_and_load(*b) for b in pickle.load(f))
-            COMPILES["count"] += 1
-            COMPILES["loaded"] += 1
-            COMPILES["seconds"] += time.perf_counter() - t0
-            return out
-        except Exception:  # a truncated or foreign file: compile afresh and overwrite it
-            pass
-    out = _programs(spec)
-    if path is not None:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            with open(tmp, "wb") as f:
-                pickle.dump([serialize_executable.serialize(c) for c in out], f)
-            os.replace(tmp, path)  # atomic: concurrent workers never read half a file
-        except Exception:  # some backends cannot serialise: the in-memory program still serves
-            pass
-    return out
-
-
-def _program_path(spec: Spec) -> Path | None:
-    root = _cache_root()
-    if root is None:
-        return None
-    here = Path(__file__).resolve().parent
-    code = b"".join((here / f).read_bytes() for f in ("train.py", "models.py"))
-    key = json.dumps([vars(spec), jax.__version__, jax.default_backend(), str(jax.devices()[0].device_kind),
-                      compiler_options(), hashlib.sha1(code).hexdigest()], sort_keys=True)
-    return root / "programs" / f"{hashlib.sha1(key.encode()).hexdigest()[:24]}.pkl"
+    return _programs(spec)
 
 
 @functools.lru_cache(maxsize=8)
