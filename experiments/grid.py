@@ -27,8 +27,8 @@ import pandas as pd
 
 from experiments.spec import Cell, Spec, cells
 from hpobench import env
-from hpobench.benchmarks.base import _json_default, trial_row
-from hpobench.optimizers.record import Journal, RecordError, _read, _write_text
+from hpobench.benchmarks.base import json_default, trial_row
+from hpobench.optimizers.record import Journal, RecordError, read_journal, write_text_atomic
 
 
 class GridError(RecordError):
@@ -51,7 +51,7 @@ def load(out: str | Path) -> pd.DataFrame:
             raise GridError(f"{p['parquet']}: unreadable results file ({type(e).__name__}: {e}); "
                             f"move it aside and re-run: the journal alone cannot restore it") from None
     if p["journal"].exists():
-        events = _read(p["journal"])
+        events = read_journal(p["journal"])
         if events:
             frames.append(pd.DataFrame([e["row"] for e in events]))
     if not frames:
@@ -108,8 +108,8 @@ def run_cells(bench, name: str | None, bench_kwargs: dict, all_cells: list[Cell]
     todo = [c for c in all_cells if c.key not in done][:max_cells]
     ex = executor(bench, name, bench_kwargs, workers=workers, scheduler=scheduler)
     out.mkdir(parents=True, exist_ok=True)
-    _write_text(p["meta"], json.dumps(meta | {"space": json.loads(spaces.to_json(bench.config_space)),
-                                              "env": env.describe()}, indent=1, default=_json_default))
+    write_text_atomic(p["meta"], json.dumps(meta | {"space": json.loads(spaces.to_json(bench.config_space)),
+                                              "env": env.describe()}, indent=1, default=json_default))
     journal = Journal(p["journal"])
     # progress in cost units, so the ETA weighs a full-fidelity cell more than a cheap one
     bar = _bar(sum(bench.cost(c.fidelity) for c in todo), progress, desc)
@@ -120,7 +120,7 @@ def run_cells(bench, name: str | None, bench_kwargs: dict, all_cells: list[Cell]
                 i, cell = queue.pop(0)
                 ex.submit(i, cell.config, cell.fidelity, cell.seed)
                 inflight[i] = cell
-            _write_text(p["running"], json.dumps({"pid": os.getpid(), "keys": [c.key for c in inflight.values()]}))
+            write_text_atomic(p["running"], json.dumps({"pid": os.getpid(), "keys": [c.key for c in inflight.values()]}))
             for i, outcome in ex.wait():
                 cell = inflight.pop(i)
                 journal.append({"key": cell.key, "row": _row(bench, cell, outcome)})
@@ -141,7 +141,7 @@ def _row(bench, cell: Cell, outcome) -> dict:
     row = trial_row(bench.name, cell.config, cell.fidelity, cell.seed, outcome.result, bench.config_space)
     row.update(key=cell.key, config_id=cell.config_id, worker=outcome.worker, started=outcome.started,
                wall_s=outcome.wall_s)
-    return json.loads(json.dumps(row, default=_json_default))
+    return json.loads(json.dumps(row, default=json_default))
 
 
 def compact(out: str | Path) -> None:

@@ -26,7 +26,7 @@ TIMING = ("started", "wall_s")
 def _events(out: Path) -> list[dict]:
     """Journal events without timing and environment (which differ between runs)."""
     events = []
-    for e in record._read(out / "journal.jsonl"):  # complete lines only
+    for e in record.read_journal(out / "journal.jsonl"):  # complete lines only
         e = {k: v for k, v in e.items() if k not in TIMING}
         if "result" in e:
             e["result"] = {k: v for k, v in e["result"].items() if k not in ("info", "cost_s")}

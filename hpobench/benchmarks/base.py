@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -192,15 +191,12 @@ def trial_row(bench_name: str, config: Mapping, fidelity: Mapping, seed: int, re
     info = {k: v for k, v in result.info.items() if k not in ("config", "fidelity", "seed")}
     row.update(benchmark=bench_name, seed=int(seed), status=result.status, f1=result.f1,
                accuracy=result.accuracy, loss=result.loss, cost_s=result.cost_s, cost=result.cost,
-               error=result.error, curve=json.dumps(result.curve, default=_json_default),
-               test=json.dumps(result.test, default=_json_default),
-               info=json.dumps(info, default=_json_default))
+               error=result.error, curve=json.dumps(result.curve, default=json_default),
+               test=json.dumps(result.test, default=json_default),
+               info=json.dumps(info, default=json_default))
     return row
 
 
-def _json_default(o):
-    if hasattr(o, "item"):
-        return o.item()
-    if isinstance(o, float) and math.isnan(o):
-        return None
-    return str(o)
+def json_default(o):
+    """numpy scalars as Python values, anything else as text (json.dumps' `default`)."""
+    return o.item() if hasattr(o, "item") else str(o)

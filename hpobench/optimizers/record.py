@@ -45,7 +45,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from hpobench.benchmarks.base import Result, _json_default, trial_row
+from hpobench.benchmarks.base import Result, json_default, trial_row
 
 FORMAT = 1
 IDENTITY = ("format", "benchmark", "bench_kwargs", "optimizer", "options", "seed", "axis", "min_budget",
@@ -66,13 +66,13 @@ class Journal:
         if path is None:
             return  # in memory only
         if path.exists():
-            self.events = _read(path, repair=True)
+            self.events = read_journal(path, repair=True)
         self._f = open(path, "a", encoding="utf-8")
 
     def append(self, event: dict) -> None:
         self.events.append(event)
         if self._f is not None:
-            self._f.write(json.dumps(event, default=_json_default, allow_nan=True) + "\n")
+            self._f.write(json.dumps(event, default=json_default, allow_nan=True) + "\n")
             self._f.flush()
             os.fsync(self._f.fileno())
 
@@ -82,7 +82,7 @@ class Journal:
             self._f = None
 
 
-def _read(path: Path, repair: bool = False) -> list[dict]:
+def read_journal(path: Path, repair: bool = False) -> list[dict]:
     """Events of a journal, ignoring a torn last line (no newline: killed mid-write).
 
     repair: also cut that line off the file (only the process that resumes the run may).
@@ -134,12 +134,12 @@ def open_run(out: str | Path | None, meta: dict) -> Journal:
         return Journal(None)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    _write_text(out / "meta.json", json.dumps(meta, indent=1, default=_json_default))
+    write_text_atomic(out / "meta.json", json.dumps(meta, indent=1, default=json_default))
     return Journal(out / "journal.jsonl")
 
 
 def _canon(v):
-    return json.loads(json.dumps(v, sort_keys=True, default=_json_default))
+    return json.loads(json.dumps(v, sort_keys=True, default=json_default))
 
 
 def frames(meta: dict, events: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -158,7 +158,7 @@ def frames(meta: dict, events: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
             best = (e["trial"], result.f1)
         row.update(trial=e["trial"], order=order, optimizer=meta["optimizer"], run_seed=meta["seed"],
                    budget=a["fidelity"][meta["axis"]], full=full,
-                   opt_info=json.dumps(a["info"], default=_json_default), asked_after=a["asked_after"],
+                   opt_info=json.dumps(a["info"], default=json_default), asked_after=a["asked_after"],
                    worker=e["worker"], started=e["started"], wall_s=e["wall_s"], charged=e["charged"],
                    spent=spent, spent_s=spent_s, incumbent_trial=best[0], incumbent_f1=best[1])
         rows.append(row)
@@ -201,7 +201,7 @@ def load(out: str | Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
         raise RecordError(f"{out} is not a run directory (no meta.json)")
     meta = json.loads((out / "meta.json").read_text())
     journal = out / "journal.jsonl"
-    events = _read(journal) if journal.exists() else []
+    events = read_journal(journal) if journal.exists() else []
     return (meta, *frames(meta, events))
 
 
@@ -209,7 +209,7 @@ def _nan(x) -> bool:
     return x is None or (isinstance(x, float) and math.isnan(x))
 
 
-def _write_text(path: Path, text: str) -> None:
+def write_text_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "w", encoding="utf-8") as f:
         f.write(text)
