@@ -14,11 +14,9 @@ fidelity can take only the first `probe` of them, the default included).
 
 from __future__ import annotations
 
-import copy
-
 import pandas as pd
 
-from hpobench import trial_row
+from hpobench import spaces, trial_row
 
 
 def table(bench, n: int, fidelities: list[dict], seed: int = 0, probe: dict[int, int] | None = None,
@@ -27,16 +25,12 @@ def table(bench, n: int, fidelities: list[dict], seed: int = 0, probe: dict[int,
 
     probe: fidelity index -> number of configurations evaluated there (the first ones).
     """
-    space = copy.deepcopy(bench.config_space)
-    space.seed(seed)
-    configs = [space.get_default_configuration()]
-    if n > 1:
-        more = space.sample_configuration(n - 1)
-        configs += more if isinstance(more, list) else [more]
+    space = bench.config_space
+    configs = spaces.sample(space, n - 1, seed)
     rows = []
     for i, fid in enumerate(fidelities):
         m = (probe or {}).get(i, n)
         fid = bench.fidelity(fid)
         for c in configs[:m]:
-            rows.append(trial_row(bench.name, dict(c), fid, eval_seed, bench.evaluate(c, fid, eval_seed), space))
+            rows.append(trial_row(bench.name, c, fid, eval_seed, bench.evaluate(c, fid, eval_seed), space))
     return pd.DataFrame(rows)
