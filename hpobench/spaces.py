@@ -31,6 +31,7 @@ import numpy as np
 from ConfigSpace import (AndConjunction, Categorical, Configuration, ConfigurationSpace, Constant,
                          EqualsCondition, Float, InCondition, Integer, OrConjunction,
                          OrdinalHyperparameter)
+from ConfigSpace.hyperparameters import FloatHyperparameter, IntegerHyperparameter
 
 DEPTHS = (8, 14, 20)  # 6n + 2, n blocks per stage
 WIDTHS = (8, 16, 32)
@@ -342,6 +343,26 @@ def sample(space: ConfigurationSpace, n: int, seed: int, default: bool = True) -
 def plain(v):
     """A plain Python scalar (ConfigSpace and numpy hand out numpy ones)."""
     return v.item() if isinstance(v, np.generic) else v
+
+
+def typed(space: ConfigurationSpace, values: Mapping) -> dict:
+    """Values read back from a table as the space's types: NaN/None (inactive) dropped,
+    integers that a column with missing values stored as floats made integers again."""
+    out = {}
+    for k, v in values.items():
+        v = plain(v)
+        if v is None or (isinstance(v, float) and np.isnan(v)):
+            continue
+        hp = space[k]
+        if isinstance(hp, IntegerHyperparameter):
+            v = int(round(v))
+        elif isinstance(hp, FloatHyperparameter):
+            v = float(v)
+        else:  # a choice: the space's own object (16.0 -> 16, np.True_ -> True)
+            v = next((c for c in getattr(hp, "sequence", getattr(hp, "choices", ())) if c == v
+                      and type(c) is not bool or c is v), v)
+        out[k] = v
+    return out
 
 
 def active(space: ConfigurationSpace, values: Mapping) -> set[str]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata as md
+from pathlib import Path
 from typing import Callable
 
 from ConfigSpace import ConfigurationSpace
@@ -38,11 +39,29 @@ def _resnet(dataset: str, **preset) -> Callable[..., Benchmark]:
     return factory
 
 
+STUDY = Path(__file__).resolve().parents[2] / "results" / "cifar10_cpu" / "evaluations.parquet"
+
+
+def _tabular(kind: str, live: str) -> Callable[..., Benchmark]:
+    def factory(table: str | None = None, **kw) -> Benchmark:
+        path = Path(table or STUDY)
+        return _fit(kind, live, str(path), path.stat().st_mtime if path.exists() else 0, tuple(sorted(kw.items())))
+    return factory
+
+
+@functools.lru_cache(maxsize=8)  # Dask workers ask for the benchmark per trial: fit once per file version
+def _fit(kind: str, live: str, path: str, mtime: float, kw: tuple) -> Benchmark:
+    from hpobench.benchmarks import tabular
+    return getattr(tabular, kind)(tabular.read(path), get(live), f"{kind}/{live.split('/', 1)[1]}", **dict(kw))
+
+
 def _builtin() -> None:
     for ds in ("cifar10", "fashion_mnist", "cifar100"):
         _FACTORIES[f"resnet/{ds}"] = _resnet(ds)
     _FACTORIES["resnet/cifar10-cpu"] = _resnet("cifar10", max_epochs=8, max_fraction=0.1, max_resolution=16,
                                                name="resnet/cifar10-cpu")
+    for kind in ("surrogate", "replay"):  # from the recorded study (results/cifar10_cpu)
+        _FACTORIES[f"{kind}/cifar10-cpu"] = _tabular(kind, "resnet/cifar10-cpu")
     for name, agreement in (("agree", 1.0), ("partial", 0.5), ("uncorrelated", 0.0), ("reversed", -1.0)):
         _FACTORIES[f"synthetic/{name}"] = _synthetic(agreement, name)
 
