@@ -119,11 +119,12 @@ def decide(low: Importance, space: ConfigurationSpace, probe: Importance | None 
         verdict = "scope-conservative"
     else:
         row = agreement.compare(low, probe).set_index("statistic").loc[rule.statistic]
-        agr = {"statistic": rule.statistic, "between": f"{row.a} vs {row.b}", "estimate": float(row.estimate),
-               "lower": float(row.lower), "upper": float(row.upper)}
+        # estimate: corrected for attenuation, the value its interval is about (`agreement`)
+        agr = {"statistic": rule.statistic, "between": f"{row.a} vs {row.b}", "estimate": float(row.corrected),
+               "raw": float(row.estimate), "lower": float(row.lower), "upper": float(row.upper)}
         if row.lower >= rule.agree:
             verdict = "scope"
-        elif row.estimate < rule.disagree:
+        elif row.corrected < rule.disagree:
             verdict = "higher-fidelity-needed"
         else:
             verdict = "scope-conservative"
@@ -149,30 +150,53 @@ def decide(low: Importance, space: ConfigurationSpace, probe: Importance | None 
                     keep.add(n)
                     reasons[n] = (f"kept: in the {target:.0%} set in {p:.0%} of the bootstrap resamples "
                                   f"at {data.label(imp.fidelity)}")
-    for n in list(keep):  # ancestors of kept hyperparameters stay tunable
-        for a in _ancestors(space, n):
-            if a not in keep:
-                keep.add(a)
-                reasons[a] = f"kept: {n} (kept) is conditional on it"
     favoured = _favoured(low, space) if rule.fix_at == "low-fidelity" else {}
-    fix, removed = {}, []
-    for n in space:  # parents first
-        if n in keep:
-            continue
-        if not _can_be_active(space, n, fix, removed):
-            removed.append(n)
-            reasons[n] = "removed: inactive under the fixed values of its parents"
-            continue
-        v = favoured.get(n, space[n].default_value)
-        fix[n] = v.item() if hasattr(v, "item") else v
+    reduced, fix, removed, kept = reduce(space, keep, favoured)
+    for n in sorted(kept - keep):
+        child = next(c for c in sorted(keep) if n in _ancestors(space, c))
+        reasons[n] = f"kept: {child} (kept) is conditional on it"
+    for n in removed:
+        reasons[n] = "removed: inactive under the fixed values of its parents"
+    for n in fix:
         why = low.notes.get(n) or f"share {share[n]:.3f}, outside the kept set"
         where = "value favoured at " + data.label(low.fidelity) if n in favoured else "default"
         reasons[n] = f"fixed at {where}: {why}"
-    reduced = spaces.fix(space, fix) if fix else space
-    spaces.check_subspace(reduced, space)
+    keep = kept
     tune = [n for n in space if n in keep]
     return Decision(verdict, tune, fix, removed, reasons, agr, rule, reduced,
                     "the value favoured at " + data.label(low.fidelity) if favoured else "default", share)
+
+
+def reduce(space: ConfigurationSpace, keep, values: dict | None = None):
+    """The space with `keep` and their ancestors tunable and every other hyperparameter fixed
+    (at `values`, else its default); children a fixed parent switches off are removed.
+
+    Returns (reduced space, fixed values, removed names, kept names).
+
+        >>> from hpobench import spaces
+        >>> cs, fixed, removed, kept = reduce(spaces.resnet(), {"sgd_momentum"})
+        >>> sorted(kept), removed
+        (['optimizer', 'sgd_momentum'], ['clip_norm', 'cutout_frac', 'step_drops', 'step_gamma'])
+    """
+    unknown = sorted(set(keep) - set(space))
+    if unknown:
+        raise data.AnalysisError(f"cannot keep unknown hyperparameter(s) {unknown}")
+    kept = set(keep)
+    for n in list(kept):  # fixing an ancestor could switch a kept hp off
+        kept |= _ancestors(space, n)
+    values = values or {}
+    fix, removed = {}, []
+    for n in space:  # parents first
+        if n in kept:
+            continue
+        if not _can_be_active(space, n, fix, removed):
+            removed.append(n)
+            continue
+        v = values.get(n, space[n].default_value)
+        fix[n] = v.item() if hasattr(v, "item") else v
+    reduced = spaces.fix(space, fix) if fix else space
+    spaces.check_subspace(reduced, space)
+    return reduced, fix, removed, kept
 
 
 def _resample_membership(imp: Importance, target: float) -> dict[str, float]:

@@ -1,0 +1,62 @@
+"""Scoping strategies at equal cost, on a synthetic study (recorded table + its surrogate)."""
+
+import json
+
+import pandas as pd
+import pytest
+
+import hpobench
+from experiments import strategies
+from hpobench import spaces
+from hpobench.benchmarks import tabular
+
+LOW, PROBE = {"epochs": 1, "data_fraction": 0.05}, {"epochs": 9, "data_fraction": 0.2}
+SETUP = strategies.Setup(budget=6, k=2, low=LOW, probe=PROBE, n_low=20, n_probe=15, n_boot=10,
+                         expert=("lr", "n"))
+
+
+@pytest.fixture(scope="module")
+def study():
+    live = hpobench.get("synthetic/agree")
+    rows = []
+    for i, c in enumerate(spaces.sample(live.config_space, 29, seed=0)):
+        for f in (LOW, PROBE, live.full_fidelity):
+            f = live.fidelity(f)
+            rows.append(hpobench.trial_row(live.name, c, f, 0, live.evaluate(c, f), live.config_space)
+                        | {"config_id": i})
+    return live, pd.DataFrame(rows)
+
+
+def test_every_strategy_scopes_validly_and_charges_its_scoping(study):
+    live, table = study
+    for name in strategies.STRATEGIES:
+        sc = strategies.scope_for(name, table, live, SETUP, seed=1)
+        spaces.check_subspace(sc.space, live.config_space)
+        assert set(sc.tuned) <= set(sc.space)
+        assert (sc.cost > 0) == (name in ("low-topk", "tool")), name
+    assert strategies.scope_for("expert", table, live, SETUP, 0).tuned == ["lr", "n"]
+    low = strategies.scope_for("low-topk", table, live, SETUP, 0)
+    assert low.cost == pytest.approx(20 * live.cost(live.fidelity(LOW)))  # n_low runs at the low fidelity
+    tool = strategies.scope_for("tool", table, live, SETUP, 0)
+    assert tool.cost == pytest.approx(low.cost + 15 * live.cost(live.fidelity(PROBE)))
+    assert tool.verdict in ("scope", "scope-conservative", "higher-fidelity-needed")
+    r1, r2 = (strategies.scope_for("random-k", table, live, SETUP, s).tuned for s in (1, 2))
+    assert r1 != r2  # seeds draw different hyperparameters
+
+
+def test_too_few_recorded_configurations_fail_before_running(study):
+    live, table = study
+    with pytest.raises(ValueError, match="--n-low 40 needs more"):
+        strategies._draw(table, live, strategies.Setup(n_low=40, low=LOW, probe=PROBE), __import__("numpy").random.default_rng(0))
+
+
+def test_a_run_spends_the_budget_minus_scoping_and_resumes(study, tmp_path):
+    live, table = study
+    sur = tabular.surrogate(table, live)
+    row, curve = strategies.run_one("low-topk", "bohb", 0, table, live, sur, SETUP)
+    total = SETUP.budget * live.cost(live.full_fidelity)
+    assert row["scoping_cost"] > 0 and curve["total"].max() <= total + 1e-9
+    assert row["final_f1"] >= row["default_f1"] and row["f1_at_1"] == row["final_f1"]
+    assert json.loads(row["incumbent"])  # the incumbent configuration, as JSON
+    assert row["n_tuned"] < len(live.config_space)
+
