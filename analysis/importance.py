@@ -3,7 +3,11 @@
 The front door of the importance methods (`fanova`, `ped-anova`, `ablation`):
 it selects one fidelity of a trial table, encodes it, computes the point
 importance, and repeats on `n_boot` configuration resamples (shared across
-fidelities by `per_fidelity`, so agreement statistics are paired).
+fidelities by `per_fidelity`, so agreement statistics are paired). Each resample
+refits the forest with its own seed, so the interval includes the forest's
+randomness. The default percentile interval of the fANOVA share covered the true
+share in 85% of 720 nominal-90% intervals on synthetic benchmarks, the rank
+interval the true rank in 95% (results/analysis_synthetic/README.md).
 
     >>> import hpobench, pandas as pd
     >>> from analysis import importance
@@ -23,12 +27,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from ConfigSpace import ConfigurationSpace
+from scipy import stats
 
 from analysis import ablation, bootstrap, data, fanova, ped_anova
 from analysis.fanova import Scores
 
 METHODS = {"fanova": fanova.fanova, "ped-anova": ped_anova.ped_anova, "ablation": ablation.ablation}
 BOOT_TREES = 16  # trees per resample: the interval needs many resamples more than big forests
+SPLITS = 4  # random halvings for the split-half reliability
 
 
 @dataclass
@@ -47,6 +53,7 @@ class Importance:
     notes: dict[str, str] = field(default_factory=dict)
     interactions: dict[tuple[str, str], float] = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
+    reliability: float = np.nan  # of the ranking, split-half + Spearman-Brown (`split_half`)
 
     @property
     def share(self) -> np.ndarray:
@@ -122,6 +129,7 @@ def _at(df, space, method, fidelity, draws, level, seed, ci, failed, metric, kw)
         except data.AnalysisError:
             failures += 1  # e.g. a resample with too few distinct configurations
     notes = dict(point.notes)
+    rel = split_half(fn, enc, _boot_kw(method, kw, seed), seed) if len(draws) else np.nan
     if failures:
         notes["bootstrap"] = f"{failures} of {len(draws)} resamples failed (too few configurations)"
     if len(draws) and failures < len(draws):
@@ -134,7 +142,31 @@ def _at(df, space, method, fidelity, draws, level, seed, ci, failed, metric, kw)
             raise data.AnalysisError(f"every bootstrap resample failed at {data.label(fidelity)}")
     return Importance(method, dict(fidelity), enc.names, point.value, lo, hi, level, reps,
                       len(np.unique(enc.keys)), notes, point.interactions,
-                      {**point.extra, "dropped": enc.dropped, "encoded": enc, "resamples": _identity(draws)})
+                      {**point.extra, "dropped": enc.dropped, "encoded": enc, "resamples": _identity(draws)}, rel)
+
+
+def split_half(fn, enc, kw, seed: int, splits: int = SPLITS) -> float:
+    """Reliability of the importance ranking at the table's size.
+
+    Mean Spearman r between the rankings of two disjoint random halves of the
+    configurations, stepped up to the whole table by Spearman-Brown, 2r / (1 + r).
+    Real halves, not resamples: a forest on a bootstrap resample sees ~63% distinct
+    configurations and ranks noisier than one on the table (so resamples overstate
+    the noise). 0 when the halves do not agree at all; NaN when a half is too small.
+    """
+    keys = np.unique(enc.keys)
+    rng = np.random.default_rng(seed)
+    rs = []
+    for k in range(splits):
+        first = np.isin(enc.keys, keys[rng.permutation(len(keys)) < len(keys) // 2])
+        seeds = [{"seed": kw["seed"] + 1000 + 2 * k + i} if "seed" in kw else {} for i in (0, 1)]
+        try:
+            a, b = (fn(enc.weighted(m.astype(int)), **{**kw, **sd}).value for m, sd in zip((first, ~first), seeds))
+        except data.AnalysisError:
+            return np.nan
+        rs.append(stats.spearmanr(a, b).statistic if np.ptp(a) > 0 and np.ptp(b) > 0 else 0.0)
+    r = float(np.mean(rs))
+    return 2 * r / (1 + r) if r > 0 else 0.0
 
 
 def _point_kw(method, kw, seed):

@@ -74,7 +74,7 @@ def agreement(imp_matrix: pd.DataFrame, perf_matrix: pd.DataFrame, labels: list[
             if r.a not in idx or r.b not in idx:
                 continue
             i, j = idx[r.a], idx[r.b]
-            est = r.estimate
+            est = getattr(r, "corrected", r.estimate)  # Spearman: the value its interval is about
             M[i, j] = M[j, i] = est if np.isfinite(est) else np.nan
             s = f"{est:.2f}\n[{r.lower:.2f},{r.upper:.2f}]" if np.isfinite(est) else "n/a"
             text[i][j] = text[j][i] = s

@@ -8,9 +8,9 @@ far the cheap ranking is trusted:
 - high   (lower bound of the agreement interval >= `agree`): keep the smallest set
           of hyperparameters that carries `target` of the cheap fidelity's
           explained variance (shares relative to their sum);
-- uncertain (otherwise, point estimate >= `disagree`, or no probe): keep the
+- uncertain (otherwise, corrected estimate >= `disagree`, or no probe): keep the
           union of the `target_uncertain` sets of both fidelities;
-- low    (point estimate < `disagree`): the cheap fidelity ranks importance
+- low    (corrected estimate < `disagree`): the cheap fidelity ranks importance
           unlike the probe: fix nothing and say that a higher fidelity is needed.
 
 In every case a hyperparameter that belongs to the chosen set in at least half of
@@ -22,13 +22,13 @@ fixed, at the space's default or at the value the cheap fidelity favours
 
 Defaults of `Rule` (experiments/importance_synthetic.py --stage agreement; 40
 synthetic instances, 300 cheap configurations + a 100-configuration full probe,
-results/analysis_synthetic/rule_grid.csv): with agree = 0.4 the rule scoped 7 of
-8 instances designed to agree (Spearman 1) and none designed at 0.5 or below;
-with target = 0.9 the kept set carried >= 85% of the true full-fidelity variance
-in only 71% of the scoped instances (the estimate shrinks and is noisy), with
-target = 0.95 in all of them (mean 93%, 6.1 of 12 hps tuned). disagree = 0.2
-sent 23 of 24 instances designed at 0 or below to "higher fidelity needed" and
-none designed at 0.5.
+results/analysis_synthetic/rule_grid.csv; agreement corrected for attenuation,
+`analysis.agreement`): with agree = 0.4 the rule scoped 8 of 8 instances designed
+to agree (Spearman 1), 1 of 8 designed at 0.5 and none below; with target = 0.9
+the kept set carried >= 85% of the true full-fidelity variance in only 78% of the
+scoped instances, with target = 0.95 in all of them (mean 94%, 6.4 of 12 hps
+tuned). disagree = 0.2 (on the corrected estimate) sent 20 of 24 instances
+designed at 0 or below to "higher fidelity needed", and 1 of 8 designed at 0.5.
 
     >>> from analysis import scope
     >>> scope.smallest_set([0.5, 0.3, 0.15, 0.05], 0.9)

@@ -45,6 +45,29 @@ def test_agreeing_and_reversed_fidelities_are_told_apart():
         assert (c.n_boot == 20).all()
 
 
+def test_attenuation_correction_moves_away_from_zero_and_keeps_the_bootstrap_spread():
+    reps = np.linspace(0.1, 0.5, 101)  # deviations -0.2 .. 0.2 around their mean
+    est, lo, hi = agreement.disattenuate(0.4, reps, 1.0, 0.9)
+    assert (est, lo, hi) == pytest.approx((0.4, 0.4 - 0.18, 0.4 + 0.18))  # k = 1: nothing to correct
+    est, lo, hi = agreement.disattenuate(0.4, reps, 0.5, 0.9)
+    assert (est, lo, hi) == pytest.approx((0.8, 0.44, 1.0))  # / k, clipped to 1
+    assert agreement.disattenuate(0.4, reps, 0.0, 0.9) == (0.4, -1.0, 1.0)  # no reproducible ranking
+    assert agreement.disattenuate(0.4, reps, np.nan, 0.9) == (0.4, -1.0, 1.0)
+
+
+def test_reliability_is_deterministic_and_higher_with_more_configurations():
+    b, df, imps = _imps(1.0, n_boot=3)
+    low, probe = imps.values()
+    assert 0 <= probe.reliability < low.reliability <= 1  # 120 vs 250 configurations
+    _, _, again = _imps(1.0, n_boot=3)
+    assert again[next(iter(again))].reliability == low.reliability
+    c = agreement.compare(low, probe).set_index("statistic")
+    sp = c.loc["spearman"]
+    assert abs(sp.corrected) >= abs(sp.estimate) and sp.lower <= sp.corrected <= sp.upper
+    assert sp.corrected == pytest.approx(min(1.0, sp.estimate / np.sqrt(low.reliability * probe.reliability)))
+    assert (c.drop("spearman").corrected == c.drop("spearman").estimate).all()
+
+
 def test_paired_resamples_are_shared_across_fidelities():
     _, df, imps = _imps(0.5, n_boot=5)
     low, full = imps.values()

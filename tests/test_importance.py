@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from ConfigSpace import ConfigurationSpace
 from scipy.stats import kendalltau
 
 import hpobench
@@ -54,6 +55,33 @@ def test_conditional_child_gets_the_variance_it_adds_where_active():
     v_parent, v_child = 0.09 * 2 / 3, 0.5 / 3  # exact: P(active) * Var(cos) = 1/3 * 1/2
     # (the parent's effect also carries the mean of the child's term, which is 0 here)
     np.testing.assert_allclose(share, [v_parent / (v_parent + v_child), v_child / (v_parent + v_child)], atol=0.03)
+
+
+def test_forest_main_effects_of_one_tree_are_the_tree_decomposition():
+    rng = np.random.default_rng(2)
+    X = rng.uniform(size=(200, 3))
+    part = fanova.fit(X, np.sin(6 * X[:, 0]) + X[:, 1] * X[:, 2], n_trees=1, seed=0)
+    np.testing.assert_allclose(fanova.forest_main_effects(part), fanova.main_effects(part)[0], rtol=1e-10)
+    # Variance of the forest's mean function: quasi-Monte Carlo vs the exact per-tree value.
+    assert fanova.forest_variance(part, seed=0) == pytest.approx(part.variance[0], rel=0.02)
+
+
+def test_forest_decomposition_removes_the_tree_noise_that_shrinks_per_tree_shares():
+    # Additive truth, shares 16/17 and 1/17 of a noiseless variance; x2 does nothing.
+    rng = np.random.default_rng(3)
+    X = rng.uniform(size=(300, 3))
+    y = 4 * X[:, 0] + X[:, 1] + 0.3 * rng.standard_normal(300)
+    space = ConfigurationSpace({n: (0.0, 1.0) for n in "abc"})
+    enc = data.Encoded(["a", "b", "c"], X, y, np.arange(300).astype(str), space)
+    kw = dict(n_trees=32, seed=0, pairs=0, max_features=1.0)
+    trees = fanova.fanova(enc, decomposition="trees", **kw).value
+    forest = fanova.fanova(enc, decomposition="forest", **kw).value
+    truth = np.array([16, 1, 0]) / 17
+    assert abs(forest[0] - truth[0]) < abs(trees[0] - truth[0]) and forest[0] > trees[0]
+    assert abs(forest.sum() - 1) < abs(trees.sum() - 1)
+    np.testing.assert_array_equal(forest, fanova.fanova(enc, decomposition="forest", **kw).value)  # seeded
+    with pytest.raises(AnalysisError, match="decomposition"):
+        fanova.fanova(enc, decomposition="tree", **kw)
 
 
 def test_fanova_recovers_the_synthetic_truth_ranking(bench, full_table):
@@ -193,5 +221,6 @@ def test_fanova_equals_optuna_where_the_definitions_coincide():
                       for x, v in zip(X.tolist(), y)])
     theirs = FanovaImportanceEvaluator(n_trees=8, max_depth=64, seed=0).evaluate(study)
     enc = data.Encoded(names, X, y, np.arange(len(y)).astype(str), cs)
-    ours = fanova.fanova(enc, n_trees=8, min_samples_leaf=1, max_features=1.0, pairs=0, seed=0).value
+    ours = fanova.fanova(enc, n_trees=8, min_samples_leaf=1, max_features=1.0, pairs=0, seed=0,
+                         decomposition="trees").value  # Hutter et al.'s per-tree rule, as Optuna
     np.testing.assert_allclose(ours, [theirs[k] for k in names], atol=1e-10)
