@@ -17,7 +17,7 @@ optimizers and the scoping tools run on them unchanged, in milliseconds a trial.
     >>> live = hpobench.get("synthetic/agree")
     >>> rows = [hpobench.trial_row(live.name, c, f, 0, live.evaluate(c, f), live.config_space)
     ...         for c in hpobench.spaces.sample(live.config_space, 30, seed=0)
-    ...         for f in ({"epochs": 1}, live.full_fidelity)]
+    ...         for f in (live.fidelity({"epochs": 1}), live.full_fidelity)]
     >>> sur = tabular.surrogate(pd.DataFrame(rows), live)
     >>> sur.name, sur.evaluate("default").status
     ('surrogate/synthetic/agree', 'ok')
@@ -37,7 +37,7 @@ from ConfigSpace import Configuration
 from hpobench import spaces
 from hpobench.benchmarks.base import Benchmark, BenchmarkError, Result
 
-FOREST = dict(n_estimators=200, max_features=0.5, min_samples_leaf=2)  # holdout() error: results/strategies
+FOREST = dict(n_estimators=200, max_features=0.5, min_samples_leaf=1)  # lowest holdout() error of 5 settings
 
 
 def read(path: str | Path) -> pd.DataFrame:

@@ -1,0 +1,24 @@
+"""python -m paper [--results DIR] [--out DIR] [--n-boot N]: rebuild the paper from results/."""
+
+import argparse
+import time
+
+from paper.build import HERE, build
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(prog="python -m paper", description=__doc__)
+    p.add_argument("--results", default="results")
+    p.add_argument("--out", default=str(HERE))
+    p.add_argument("--n-boot", type=int, default=50, help="bootstrap resamples per importance")
+    p.add_argument("--partial", action="store_true", help="a draft: n/a for parts whose results are missing")
+    a = p.parse_args(argv)
+    t0 = time.perf_counter()
+    paper = build(a.results, a.out, a.n_boot, partial=a.partial)
+    for note in paper.notes:
+        print("note:", note)
+    print(f"wrote {a.out}/paper.md, {len(paper.numbers)} numbers and tables, in {time.perf_counter() - t0:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

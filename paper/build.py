@@ -1,0 +1,312 @@
+"""Every figure, table and number of the paper, computed from `results/` (deterministic).
+
+    python -m paper                        # results/ -> paper/paper.md, figures/, tables/, numbers.json
+    python -m paper --results R --out O    # the same for another results tree (the test's fixture)
+
+Each number the text quotes is a `{{key}}` in `template.md`; `numbers.json` maps every
+key to its value and the results file it was computed from. A key the template asks for
+and the results cannot give is an error naming it (a paper never ships a blank).
+Parts whose results folder is missing are skipped with a note, so a partial tree builds.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis import agreement, data, importance, plots
+from hpobench import spaces
+
+HERE = Path(__file__).parent
+KNOBS = ("epochs", "data_fraction", "resolution")
+
+
+@dataclass
+class Paper:
+    results: Path
+    out: Path
+    n_boot: int = 50
+    numbers: dict = field(default_factory=dict)
+    notes: list = field(default_factory=list)
+
+    def put(self, key: str, value, source: Path | str, fmt: str = "{:.2f}") -> None:
+        text = fmt.format(value) if isinstance(value, (int, float, np.floating, np.integer)) else str(value)
+        self.numbers[key] = {"text": text, "value": _plain(value), "source": str(source)}
+
+    def table(self, name: str, df: pd.DataFrame) -> str:
+        md = df.to_markdown(index=False)
+        (self.out / "tables").mkdir(parents=True, exist_ok=True)
+        (self.out / "tables" / f"{name}.md").write_text(md + "\n")
+        df.to_csv(self.out / "tables" / f"{name}.csv", index=False)
+        self.numbers[f"table:{name}"] = {"text": md, "source": f"tables/{name}.csv"}
+        return md
+
+
+def _plain(v):
+    return v.item() if hasattr(v, "item") else v
+
+
+def ci(est, lo, hi) -> str:
+    return f"{est:.2f} [{lo:.2f}, {hi:.2f}]"
+
+
+def mean_se(x) -> str:
+    x = pd.Series(x).dropna()
+    return f"{x.mean():.4f} ± {x.std(ddof=1) / np.sqrt(len(x)):.4f}" if len(x) > 1 else f"{x.mean():.4f}"
+
+
+# --- the study: importance per fidelity and its agreement with full fidelity ---------------------
+
+def kind(f: dict, full: dict) -> str:
+    lowered = [k for k in KNOBS if f[k] != full[k]]
+    return lowered[0] if len(lowered) == 1 else "joint" if lowered else "full"
+
+
+def study(p: Paper, folder: str = "cifar10_cpu") -> None:
+    src = p.results / folder / "evaluations.parquet"
+    meta = json.loads((p.results / folder / "meta.json").read_text())
+    space = meta["space"]
+    space = spaces.from_json(space if isinstance(space, str) else json.dumps(space))
+    df = data.read([src], space)[0]
+    fids = data.fidelities(df)
+    full = max(fids, key=lambda f: (f["epochs"] * f["data_fraction"] * f["resolution"] ** 2))
+    cost = {data.label(f): f["epochs"] * f["data_fraction"] * f["resolution"] ** 2 for f in fids}
+    ok = df["status"].eq("ok")
+    p.put("n_configs", df["config_id"].nunique(), src, "{:d}")
+    p.put("n_trials", len(df), src, "{:d}")
+    p.put("n_fidelities", len(fids), src, "{:d}")
+    p.put("n_failed", int((~ok).sum()), src, "{:d}")
+    at_full = data.at(df, full)
+    p.put("full_fidelity", ", ".join(f"{k} {full[k]:g}" for k in KNOBS), src)
+    p.put("full_minutes_median", at_full["cost_s"].median() / 60, src, "{:.1f}")
+    p.put("study_cpu_hours", df["cost_s"].sum() / 3600, src, "{:.1f}")
+    p.put("full_f1_range", f"{at_full['f1'].min():.2f}-{at_full['f1'].max():.2f}", src)
+    default = at_full[at_full["config_id"] == 0]
+    p.put("default_full_f1", float(default["f1"].iloc[0]) if len(default) else float("nan"), src, "{:.3f}")
+
+    imps = {m: importance.per_fidelity(df, space, fids, method=m, n_boot=p.n_boot, seed=0)
+            for m in ("fanova", "ped-anova")}
+    lf = data.label(full)
+    rows = []
+    for f in fids:
+        lab = data.label(f)
+        if lab == lf:
+            continue
+        row = {"fidelity": lab, "knob": kind(f, full), "relative cost": cost[lab] / cost[lf]}
+        for m, im in imps.items():
+            c = agreement.compare(im[lab], im[lf]).set_index("statistic")
+            s = c.loc["spearman"]
+            est = s.get("corrected", s["estimate"])
+            row[f"{m} spearman"], row[f"{m} lo"], row[f"{m} hi"] = est, s["lower"], s["upper"]
+            row[f"{m} top-3"] = c.loc["top_k", "estimate"]
+        perf = agreement.performance(df, space, f, full, n_boot=200, seed=0)
+        row["performance spearman"], row["perf lo"], row["perf hi"] = perf["estimate"], perf["lower"], perf["upper"]
+        rows.append(row)
+    agr = pd.DataFrame(rows).sort_values("relative cost").reset_index(drop=True)
+    agr.to_csv(p.out / "tables" / "agreement_raw.csv", index=False)
+    show = pd.DataFrame({
+        "low fidelity": agr["fidelity"], "knob lowered": agr["knob"],
+        "cost vs full": agr["relative cost"].map("{:.3f}".format),
+        "fANOVA Spearman [90% CI]": [ci(*r) for r in agr[["fanova spearman", "fanova lo", "fanova hi"]].to_numpy()],
+        "PED-ANOVA Spearman [90% CI]": [ci(*r) for r in agr[["ped-anova spearman", "ped-anova lo", "ped-anova hi"]].to_numpy()],
+        "fANOVA top-3 overlap": agr["fanova top-3"].map("{:.2f}".format),
+        "performance Spearman [90% CI]": [ci(*r) for r in agr[["performance spearman", "perf lo", "perf hi"]].to_numpy()],
+    })
+    p.table("agreement", show)
+    for m in ("fanova", "ped-anova"):
+        p.put(f"mean_agreement_{m}", agr[f"{m} spearman"].mean(), src)
+    best = agr.loc[agr["fanova spearman"].idxmax()]
+    p.put("best_low_fidelity", best["fidelity"], src)
+    p.put("best_low_agreement", best["fanova spearman"], src)
+    p.put("best_low_cost", best["relative cost"], src, "{:.3f}")
+    cheap = agr[agr["relative cost"] <= 0.1]
+    p.put("cheap_mean_agreement", cheap["fanova spearman"].mean() if len(cheap) else float("nan"), src)
+    p.put("mean_performance_agreement", agr["performance spearman"].mean(), src)
+    _agreement_figure(p, agr)
+    plots.importance({k: imps["fanova"][k] for k in (data.label(min(fids, key=lambda f: cost[data.label(f)])), lf)},
+                     p.out / "figures" / "importance_full", top=12)
+    hierarchy(p, imps["fanova"][lf], src)
+
+
+def _agreement_figure(p: Paper, agr: pd.DataFrame) -> None:
+    fig, ax = plots.plt.subplots(figsize=(7, 4.2))
+    styles = {"fanova": ("o", "fANOVA"), "ped-anova": ("s", "PED-ANOVA"), "performance": ("^", "performance")}
+    for k, (marker, name) in styles.items():
+        col, lo, hi = (f"{k} spearman", f"{k} lo", f"{k} hi") if k != "performance" else \
+            ("performance spearman", "perf lo", "perf hi")
+        x = agr["relative cost"] * {"fanova": 0.94, "ped-anova": 1.0, "performance": 1.06}[k]
+        err = np.vstack([agr[col] - agr[lo], agr[hi] - agr[col]]).clip(0)
+        ax.errorbar(x, agr[col], yerr=err, fmt=marker, capsize=2, label=name, alpha=0.85)
+    for _, r in agr.iterrows():
+        ax.annotate(r["knob"][0], (r["relative cost"], r["fanova spearman"]), fontsize=7,
+                    xytext=(4, 4), textcoords="offset points")
+    ax.set_xscale("log")
+    ax.axhline(0, color="grey", lw=0.6)
+    ax.set_xlabel("cost of the low fidelity relative to full fidelity")
+    ax.set_ylabel("Spearman vs full fidelity (90% CI)")
+    ax.set_title("Agreement of importance rankings (and of performance) with full fidelity", fontsize=9)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    plots.save(fig, p.out / "figures" / "agreement_vs_cost")
+
+
+def hierarchy(p: Paper, imp, src) -> None:
+    """The popular claims: learning rate 7-20x more important than any other; lr x batch size interact."""
+    names = list(imp.names)
+    i = names.index("learning_rate")
+    others = np.delete(np.arange(len(names)), i)
+    ratio = imp.value[i] / imp.value[others].max()
+    reps = imp.replicates[np.isfinite(imp.replicates).all(1)]
+    rr = reps[:, i] / np.maximum(reps[:, others].max(1), 1e-12)
+    lo, hi = np.quantile(rr, [0.05, 0.95]) if len(rr) else (np.nan, np.nan)
+    p.put("lr_share", imp.share[i], src)
+    p.put("lr_rank", imp.ranking.index("learning_rate") + 1, src, "{:d}")
+    p.put("top_hp", imp.ranking[0], src)
+    p.put("top_share", imp.share[names.index(imp.ranking[0])], src)
+    p.put("lr_ratio", ci(ratio, lo, hi), src)
+    pair = imp.interactions.get(("learning_rate", "batch_size"), imp.interactions.get(("batch_size", "learning_rate")))
+    p.put("lr_bs_interaction", "not among the top pairs" if pair is None else f"{pair:.3f}", src)
+    top = pd.DataFrame({"hyperparameter": imp.ranking[:8],
+                        "share [90% CI]": [ci(imp.value[names.index(n)], imp.lower[names.index(n)],
+                                              imp.upper[names.index(n)]) for n in imp.ranking[:8]]})
+    p.table("importance_full", top)
+
+
+# --- scoping strategies ------------------------------------------------------------------------
+
+def strategies(p: Paper, folder: str = "strategies") -> None:
+    src = p.results / folder / "runs.parquet"
+    runs = pd.read_parquet(src)
+    curves = pd.read_parquet(p.results / folder / "curves.parquet")
+    rows = []
+    for (opt, strat), g in runs.groupby(["optimizer", "strategy"], sort=False):
+        base = runs[(runs.optimizer == opt) & (runs.strategy == "all")].set_index("seed")["final_f1"]
+        mine = g.set_index("seed")["final_f1"]
+        both = mine.index.intersection(base.index)
+        rows.append({"optimizer": opt, "strategy": strat, "seeds": len(g), "F1 at 25%": mean_se(g["f1_at_0.25"]),
+                     "final F1": mean_se(g["final_f1"]), "mean": g["final_f1"].mean(),
+                     "wins vs all": "" if strat == "all" else f"{int((mine[both] > base[both]).sum())}/{len(both)}",
+                     "hps tuned": f"{g['n_tuned'].mean():.1f}", "scoping share": f"{g['scoping_share'].mean():.1%}"})
+    t = pd.DataFrame(rows)
+    p.table("strategies", t.drop(columns="mean"))
+    for opt, g in t.groupby("optimizer"):
+        b = g.loc[g["mean"].idxmax()]
+        p.put(f"best_strategy_{opt}", b["strategy"], src)
+        p.put(f"best_strategy_{opt}_f1", b["final F1"], src)
+    p.put("strategy_seeds", int(runs["seed"].nunique()), src, "{:d}")
+    tool = runs[runs.strategy == "tool"]
+    p.put("tool_verdicts", ", ".join(f"{k} {v}" for k, v in tool["verdict"].value_counts().items()) or "none", src)
+    _anytime_figure(p, curves, runs)
+    hold = p.results / folder / "holdout.parquet"
+    if hold.exists():
+        h = pd.read_parquet(hold)
+        fc = [c for c in h.columns if c.startswith("fidelity.")]
+        top = h[h[fc].apply(tuple, axis=1) == max(h[fc].apply(tuple, axis=1), key=lambda t: np.prod(t))]
+        e = top["pred"] - top["f1"]
+        p.put("surrogate_rmse", float(np.sqrt((e ** 2).mean())), hold, "{:.3f}")
+        p.put("surrogate_sd", top["f1"].std(), hold, "{:.3f}")
+        p.put("surrogate_spearman", top[["f1", "pred"]].corr("spearman").iloc[0, 1], hold)
+
+
+def _anytime_figure(p: Paper, curves: pd.DataFrame, runs: pd.DataFrame) -> None:
+    opts = list(dict.fromkeys(runs["optimizer"]))
+    fig, axes = plots.plt.subplots(1, len(opts), figsize=(5.5 * len(opts), 4), squeeze=False)
+    total = curves["total"].max()  # runs end at the budget, within one trial's cost
+    grid = np.linspace(0.05, 1, 40) * total
+    for ax, opt in zip(axes[0], opts):
+        for strat in dict.fromkeys(runs["strategy"]):
+            ys = []
+            for seed in runs["seed"].unique():
+                c = curves[(curves.optimizer == opt) & (curves.strategy == strat) & (curves.seed == seed)]
+                if len(c):
+                    idx = np.searchsorted(c["total"].to_numpy(), grid, side="right") - 1
+                    ys.append(np.where(idx >= 0, c["incumbent_f1"].to_numpy()[np.maximum(idx, 0)], np.nan))
+            if ys:
+                y = np.array(ys)
+                m, se = np.nanmean(y, 0), np.nanstd(y, 0, ddof=1) / np.sqrt(np.isfinite(y).sum(0).clip(1))
+                ax.plot(grid / total, m, label=strat)
+                ax.fill_between(grid / total, m - se, m + se, alpha=0.15)
+        ax.set_title(opt)
+        ax.set_xlabel("share of the total budget spent (scoping included)")
+        ax.set_ylabel("incumbent validation macro-F1 (mean ± SE)")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    plots.save(fig, p.out / "figures" / "strategies_anytime")
+
+
+# --- supporting evidence -----------------------------------------------------------------------
+
+def throughput(p: Paper, path: str = "throughput/jax_vs_torch.jsonl") -> None:
+    src = p.results / path
+    lines = [json.loads(s) for s in src.read_text().splitlines() if s.strip()]
+    peak = next(x["peak_fp32_gflops"] for x in lines if "peak_fp32_gflops" in x)
+    df = pd.DataFrame([x for x in lines if "framework" in x])
+    t = df.pivot_table(index=["model", "resolution"], columns="framework", values="img_per_s").reset_index()
+    p.table("throughput", t.round(0))
+    jax = df[df.framework == "jax"]
+    p.put("peak_gflops", peak, src, "{:.0f}")
+    p.put("jax_share_of_peak", f"{jax['share_of_peak'].min():.0%}-{jax['share_of_peak'].max():.0%}", src)
+    ratio = t["torch-cl"] / t["jax"] if "torch-cl" in t else pd.Series([np.nan])
+    p.put("torch_cl_over_jax", f"{ratio.min():.1f}-{ratio.max():.1f}", src)
+
+
+def synthetic(p: Paper) -> None:
+    tau = p.results / "analysis_synthetic" / "tau_vs_n.csv"
+    t = pd.read_csv(tau)
+    by_n = t[t["method"] == "fanova"].groupby("n")["kendall"].mean()
+    p.put("tau_at_min_n", by_n.iloc[0], tau)
+    p.put("tau_min_n", int(by_n.index[0]), tau, "{:d}")
+    p.put("tau_at_max_n", by_n.iloc[-1], tau)
+    p.put("tau_max_n", int(by_n.index[-1]), tau, "{:d}")
+    cov = p.results / "analysis_synthetic" / "coverage.json"
+    c = json.loads(cov.read_text())
+    share = c["share/percentile"]
+    p.put("coverage_share", share["coverage"], cov, "{:.0%}")
+    p.put("coverage_intervals", share["intervals"], cov, "{:d}")
+    p.put("coverage_instances", c["instances"], cov, "{:d}")
+    opt = p.results / "optimizers_synthetic" / "summary.md"
+    p.put("optimizers_table", _first_table(opt.read_text()), opt)
+
+
+def _first_table(md: str) -> str:
+    lines = md.splitlines()
+    start = next((i for i, s in enumerate(lines) if s.startswith("|")), None)
+    if start is None:
+        return ""
+    end = next((i for i in range(start, len(lines)) if not lines[i].startswith("|")), len(lines))
+    return "\n".join(lines[start:end])
+
+
+PARTS = {"study": (study, "cifar10_cpu/evaluations.parquet"), "strategies": (strategies, "strategies/runs.parquet"),
+         "throughput": (throughput, "throughput/jax_vs_torch.jsonl"), "synthetic": (synthetic, "analysis_synthetic/coverage.json")}
+
+
+def build(results: str | Path = "results", out: str | Path = HERE, n_boot: int = 50,
+          template: str | Path = HERE / "template.md", partial: bool = False) -> Paper:
+    """Compute every part whose results exist and render the template.
+
+    partial: quote "n/a" for numbers of missing parts (a draft) instead of failing.
+    """
+    p = Paper(Path(results), Path(out), n_boot)
+    for d in ("figures", "tables"):
+        (p.out / d).mkdir(parents=True, exist_ok=True)
+    for name, (fn, needs) in PARTS.items():
+        if (p.results / needs).exists():
+            fn(p)
+        else:
+            p.notes.append(f"{name}: skipped, {p.results / needs} not found")
+    text = Path(template).read_text()
+    missing = sorted({k for k in re.findall(r"\{\{([^}]+)\}\}", text) if k not in p.numbers})
+    if missing and partial:
+        p.numbers.update({k: {"text": "n/a", "source": "missing: " + "; ".join(p.notes)} for k in missing})
+    elif missing:
+        raise KeyError(f"the template quotes {missing}, which the results in {p.results} do not give"
+                       + (f" ({'; '.join(p.notes)})" if p.notes else ""))
+    (p.out / "paper.md").write_text(re.sub(r"\{\{([^}]+)\}\}", lambda m: p.numbers[m.group(1)]["text"], text))
+    (p.out / "numbers.json").write_text(json.dumps(p.numbers, indent=1, default=str) + "\n")
+    return p
