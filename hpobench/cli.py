@@ -76,11 +76,18 @@ def _tune(args) -> None:
           f"incumbent F1 {run.incumbent_f1:.4f}; record: {run.out}/trials.parquet")
 
 
+def _workers(args) -> int:
+    if args.scheduler or args.workers is not None:
+        return 1 if args.scheduler else args.workers
+    from hpobench.optimizers.parallel import default_workers
+    return default_workers()
+
+
 def _grid(args) -> None:
     from experiments import grid, spec
     sp = spec.load(args.spec)
     if args.action == "run":
-        st = grid.run(sp, workers=args.workers, scheduler=args.scheduler, max_cells=args.max_cells,
+        st = grid.run(sp, workers=_workers(args), scheduler=args.scheduler, max_cells=args.max_cells,
                       progress=not args.quiet)
     else:
         st = grid.status(sp)
@@ -104,7 +111,7 @@ def _scope(args) -> None:
     from experiments import scope
     decision = scope.run(args.name, args.budget, args.out, low=_fidelity(args.low, "--low") or None,
                          probe=_fidelity(args.probe, "--probe") or None, n_low=args.n_low, n_probe=args.n_probe,
-                         resolution=args.resolution, seed=args.seed, method=args.method, workers=args.workers,
+                         resolution=args.resolution, seed=args.seed, method=args.method, workers=_workers(args),
                          scheduler=args.scheduler, progress=not args.quiet)
     print(decision.summary())
     print(f"report: {args.out}/report.md; scoped space: {args.out}/scoped_space.json")
@@ -161,7 +168,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--method", default="fanova", choices=["fanova", "ped-anova"])
     s.add_argument("--seed", type=int, default=0)
     where = s.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=int, default=1, help="trainings in parallel on a local Dask cluster")
+    where.add_argument("--workers", type=int, default=None,
+                       help="trainings in parallel on a local Dask cluster (default: one per CPU core; 1 on a GPU)")
     where.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(fn=_scope)
@@ -171,7 +179,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("action", choices=["run", "status"])
     s.add_argument("spec", help="YAML spec, e.g. experiments/specs/demo.yaml")
     where = s.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=int, default=1, help="cells in parallel on a local Dask cluster")
+    where.add_argument("--workers", type=int, default=None,
+                       help="cells in parallel on a local Dask cluster (default: one per CPU core; 1 on a GPU)")
     where.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler")
     s.add_argument("--max-cells", type=int, default=None, help="stop after this many cells (a chunk)")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
