@@ -16,6 +16,9 @@ R the ranking's split-half reliability (`importance.split_half`). `corrected` =
 estimate / k estimates the agreement of the true importances, and its interval
 is estimate / k minus the resamples' deviations / k (clipped to [-1, 1]); the raw
 percentile interval sat around the attenuated value and missed the truth.
+Where the reliability is unknown (a table with fewer than 2 x `importance.MIN_HALF`
+configurations) the raw estimate and interval are kept: attenuated towards 0, so a
+rule reading them errs towards keeping more hyperparameters. Column `correction` says which.
 The other statistics keep the raw percentile interval (no such correction).
 
 Hyperparameters with importance 0 by definition at both fidelities (never
@@ -74,20 +77,27 @@ def compare(a: Importance, b: Importance, k: int = 3, level: float | None = None
         reps = np.array([statistic(name, ra[keep], rb[keep], k)
                          for ra, rb in zip(a.replicates[ok], b.replicates[ok])])
         lo, hi = bootstrap.interval(reps, level) if len(reps) else (np.nan, np.nan)
-        corrected = est
+        corrected, how = est, "none"
         if name == "spearman" and len(reps):
-            corrected, lo, hi = disattenuate(est, reps, np.sqrt(a.reliability * b.reliability), level)
+            rel = np.sqrt(a.reliability * b.reliability)
+            how = "attenuation" if rel > 0 else "none: reliability unknown" if np.isnan(rel) else \
+                "none: rankings not reproducible"
+            corrected, lo, hi = disattenuate(est, reps, rel, level)
         rows.append(dict(a=data.label(a.fidelity), b=data.label(b.fidelity), statistic=name,
                          estimate=est, corrected=corrected, lower=float(lo), upper=float(hi), n_boot=int(ok.sum()),
-                         n_hps=int(keep.sum()), k=k if name == "top_k" else None))
+                         n_hps=int(keep.sum()), k=k if name == "top_k" else None, correction=how))
     return pd.DataFrame(rows)
 
 
 def disattenuate(est: float, reps: np.ndarray, k: float, level: float) -> tuple[float, float, float]:
     """Attenuation-corrected correlation and interval (module docstring).
 
-    k <= 0 or unknown: the rankings are not reproducible, the interval is all of [-1, 1].
+    k unknown (NaN): the raw estimate and percentile interval. k <= 0: the rankings are not
+    reproducible, the interval is all of [-1, 1].
     """
+    if np.isnan(k):
+        lo, hi = bootstrap.interval(reps, level)
+        return est, float(lo), float(hi)
     if not k > 0:
         return est, -1.0, 1.0
     dlo, dhi = bootstrap.interval(reps - reps.mean(), level)

@@ -23,8 +23,9 @@ same table; its held-out error is written beside the results), or live with
     nice -n 10 .venv/bin/python -m experiments.strategies                       # 10 seeds
     .venv/bin/python -m experiments.strategies --seeds 1 --budget 10 --out /tmp/s  # smoke test
 
-Outputs (--out, default results/strategies/): runs.jsonl (one line per strategy x
-optimizer x seed, appended as runs finish: an interrupted study resumes), runs.parquet,
+Outputs (--out, default results/strategies/): runs-<optimizers>.jsonl (one line per strategy
+x optimizer x seed, appended as runs finish: an interrupted study resumes; one process per
+optimizer can share --out, the last to finish summarises all), runs.parquet,
 curves.parquet (incumbent F1 over total cost, scoping included), holdout.parquet and
 summary.md.
 """
@@ -188,7 +189,7 @@ def main(argv=None) -> None:
     for st, _, sd in todo:  # bad settings fail before any run (e.g. too few recorded configurations)
         if st in ("low-topk", "tool"):
             _draw(study, live, s, np.random.default_rng(sd))
-    log = out / "runs.jsonl"
+    log = out / f"runs-{'-'.join(a.optimizers)}.jsonl"  # one log per process: run optimizers in parallel
     settings = {"setup": asdict(s), "bench": bench.name, "table_rows": len(study)}
     done = _done(log, settings)
     _drop_cut_line(log)
@@ -203,7 +204,7 @@ def main(argv=None) -> None:
             os.fsync(f.fileno())
             print(f"{st:9s} {o:5s} seed {sd}: final F1 {row['final_f1']:.4f}, {row['n_tuned']} tuned, "
                   f"scoping {row['scoping_share']:.1%}, {row['wall_s']:.0f} s", flush=True)
-    runs, curves = _load(log, settings)
+    runs, curves = _load(sorted(out.glob("runs-*.jsonl")), settings)
     hold = tabular.holdout(study, live) if a.bench == "surrogate" else None
     runs.to_parquet(out / "runs.parquet")
     curves.to_parquet(out / "curves.parquet")
@@ -240,8 +241,8 @@ def _done(log: Path, settings: dict) -> set:
     return {(e["row"]["strategy"], e["row"]["optimizer"], e["row"]["seed"]) for e in _lines(log, settings)}
 
 
-def _load(log: Path, settings: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
-    entries = list(_lines(log, settings))
+def _load(logs: list[Path], settings: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    entries = [e for log in logs for e in _lines(log, settings)]
     runs = pd.DataFrame([e["row"] for e in entries])
     curves = pd.concat([pd.DataFrame(e["curve"]) for e in entries], ignore_index=True)
     return runs, curves

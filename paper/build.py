@@ -101,8 +101,8 @@ def study(p: Paper, folder: str = "cifar10_cpu") -> None:
         for m, im in imps.items():
             c = agreement.compare(im[lab], im[lf]).set_index("statistic")
             s = c.loc["spearman"]
-            est = s.get("corrected", s["estimate"])
-            row[f"{m} spearman"], row[f"{m} lo"], row[f"{m} hi"] = est, s["lower"], s["upper"]
+            row[f"{m} spearman"], row[f"{m} lo"], row[f"{m} hi"] = s["corrected"], s["lower"], s["upper"]
+            row[f"{m} raw"], row[f"{m} correction"] = s["estimate"], s["correction"]
             row[f"{m} top-3"] = c.loc["top_k", "estimate"]
         perf = agreement.performance(df, space, f, full, n_boot=200, seed=0)
         row["performance spearman"], row["perf lo"], row["perf hi"] = perf["estimate"], perf["lower"], perf["upper"]
@@ -112,8 +112,9 @@ def study(p: Paper, folder: str = "cifar10_cpu") -> None:
     show = pd.DataFrame({
         "low fidelity": agr["fidelity"], "knob lowered": agr["knob"],
         "cost vs full": agr["relative cost"].map("{:.3f}".format),
-        "fANOVA Spearman [90% CI]": [ci(*r) for r in agr[["fanova spearman", "fanova lo", "fanova hi"]].to_numpy()],
-        "PED-ANOVA Spearman [90% CI]": [ci(*r) for r in agr[["ped-anova spearman", "ped-anova lo", "ped-anova hi"]].to_numpy()],
+        **{f"{name} Spearman [90% CI]": [ci(*r[:3]) + ("" if r[3] == "attenuation" else " raw") for r in
+                                         agr[[f"{m} spearman", f"{m} lo", f"{m} hi", f"{m} correction"]].to_numpy()]
+           for m, name in (("fanova", "fANOVA"), ("ped-anova", "PED-ANOVA"))},
         "fANOVA top-3 overlap": agr["fanova top-3"].map("{:.2f}".format),
         "performance Spearman [90% CI]": [ci(*r) for r in agr[["performance spearman", "perf lo", "perf hi"]].to_numpy()],
     })
@@ -127,6 +128,10 @@ def study(p: Paper, folder: str = "cifar10_cpu") -> None:
     cheap = agr[agr["relative cost"] <= 0.1]
     p.put("cheap_mean_agreement", cheap["fanova spearman"].mean() if len(cheap) else float("nan"), src)
     p.put("mean_performance_agreement", agr["performance spearman"].mean(), src)
+    corr = agr["fanova correction"].eq("attenuation")
+    p.put("agreement_correction", "corrected for attenuation" if corr.all() else
+          "raw (uncorrected: the study is too small to estimate the rankings' reliability, which "
+          "needs 2 x 40 configurations)" if not corr.any() else "corrected where marked", src)
     _agreement_figure(p, agr)
     plots.importance({k: imps["fanova"][k] for k in (data.label(min(fids, key=lambda f: cost[data.label(f)])), lf)},
                      p.out / "figures" / "importance_full", top=12)
@@ -164,10 +169,10 @@ def hierarchy(p: Paper, imp, src) -> None:
     reps = imp.replicates[np.isfinite(imp.replicates).all(1)]
     rr = reps[:, i] / np.maximum(reps[:, others].max(1), 1e-12)
     lo, hi = np.quantile(rr, [0.05, 0.95]) if len(rr) else (np.nan, np.nan)
-    p.put("lr_share", imp.share[i], src)
+    p.put("lr_share", imp.value[i], src)
     p.put("lr_rank", imp.ranking.index("learning_rate") + 1, src, "{:d}")
     p.put("top_hp", imp.ranking[0], src)
-    p.put("top_share", imp.share[names.index(imp.ranking[0])], src)
+    p.put("top_share", imp.value[names.index(imp.ranking[0])], src)
     p.put("lr_ratio", ci(ratio, lo, hi), src)
     pair = imp.interactions.get(("learning_rate", "batch_size"), imp.interactions.get(("batch_size", "learning_rate")))
     p.put("lr_bs_interaction", "not among the top pairs" if pair is None else f"{pair:.3f}", src)

@@ -52,7 +52,8 @@ def test_attenuation_correction_moves_away_from_zero_and_keeps_the_bootstrap_spr
     est, lo, hi = agreement.disattenuate(0.4, reps, 0.5, 0.9)
     assert (est, lo, hi) == pytest.approx((0.8, 0.44, 1.0))  # / k, clipped to 1
     assert agreement.disattenuate(0.4, reps, 0.0, 0.9) == (0.4, -1.0, 1.0)  # no reproducible ranking
-    assert agreement.disattenuate(0.4, reps, np.nan, 0.9) == (0.4, -1.0, 1.0)
+    lo, hi = np.quantile(reps, [0.05, 0.95])
+    assert agreement.disattenuate(0.4, reps, np.nan, 0.9) == pytest.approx((0.4, lo, hi))  # unknown: raw
 
 
 def test_reliability_is_deterministic_and_higher_with_more_configurations():
@@ -66,6 +67,16 @@ def test_reliability_is_deterministic_and_higher_with_more_configurations():
     assert abs(sp.corrected) >= abs(sp.estimate) and sp.lower <= sp.corrected <= sp.upper
     assert sp.corrected == pytest.approx(min(1.0, sp.estimate / np.sqrt(low.reliability * probe.reliability)))
     assert (c.drop("spearman").corrected == c.drop("spearman").estimate).all()
+    assert sp.correction == "attenuation"
+
+
+def test_small_tables_report_agreement_uncorrected():
+    _, _, imps = _imps(1.0, n=60, probe=40, n_boot=20)  # halves of 30 and 20 < MIN_HALF
+    low, probe = imps.values()
+    assert np.isnan(low.reliability) and np.isnan(probe.reliability)
+    sp = agreement.compare(low, probe).set_index("statistic").loc["spearman"]
+    assert sp.corrected == sp.estimate and sp.correction == "none: reliability unknown"
+    assert (sp.lower, sp.upper) != (-1.0, 1.0) and sp.lower <= sp.upper  # the raw percentile interval
 
 
 def test_paired_resamples_are_shared_across_fidelities():
