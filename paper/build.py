@@ -204,6 +204,10 @@ def strategies(p: Paper, folder: str = "strategies") -> None:
         p.put(f"best_strategy_{opt}", b["strategy"], src)
         p.put(f"best_strategy_{opt}_f1", b["final F1"], src)
     p.put("strategy_seeds", int(runs["seed"].nunique()), src, "{:d}")
+    p.put("surrogate_default_f1", runs["default_f1"].mean(), src, "{:.3f}")
+    gain = runs["final_f1"] - runs["default_f1"]
+    p.put("share_beating_default", (gain > 1e-9).mean(), src, "{:.0%}")
+    p.put("max_gain_over_default", gain.max(), src, "{:.3f}")
     tool = runs[runs.strategy == "tool"]
     p.put("tool_verdicts", ", ".join(f"{k} {v}" for k, v in tool["verdict"].value_counts().items()) or "none", src)
     _anytime_figure(p, curves, runs)
