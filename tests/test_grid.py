@@ -1,5 +1,6 @@
 """Experiment grids: spec validation, resumable loss-free runs, corrupt results."""
 
+import os
 import signal
 import subprocess
 import sys
@@ -120,3 +121,10 @@ def test_missing_dataset_fails_before_compute(cwd, monkeypatch):
     with pytest.raises(ValueError, match="not found; to get it"):
         grid.run(sp, progress=False)
     assert not (cwd / "results/r/journal.jsonl").exists()
+
+
+def test_default_workers_is_one_per_core_on_cpu():
+    from hpobench.optimizers.parallel import default_workers
+    import jax
+    expected = len(os.sched_getaffinity(0)) if jax.default_backend() == "cpu" else 1
+    assert default_workers() == expected >= 1
