@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -46,7 +45,7 @@ from scipy import stats
 import hpobench
 from analysis import data, importance, scope
 from hpobench.benchmarks import STUDY, tabular
-from hpobench.optimizers.record import incumbent_at
+from hpobench.optimizers import record
 
 STRATEGIES = ("all", "expert", "low-topk", "tool", "oracle", "random-k")
 EXPERT = ("learning_rate", "batch_size")
@@ -133,26 +132,36 @@ def run_one(strategy: str, optimizer: str, seed: int, study, live, bench, s: Set
 
 
 def _at(curve: pd.DataFrame, total: float) -> float:
-    return float(incumbent_at(curve.assign(spent=curve["total"]), total)[1])
+    return float(record.incumbent_at(curve.assign(spent=curve["total"]), total)[1])
 
 
-def summarise(runs: pd.DataFrame, hold: pd.DataFrame | None, s: Setup, bench: str) -> str:
-    def ms(x):
-        x = x.dropna()
-        return f"{x.mean():.4f} ± {x.std(ddof=1) / np.sqrt(len(x)):.4f}" if len(x) > 1 else f"{x.mean():.4f}"
-    lines = [f"# Scoping strategies at equal total cost ({bench})", "",
-             f"Budget: {s.budget:g} full-fidelity trainings, scoping included. Setup: {json.dumps(asdict(s))}.",
-             "Validation macro-F1 of the incumbent (mean ± SE over seeds); `wins vs all`: seeds where the",
-             "strategy's final F1 beats tuning everything with the same optimizer and seed.", ""]
-    lines += ["| optimizer | strategy | seeds | F1 at 25% | F1 at 50% | final F1 | wins vs all | tuned (mean) | scoping share |",
-              "|---|---|---|---|---|---|---|---|---|"]
+def mean_se(x) -> str:
+    x = pd.Series(x).dropna()
+    return f"{x.mean():.4f} ± {x.std(ddof=1) / np.sqrt(len(x)):.4f}" if len(x) > 1 else f"{x.mean():.4f}"
+
+
+def table(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per optimizer x strategy: anytime and final F1 (mean ± SE), paired wins vs `all`.
+    Column `mean` is the final F1's mean, for ranking."""
+    rows = []
     for (opt, strat), g in runs.groupby(["optimizer", "strategy"], sort=False):
         base = runs[(runs.optimizer == opt) & (runs.strategy == "all")].set_index("seed")["final_f1"]
         mine = g.set_index("seed")["final_f1"]
         both = mine.index.intersection(base.index)
-        wins = "" if strat == "all" else f"{int((mine[both] > base[both]).sum())}/{len(both)}"
-        lines.append(f"| {opt} | {strat} | {len(g)} | {ms(g['f1_at_0.25'])} | {ms(g['f1_at_0.5'])} | "
-                     f"{ms(g['final_f1'])} | {wins} | {g['n_tuned'].mean():.1f} | {g['scoping_share'].mean():.1%} |")
+        rows.append({"optimizer": opt, "strategy": strat, "seeds": len(g), "F1 at 25%": mean_se(g["f1_at_0.25"]),
+                     "F1 at 50%": mean_se(g["f1_at_0.5"]), "final F1": mean_se(g["final_f1"]),
+                     "mean": g["final_f1"].mean(),
+                     "wins vs all": "" if strat == "all" else f"{int((mine[both] > base[both]).sum())}/{len(both)}",
+                     "hps tuned": f"{g['n_tuned'].mean():.1f}", "scoping share": f"{g['scoping_share'].mean():.1%}"})
+    return pd.DataFrame(rows)
+
+
+def summarise(runs: pd.DataFrame, hold: pd.DataFrame | None, s: Setup, bench: str) -> str:
+    lines = [f"# Scoping strategies at equal total cost ({bench})", "",
+             f"Budget: {s.budget:g} full-fidelity trainings, scoping included. Setup: {json.dumps(asdict(s))}.",
+             "Validation macro-F1 of the incumbent (mean ± SE over seeds); `wins vs all`: seeds where the",
+             "strategy's final F1 beats tuning everything with the same optimizer and seed.", "",
+             table(runs).drop(columns="mean").to_markdown(index=False, disable_numparse=True)]
     tool = runs[runs.strategy == "tool"]
     if len(tool):
         lines += ["", "Tool verdicts: " + ", ".join(f"{k} {v}" for k, v in tool["verdict"].value_counts().items())]
@@ -189,22 +198,20 @@ def main(argv=None) -> None:
     for st, _, sd in todo:  # bad settings fail before any run (e.g. too few recorded configurations)
         if st in ("low-topk", "tool"):
             _draw(study, live, s, np.random.default_rng(sd))
-    log = out / f"runs-{'-'.join(a.optimizers)}.jsonl"  # one log per process: run optimizers in parallel
     settings = {"setup": asdict(s), "bench": bench.name, "table_rows": len(study)}
-    done = _done(log, settings)
-    _drop_cut_line(log)
-    with log.open("a") as f:
+    journal = record.Journal(out / f"runs-{'-'.join(a.optimizers)}.jsonl")  # one per process: optimizers in parallel
+    try:
+        done = {(e["row"]["strategy"], e["row"]["optimizer"], e["row"]["seed"]) for e in _mine(journal.events, settings)}
         for st, o, sd in todo:
             if (st, o, sd) in done:
                 continue
             row, curve = run_one(st, o, sd, study, live, bench, s)
-            f.write(json.dumps({"settings": settings, "row": row, "curve": curve.to_dict("list")},
-                               default=str) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+            journal.append({"settings": settings, "row": row, "curve": curve.to_dict("list")})
             print(f"{st:9s} {o:5s} seed {sd}: final F1 {row['final_f1']:.4f}, {row['n_tuned']} tuned, "
                   f"scoping {row['scoping_share']:.1%}, {row['wall_s']:.0f} s", flush=True)
-    runs, curves = _load(sorted(out.glob("runs-*.jsonl")), settings)
+    finally:
+        journal.close()
+    runs, curves = _load([e for log in sorted(out.glob("runs-*.jsonl")) for e in _mine(record.read_journal(log), settings)])
     hold = tabular.holdout(study, live) if a.bench == "surrogate" else None
     runs.to_parquet(out / "runs.parquet")
     curves.to_parquet(out / "curves.parquet")
@@ -214,35 +221,13 @@ def main(argv=None) -> None:
     print((out / "summary.md").read_text())
 
 
-def _lines(log: Path, settings: dict):
-    if not log.exists():
-        return
-    lines = log.read_text().splitlines()
-    for n, line in enumerate(lines, 1):
-        try:
-            e = json.loads(line)
-        except json.JSONDecodeError:
-            if n == len(lines):
-                continue  # a line cut by a kill: that run simply runs again
-            raise ValueError(f"{log}:{n} is corrupt; move the file away to start over") from None
-        if e["settings"] == json.loads(json.dumps(settings)):
-            yield e
+def _mine(events: list[dict], settings: dict):
+    """The logged runs made with `settings` (a log may also hold runs of other settings)."""
+    same = json.loads(json.dumps(settings))
+    return [e for e in events if e["settings"] == same]
 
 
-def _drop_cut_line(log: Path) -> None:
-    """A line cut by a kill would glue onto the next one: cut the file back to its last newline."""
-    if log.exists() and log.stat().st_size:
-        text = log.read_bytes()
-        if not text.endswith(b"\n"):
-            log.write_bytes(text[: text.rfind(b"\n") + 1])
-
-
-def _done(log: Path, settings: dict) -> set:
-    return {(e["row"]["strategy"], e["row"]["optimizer"], e["row"]["seed"]) for e in _lines(log, settings)}
-
-
-def _load(logs: list[Path], settings: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
-    entries = [e for log in logs for e in _lines(log, settings)]
+def _load(entries: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
     runs = pd.DataFrame([e["row"] for e in entries])
     curves = pd.concat([pd.DataFrame(e["curve"]) for e in entries], ignore_index=True)
     return runs, curves

@@ -77,8 +77,10 @@ def _tune(args) -> None:
 
 
 def _workers(args) -> int:
-    if args.scheduler or args.workers is not None:
-        return 1 if args.scheduler else args.workers
+    if args.scheduler:
+        return 1
+    if args.workers is not None:
+        return args.workers
     from hpobench.optimizers.parallel import default_workers
     return default_workers()
 

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import agreement, data, importance, plots
+from experiments.strategies import table as strategies_table
 from hpobench import spaces
 
 HERE = Path(__file__).parent
@@ -36,7 +37,7 @@ class Paper:
 
     def put(self, key: str, value, source: Path | str, fmt: str = "{:.2f}") -> None:
         text = fmt.format(value) if isinstance(value, (int, float, np.floating, np.integer)) else str(value)
-        self.numbers[key] = {"text": text, "value": _plain(value), "source": str(source)}
+        self.numbers[key] = {"text": text, "value": spaces.plain(value), "source": str(source)}
 
     def table(self, name: str, df: pd.DataFrame) -> str:
         md = df.to_markdown(index=False)
@@ -47,17 +48,8 @@ class Paper:
         return md
 
 
-def _plain(v):
-    return v.item() if hasattr(v, "item") else v
-
-
 def ci(est, lo, hi) -> str:
     return f"{est:.2f} [{lo:.2f}, {hi:.2f}]"
-
-
-def mean_se(x) -> str:
-    x = pd.Series(x).dropna()
-    return f"{x.mean():.4f} ± {x.std(ddof=1) / np.sqrt(len(x)):.4f}" if len(x) > 1 else f"{x.mean():.4f}"
 
 
 # --- the study: importance per fidelity and its agreement with full fidelity ---------------------
@@ -74,8 +66,8 @@ def study(p: Paper, folder: str = "cifar10_cpu") -> None:
     space = spaces.from_json(space if isinstance(space, str) else json.dumps(space))
     df = data.read([src], space)[0]
     fids = data.fidelities(df)
-    full = max(fids, key=lambda f: (f["epochs"] * f["data_fraction"] * f["resolution"] ** 2))
     cost = {data.label(f): f["epochs"] * f["data_fraction"] * f["resolution"] ** 2 for f in fids}
+    full = max(fids, key=lambda f: cost[data.label(f)])
     ok = df["status"].eq("ok")
     p.put("n_configs", df["config_id"].nunique(), src, "{:d}")
     p.put("n_trials", len(df), src, "{:d}")
@@ -188,17 +180,8 @@ def strategies(p: Paper, folder: str = "strategies") -> None:
     src = p.results / folder / "runs.parquet"
     runs = pd.read_parquet(src)
     curves = pd.read_parquet(p.results / folder / "curves.parquet")
-    rows = []
-    for (opt, strat), g in runs.groupby(["optimizer", "strategy"], sort=False):
-        base = runs[(runs.optimizer == opt) & (runs.strategy == "all")].set_index("seed")["final_f1"]
-        mine = g.set_index("seed")["final_f1"]
-        both = mine.index.intersection(base.index)
-        rows.append({"optimizer": opt, "strategy": strat, "seeds": len(g), "F1 at 25%": mean_se(g["f1_at_0.25"]),
-                     "final F1": mean_se(g["final_f1"]), "mean": g["final_f1"].mean(),
-                     "wins vs all": "" if strat == "all" else f"{int((mine[both] > base[both]).sum())}/{len(both)}",
-                     "hps tuned": f"{g['n_tuned'].mean():.1f}", "scoping share": f"{g['scoping_share'].mean():.1%}"})
-    t = pd.DataFrame(rows)
-    p.table("strategies", t.drop(columns="mean"))
+    t = strategies_table(runs)
+    p.table("strategies", t.drop(columns=["mean", "F1 at 50%"]))
     for opt, g in t.groupby("optimizer"):
         b = g.loc[g["mean"].idxmax()]
         p.put(f"best_strategy_{opt}", b["strategy"], src)

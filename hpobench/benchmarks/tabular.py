@@ -62,11 +62,6 @@ def _check(table: pd.DataFrame, live: Benchmark) -> pd.DataFrame:
     return table.reset_index(drop=True)
 
 
-def _config(live: Benchmark, row) -> dict:
-    return spaces.typed(live.config_space, {k: row[f"config.{k}"] for k in live.config_space
-                                            if f"config.{k}" in row})
-
-
 def features(live: Benchmark, configs: list[dict], fidelities: list[dict]) -> np.ndarray:
     """Model inputs: unit vector of each configuration (inactive = -1) and log2 fidelity knobs."""
     space = live.config_space
@@ -81,9 +76,12 @@ def _targets(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _rows(table: pd.DataFrame, live: Benchmark) -> tuple[list[dict], list[dict]]:
-    configs = [_config(live, r) for _, r in table.iterrows()]
-    fids = [spaces.typed(live.fidelity_space, {k: r[f"fidelity.{k}"] for k in live.fidelity_space})
-            for _, r in table.iterrows()]
+    """Each row's configuration and fidelity, typed as their spaces say."""
+    configs, fids = [], []
+    for r in table.to_dict("records"):
+        configs.append(spaces.typed(live.config_space, {k: r[f"config.{k}"] for k in live.config_space
+                                                        if f"config.{k}" in r}))
+        fids.append(spaces.typed(live.fidelity_space, {k: r[f"fidelity.{k}"] for k in live.fidelity_space}))
     return configs, fids
 
 
@@ -122,18 +120,14 @@ class Forest:
         return self.value[trees, node].mean(1)
 
 
-def _forests(X, y, log_s, seed: int, **forest) -> tuple[Forest, Forest]:
-    kw = FOREST | forest
-    return Forest.fit(X, y, seed, **kw), Forest.fit(X, log_s, seed + 1, **kw)
-
-
 def surrogate(table: pd.DataFrame, live: Benchmark, name: str | None = None, seed: int = 0,
               **forest) -> Benchmark:
     """A random-forest surrogate of `live` fitted on its recorded `table` (module docstring)."""
     table = _check(table, live)
     configs, fids = _rows(table, live)
     y, log_s = _targets(table)
-    f1_model, s_model = _forests(features(live, configs, fids), y, log_s, seed, **forest)
+    X, kw = features(live, configs, fids), FOREST | forest
+    f1_model, s_model = Forest.fit(X, y, seed, **kw), Forest.fit(X, log_s, seed + 1, **kw)
 
     def fn(config: dict, fidelity: dict, seed: int) -> Result:
         x = features(live, [config], [fidelity])
