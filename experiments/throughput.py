@@ -2,6 +2,7 @@
 
     python -m experiments.throughput                                  # JAX, ResNet-8/20 at 8/16/32 px
     python -m experiments.throughput --frameworks jax torch torch-cl  # side by side (pip install torch==2.13.0)
+    python -m experiments.throughput --second-process                 # compile: fresh process vs a later one
 
 Both frameworks train the same CIFAR ResNet (3x3 stem, three stages of basic blocks,
 BatchNorm, projection shortcuts, SGD with Nesterov momentum and weight decay) on the
@@ -9,6 +10,8 @@ same random batch. Frameworks alternate within every repeat so that the machine'
 noise shows in all of them alike; each line is one JSON object with the median
 img/s over repeats. `torch-cl` is channels_last, `torch-bf16` adds bf16 autocast.
 The first line is the machine's peak: a large fp32 matrix product (GFLOP/s).
+`--second-process` instead times getting the programs (`train.programs`) in a fresh
+process with an empty store, then in a second process that finds them stored.
 A measurement, not a test.
 """
 
@@ -16,7 +19,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 
 import numpy as np
@@ -57,8 +64,7 @@ def jax_runner(depth: int, width: int, resolution: int, batch_size: int):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((batch_size, resolution, resolution, 3), dtype=np.float32)
     y = rng.integers(0, 10, batch_size).astype(np.int32)
-    hp = {k: (np.int32(v) if k == "crop" else np.float32(v)) for k, v in train.step_hparams(config, resolution).items()}
-    opt_hp = {k: np.float32(v) for k, v in train.optimizer_hparams(config).items()}
+    hp, opt_hp = train.step_inputs(config, resolution)
     key = jax.random.key(0)
     state = [init(key, opt_hp)]
 
@@ -125,6 +131,18 @@ def torch_runner(depth: int, width: int, resolution: int, batch_size: int, chann
     return run, time.perf_counter() - t0
 
 
+def second_process(depth: int, width: int, resolution: int, batch_size: int) -> tuple[float, float]:
+    """Seconds to get the programs in a fresh process with an empty store, then in a second one."""
+    code = ("import json, sys; from hpobench import train; train.programs(train.Spec(*json.loads(sys.argv[1]))); "
+            "print(train.COMPILES['seconds'])")
+    spec = json.dumps([depth, width, 10, "sgd", True, resolution, 3, batch_size])
+    with tempfile.TemporaryDirectory() as store:
+        env = os.environ | {"HPOBENCH_JAX_CACHE": store}
+        run = lambda: float(subprocess.run([sys.executable, "-c", code, spec], env=env, capture_output=True,
+                                           text=True, check=True).stdout.split()[-1])
+        return run(), run()
+
+
 RUNNERS = {
     "jax": jax_runner,
     "torch": torch_runner,
@@ -142,7 +160,20 @@ def main(argv=None) -> None:
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--second-process", action="store_true", help="time compiling vs loading stored programs")
     args = p.parse_args(argv)
+    if args.second_process:
+        for depth in args.depth:
+            for res in args.resolution:
+                first, second = zip(*(second_process(depth, args.width, res, args.batch_size)
+                                      for _ in range(args.repeats)))
+                f, s = statistics.median(first), statistics.median(second)
+                print(json.dumps({"framework": "jax", "model": f"resnet{depth}-w{args.width}", "resolution": res,
+                                  "batch_size": args.batch_size, "compile_s_first": round(f, 2),
+                                  "compile_s_second": round(s, 2), "second_over_first": round(s / f, 3),
+                                  "first_all": [round(x, 2) for x in first],
+                                  "second_all": [round(x, 2) for x in second]}), flush=True)
+        return
     peak = peak_gflops()
     print(json.dumps({"peak_fp32_gflops": round(peak, 1)}), flush=True)
     for depth in args.depth:

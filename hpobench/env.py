@@ -19,14 +19,14 @@ PACKAGES = ("hpobench", "jax", "jaxlib", "flax", "optax", "numpy", "scipy", "pan
             "ConfigSpace", "smac", "tensorflow-datasets")
 
 
-def _version(pkg: str) -> str | None:
+def version(pkg: str) -> str | None:
     try:
         return md.version(pkg)
     except md.PackageNotFoundError:
         return None
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
@@ -56,9 +56,9 @@ def _static() -> dict:
         "git": _git_commit(),
         "python": sys.version.split()[0],
         "platform": platform.platform(),
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
-        "versions": {p: _version(p) for p in PACKAGES},
+        "versions": {p: version(p) for p in PACKAGES},
     }
 
 

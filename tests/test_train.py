@@ -1,6 +1,10 @@
 """Real training on real data, at the smallest fidelities that still learn."""
 
+import json
 import math
+import os
+import subprocess
+import sys
 
 import jax
 import numpy as np
@@ -102,3 +106,35 @@ def test_absurd_learning_rate_diverges(cifar10, tiny_config):
     out = run(tiny_config | {"learning_rate": 1e6, "schedule": "constant"}, cifar10, epochs=3, data_fraction=0.02)
     assert out.status == "diverged"
     assert math.isnan(out.f1) and len(out.curve) < 3 and "non-finite" in out.error
+
+
+_STEP = """
+import json, sys
+import jax, numpy as np
+from hpobench import spaces, train
+init, step, _ = train.programs(train.Spec(8, 4, 10, "sgd", True, 8, 3, 8))
+hp, opt_hp = train.step_inputs(dict(spaces.resnet().get_default_configuration()), 8)
+key = jax.random.key(0)
+x = np.random.default_rng(0).standard_normal((8, 8, 8, 3), dtype=np.float32)
+state, loss = step(init(key, opt_hp), x, np.arange(8, dtype=np.int32), key, np.int32(1), np.float32(0.1), hp)
+print(json.dumps({"loaded": train.COMPILES["loaded"], "loss": float(loss)}))
+"""
+
+
+def test_programs_stored_for_later_processes(tmp_path):
+    """A second process loads the stored programs instead of compiling and computes the same
+    step bit for bit; a corrupt stored file is compiled afresh and replaced, not a crash."""
+    env = os.environ | {"HPOBENCH_JAX_CACHE": str(tmp_path)}
+
+    def step():
+        out = subprocess.run([sys.executable, "-c", _STEP], env=env, capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr[-2000:]
+        return json.loads(out.stdout.splitlines()[-1])
+
+    first = step()
+    stored = list((tmp_path / "hpobench").glob("*.pkl"))
+    assert first["loaded"] == 0 and len(stored) == 1
+    assert step() == {"loaded": 1, "loss": first["loss"]}
+    stored[0].write_bytes(b"not a program")
+    assert step() == {"loaded": 0, "loss": first["loss"]}
+    assert step() == {"loaded": 1, "loss": first["loss"]}
