@@ -381,11 +381,9 @@ def _canon(v):
 
 
 def _plain(v):
-    if hasattr(v, "item"):
-        v = v.item()
-    if isinstance(v, float) and np.isnan(v):
-        return None
-    return v
+    """`spaces.plain`, with NaN (an inactive cell in a table) as None."""
+    v = spaces.plain(v)
+    return None if isinstance(v, float) and np.isnan(v) else v
 
 
 def _fmt(v) -> str:

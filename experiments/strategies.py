@@ -135,6 +135,28 @@ def _at(curve: pd.DataFrame, total: float) -> float:
     return float(record.incumbent_at(curve.assign(spent=curve["total"]), total)[1])
 
 
+def landscape(study: pd.DataFrame, live, bench, n: int = 2000, seed: int = 0) -> dict:
+    """How often the surrogate predicts a random configuration to beat the default at full
+    fidelity, against how often a recorded configuration did: a surrogate that shrinks to the
+    mean away from its data understates what tuning can gain."""
+    full = live.full_fidelity
+
+    def f1(config):
+        r = bench.evaluate(config, full)
+        return r.f1 if r.status == "ok" else 0.0  # failed: the worst, as the surrogate learns it
+
+    default = f1(dict(live.config_space.get_default_configuration()))
+    pred = np.array([f1(c) for c in hpobench.spaces.sample(live.config_space, n, seed=seed)])
+    rec = data.at(study, full)
+    rec_f1 = np.where(rec["status"].eq("ok"), rec["f1"], 0.0)
+    rec_default = rec_f1[(rec["config_id"] == 0).to_numpy()]
+    return {"random_configs": n, "default_predicted": default,
+            "share_above_default_predicted": float((pred > default).mean()), "sd_predicted": float(pred.std()),
+            "recorded_configs": len(rec), "default_recorded": float(rec_default[0]) if len(rec_default) else None,
+            "share_above_default_recorded": float((rec_f1 > rec_default[0]).mean()) if len(rec_default) else None,
+            "sd_recorded": float(rec_f1.std())}
+
+
 def mean_se(x) -> str:
     x = pd.Series(x).dropna()
     return f"{x.mean():.4f} ± {x.std(ddof=1) / np.sqrt(len(x)):.4f}" if len(x) > 1 else f"{x.mean():.4f}"
@@ -198,7 +220,8 @@ def main(argv=None) -> None:
     for st, _, sd in todo:  # bad settings fail before any run (e.g. too few recorded configurations)
         if st in ("low-topk", "tool"):
             _draw(study, live, s, np.random.default_rng(sd))
-    settings = {"setup": asdict(s), "bench": bench.name, "table_rows": len(study)}
+    settings = {"setup": asdict(s), "bench": bench.name, "table_rows": len(study),
+                "surrogate": bench.meta.get("forest")}
     journal = record.Journal(out / f"runs-{'-'.join(a.optimizers)}.jsonl")  # one per process: optimizers in parallel
     try:
         done = {(e["row"]["strategy"], e["row"]["optimizer"], e["row"]["seed"]) for e in _mine(journal.events, settings)}
@@ -217,6 +240,7 @@ def main(argv=None) -> None:
     curves.to_parquet(out / "curves.parquet")
     if hold is not None:
         hold.to_parquet(out / "holdout.parquet")
+        (out / "landscape.json").write_text(json.dumps(landscape(study, live, bench), indent=1) + "\n")
     (out / "summary.md").write_text(summarise(runs, hold, s, bench.name))
     print((out / "summary.md").read_text())
 

@@ -203,6 +203,15 @@ def strategies(p: Paper, folder: str = "strategies") -> None:
         p.put("surrogate_rmse", float(np.sqrt((e ** 2).mean())), hold, "{:.3f}")
         p.put("surrogate_sd", top["f1"].std(), hold, "{:.3f}")
         p.put("surrogate_spearman", top[["f1", "pred"]].corr("spearman").iloc[0, 1], hold)
+    land = p.results / folder / "landscape.json"
+    if land.exists():
+        L = json.loads(land.read_text())
+        p.put("landscape_n", L["random_configs"], land, "{:,d}")
+        p.put("landscape_share_predicted", L["share_above_default_predicted"], land, "{:.1%}")
+        p.put("landscape_share_recorded", L["share_above_default_recorded"], land, "{:.0%}")
+        p.put("landscape_recorded_n", L["recorded_configs"], land, "{:d}")
+        p.put("landscape_sd_predicted", L["sd_predicted"], land, "{:.3f}")
+        p.put("landscape_sd_recorded", L["sd_recorded"], land, "{:.3f}")
 
 
 def _anytime_figure(p: Paper, curves: pd.DataFrame, runs: pd.DataFrame) -> None:

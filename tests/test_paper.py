@@ -11,7 +11,8 @@ from paper import build
 
 ROOT = Path(__file__).resolve().parents[1] / "results"
 COPY = ("throughput/jax_vs_torch.jsonl", "analysis_synthetic/tau_vs_n.csv", "analysis_synthetic/coverage.json",
-        "optimizers_synthetic/summary.md", "cifar10_cpu/meta.json", "strategies/holdout.parquet")
+        "optimizers_synthetic/summary.md", "cifar10_cpu/meta.json", "strategies/holdout.parquet",
+        "strategies/landscape.json")
 
 
 @pytest.fixture(scope="module")

@@ -60,3 +60,15 @@ def test_a_run_spends_the_budget_minus_scoping_and_resumes(study, tmp_path):
     assert json.loads(row["incumbent"])  # the incumbent configuration, as JSON
     assert row["n_tuned"] < len(live.config_space)
 
+
+
+def test_landscape_compares_predicted_and_recorded_chances_to_beat_the_default(study):
+    live, table = study
+    L = strategies.landscape(table, live, live, n=300)  # the live benchmark as its own perfect "surrogate"
+    full = table[table["fidelity.epochs"] == live.full_fidelity["epochs"]]
+    default = full.loc[full["config_id"] == 0, "f1"].iloc[0]
+    assert L["recorded_configs"] == len(full) == 30 and L["default_recorded"] == default == L["default_predicted"]
+    assert L["share_above_default_recorded"] == (full["f1"] > default).mean()
+    assert abs(L["share_above_default_predicted"] - L["share_above_default_recorded"]) < 0.25
+    sur = strategies.landscape(table, live, tabular.surrogate(table, live), n=300)
+    assert sur["sd_predicted"] < L["sd_predicted"]  # a forest on 29 configurations shrinks to the mean

@@ -37,7 +37,9 @@ from ConfigSpace import Configuration
 from hpobench import spaces
 from hpobench.benchmarks.base import Benchmark, BenchmarkError, Result
 
-FOREST = dict(n_estimators=200, max_features=0.5, min_samples_leaf=1)  # lowest holdout() error of 5 settings
+# Lowest holdout() error of 5 settings. Extra trees were no better overall: held-out Spearman at
+# full fidelity 0.45 vs 0.40 on 66 study configurations (5 fold draws), 0.54 vs > 0.6 on synthetic.
+FOREST = dict(n_estimators=200, max_features=0.5, min_samples_leaf=1)
 
 
 def read(path: str | Path) -> pd.DataFrame:
