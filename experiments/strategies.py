@@ -21,11 +21,13 @@ same table; its held-out error is written beside the results), or live with
 `--bench resnet/cifar10-cpu` to confirm the surrogate's verdict.
 
     nice -n 10 .venv/bin/python -m experiments.strategies                       # 10 seeds
+    .venv/bin/python -m experiments.strategies --bench resnet/cifar10-cpu --out results/strategies_live \
+        --seeds 2 --optimizers smac --strategies all expert tool              # live confirmation (hours)
     .venv/bin/python -m experiments.strategies --seeds 1 --budget 10 --out /tmp/s  # smoke test
 
-Outputs (--out, default results/strategies/): runs-<optimizers>.jsonl (one line per strategy
-x optimizer x seed, appended as runs finish: an interrupted study resumes; one process per
-optimizer can share --out, the last to finish summarises all), runs.parquet,
+Outputs (--out, default results/strategies/): runs-<optimizers>[-<strategies>].jsonl (one line
+per strategy x optimizer x seed, appended as runs finish: an interrupted study resumes; processes
+with different --optimizers or --strategies can share --out, the last to finish summarises all), runs.parquet,
 curves.parquet (incumbent F1 over total cost, scoping included), holdout.parquet and
 summary.md.
 """
@@ -222,7 +224,8 @@ def main(argv=None) -> None:
             _draw(study, live, s, np.random.default_rng(sd))
     settings = {"setup": asdict(s), "bench": bench.name, "table_rows": len(study),
                 "surrogate": bench.meta.get("forest")}
-    journal = record.Journal(out / f"runs-{'-'.join(a.optimizers)}.jsonl")  # one per process: optimizers in parallel
+    part = a.optimizers + ([] if set(a.strategies) == set(STRATEGIES) else a.strategies)
+    journal = record.Journal(out / f"runs-{'-'.join(part)}.jsonl")  # one per process: run parts in parallel
     try:
         done = {(e["row"]["strategy"], e["row"]["optimizer"], e["row"]["seed"]) for e in _mine(journal.events, settings)}
         for st, o, sd in todo:
