@@ -170,8 +170,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--method", default="fanova", choices=["fanova", "ped-anova"])
     s.add_argument("--seed", type=int, default=0)
     where = s.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=int, default=1,  # 2 took 6:46 vs 6:17 for `make run`: cheap
-                       help="trainings in parallel on a local Dask cluster")  # trainings, compile-bound
+    # default 1: 2 workers took 6:46 vs 6:17 for `make run` (cheap trainings, each worker compiles)
+    where.add_argument("--workers", type=int, default=1, help="trainings in parallel on a local Dask cluster")
     where.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(fn=_scope)

@@ -242,6 +242,15 @@ def _opt_keys(spec: Spec) -> tuple[str, ...]:
                                     "adamw_beta1": 0, "adamw_beta2": 0, "adamw_eps": 0}))
 
 
+@functools.cache
+def _build() -> list:
+    """What besides the Spec decides a compiled binary; fixed for the life of a process."""
+    dev = jax.devices()[0]
+    return [[env.version(p) for p in ("jax", "jaxlib", "flax", "optax")], dev.platform, dev.device_kind,
+            env.cpu_model(), platform.machine(), compiler_options(),
+            [hashlib.sha256(Path(f).read_bytes()).hexdigest() for f in (models.__file__, __file__)]]
+
+
 def _stored(spec: Spec) -> Path | None:
     """Where `spec`'s compiled programs are kept (`$HPOBENCH_JAX_CACHE`; empty string: nowhere),
     keyed by everything that could change the binary: spec, this file and models.py, library
@@ -250,11 +259,7 @@ def _stored(spec: Spec) -> Path | None:
     root = os.environ.get("HPOBENCH_JAX_CACHE", str(data_dir() / "jax"))
     if not root:
         return None
-    dev = jax.devices()[0]
-    key = json.dumps([vars(spec), [env.version(p) for p in ("jax", "jaxlib", "flax", "optax")],
-                      dev.platform, dev.device_kind, env.cpu_model(), platform.machine(), compiler_options(),
-                      [hashlib.sha256(Path(f).read_bytes()).hexdigest() for f in (models.__file__, __file__)]],
-                     sort_keys=True, default=str)
+    key = json.dumps([vars(spec), _build()], sort_keys=True, default=str)
     return Path(root) / "hpobench" / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.pkl"
 
 
