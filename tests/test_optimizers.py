@@ -228,3 +228,16 @@ def test_bad_input_resuming_a_different_run(tmp_path):
         hpobench.tune("synthetic/agree", "sh", budget=2 * FULL, seed=0, out=tmp_path)
     with pytest.raises(RecordError, match="seed: 0 there, 1 here"):
         hpobench.tune("synthetic/agree", "random", budget=2 * FULL, seed=1, out=tmp_path)
+
+
+@pytest.mark.parametrize("name", ["smac", "smac-mf"])
+def test_same_seed_same_run_in_any_process(name):
+    """SMAC orders its local search's start points by Python's string hash; hpobench fixes the order."""
+    import os
+    import subprocess
+    import sys
+    code = (f"import hpobench; r = hpobench.tune('synthetic/agree', {name!r}, budget=12 * 81, seed=3)\n"
+            "print(r.trials.filter(like='config.').to_json())")
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env=os.environ | {"PYTHONHASHSEED": h}).stdout for h in ("1", "2")]
+    assert runs[0] == runs[1] and len(json.loads(runs[0])["config.lr"]) >= 12

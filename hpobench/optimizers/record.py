@@ -38,6 +38,7 @@ not comparable, and the default is evaluated at full fidelity first, so one alwa
 
 from __future__ import annotations
 
+import fcntl
 import json
 import math
 import os
@@ -65,9 +66,14 @@ class Journal:
         self._f = None
         if path is None:
             return  # in memory only
-        if path.exists():
-            self.events = read_journal(path, repair=True)
         self._f = open(path, "a", encoding="utf-8")
+        try:  # one writer: a second process appending would interleave and repeat finished work
+            fcntl.flock(self._f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._f.close()
+            raise RecordError(f"{path} is being written by another process (a run with the same output "
+                              "still going?); wait for it or stop it, then run again to resume") from None
+        self.events = read_journal(path, repair=True)
 
     def append(self, event: dict) -> None:
         self.events.append(event)

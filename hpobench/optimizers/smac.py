@@ -10,11 +10,10 @@ one thread (SMAC's default uses every core; this machine is shared).
 hpobench drives the trials (budget in cost units, run record, Dask workers), so SMAC
 never runs the objective itself and its own Dask runner is not used. SMAC's state and
 output directory are private to a run (a temporary directory, removed by `close`).
-SMAC's proposals depend on the per-process hash seed (PYTHONHASHSEED), so a resumed
-run cannot re-ask exactly what the killed one asked: instead the fresh SMAC (same
-seed) is told every recorded trial as a warm start, and trials that were running when
-the run was killed are re-run and told when they finish. Nothing is lost or repeated in
-the record; SMAC-MF's brackets restart (its model keeps all the data).
+SMAC's local search is given its start points in a fixed order (`_ordered`): SMAC
+orders them by Python's per-process string hash, so the same seed gave different runs
+in different processes. With that fixed, a run is the same in any process, and a
+killed run resumes by replaying its journal exactly, like every other optimizer.
 
     >>> import hpobench
     >>> run = hpobench.tune("synthetic/agree", "smac", budget=6 * 81, seed=0)
@@ -25,6 +24,7 @@ the record; SMAC-MF's brackets restart (its model keeps all the data).
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import shutil
 import tempfile
@@ -32,6 +32,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from ConfigSpace import Configuration
 
 from hpobench.optimizers.base import WORST, Exhausted, Problem, Proposal, Trial, values
@@ -50,6 +51,20 @@ def _quiet():
         yield
 
 
+@functools.cache
+def _ordered(local_search: type) -> type:
+    """SMAC's local search with its start points in a fixed order. SMAC (2.4) dedupes them
+    through a set, whose order follows Python's per-process string hash (PYTHONHASHSEED), so
+    the same seed gave different runs in different processes."""
+
+    class Ordered(local_search):
+        def _get_init_points_from_previous_configs(self, *args, **kwargs):
+            points = super()._get_init_points_from_previous_configs(*args, **kwargs)
+            return sorted(points, key=lambda c: tuple(np.nan_to_num(c.get_array(), nan=-1.0)))
+
+    return Ordered
+
+
 @dataclass
 class SMAC:
     problem: Problem
@@ -61,9 +76,6 @@ class SMAC:
     asked: int = field(init=False, default=0)
     seed: int | None = field(init=False, default=None)  # SMAC's instance seed (deterministic: one)
     outdir: Path = field(init=False)
-    # SMAC's proposals depend on Python's per-process hash seed, so a resumed run cannot replay
-    # its asks exactly: it tells SMAC every recorded trial instead (a warm start, see `tune`).
-    exact_replay = False
 
     def __post_init__(self):
         from smac import HyperparameterOptimizationFacade as HPO
@@ -82,8 +94,11 @@ class SMAC:
                              instance_features=scenario.instance_features, seed=scenario.seed, n_jobs=1)
         facade = MF if self.multi_fidelity else HPO
         extra = dict(intensifier=MF.get_intensifier(scenario, eta=self.eta)) if self.multi_fidelity else {}
+        maximizer = facade.get_acquisition_maximizer(scenario)
+        maximizer._local_search.__class__ = _ordered(type(maximizer._local_search))
         with _quiet():
-            self.facade = facade(scenario, None, model=model, logging_level=False, overwrite=True, **extra)
+            self.facade = facade(scenario, None, model=model, acquisition_maximizer=maximizer, logging_level=False,
+                                 overwrite=True, **extra)
 
     def ask(self) -> Proposal:
         with _quiet():

@@ -58,7 +58,7 @@ class Run:
     def incumbent(self) -> dict:
         """The incumbent's configuration (active hyperparameters)."""
         row = self.trials[self.trials["trial"] == self.trials["incumbent_trial"].iloc[-1]].iloc[0]
-        return {k[len("config."):]: v for k, v in row.items() if k.startswith("config.") and not pd.isna(v)}
+        return {k[len("config."):]: spaces.plain(v) for k, v in row.items() if k.startswith("config.") and not pd.isna(v)}
 
 
 def tune(benchmark: str | Benchmark, optimizer: str, budget: float, seed: int = 0, *,
@@ -205,22 +205,15 @@ def _drive(opt, problem: Problem, bench: Benchmark, budget: float, journal, ex, 
         trials[t.id] = t
         return t
 
-    def warm_ask(e) -> Trial:  # no re-asking: take the trial as recorded
-        t = Trial(e["trial"], e["config"], e["fidelity"], e["budget"], e["info"], e["asked_after"])
-        trials[t.id] = t
-        st.next_id = max(st.next_id, t.id + 1)
-        return t
-
-    exact = getattr(opt, "exact_replay", True)  # False: the optimizer is only told (e.g. SMAC)
     for i, e in enumerate(tells):
         while ai < len(asks) and asks[ai]["asked_after"] <= i:
-            (replay_ask if exact else warm_ask)(asks[ai])
+            replay_ask(asks[ai])
             ai += 1
         if e["trial"] not in trials:
             raise record.RecordError(f"journal: trial {e['trial']} told but never asked")
         tell(trials[e["trial"]], Result(**e["result"]), e["charged"])
     for e in asks[ai:]:  # asked but never finished (the run was killed): run them again
-        t = (replay_ask if exact else warm_ask)(e)
+        t = replay_ask(e)
         ex.submit(t.id, t.config, t.fidelity, seed)
         in_flight[t.id] = bench.cost(t.fidelity)
 
