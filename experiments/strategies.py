@@ -21,15 +21,20 @@ same table; its held-out error is written beside the results), or live with
 `--bench resnet/cifar10-cpu` to confirm the surrogate's verdict.
 
     nice -n 10 .venv/bin/python -m experiments.strategies                       # 10 seeds
-    .venv/bin/python -m experiments.strategies --bench resnet/cifar10-cpu --out results/strategies_live \
-        --seeds 2 --optimizers smac --strategies all expert tool              # live confirmation (hours)
+    for s in all expert tool; do                    # live confirmation: ~1.5 h on 2 cores, 3 processes
+      .venv/bin/python -m experiments.strategies --bench resnet/cifar10-cpu --out results/strategies_live \
+          --seeds 2 --budget 20 --optimizers smac --strategies $s &
+    done; wait
+    .venv/bin/python -m experiments.strategies --out results/strategies_live/surrogate --budget 20 \
+        --optimizers smac --strategies all expert tool   # the surrogate at the same budget, 10 seeds
     .venv/bin/python -m experiments.strategies --seeds 1 --budget 10 --out /tmp/s  # smoke test
 
 Outputs (--out, default results/strategies/): runs-<optimizers>[-<strategies>].jsonl (one line
 per strategy x optimizer x seed, appended as runs finish: an interrupted study resumes; processes
 with different --optimizers or --strategies can share --out, the last to finish summarises all), runs.parquet,
-curves.parquet (incumbent F1 over total cost, scoping included), holdout.parquet and
-summary.md.
+curves.parquet (incumbent F1 over total cost, scoping included), settings.json, summary.md, and on the surrogate
+holdout.parquet and landscape.json, live versus_surrogate.parquet (the surrogate's predictions for
+the live runs' default and incumbent).
 """
 
 from __future__ import annotations
@@ -128,7 +133,7 @@ def run_one(strategy: str, optimizer: str, seed: int, study, live, bench, s: Set
     row = dict(strategy=strategy, optimizer=optimizer, seed=seed, scoping_cost=sc.cost,
                scoping_share=sc.cost / total, n_tuned=len(sc.tuned), tuned=sc.tuned, verdict=sc.verdict,
                final_f1=run.incumbent_f1, default_f1=run.default_f1, trials=len(run.trials),
-               incumbent=json.dumps(run.incumbent, default=str), wall_s=time.perf_counter() - t0)
+               incumbent=json.dumps(run.incumbent), wall_s=time.perf_counter() - t0)
     row.update({f"f1_at_{f:g}": _at(curve, f * total) for f in FRACTIONS})
     return row, curve.assign(strategy=strategy, optimizer=optimizer, seed=seed)
 
@@ -142,21 +147,31 @@ def landscape(study: pd.DataFrame, live, bench, n: int = 2000, seed: int = 0) ->
     fidelity, against how often a recorded configuration did: a surrogate that shrinks to the
     mean away from its data understates what tuning can gain."""
     full = live.full_fidelity
-
-    def f1(config):
-        r = bench.evaluate(config, full)
-        return r.f1 if r.status == "ok" else 0.0  # failed: the worst, as the surrogate learns it
-
-    default = f1(dict(live.config_space.get_default_configuration()))
-    pred = np.array([f1(c) for c in hpobench.spaces.sample(live.config_space, n, seed=seed)])
+    default, *pred = _predict(bench, hpobench.spaces.sample(live.config_space, n, seed=seed), full)
+    pred = np.array(pred)
     rec = data.at(study, full)
-    rec_f1 = np.where(rec["status"].eq("ok"), rec["f1"], 0.0)
+    rec_f1 = tabular.scored_f1(rec)
     rec_default = rec_f1[(rec["config_id"] == 0).to_numpy()]
     return {"random_configs": n, "default_predicted": default,
             "share_above_default_predicted": float((pred > default).mean()), "sd_predicted": float(pred.std()),
             "recorded_configs": len(rec), "default_recorded": float(rec_default[0]) if len(rec_default) else None,
             "share_above_default_recorded": float((rec_f1 > rec_default[0]).mean()) if len(rec_default) else None,
             "sd_recorded": float(rec_f1.std())}
+
+
+def versus_surrogate(runs: pd.DataFrame, study: pd.DataFrame, live) -> pd.DataFrame:
+    """Live runs' default and incumbent F1 beside the surrogate's predictions for them: whether the
+    surrogate can be trusted where the optimizers went, away from the recorded configurations."""
+    sur, space = tabular.surrogate(study, live), live.config_space
+    incumbents = [hpobench.spaces.typed(space, json.loads(s)) for s in runs["incumbent"]]
+    return runs[["strategy", "optimizer", "seed", "default_f1", "final_f1", "n_tuned"]].assign(
+        default_predicted=_predict(sur, [dict(space.get_default_configuration())] * len(runs), live.full_fidelity),
+        final_predicted=_predict(sur, incumbents, live.full_fidelity)).reset_index(drop=True)
+
+
+def _predict(bench, configs: list[dict], fidelity: dict) -> np.ndarray:
+    rs = [bench.evaluate(c, fidelity) for c in configs]
+    return tabular.scored_f1(pd.DataFrame({"status": [r.status for r in rs], "f1": [r.f1 for r in rs]}))
 
 
 def mean_se(x) -> str:
@@ -180,7 +195,8 @@ def table(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def summarise(runs: pd.DataFrame, hold: pd.DataFrame | None, s: Setup, bench: str) -> str:
+def summarise(runs: pd.DataFrame, hold: pd.DataFrame | None, s: Setup, bench: str,
+              versus: pd.DataFrame | None = None) -> str:
     lines = [f"# Scoping strategies at equal total cost ({bench})", "",
              f"Budget: {s.budget:g} full-fidelity trainings, scoping included. Setup: {json.dumps(asdict(s))}.",
              "Validation macro-F1 of the incumbent (mean ± SE over seeds); `wins vs all`: seeds where the",
@@ -196,6 +212,9 @@ def summarise(runs: pd.DataFrame, hold: pd.DataFrame | None, s: Setup, bench: st
             e = g["pred"] - g["f1"]
             lines.append(f"| {'/'.join(f'{v:g}' for v in fid)} | {len(g)} | {np.sqrt((e**2).mean()):.3f} | "
                          f"{e.abs().mean():.3f} | {g['f1'].std():.3f} | {stats.spearmanr(g['f1'], g['pred'])[0]:.2f} |")
+    if versus is not None:
+        lines += ["", "## The surrogate's predictions for these runs (full fidelity)", "",
+                  versus.to_markdown(index=False, floatfmt=".4f")]
     return "\n".join(lines) + "\n"
 
 
@@ -238,13 +257,17 @@ def main(argv=None) -> None:
     finally:
         journal.close()
     runs, curves = _load([e for log in sorted(out.glob("runs-*.jsonl")) for e in _mine(record.read_journal(log), settings)])
+    (out / "settings.json").write_text(json.dumps(settings, indent=1) + "\n")
     hold = tabular.holdout(study, live) if a.bench == "surrogate" else None
     runs.to_parquet(out / "runs.parquet")
     curves.to_parquet(out / "curves.parquet")
+    vs = None
     if hold is not None:
         hold.to_parquet(out / "holdout.parquet")
         (out / "landscape.json").write_text(json.dumps(landscape(study, live, bench), indent=1) + "\n")
-    (out / "summary.md").write_text(summarise(runs, hold, s, bench.name))
+    else:
+        (vs := versus_surrogate(runs, study, live)).to_parquet(out / "versus_surrogate.parquet")
+    (out / "summary.md").write_text(summarise(runs, hold, s, bench.name, vs))
     print((out / "summary.md").read_text())
 
 

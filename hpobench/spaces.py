@@ -355,12 +355,13 @@ def typed(space: ConfigurationSpace, values: Mapping) -> dict:
             continue
         hp = space[k]
         if isinstance(hp, IntegerHyperparameter):
-            v = int(round(v))
+            v = int(round(float(v)))
         elif isinstance(hp, FloatHyperparameter):
             v = float(v)
-        else:  # a choice: the space's own object (16.0 -> 16, np.True_ -> True)
-            v = next((c for c in getattr(hp, "sequence", getattr(hp, "choices", ())) if c == v
-                      and type(c) is not bool or c is v), v)
+        else:  # a choice: the space's own object (16.0 -> 16, np.True_ -> True, "True" -> True)
+            items = getattr(hp, "sequence", getattr(hp, "choices", ()))
+            same = [c for c in items if c == v and type(c) is not bool or c is v]
+            v = (same or [c for c in items if isinstance(v, str) and str(c) == v] or [v])[0]
         out[k] = v
     return out
 

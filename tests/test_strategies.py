@@ -72,3 +72,15 @@ def test_landscape_compares_predicted_and_recorded_chances_to_beat_the_default(s
     assert abs(L["share_above_default_predicted"] - L["share_above_default_recorded"]) < 0.25
     sur = strategies.landscape(table, live, tabular.surrogate(table, live), n=300)
     assert sur["sd_predicted"] < L["sd_predicted"]  # a forest on 29 configurations shrinks to the mean
+
+
+def test_live_runs_are_set_beside_the_surrogates_predictions(study):
+    live, table = study
+    row, _ = strategies.run_one("expert", "random", 0, table, live, live, SETUP)  # live: the benchmark itself
+    live.config(json.loads(row["incumbent"]))  # the incumbent round-trips through its JSON, types intact
+    vs = strategies.versus_surrogate(pd.DataFrame([row]), table, live)
+    assert vs.loc[0, "final_f1"] == row["final_f1"] and vs.loc[0, "default_f1"] == row["default_f1"]
+    sur = tabular.surrogate(table, live)
+    inc = spaces.typed(live.config_space, json.loads(row["incumbent"]))
+    assert vs.loc[0, "final_predicted"] == sur.evaluate(inc, live.full_fidelity).f1
+    assert abs(vs.loc[0, "default_predicted"] - row["default_f1"]) < 0.1  # the default is in the table

@@ -96,3 +96,10 @@ def test_typed_restores_integer_and_drops_inactive():
     cs = spaces.resnet()
     v = spaces.typed(cs, {"depth": 20.0, "learning_rate": np.float64(0.1), "adamw_beta1": np.nan, "crop_padding": None})
     assert v == {"depth": 20, "learning_rate": 0.1} and type(v["depth"]) is int
+
+
+def test_typed_restores_choices_written_as_strings():
+    cs = spaces.resnet()  # JSON written with default=str turned numpy choices into strings
+    v = spaces.typed(cs, {"aug_crop": "False", "batch_size": "128", "depth": "20", "aug_flip": np.False_})
+    assert v == {"aug_crop": False, "batch_size": 128, "depth": 20, "aug_flip": False}
+    assert type(v["aug_crop"]) is bool and type(v["batch_size"]) is int and v["aug_flip"] is False

@@ -72,9 +72,14 @@ def features(live: Benchmark, configs: list[dict], fidelities: list[dict]) -> np
     return np.hstack([np.nan_to_num(x, nan=-1.0), f])
 
 
-def _targets(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+def scored_f1(table: pd.DataFrame) -> np.ndarray:
+    """F1 per row, a failed or diverged run scoring 0: the worst, as the surrogate learns it."""
     ok = table["status"].eq("ok") & table["f1"].notna()
-    return np.where(ok, table["f1"].astype(float), 0.0), np.log(table["cost_s"].astype(float).clip(lower=1e-3))
+    return np.where(ok, table["f1"].astype(float), 0.0)
+
+
+def _targets(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    return scored_f1(table), np.log(table["cost_s"].astype(float).clip(lower=1e-3))
 
 
 def _rows(table: pd.DataFrame, live: Benchmark) -> tuple[list[dict], list[dict]]:
