@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import agreement, data, importance, plots
-from experiments.strategies import table as strategies_table
+from experiments.strategies import mean_se, table as strategies_table
 from hpobench import spaces
 
 HERE = Path(__file__).parent
@@ -197,7 +197,7 @@ def strategies(p: Paper, folder: str = "strategies") -> None:
     p.put("max_gain_over_default", gain.max(), src, "{:.3f}")
     tool = runs[runs.strategy == "tool"]
     p.put("tool_verdicts", ", ".join(f"{k} {v}" for k, v in tool["verdict"].value_counts().items()) or "none", src)
-    _anytime_figure(p, curves, runs)
+    _anytime_figure(p, curves, runs, "strategies_anytime")
     hold = p.results / folder / "holdout.parquet"
     if hold.exists():
         h = pd.read_parquet(hold)
@@ -218,7 +218,49 @@ def strategies(p: Paper, folder: str = "strategies") -> None:
         p.put("landscape_sd_recorded", L["sd_recorded"], land, "{:.3f}")
 
 
-def _anytime_figure(p: Paper, curves: pd.DataFrame, runs: pd.DataFrame) -> None:
+def live(p: Paper, folder: str = "strategies_live") -> None:
+    """Live confirmation: strategies tuned on the real benchmark, beside the surrogate at the same
+    budget (`surrogate/`) and the surrogate's predictions for the live runs' incumbents."""
+    src, sur_src, vs_src = (p.results / folder / f for f in ("runs.parquet", "surrogate/runs.parquet",
+                                                             "versus_surrogate.parquet"))
+    runs, sur, vs = pd.read_parquet(src), pd.read_parquet(sur_src), pd.read_parquet(vs_src)
+    budget = json.loads((p.results / folder / "settings.json").read_text())["setup"]["budget"]
+    t, ts = strategies_table(runs), strategies_table(sur).set_index(["optimizer", "strategy"])
+    pred = vs.groupby(["optimizer", "strategy"])["final_predicted"]
+    table = pd.DataFrame({
+        "optimizer": t["optimizer"], "strategy": t["strategy"], "live seeds": t["seeds"],
+        "live final F1": t["final F1"], "live wins vs all": t["wins vs all"],
+        "surrogate's F1 for the live incumbent": [mean_se(pred.get_group(k)) for k in zip(t.optimizer, t.strategy)],
+        "surrogate run, final F1": [ts.loc[k, "final F1"] if k in ts.index else "" for k in zip(t.optimizer, t.strategy)],
+        "surrogate seeds": [ts.loc[k, "seeds"] if k in ts.index else 0 for k in zip(t.optimizer, t.strategy)],
+        "hps tuned": t["hps tuned"], "scoping share": t["scoping share"]})
+    p.table("live", table)
+    p.put("live_budget", budget, p.results / folder / "settings.json", "{:g}")
+    p.put("live_seeds", int(runs["seed"].nunique()), src, "{:d}")
+    p.put("n_hps", int(runs["n_tuned"].max()), src, "{:d}")
+    p.put("live_cpu_hours", runs["wall_s"].sum() / 3600, src, "{:.1f}")
+    p.put("live_default_f1", f"{runs['default_f1'].min():.3f}-{runs['default_f1'].max():.3f}", src)
+    spread = runs.groupby("seed")["default_f1"].agg(lambda x: x.max() - x.min()).max()
+    p.put("live_default_spread", spread, src, "{:.3f}")  # same seed, processes with different cores
+    p.put("live_default_predicted", vs["default_predicted"].mean(), vs_src, "{:.3f}")
+    p.put("live_order", _order(t), src)
+    p.put("surrogate_order", _order(strategies_table(sur[sur.strategy.isin(runs.strategy.unique())])), sur_src)
+    p.put("live_incumbent_f1", vs["final_f1"].mean(), vs_src, "{:.3f}")
+    p.put("live_incumbent_predicted", vs["final_predicted"].mean(), vs_src, "{:.3f}")
+    p.put("live_beating_default", f"{int((runs['final_f1'] > runs['default_f1']).sum())} of {len(runs)}", src)
+    _anytime_figure(p, pd.read_parquet(p.results / folder / "curves.parquet"), runs, "live_anytime")
+
+
+def _order(t: pd.DataFrame) -> str:
+    """Strategies from best to worst final F1 (mean); ties within 0.001 joined by '='."""
+    t = t.sort_values("mean", ascending=False)
+    out = t["strategy"].iloc[0]
+    for prev, (_, r) in zip(t["mean"], t.iloc[1:].iterrows()):
+        out += (" = " if prev - r["mean"] < 1e-3 else " > ") + r["strategy"]
+    return out
+
+
+def _anytime_figure(p: Paper, curves: pd.DataFrame, runs: pd.DataFrame, name: str) -> None:
     opts = list(dict.fromkeys(runs["optimizer"]))
     fig, axes = plots.plt.subplots(1, len(opts), figsize=(5.5 * len(opts), 4), squeeze=False)
     total = curves["total"].max()  # runs end at the budget, within one trial's cost
@@ -241,7 +283,7 @@ def _anytime_figure(p: Paper, curves: pd.DataFrame, runs: pd.DataFrame) -> None:
         ax.set_ylabel("incumbent validation macro-F1 (mean ± SE)")
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=8)
-    plots.save(fig, p.out / "figures" / "strategies_anytime")
+    plots.save(fig, p.out / "figures" / name)
 
 
 # --- supporting evidence -----------------------------------------------------------------------
@@ -288,6 +330,7 @@ def _first_table(md: str) -> str:
 
 
 PARTS = {"study": (study, "cifar10_cpu/evaluations.parquet"), "strategies": (strategies, "strategies/runs.parquet"),
+         "live": (live, "strategies_live/runs.parquet"),
          "throughput": (throughput, "throughput/jax_vs_torch.jsonl"), "synthetic": (synthetic, "analysis_synthetic/coverage.json")}
 
 

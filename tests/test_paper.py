@@ -12,7 +12,9 @@ from paper import build
 ROOT = Path(__file__).resolve().parents[1] / "results"
 COPY = ("throughput/jax_vs_torch.jsonl", "analysis_synthetic/tau_vs_n.csv", "analysis_synthetic/coverage.json",
         "optimizers_synthetic/summary.md", "cifar10_cpu/meta.json", "strategies/holdout.parquet",
-        "strategies/landscape.json")
+        "strategies/landscape.json", "strategies_live/runs.parquet", "strategies_live/curves.parquet",
+        "strategies_live/settings.json", "strategies_live/versus_surrogate.parquet",
+        "strategies_live/surrogate/runs.parquet")
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +39,7 @@ def test_the_paper_builds_completely_and_every_number_has_a_source(results, tmp_
     for key, n in p.numbers.items():
         src = Path(n["source"])
         assert (src if src.is_absolute() or src.exists() else tmp_path / "a" / src).exists(), key
-    for fig in ("agreement_vs_cost", "importance_full", "strategies_anytime"):
+    for fig in ("agreement_vs_cost", "importance_full", "strategies_anytime", "live_anytime"):
         assert (tmp_path / "a" / "figures" / f"{fig}.png").stat().st_size > 10_000
     assert "| 20 |" not in p.numbers["table:agreement"]["text"]  # a table, not a dump
     assert len(pd.read_csv(tmp_path / "a" / "tables" / "agreement.csv")) == 9  # every low fidelity vs full
@@ -46,7 +48,7 @@ def test_the_paper_builds_completely_and_every_number_has_a_source(results, tmp_
 def test_same_results_same_paper(results, tmp_path):
     build.build(results, tmp_path / "a", n_boot=5)
     build.build(results, tmp_path / "b", n_boot=5)
-    for f in ("paper.md", "numbers.json", "tables/agreement.csv", "tables/strategies.csv"):
+    for f in ("paper.md", "numbers.json", "tables/agreement.csv", "tables/strategies.csv", "tables/live.csv"):
         assert (tmp_path / "a" / f).read_text() == (tmp_path / "b" / f).read_text(), f
 
 
