@@ -247,14 +247,14 @@ def _build() -> list:
     """What besides the Spec decides a compiled binary; fixed for the life of a process."""
     dev = jax.devices()[0]
     return [[env.version(p) for p in ("jax", "jaxlib", "flax", "optax")], dev.platform, dev.device_kind,
-            env.cpu_model(), platform.machine(), compiler_options(),
+            env.cpu_model(), platform.machine(), compiler_options(), os.environ.get("XLA_FLAGS", ""),
             [hashlib.sha256(Path(f).read_bytes()).hexdigest() for f in (models.__file__, __file__)]]
 
 
 def _stored(spec: Spec) -> Path | None:
     """Where `spec`'s compiled programs are kept (`$HPOBENCH_JAX_CACHE`; empty string: nowhere),
     keyed by everything that could change the binary: spec, this file and models.py, library
-    versions, device, CPU, compiler options. This replaces JAX's own persistent cache, which
+    versions, device, CPU, compiler options, XLA_FLAGS. This replaces JAX's own persistent cache, which
     still traces and lowers on a hit (~40% of a compile), and whose hits re-serialise broken."""
     root = os.environ.get("HPOBENCH_JAX_CACHE", str(data_dir() / "jax"))
     if not root:

@@ -138,3 +138,10 @@ def test_programs_stored_for_later_processes(tmp_path):
     stored[0].write_bytes(b"not a program")
     assert step() == {"loaded": 0, "loss": first["loss"]}
     assert step() == {"loaded": 1, "loss": first["loss"]}
+
+
+def test_xla_flags_are_part_of_the_program_store_key(monkeypatch):
+    monkeypatch.delenv("XLA_FLAGS", raising=False)
+    base = train._build.__wrapped__()
+    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_use_fusion_emitters=false")
+    assert train._build.__wrapped__() != base  # programs compiled under other flags are not reused
