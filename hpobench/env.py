@@ -62,11 +62,15 @@ def _static() -> dict:
     }
 
 
+def cpus_usable() -> int:
+    """The cores this process may run on (its affinity), not the machine's count."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def describe() -> dict:
     """Versions and hardware; JAX devices only if JAX is already in use (no import cost)."""
     out = dict(_static())
-    # the cores this process may use: XLA:CPU splits its sums by thread, so F1 depends on it
-    out["cpus_usable"] = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    out["cpus_usable"] = cpus_usable()  # XLA:CPU splits its sums by thread, so F1 depends on it
     jax = sys.modules.get("jax")
     out["devices"] = [str(d) for d in jax.devices()] if jax is not None else None
     return out

@@ -228,10 +228,17 @@ def _programs(spec: Spec):
 
 
 def compiler_options() -> dict | None:
-    """On CPU, LLVM optimisation level 1: half the compile time of the default level, the same
-    step time (measured: ResNet-20 16 px, 1 thread, 20 s -> 9 s, ~600 -> ~650 img/s). Convolutions
-    and matmuls run in library kernels that the level does not touch. Other backends: defaults."""
-    return {"xla_backend_optimization_level": 1} if jax.default_backend() == "cpu" else None
+    """On CPU: LLVM optimisation level 1, half the compile time of the default level and the same
+    step time (ResNet-20 16 px, 1 thread: 20 s -> 9 s). With more than one core, no YNNPACK
+    fusions: they scale poorly across threads, and their layouts make XLA transpose every saved
+    activation for the weight gradients, recomputing the BatchNorm/ReLU chain inside each
+    transpose (43% of a 2-thread ResNet-20 32-px step). Measured (`experiments.throughput`,
+    ResNet-8/20 at 8-32 px): on 2 threads +17-51% img/s without them; on 1 thread they are 5-15%
+    faster, so a pinned single-core worker keeps them. Other backends: defaults."""
+    if jax.default_backend() != "cpu":
+        return None
+    opts = {"xla_backend_optimization_level": 1}
+    return opts if env.cpus_usable() == 1 else opts | {"xla_cpu_experimental_ynn_fusion_type": ""}
 
 
 _HP_KEYS = ("label_smoothing", "dropout", "bn_momentum", "flip", "crop", "cutout")

@@ -145,3 +145,31 @@ def test_xla_flags_are_part_of_the_program_store_key(monkeypatch):
     base = train._build.__wrapped__()
     monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_use_fusion_emitters=false")
     assert train._build.__wrapped__() != base  # programs compiled under other flags are not reused
+
+
+def test_cpu_compiler_options_keep_the_numerics(monkeypatch):
+    """The step without YNNPACK fusions (CPU, >1 core) against XLA's default lowering: same loss
+    and parameters after two steps, within float tolerance."""
+    if jax.default_backend() != "cpu":
+        pytest.skip("CPU compiler options")
+    from hpobench import spaces
+    spec = train.Spec(8, 8, 10, "sgd", True, 16, 3, 32)
+    config = dict(spaces.resnet().get_default_configuration()) | {"depth": 8, "width": 8}
+    hp, opt_hp = train.step_inputs(config, 16)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((32, 16, 16, 3), dtype=np.float32)
+    y = rng.integers(0, 10, 32).astype(np.int32)
+    out = {}
+    for name, opts in {"ynn": {"xla_backend_optimization_level": 1},
+                       "xla": {"xla_backend_optimization_level": 1, "xla_cpu_experimental_ynn_fusion_type": ""}}.items():
+        monkeypatch.setattr(train, "compiler_options", lambda opts=opts: opts)
+        init, step, _ = train._programs(spec)
+        out[name + "_text"] = step.as_text()
+        state = init(jax.random.key(0), opt_hp)
+        for i in (1, 2):
+            state, loss = step(state, x, y, jax.random.key(0), np.int32(i), np.float32(0.1), hp)
+        out[name] = (float(loss), jax.tree.leaves(state["params"]))
+    assert "ynn_fusion" in out["ynn_text"] and "ynn_fusion" not in out["xla_text"]  # the switch is real
+    assert out["xla"][0] == pytest.approx(out["ynn"][0], rel=1e-4)
+    for a, b in zip(out["xla"][1], out["ynn"][1]):
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5)
