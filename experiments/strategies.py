@@ -147,8 +147,8 @@ def landscape(study: pd.DataFrame, live, bench, n: int = 2000, seed: int = 0) ->
     fidelity, against how often a recorded configuration did: a surrogate that shrinks to the
     mean away from its data understates what tuning can gain."""
     full = live.full_fidelity
-    default, *pred = _predict(bench, hpobench.spaces.sample(live.config_space, n, seed=seed), full)
-    pred = np.array(pred)
+    scored = _predict(bench, hpobench.spaces.sample(live.config_space, n, seed=seed), full)
+    default, pred = scored[0], scored[1:]  # the sample starts with the default
     rec = data.at(study, full)
     rec_f1 = tabular.scored_f1(rec)
     rec_default = rec_f1[(rec["config_id"] == 0).to_numpy()]

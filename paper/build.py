@@ -225,14 +225,15 @@ def live(p: Paper, folder: str = "strategies_live") -> None:
                                                              "versus_surrogate.parquet"))
     runs, sur, vs = pd.read_parquet(src), pd.read_parquet(sur_src), pd.read_parquet(vs_src)
     budget = json.loads((p.results / folder / "settings.json").read_text())["setup"]["budget"]
-    t, ts = strategies_table(runs), strategies_table(sur).set_index(["optimizer", "strategy"])
+    t, ts = strategies_table(runs), strategies_table(sur[sur.strategy.isin(runs.strategy.unique())])
     pred = vs.groupby(["optimizer", "strategy"])["final_predicted"]
+    by = ts.set_index(["optimizer", "strategy"])
     table = pd.DataFrame({
         "optimizer": t["optimizer"], "strategy": t["strategy"], "live seeds": t["seeds"],
         "live final F1": t["final F1"], "live wins vs all": t["wins vs all"],
         "surrogate's F1 for the live incumbent": [mean_se(pred.get_group(k)) for k in zip(t.optimizer, t.strategy)],
-        "surrogate run, final F1": [ts.loc[k, "final F1"] if k in ts.index else "" for k in zip(t.optimizer, t.strategy)],
-        "surrogate seeds": [ts.loc[k, "seeds"] if k in ts.index else 0 for k in zip(t.optimizer, t.strategy)],
+        "surrogate run, final F1": [by.loc[k, "final F1"] if k in by.index else "" for k in zip(t.optimizer, t.strategy)],
+        "surrogate seeds": [by.loc[k, "seeds"] if k in by.index else 0 for k in zip(t.optimizer, t.strategy)],
         "hps tuned": t["hps tuned"], "scoping share": t["scoping share"]})
     p.table("live", table)
     p.put("live_budget", budget, p.results / folder / "settings.json", "{:g}")
@@ -244,7 +245,7 @@ def live(p: Paper, folder: str = "strategies_live") -> None:
     p.put("live_default_spread", spread, src, "{:.3f}")  # same seed, processes with different cores
     p.put("live_default_predicted", vs["default_predicted"].mean(), vs_src, "{:.3f}")
     p.put("live_order", _order(t), src)
-    p.put("surrogate_order", _order(strategies_table(sur[sur.strategy.isin(runs.strategy.unique())])), sur_src)
+    p.put("surrogate_order", _order(ts), sur_src)
     p.put("live_incumbent_f1", vs["final_f1"].mean(), vs_src, "{:.3f}")
     p.put("live_incumbent_predicted", vs["final_predicted"].mean(), vs_src, "{:.3f}")
     p.put("live_beating_default", f"{int((runs['final_f1'] > runs['default_f1']).sum())} of {len(runs)}", src)

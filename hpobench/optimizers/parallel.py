@@ -25,6 +25,7 @@ import traceback
 from collections import deque
 from dataclasses import dataclass, field
 
+from hpobench import env
 from hpobench.benchmarks.base import Benchmark, Result
 
 
@@ -89,8 +90,9 @@ def _remote(bench, config, fidelity, seed) -> Outcome:
 def _pin(name) -> None:
     """Pin local worker `name` (0, 1, ...) to one core before JAX starts its threads there.
 
-    Measured on 2 cores (ResNet-20, 16 px): one 2-thread process 891 img/s, one process
-    pinned to a core 618 img/s, so two pinned workers give ~1.4x the throughput.
+    Measured on 2 cores (ResNet-20, `experiments.throughput`, one repeat each): one 2-thread
+    process 1142 / 222 img/s at 16 / 32 px, one process pinned to a core 666 / 136, so two
+    pinned workers give ~1.2x the throughput.
     """
     if isinstance(name, int) and hasattr(os, "sched_setaffinity"):
         cpus = sorted(os.sched_getaffinity(0))
@@ -138,10 +140,10 @@ class Dask:
 
 def default_workers() -> int:
     """Trainings in parallel when the user does not say: one single-core worker per core on a
-    CPU-only machine (2 pinned workers train ~1.4x faster than one 2-thread process, issue 3),
+    CPU-only machine (2 pinned workers train ~1.2x faster than one 2-thread process, `_pin`),
     one process where an accelerator is visible (it runs one training at a time best)."""
     import jax
-    return 1 if jax.default_backend() != "cpu" else max(1, len(os.sched_getaffinity(0)))
+    return 1 if jax.default_backend() != "cpu" else env.cpus_usable()
 
 
 def executor(bench: Benchmark, name: str | None, bench_kwargs: dict, workers: int = 1,
