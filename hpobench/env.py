@@ -73,4 +73,6 @@ def describe() -> dict:
     out["cpus_usable"] = cpus_usable()  # XLA:CPU splits its sums by thread, so F1 depends on it
     jax = sys.modules.get("jax")
     out["devices"] = [str(d) for d in jax.devices()] if jax is not None else None
+    kernels = sys.modules.get("hpobench.onednn")
+    out["kernels"] = kernels.describe() if kernels is not None else None
     return out

@@ -4,7 +4,8 @@ Hyperparameters that vary per trial but not per architecture (dropout rate,
 BatchNorm momentum) are call-time arrays, not module fields, so one compiled
 step serves every value of them. BatchNorm runs with momentum 0: the module
 returns the batch statistics, and `train.py` blends them into the running
-averages with the traced momentum.
+averages with the traced momentum. Convolutions and training-mode BatchNorm
+run on oneDNN's kernels on CPU (`onednn.py`), XLA's elsewhere.
 
     >>> import jax, jax.numpy as jnp
     >>> model = ResNet(depth=8, width=8, num_classes=10)
@@ -16,12 +17,35 @@ averages with the traced momentum.
 from __future__ import annotations
 
 import functools
+from typing import Callable
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-Norm = functools.partial(nn.BatchNorm, momentum=0.0, epsilon=1e-5)
+from hpobench import onednn
+
+Conv = functools.partial(nn.Conv, use_bias=False, conv_general_dilated=onednn.conv_general_dilated)
+
+
+class Norm(nn.Module):
+    """flax.linen.BatchNorm(momentum=0, epsilon=1e-5) over NHWC, same variables, on `onednn.batch_norm`."""
+    use_running_average: bool
+    scale_init: Callable = nn.initializers.ones
+    epsilon: float = 1e-5
+
+    @nn.compact
+    def __call__(self, x):
+        c = (x.shape[-1],)
+        scale, bias = self.param("scale", self.scale_init, c), self.param("bias", nn.initializers.zeros, c)
+        ra_mean = self.variable("batch_stats", "mean", jnp.zeros, c)
+        ra_var = self.variable("batch_stats", "var", jnp.ones, c)
+        if self.use_running_average:
+            return (x - ra_mean.value) * (scale * jax.lax.rsqrt(ra_var.value + self.epsilon)) + bias
+        y, mean, var = onednn.batch_norm(x, scale, bias, self.epsilon)
+        if not self.is_initializing():
+            ra_mean.value, ra_var.value = mean, var
+        return y
 
 
 class Block(nn.Module):
@@ -30,11 +54,11 @@ class Block(nn.Module):
 
     @nn.compact
     def __call__(self, x, train: bool):
-        conv = functools.partial(nn.Conv, self.width, (3, 3), use_bias=False)
+        conv = functools.partial(Conv, self.width, (3, 3))
         y = nn.relu(Norm(use_running_average=not train)(conv(strides=self.stride)(x)))
         y = Norm(use_running_average=not train, scale_init=nn.initializers.zeros)(conv()(y))
         if x.shape != y.shape:  # projection shortcut when the stage changes shape
-            x = nn.Conv(self.width, (1, 1), strides=self.stride, use_bias=False)(x)
+            x = Conv(self.width, (1, 1), strides=self.stride)(x)
             x = Norm(use_running_average=not train)(x)
         return nn.relu(x + y)
 
@@ -50,7 +74,7 @@ class ResNet(nn.Module):
             raise ValueError(f"depth must be 6n+2, got {self.depth}")
         blocks = (self.depth - 2) // 6
         x = nn.relu(Norm(use_running_average=not train)(
-            nn.Conv(self.width, (3, 3), use_bias=False)(x)))
+            Conv(self.width, (3, 3))(x)))
         for stage in range(3):
             for b in range(blocks):
                 x = Block(self.width * 2**stage, 2 if stage and not b else 1)(x, train)

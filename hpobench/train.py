@@ -43,7 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from hpobench import env, models
+from hpobench import env, models, onednn
 from hpobench.data import Dataset, data_dir, nested_subset, resize
 from hpobench.models import ResNet
 
@@ -251,11 +251,13 @@ def _opt_keys(spec: Spec) -> tuple[str, ...]:
 
 @functools.cache
 def _build() -> list:
-    """What besides the Spec decides a compiled binary; fixed for the life of a process."""
+    """What besides the Spec decides a compiled binary; fixed for the life of a process. Asking
+    `onednn.describe()` also registers the kernels a stored program calls, before it is loaded."""
     dev = jax.devices()[0]
     return [[env.version(p) for p in ("jax", "jaxlib", "flax", "optax")], dev.platform, dev.device_kind,
             env.cpu_model(), platform.machine(), compiler_options(), os.environ.get("XLA_FLAGS", ""),
-            [hashlib.sha256(Path(f).read_bytes()).hexdigest() for f in (models.__file__, __file__)]]
+            onednn.describe(), [hashlib.sha256(Path(f).read_bytes()).hexdigest()
+                                for f in (models.__file__, __file__, onednn.__file__, onednn.SOURCE)]]
 
 
 def _stored(spec: Spec) -> Path | None:
