@@ -2,13 +2,17 @@
 
     python -m experiments.throughput                                  # JAX, ResNet-8/20 at 8/16/32 px
     python -m experiments.throughput --frameworks jax torch torch-cl  # side by side (pip install torch==2.13.0)
+    python -m experiments.throughput --frameworks jax jax-xla        # oneDNN kernels vs XLA's own
     python -m experiments.throughput --second-process                 # compile: fresh process vs a later one
 
 Both frameworks train the same CIFAR ResNet (3x3 stem, three stages of basic blocks,
 BatchNorm, projection shortcuts, SGD with Nesterov momentum and weight decay) on the
-same random batch. Frameworks alternate within every repeat so that the machine's
+same random batch. Each timed run is a fresh process (thread pools of two frameworks in
+one process contend); frameworks alternate within every repeat so that the machine's
 noise shows in all of them alike; each line is one JSON object with the median
-img/s over repeats. `torch-cl` is channels_last, `torch-bf16` adds bf16 autocast.
+img/s over repeats. `jax` is the project's step (oneDNN convolutions and BatchNorm on
+CPU, `hpobench/onednn.py`), `jax-xla` the same step lowered by XLA alone; `torch-cl` is
+channels_last, `torch-bf16` adds bf16 autocast.
 The first line is the machine's peak: a large fp32 matrix product (GFLOP/s).
 `--second-process` instead times getting the programs (`train.programs`) in a fresh
 process with an empty store, then in a second process that finds them stored.
@@ -28,6 +32,8 @@ import time
 
 import numpy as np
 
+import hpobench  # noqa: F401  keeps freed memory (hpobench.heap); before JAX starts its threads
+
 
 def peak_gflops(n: int = 2048, repeats: int = 5) -> float:
     """fp32 matmul GFLOP/s through XLA (the same BLAS the train step can reach)."""
@@ -45,21 +51,28 @@ def peak_gflops(n: int = 2048, repeats: int = 5) -> float:
 
 
 def step_flops(depth: int, width: int, resolution: int, batch_size: int) -> float:
-    """FLOPs of one train step, from XLA's cost analysis (the same architecture in every framework)."""
-    from hpobench import train
-    cost = train.programs(train.Spec(depth, width, 10, "sgd", True, resolution, 3, batch_size))[1].cost_analysis()
+    """FLOPs of one train step, from XLA's cost analysis of its own lowering (it counts none in
+    custom calls); the same architecture in every framework."""
+    from hpobench import onednn, train
+    with onednn.off():
+        cost = train._programs(train.Spec(depth, width, 10, "sgd", True, resolution, 3, batch_size))[1].cost_analysis()
     cost = cost[0] if isinstance(cost, list) else cost
     return float((cost or {}).get("flops", float("nan")))
 
 
-def jax_runner(depth: int, width: int, resolution: int, batch_size: int):
-    """(step(n) -> seconds, compile_s) for the project's jitted train step."""
+def jax_runner(depth: int, width: int, resolution: int, batch_size: int, xla_only: bool = False):
+    """(step(n) -> seconds, compile_s) for the project's jitted train step; `xla_only`: with XLA's
+    own convolutions and BatchNorm instead of oneDNN's (compiled afresh, never stored)."""
     import jax
-    from hpobench import spaces, train
+    from hpobench import onednn, spaces, train
     config = dict(spaces.resnet().get_default_configuration()) | {"depth": depth, "width": width}
     spec = train.Spec(depth, width, 10, "sgd", True, resolution, 3, batch_size)
     t0 = time.perf_counter()
-    init, step, _ = train.programs(spec)
+    if xla_only:
+        with onednn.off():
+            init, step, _ = train._programs(spec)
+    else:
+        init, step, _ = train.programs(spec)
     compile_s = time.perf_counter() - t0
     rng = np.random.default_rng(0)
     x = rng.standard_normal((batch_size, resolution, resolution, 3), dtype=np.float32)
@@ -145,6 +158,7 @@ def second_process(depth: int, width: int, resolution: int, batch_size: int) -> 
 
 RUNNERS = {
     "jax": jax_runner,
+    "jax-xla": lambda *a: jax_runner(*a, xla_only=True),
     "torch": torch_runner,
     "torch-cl": lambda *a: torch_runner(*a, channels_last=True),
     "torch-bf16": lambda *a: torch_runner(*a, channels_last=True, bf16=True),
@@ -158,10 +172,14 @@ def main(argv=None) -> None:
     p.add_argument("--width", type=int, default=16)
     p.add_argument("--resolution", type=int, nargs="+", default=[8, 16, 32])
     p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--steps", type=int, default=20, help="timed steps at 32 px (more at lower resolution)")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--second-process", action="store_true", help="time compiling vs loading stored programs")
+    p.add_argument("--measure", nargs=6, metavar=("FRAMEWORK", "DEPTH", "WIDTH", "RES", "BATCH", "STEPS"),
+                   help=argparse.SUPPRESS)  # one timed run, in the process `measure_in_process` starts
     args = p.parse_args(argv)
+    if args.measure:
+        return measure(args.measure[0], *map(int, args.measure[1:]))
     if args.second_process:
         for depth in args.depth:
             for res in args.resolution:
@@ -175,26 +193,44 @@ def main(argv=None) -> None:
                                   "second_all": [round(x, 2) for x in second]}), flush=True)
         return
     peak = peak_gflops()
-    print(json.dumps({"peak_fp32_gflops": round(peak, 1)}), flush=True)
-    for depth in args.depth:
-        for res in args.resolution:
-            steps = max(args.steps, int(args.steps * (32 / res) ** 2 / 4))  # similar wall time per size
-            runners = {fw: RUNNERS[fw](depth, args.width, res, args.batch_size) for fw in args.frameworks}
-            flops = step_flops(depth, args.width, res, args.batch_size)
-            rates = {fw: [] for fw in runners}
-            for _ in range(args.repeats):
-                for fw, (run, _) in runners.items():  # alternate: noise hits every framework alike
-                    rates[fw].append(steps * args.batch_size / run(steps))
-            for fw, (_, compile_s) in runners.items():
-                med = statistics.median(rates[fw])
-                gflops = flops * med / args.batch_size / 1e9 if flops == flops else None
-                print(json.dumps({"framework": fw, "model": f"resnet{depth}-w{args.width}", "resolution": res,
-                                  "batch_size": args.batch_size, "img_per_s": round(med, 1),
-                                  "img_per_s_all": [round(r, 1) for r in rates[fw]],
-                                  "compile_s": round(compile_s, 2),
-                                  "gflops": round(gflops, 1) if gflops else None,
-                                  "share_of_peak": round(gflops / peak, 3) if gflops else None}), flush=True)
+    from hpobench import env, onednn
+    print(json.dumps({"peak_fp32_gflops": round(peak, 1), "kernels": onednn.describe(),
+                      "cpus_usable": env.cpus_usable()}), flush=True)
+    with tempfile.TemporaryDirectory() as store:  # the first process per config compiles, later ones load
+        for depth in args.depth:
+            for res in args.resolution:
+                steps = max(args.steps, int(args.steps * (32 / res) ** 2 / 4))  # similar wall time per size
+                config = [depth, args.width, res, args.batch_size, steps]
+                flops = step_flops(depth, args.width, res, args.batch_size)
+                runs = {fw: [] for fw in args.frameworks}
+                for _ in range(args.repeats):
+                    for fw in args.frameworks:  # alternate: noise hits every framework alike
+                        runs[fw].append(measure_in_process(fw, config, store))
+                for fw, rs in runs.items():
+                    rates = [r["img_per_s"] for r in rs]
+                    med = statistics.median(rates)
+                    gflops = flops * med / args.batch_size / 1e9 if flops == flops else None
+                    print(json.dumps({"framework": fw, "model": f"resnet{depth}-w{args.width}", "resolution": res,
+                                      "batch_size": args.batch_size, "img_per_s": round(med, 1),
+                                      "img_per_s_all": [round(r, 1) for r in rates],
+                                      "compile_s": round(rs[0]["compile_s"], 2),
+                                      "gflops": round(gflops, 1) if gflops else None,
+                                      "share_of_peak": round(gflops / peak, 3) if gflops else None}), flush=True)
 
+
+def measure_in_process(framework: str, config: list, store: str) -> dict:
+    """One timed run in a fresh process: frameworks' thread pools (two OpenMP runtimes, XLA's)
+    spin and contend when they share one (measured: -40% for both at 32 px)."""
+    env = os.environ | {"HPOBENCH_JAX_CACHE": store}
+    out = subprocess.run([sys.executable, "-m", "experiments.throughput", "--measure", framework, *map(str, config)],
+                         env=env, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.splitlines()[-1])
+
+
+def measure(framework: str, depth: int, width: int, resolution: int, batch_size: int, steps: int) -> None:
+    run, compile_s = RUNNERS[framework](depth, width, resolution, batch_size)
+    run(max(1, steps // 5))  # thread pools and caches warm
+    print(json.dumps({"img_per_s": steps * batch_size / run(steps), "compile_s": compile_s}))
 
 if __name__ == "__main__":
     main()
