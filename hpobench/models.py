@@ -29,10 +29,12 @@ Conv = functools.partial(nn.Conv, use_bias=False, conv_general_dilated=onednn.co
 
 
 class Norm(nn.Module):
-    """flax.linen.BatchNorm(momentum=0, epsilon=1e-5) over NHWC, same variables, on `onednn.batch_norm`."""
+    """flax.linen.BatchNorm(momentum=0, epsilon=1e-5) over NHWC, same variables, on `onednn.batch_norm`;
+    `relu`: followed by a ReLU (fused into the BatchNorm on CPU)."""
     use_running_average: bool
     scale_init: Callable = nn.initializers.ones
     epsilon: float = 1e-5
+    relu: bool = False
 
     @nn.compact
     def __call__(self, x):
@@ -41,8 +43,9 @@ class Norm(nn.Module):
         ra_mean = self.variable("batch_stats", "mean", jnp.zeros, c)
         ra_var = self.variable("batch_stats", "var", jnp.ones, c)
         if self.use_running_average:
-            return (x - ra_mean.value) * (scale * jax.lax.rsqrt(ra_var.value + self.epsilon)) + bias
-        y, mean, var = onednn.batch_norm(x, scale, bias, self.epsilon)
+            y = (x - ra_mean.value) * (scale * jax.lax.rsqrt(ra_var.value + self.epsilon)) + bias
+            return nn.relu(y) if self.relu else y
+        y, mean, var = onednn.batch_norm(x, scale, bias, self.epsilon, self.relu)
         if not self.is_initializing():
             ra_mean.value, ra_var.value = mean, var
         return y
@@ -55,7 +58,7 @@ class Block(nn.Module):
     @nn.compact
     def __call__(self, x, train: bool):
         conv = functools.partial(Conv, self.width, (3, 3))
-        y = nn.relu(Norm(use_running_average=not train)(conv(strides=self.stride)(x)))
+        y = Norm(use_running_average=not train, relu=True)(conv(strides=self.stride)(x))
         y = Norm(use_running_average=not train, scale_init=nn.initializers.zeros)(conv()(y))
         if x.shape != y.shape:  # projection shortcut when the stage changes shape
             x = Conv(self.width, (1, 1), strides=self.stride)(x)
@@ -73,8 +76,7 @@ class ResNet(nn.Module):
         if (self.depth - 2) % 6:
             raise ValueError(f"depth must be 6n+2, got {self.depth}")
         blocks = (self.depth - 2) // 6
-        x = nn.relu(Norm(use_running_average=not train)(
-            Conv(self.width, (3, 3))(x)))
+        x = Norm(use_running_average=not train, relu=True)(Conv(self.width, (3, 3))(x))
         for stage in range(3):
             for b in range(blocks):
                 x = Block(self.width * 2**stage, 2 if stage and not b else 1)(x, train)

@@ -1,8 +1,9 @@
 // oneDNN primitives as XLA FFI custom calls, f32, NHWC activations (JAX's layout, no transposes):
 // - 2-D convolution with HWIO weights: forward, data gradient, weight gradient. XLA:CPU's own
 //   convolutions reach ~55 GFLOP/s on CIFAR shapes; oneDNN's direct kernels ~130.
-// - BatchNorm in training mode: forward (with batch mean and variance) and backward. XLA:CPU splits
-//   each of its per-channel reductions into an unfused reduce-window (a third of a step).
+// - BatchNorm in training mode, optionally followed by ReLU: forward (with batch mean and variance)
+//   and backward. XLA:CPU splits each of its per-channel reductions into an unfused reduce-window
+//   (a third of a step); the fused ReLU saves a pass over the activations each way.
 // Built by hpobench/onednn.py against the oneDNN 2.x C++ API (Debian's libdnnl-dev).
 #include <array>
 #include <cstdint>
@@ -29,7 +30,7 @@ namespace {
 enum Kind : int64_t { kConvFwd, kConvBwdData, kConvBwdWeights, kNormFwd, kNormBwd };
 
 // Convolution: kind, n, c, h, w, o, oh, ow, kh, kw, stride h/w, padding top/left/bottom/right.
-// BatchNorm: kind, n, c, h, w, epsilon's bits.
+// BatchNorm: kind, n, c, h, w, epsilon's bits, relu.
 using Key = std::array<int64_t, 16>;
 
 dnnl::engine& Engine() {
@@ -100,28 +101,45 @@ std::unique_ptr<Op> MakeConv(const Key& k) {
   return op;
 }
 
+dnnl::batch_normalization_forward::primitive_desc NormFwdPd(int64_t n, int64_t c, int64_t h, int64_t w,
+                                                           float eps, bool relu) {
+  auto flags = dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift;
+  if (relu) flags |= dnnl::normalization_flags::fuse_norm_relu;
+  return {dnnl::batch_normalization_forward::desc(dnnl::prop_kind::forward_training, Md({n, c, h, w}, Tag::nhwc),
+                                                  eps, flags),
+          Engine()};
+}
+
 std::unique_ptr<Op> MakeNorm(const Key& k) {
   auto [kind, n, c, h, w] = std::array<int64_t, 5>{k[0], k[1], k[2], k[3], k[4]};
   float eps;
   int32_t bits = static_cast<int32_t>(k[5]);
   std::memcpy(&eps, &bits, sizeof eps);
+  bool relu = k[6];
   auto op = std::make_unique<Op>();
-  auto data = Md({n, c, h, w}, Tag::nhwc), stat = Md({c}, Tag::x);
-  auto flags = dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift;
-  dnnl::batch_normalization_forward::primitive_desc fwd(
-      dnnl::batch_normalization_forward::desc(dnnl::prop_kind::forward_training, data, eps, flags), Engine());
-  if (kind == kNormFwd) {  // (x, scale, bias) -> (y, mean, var)
+  auto fwd = NormFwdPd(n, c, h, w, eps, relu);
+  auto data = fwd.src_desc(), stat = Md({c}, Tag::x);
+  // The operands in the order of the custom calls; the workspace (ReLU's mask) only with relu.
+  std::vector<int> args;
+  if (kind == kNormFwd) {  // (x, scale, bias) -> (y, mean, var[, workspace])
     op->prim = dnnl::batch_normalization_forward(fwd);
-    for (int arg : {DNNL_ARG_SRC, DNNL_ARG_SCALE, DNNL_ARG_SHIFT, DNNL_ARG_DST, DNNL_ARG_MEAN, DNNL_ARG_VARIANCE})
-      op->Bind(arg, arg == DNNL_ARG_SRC || arg == DNNL_ARG_DST ? data : stat);
-  } else {  // (x, dy, scale, bias, mean, var) -> (dx, dscale, dbias); 2.x wants the shift, unused
+    args = {DNNL_ARG_SRC, DNNL_ARG_SCALE, DNNL_ARG_SHIFT, DNNL_ARG_DST, DNNL_ARG_MEAN, DNNL_ARG_VARIANCE};
+    if (relu) args.push_back(DNNL_ARG_WORKSPACE);
+  } else {  // (x, dy, scale, bias, mean, var[, workspace]) -> (dx, dscale, dbias); 2.x wants the shift, unused
     op->prim = dnnl::batch_normalization_backward(dnnl::batch_normalization_backward::primitive_desc(
-        dnnl::batch_normalization_backward::desc(dnnl::prop_kind::backward, data, data, eps, flags), Engine(), fwd));
-    for (int arg : {DNNL_ARG_SRC, DNNL_ARG_DIFF_DST, DNNL_ARG_SCALE, DNNL_ARG_SHIFT, DNNL_ARG_MEAN,
-                    DNNL_ARG_VARIANCE, DNNL_ARG_DIFF_SRC, DNNL_ARG_DIFF_SCALE, DNNL_ARG_DIFF_SHIFT}) {
-      bool big = arg == DNNL_ARG_SRC || arg == DNNL_ARG_DIFF_DST || arg == DNNL_ARG_DIFF_SRC;
-      op->Bind(arg, big ? data : stat);
-    }
+        dnnl::batch_normalization_backward::desc(dnnl::prop_kind::backward, data, data, eps,
+                                                 dnnl::normalization_flags::use_scale |
+                                                     dnnl::normalization_flags::use_shift |
+                                                     (relu ? dnnl::normalization_flags::fuse_norm_relu
+                                                           : dnnl::normalization_flags::none)),
+        Engine(), fwd));
+    args = {DNNL_ARG_SRC, DNNL_ARG_DIFF_DST, DNNL_ARG_SCALE, DNNL_ARG_SHIFT, DNNL_ARG_MEAN, DNNL_ARG_VARIANCE};
+    if (relu) args.push_back(DNNL_ARG_WORKSPACE);
+    args.insert(args.end(), {DNNL_ARG_DIFF_SRC, DNNL_ARG_DIFF_SCALE, DNNL_ARG_DIFF_SHIFT});
+  }
+  for (int arg : args) {
+    bool big = arg == DNNL_ARG_SRC || arg == DNNL_ARG_DST || arg == DNNL_ARG_DIFF_DST || arg == DNNL_ARG_DIFF_SRC;
+    op->Bind(arg, arg == DNNL_ARG_WORKSPACE ? fwd.workspace_desc() : big ? data : stat);
   }
   return op;
 }
@@ -174,26 +192,51 @@ ffi::Error ConvBwdWeights(F32 x, F32 dy, Out dw, int64_t sh, int64_t sw, int64_t
              {x.untyped_data(), dy.untyped_data(), dw->untyped_data()});
 }
 
-Key NormKey(Kind kind, ffi::Span<const int64_t> x, float eps) {
+Key NormKey(Kind kind, ffi::Span<const int64_t> x, float eps, bool relu) {
   int32_t bits;
   std::memcpy(&bits, &eps, sizeof bits);
-  return {kind, x[0], x[3], x[1], x[2], bits};
+  return {kind, x[0], x[3], x[1], x[2], bits, relu};
 }
 
+using Bytes = ffi::Buffer<ffi::U8>;
+
 ffi::Error NormFwd(F32 x, F32 scale, F32 bias, Out y, Out mean, Out var, float eps) {
-  return Run(NormKey(kNormFwd, x.dimensions(), eps),
+  return Run(NormKey(kNormFwd, x.dimensions(), eps, false),
              {x.untyped_data(), scale.untyped_data(), bias.untyped_data(), y->untyped_data(),
               mean->untyped_data(), var->untyped_data()});
 }
 
+ffi::Error NormReluFwd(F32 x, F32 scale, F32 bias, Out y, Out mean, Out var, ffi::Result<Bytes> ws, float eps) {
+  return Run(NormKey(kNormFwd, x.dimensions(), eps, true),
+             {x.untyped_data(), scale.untyped_data(), bias.untyped_data(), y->untyped_data(),
+              mean->untyped_data(), var->untyped_data(), ws->untyped_data()});
+}
+
 ffi::Error NormBwd(F32 x, F32 dy, F32 scale, F32 bias, F32 mean, F32 var, Out dx, Out dscale, Out dbias,
                    float eps) {
-  return Run(NormKey(kNormBwd, x.dimensions(), eps),
+  return Run(NormKey(kNormBwd, x.dimensions(), eps, false),
              {x.untyped_data(), dy.untyped_data(), scale.untyped_data(), bias.untyped_data(), mean.untyped_data(),
               var.untyped_data(), dx->untyped_data(), dscale->untyped_data(), dbias->untyped_data()});
 }
 
+ffi::Error NormReluBwd(F32 x, F32 dy, F32 scale, F32 bias, F32 mean, F32 var, Bytes ws, Out dx, Out dscale,
+                       Out dbias, float eps) {
+  return Run(NormKey(kNormBwd, x.dimensions(), eps, true),
+             {x.untyped_data(), dy.untyped_data(), scale.untyped_data(), bias.untyped_data(), mean.untyped_data(),
+              var.untyped_data(), ws.untyped_data(), dx->untyped_data(), dscale->untyped_data(),
+              dbias->untyped_data()});
+}
+
 }  // namespace
+
+// Bytes of the ReLU mask a fused BatchNorm+ReLU keeps for its backward (-1: oneDNN error).
+extern "C" int64_t HpoNormReluWorkspaceBytes(int64_t n, int64_t c, int64_t h, int64_t w) {
+  try {
+    return static_cast<int64_t>(NormFwdPd(n, c, h, w, 1e-5f, true).workspace_desc().get_size());
+  } catch (const dnnl::error&) {
+    return -1;
+  }
+}
 
 #define CONV(name, fn)                                                                                         \
   XLA_FFI_DEFINE_HANDLER_SYMBOL(name, fn,                                                                      \
@@ -228,6 +271,29 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(HpoNormBwd, NormBwd,
                                   .Arg<F32>()
                                   .Arg<F32>()
                                   .Arg<F32>()
+                                  .Ret<F32>()
+                                  .Ret<F32>()
+                                  .Ret<F32>()
+                                  .Attr<float>("eps"));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(HpoNormReluFwd, NormReluFwd,
+                              ffi::Ffi::Bind()
+                                  .Arg<F32>()
+                                  .Arg<F32>()
+                                  .Arg<F32>()
+                                  .Ret<F32>()
+                                  .Ret<F32>()
+                                  .Ret<F32>()
+                                  .Ret<Bytes>()
+                                  .Attr<float>("eps"));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(HpoNormReluBwd, NormReluBwd,
+                              ffi::Ffi::Bind()
+                                  .Arg<F32>()
+                                  .Arg<F32>()
+                                  .Arg<F32>()
+                                  .Arg<F32>()
+                                  .Arg<F32>()
+                                  .Arg<F32>()
+                                  .Arg<Bytes>()
                                   .Ret<F32>()
                                   .Ret<F32>()
                                   .Ret<F32>()

@@ -3,8 +3,9 @@
 - `conv_general_dilated`: a drop-in for `lax.conv_general_dilated`. XLA:CPU's convolutions reach
   ~55 GFLOP/s on CIFAR shapes and transpose every saved activation for the weight gradient;
   oneDNN's direct NHWC kernels reach ~130.
-- `batch_norm`: training-mode BatchNorm. XLA:CPU turns each per-channel reduction into an unfused
-  reduce-window; a ResNet-20 step has 126 of them (a third of the step at 32 px).
+- `batch_norm`: training-mode BatchNorm, optionally fused with the ReLU after it. XLA:CPU turns
+  each per-channel reduction into an unfused reduce-window; a ResNet-20 step has 126 of them (a
+  third of the step at 32 px).
 
 Both have their own VJPs (the gradients are oneDNN primitives too) and take this path only for
 f32 NHWC arrays on CPU; everything else, and every other platform, stays with XLA.
@@ -39,7 +40,8 @@ from jax import lax
 
 SOURCE = Path(__file__).with_suffix(".cc")
 TARGETS = {"conv_fwd": "HpoConvFwd", "conv_bwd_data": "HpoConvBwdData", "conv_bwd_weights": "HpoConvBwdWeights",
-           "norm_fwd": "HpoNormFwd", "norm_bwd": "HpoNormBwd"}
+           "norm_fwd": "HpoNormFwd", "norm_bwd": "HpoNormBwd",
+           "norm_relu_fwd": "HpoNormReluFwd", "norm_relu_bwd": "HpoNormReluBwd"}
 
 
 def _build_dir() -> Path:
@@ -108,7 +110,8 @@ def _use() -> bool:
 
 
 def _call(name: str, shapes, *args, **attrs):
-    out = [jax.ShapeDtypeStruct(s, jnp.float32) for s in shapes]
+    """Custom call `name`; `shapes`: of its results, f32 unless given as ShapeDtypeStruct."""
+    out = [s if isinstance(s, jax.ShapeDtypeStruct) else jax.ShapeDtypeStruct(s, jnp.float32) for s in shapes]
     return jax.ffi.ffi_call(f"hpobench_{name}", out)(*args, **attrs)
 
 
@@ -159,39 +162,52 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, r
     return lax.platform_dependent(lhs, rhs, cpu=lambda x, w: _conv(x, w, geometry, out_shape), default=xla)
 
 
-def _norm_reference(x, scale, bias, eps: float):
+def _norm_reference(x, scale, bias, eps: float, relu: bool):
     """flax.linen.BatchNorm's training-mode arithmetic (biased variance from E[x^2] - E[x]^2)."""
     axes = tuple(range(x.ndim - 1))
     mean = jnp.mean(x, axes)
     var = jnp.maximum(0.0, jnp.mean(x * x, axes) - mean * mean)
-    return (x - mean) * (scale * lax.rsqrt(var + eps)) + bias, mean, var
+    y = (x - mean) * (scale * lax.rsqrt(var + eps)) + bias
+    return jax.nn.relu(y) if relu else y, mean, var
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
-def _norm(x, scale, bias, eps: float):
+def _norm_call(x, scale, bias, eps: float, relu: bool):
+    """(y, mean, var, ReLU mask or None) from oneDNN."""
     c = (x.shape[-1],)
-    return tuple(_call("norm_fwd", [x.shape, c, c], x, scale, bias, eps=np.float32(eps)))
+    if not relu:
+        return (*_call("norm_fwd", [x.shape, c, c], x, scale, bias, eps=np.float32(eps)), None)
+    so = _library()[0]
+    so.HpoNormReluWorkspaceBytes.restype = ctypes.c_int64
+    n, h, w, _ = x.shape
+    ws = jax.ShapeDtypeStruct((so.HpoNormReluWorkspaceBytes(*map(ctypes.c_int64, (n, c[0], h, w))),), jnp.uint8)
+    return tuple(_call("norm_relu_fwd", [x.shape, c, c, ws], x, scale, bias, eps=np.float32(eps)))
 
 
-def _norm_fwd(x, scale, bias, eps):
-    y, mean, var = _norm(x, scale, bias, eps)
-    return (y, mean, var), (x, scale, bias, mean, var)
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4))
+def _norm(x, scale, bias, eps: float, relu: bool):
+    return _norm_call(x, scale, bias, eps, relu)[:3]
 
 
-def _norm_bwd(eps, res, cts):
-    x, scale, bias, mean, var = res  # the statistics' cotangents are zero: `batch_norm` stops their gradient
+def _norm_fwd(x, scale, bias, eps, relu):
+    y, mean, var, mask = _norm_call(x, scale, bias, eps, relu)
+    return (y, mean, var), (x, scale, bias, mean, var, mask)
+
+
+def _norm_bwd(eps, relu, res, cts):
+    x, scale, bias, mean, var, mask = res  # the statistics' cotangents are zero: `batch_norm` stops their gradient
     c = (x.shape[-1],)
-    return tuple(_call("norm_bwd", [x.shape, c, c], x, cts[0], scale, bias, mean, var, eps=np.float32(eps)))
+    operands = (x, cts[0], scale, bias, mean, var) + ((mask,) if relu else ())
+    return tuple(_call("norm_relu_bwd" if relu else "norm_bwd", [x.shape, c, c], *operands, eps=np.float32(eps)))
 
 
 _norm.defvjp(_norm_fwd, _norm_bwd)
 
 
-def batch_norm(x, scale, bias, eps: float):
-    """Training-mode BatchNorm over all but the last axis: (normalised x, batch mean, batch variance).
-    The statistics are for running averages: no gradient flows through them."""
+def batch_norm(x, scale, bias, eps: float, relu: bool = False):
+    """Training-mode BatchNorm over all but the last axis, then ReLU if `relu`: (output, batch mean,
+    batch variance). The statistics are for running averages: no gradient flows through them."""
     fast = x.ndim == 4 and x.dtype == scale.dtype == bias.dtype == jnp.float32 and _use()
-    ref = functools.partial(_norm_reference, eps=eps)
-    y, mean, var = (lax.platform_dependent(x, scale, bias, cpu=functools.partial(_norm, eps=eps), default=ref)
-                    if fast else ref(x, scale, bias))
+    ref = functools.partial(_norm_reference, eps=eps, relu=relu)
+    y, mean, var = (lax.platform_dependent(x, scale, bias, cpu=functools.partial(_norm, eps=eps, relu=relu),
+                                           default=ref) if fast else ref(x, scale, bias))
     return y, lax.stop_gradient(mean), lax.stop_gradient(var)

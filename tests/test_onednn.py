@@ -66,14 +66,15 @@ def test_what_onednn_does_not_cover_stays_with_xla(case):
     np.testing.assert_array_equal(f(x, w), jax.jit(lambda x, w: lax.conv_general_dilated(x, w, **kw))(x, w))
 
 
-def test_batch_norm_matches_reference():
+@pytest.mark.parametrize("relu", [False, True])
+def test_batch_norm_matches_reference(relu):
     rng = np.random.default_rng(2)
     x = jnp.asarray(rng.standard_normal((8, 5, 5, 16), dtype=np.float32)) * 3 + 1
     scale, bias = (jnp.asarray(rng.standard_normal(16, dtype=np.float32)) for _ in range(2))
 
     def run(norm):
         def loss(x, scale, bias):
-            y, mean, var = norm(x, scale, bias, 1e-5)
+            y, mean, var = norm(x, scale, bias, 1e-5, relu)
             return jnp.sum(jnp.sin(y)) + jnp.sum(mean) + jnp.sum(var), (y, mean, var)  # statistics: no gradient
         (_, out), g = jax.jit(jax.value_and_grad(loss, argnums=(0, 1, 2), has_aux=True))(x, scale, bias)
         return [*out, *g]
@@ -82,7 +83,8 @@ def test_batch_norm_matches_reference():
         y, mean, var = onednn._norm_reference(*a)
         return y, lax.stop_gradient(mean), lax.stop_gradient(var)
 
-    assert "hpobench_norm_fwd" in jax.jit(lambda *a: onednn.batch_norm(*a, 1e-5)).lower(x, scale, bias).as_text()
+    hlo = jax.jit(lambda *a: onednn.batch_norm(*a, 1e-5, relu)).lower(x, scale, bias).as_text()
+    assert ("hpobench_norm_relu_fwd" if relu else "hpobench_norm_fwd") in hlo
     for a, b in zip(run(onednn.batch_norm), run(reference)):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 * float(jnp.max(jnp.abs(b))))
 
