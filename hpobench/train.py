@@ -234,7 +234,8 @@ def compiler_options() -> dict | None:
     activation for the weight gradients, recomputing the BatchNorm/ReLU chain inside each
     transpose (43% of a 2-thread ResNet-20 32-px step). Measured (`experiments.throughput`,
     ResNet-8/20 at 8-32 px): on 2 threads +17-51% img/s without them; on 1 thread they are 5-15%
-    faster, so a pinned single-core worker keeps them. Other backends: defaults."""
+    faster, so a pinned single-core worker keeps them. (This concerns XLA's own convolutions, i.e.
+    the fallback: with the oneDNN kernels, `onednn.py`, none are left.) Other backends: defaults."""
     if jax.default_backend() != "cpu":
         return None
     opts = {"xla_backend_optimization_level": 1}

@@ -90,9 +90,10 @@ def _remote(bench, config, fidelity, seed) -> Outcome:
 def _pin(name) -> None:
     """Pin local worker `name` (0, 1, ...) to one core before JAX starts its threads there.
 
-    Measured on 2 cores (ResNet-20, `experiments.throughput`, one repeat each): one 2-thread
-    process 1142 / 222 img/s at 16 / 32 px, one process pinned to a core 666 / 136, so two
-    pinned workers give ~1.2x the throughput.
+    Measured on 2 cores (ResNet-20 on the oneDNN kernels, `experiments.throughput --measure`,
+    two pinned processes at once): one 2-thread process 8296 / 2422 / 656 img/s at 8 / 16 / 32 px,
+    two pinned workers 5722+5780 / 1572+1593 / 352+343, i.e. 1.39x / 1.31x / 1.06x the throughput.
+    (Pinned before the first training, so OpenMP and XLA size their thread pools to one core.)
     """
     if isinstance(name, int) and hasattr(os, "sched_setaffinity"):
         cpus = sorted(os.sched_getaffinity(0))
@@ -140,7 +141,7 @@ class Dask:
 
 def default_workers() -> int:
     """Trainings in parallel when the user does not say: one single-core worker per core on a
-    CPU-only machine (2 pinned workers train ~1.2x faster than one 2-thread process, `_pin`),
+    CPU-only machine (2 pinned workers train 1.06-1.39x faster than one 2-thread process, `_pin`),
     one process where an accelerator is visible (it runs one training at a time best)."""
     import jax
     return 1 if jax.default_backend() != "cpu" else env.cpus_usable()
