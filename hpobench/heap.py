@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import os
 
 
 def keep_freed_memory() -> bool:
@@ -13,7 +14,12 @@ def keep_freed_memory() -> bool:
     50k faults and ~120 ms of kernel time per 360-ms step (measured with getrusage). One arena
     without mmap or trimming reuses the same pages (0 faults per step). Called on import, before
     JAX starts its threads, which would otherwise get arenas of their own: hence on importing
-    hpobench (an earlier JAX computation costs the saving: 450 instead of 630 img/s)."""
+    hpobench (an earlier JAX computation costs the saving: 450 instead of 630 img/s).
+
+    Only for the oneDNN kernels (not with `HPOBENCH_ONEDNN=0`): XLA's own lowering runs many
+    small fusions whose allocations then contend for the one arena, -25% img/s at 8 px."""
+    if os.environ.get("HPOBENCH_ONEDNN", "1") == "0":
+        return False
     try:
         mallopt = ctypes.CDLL("libc.so.6").mallopt
     except (OSError, AttributeError):
