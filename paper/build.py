@@ -299,8 +299,11 @@ def throughput(p: Paper, path: str = "throughput/jax_vs_torch.jsonl") -> None:
     jax = df[df.framework == "jax"]
     p.put("peak_gflops", peak, src, "{:.0f}")
     p.put("jax_share_of_peak", f"{jax['share_of_peak'].min():.0%}-{jax['share_of_peak'].max():.0%}", src)
-    ratio = t["torch-cl"] / t["jax"] if "torch-cl" in t else pd.Series([np.nan])
-    p.put("torch_cl_over_jax", f"{ratio.min():.1f}-{ratio.max():.1f}", src)
+    p.put("throughput_repeats", len(jax["img_per_s_all"].iloc[0]), src, "{:d}")
+    for name, a, b in (("jax_over_xla", "jax", "jax-xla"), ("jax_over_torch_cl", "jax", "torch-cl"),
+                       ("torch_bf16_over_jax", "torch-bf16", "jax")):
+        ratio = t[a] / t[b] if a in t and b in t else pd.Series([np.nan])
+        p.put(name, f"{ratio.min():.2f}-{ratio.max():.2f}", src)
 
 
 def synthetic(p: Paper) -> None:
