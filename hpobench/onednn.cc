@@ -267,63 +267,20 @@ extern "C" int64_t HpoNormReluWorkspaceBytes(int64_t n, int64_t c, int64_t h, in
   }
 }
 
-#define CONV(name, fn)                                                                                         \
-  XLA_FFI_DEFINE_HANDLER_SYMBOL(name, fn,                                                                      \
-                                ffi::Ffi::Bind()                                                               \
-                                    .Arg<F32>()                                                                \
-                                    .Arg<F32>()                                                                \
-                                    .Ret<F32>()                                                                \
-                                    .Attr<int64_t>("sh")                                                       \
-                                    .Attr<int64_t>("sw")                                                       \
-                                    .Attr<int64_t>("pt")                                                       \
-                                    .Attr<int64_t>("pl")                                                       \
-                                    .Attr<int64_t>("pb")                                                       \
-                                    .Attr<int64_t>("pr"));
+// Bindings: the handlers' operands, results and attributes, in order.
+#define BIND ffi::Ffi::Bind()
+#define CONV(name, fn)                                                                                        \
+  XLA_FFI_DEFINE_HANDLER_SYMBOL(name, fn, BIND.Arg<F32>().Arg<F32>().Ret<F32>().Attr<int64_t>("sh")           \
+                                              .Attr<int64_t>("sw").Attr<int64_t>("pt").Attr<int64_t>("pl")    \
+                                              .Attr<int64_t>("pb").Attr<int64_t>("pr"));
 CONV(HpoConvFwd, ConvFwd)
 CONV(HpoConvBwdData, ConvBwdData)
 CONV(HpoConvBwdWeights, ConvBwdWeights)
-
-XLA_FFI_DEFINE_HANDLER_SYMBOL(HpoNormFwd, NormFwd,
-                              ffi::Ffi::Bind()
-                                  .Arg<F32>()
-                                  .Arg<F32>()
-                                  .Arg<F32>()
-                                  .Ret<F32>()
-                                  .Ret<F32>()
-                                  .Ret<F32>()
-                                  .Attr<float>("eps"));
+#define STATS .Arg<F32>().Arg<F32>().Arg<F32>()  // three f32 operands
+XLA_FFI_DEFINE_HANDLER_SYMBOL(HpoNormFwd, NormFwd, BIND STATS.Ret<F32>().Ret<F32>().Ret<F32>().Attr<float>("eps"));
 XLA_FFI_DEFINE_HANDLER_SYMBOL(HpoNormBwd, NormBwd,
-                              ffi::Ffi::Bind()
-                                  .Arg<F32>()
-                                  .Arg<F32>()
-                                  .Arg<F32>()
-                                  .Arg<F32>()
-                                  .Arg<F32>()
-                                  .Arg<F32>()
-                                  .Ret<F32>()
-                                  .Ret<F32>()
-                                  .Ret<F32>()
-                                  .Attr<float>("eps"));
+                              BIND STATS STATS.Ret<F32>().Ret<F32>().Ret<F32>().Attr<float>("eps"));
 XLA_FFI_DEFINE_HANDLER_SYMBOL(HpoNormReluFwd, NormReluFwd,
-                              ffi::Ffi::Bind()
-                                  .Arg<F32>()
-                                  .Arg<F32>()
-                                  .Arg<F32>()
-                                  .Ret<F32>()
-                                  .Ret<F32>()
-                                  .Ret<F32>()
-                                  .Ret<Bytes>()
-                                  .Attr<float>("eps"));
+                              BIND STATS.Ret<F32>().Ret<F32>().Ret<F32>().Ret<Bytes>().Attr<float>("eps"));
 XLA_FFI_DEFINE_HANDLER_SYMBOL(HpoNormReluBwd, NormReluBwd,
-                              ffi::Ffi::Bind()
-                                  .Arg<F32>()
-                                  .Arg<F32>()
-                                  .Arg<F32>()
-                                  .Arg<F32>()
-                                  .Arg<F32>()
-                                  .Arg<F32>()
-                                  .Arg<Bytes>()
-                                  .Ret<F32>()
-                                  .Ret<F32>()
-                                  .Ret<F32>()
-                                  .Attr<float>("eps"));
+                              BIND STATS STATS.Arg<Bytes>().Ret<F32>().Ret<F32>().Ret<F32>().Attr<float>("eps"));
