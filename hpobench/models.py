@@ -43,8 +43,7 @@ class Norm(nn.Module):
         ra_mean = self.variable("batch_stats", "mean", jnp.zeros, c)
         ra_var = self.variable("batch_stats", "var", jnp.ones, c)
         if self.use_running_average:
-            y = (x - ra_mean.value) * (scale * jax.lax.rsqrt(ra_var.value + self.epsilon)) + bias
-            return nn.relu(y) if self.relu else y
+            return onednn.normalise(x, ra_mean.value, ra_var.value, scale, bias, self.epsilon, self.relu)
         y, mean, var = onednn.batch_norm(x, scale, bias, self.epsilon, self.relu)
         if not self.is_initializing():
             ra_mean.value, ra_var.value = mean, var

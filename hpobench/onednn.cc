@@ -103,12 +103,15 @@ std::unique_ptr<Op> MakeConv(const Key& k) {
   return op;
 }
 
+dnnl::normalization_flags NormFlags(bool relu) {
+  auto flags = dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift;
+  return relu ? flags | dnnl::normalization_flags::fuse_norm_relu : flags;
+}
+
 dnnl::batch_normalization_forward::primitive_desc NormFwdPd(int64_t n, int64_t c, int64_t h, int64_t w,
                                                            float eps, bool relu) {
-  auto flags = dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift;
-  if (relu) flags |= dnnl::normalization_flags::fuse_norm_relu;
   return {dnnl::batch_normalization_forward::desc(dnnl::prop_kind::forward_training, Md({n, c, h, w}, Tag::nhwc),
-                                                  eps, flags),
+                                                  eps, NormFlags(relu)),
           Engine()};
 }
 
@@ -129,11 +132,7 @@ std::unique_ptr<Op> MakeNorm(const Key& k) {
     if (relu) args.push_back(DNNL_ARG_WORKSPACE);
   } else {  // (x, dy, scale, bias, mean, var[, workspace]) -> (dx, dscale, dbias); 2.x wants the shift, unused
     op->prim = dnnl::batch_normalization_backward(dnnl::batch_normalization_backward::primitive_desc(
-        dnnl::batch_normalization_backward::desc(dnnl::prop_kind::backward, data, data, eps,
-                                                 dnnl::normalization_flags::use_scale |
-                                                     dnnl::normalization_flags::use_shift |
-                                                     (relu ? dnnl::normalization_flags::fuse_norm_relu
-                                                           : dnnl::normalization_flags::none)),
+        dnnl::batch_normalization_backward::desc(dnnl::prop_kind::backward, data, data, eps, NormFlags(relu)),
         Engine(), fwd));
     args = {DNNL_ARG_SRC, DNNL_ARG_DIFF_DST, DNNL_ARG_SCALE, DNNL_ARG_SHIFT, DNNL_ARG_MEAN, DNNL_ARG_VARIANCE};
     if (relu) args.push_back(DNNL_ARG_WORKSPACE);
@@ -258,7 +257,8 @@ ffi::Error NormReluBwd(F32 x, F32 dy, F32 scale, F32 bias, F32 mean, F32 var, By
 
 }  // namespace
 
-// Bytes of the ReLU mask a fused BatchNorm+ReLU keeps for its backward (-1: oneDNN error).
+// Bytes of the ReLU mask a fused BatchNorm+ReLU keeps for its backward (-1: oneDNN error); the
+// mask's size does not depend on epsilon.
 extern "C" int64_t HpoNormReluWorkspaceBytes(int64_t n, int64_t c, int64_t h, int64_t w) {
   try {
     return static_cast<int64_t>(NormFwdPd(n, c, h, w, 1e-5f, true).workspace_desc().get_size());

@@ -49,6 +49,10 @@ def _build_dir() -> Path:
     return data_dir() / "kernels"
 
 
+class _Version(ctypes.Structure):
+    _fields_ = [("major", ctypes.c_int), ("minor", ctypes.c_int), ("patch", ctypes.c_int), ("hash", ctypes.c_char_p)]
+
+
 @functools.cache
 def _library() -> tuple[ctypes.CDLL | None, str | None]:
     """(the loaded kernels, None) with their FFI targets registered, or (None, why not)."""
@@ -70,6 +74,8 @@ def _library() -> tuple[ctypes.CDLL | None, str | None]:
         return None, why.splitlines()[0]
     for name, symbol in TARGETS.items():
         jax.ffi.register_ffi_target(f"hpobench_{name}", jax.ffi.pycapsule(getattr(so, symbol)), platform="cpu")
+    so.dnnl_version.restype = ctypes.POINTER(_Version)
+    so.HpoNormReluWorkspaceBytes.restype = ctypes.c_int64
     return so, None
 
 
@@ -78,16 +84,11 @@ def available() -> str | None:
     return _library()[1]
 
 
-class _Version(ctypes.Structure):
-    _fields_ = [("major", ctypes.c_int), ("minor", ctypes.c_int), ("patch", ctypes.c_int), ("hash", ctypes.c_char_p)]
-
-
 def describe() -> dict:
     """What a run's convolutions and BatchNorms ran on, for its record."""
     so, why = _library()
     if so is None:
         return {"onednn": None, "why_not": why}
-    so.dnnl_version.restype = ctypes.POINTER(_Version)
     v = so.dnnl_version().contents
     return {"onednn": f"{v.major}.{v.minor}.{v.patch}"}
 
@@ -162,13 +163,18 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, r
     return lax.platform_dependent(lhs, rhs, cpu=lambda x, w: _conv(x, w, geometry, out_shape), default=xla)
 
 
+def normalise(x, mean, var, scale, bias, eps: float, relu: bool = False):
+    """BatchNorm's affine normalisation with given statistics, then ReLU if `relu` (XLA's lowering)."""
+    y = (x - mean) * (scale * lax.rsqrt(var + eps)) + bias
+    return jax.nn.relu(y) if relu else y
+
+
 def _norm_reference(x, scale, bias, eps: float, relu: bool):
     """flax.linen.BatchNorm's training-mode arithmetic (biased variance from E[x^2] - E[x]^2)."""
     axes = tuple(range(x.ndim - 1))
     mean = jnp.mean(x, axes)
     var = jnp.maximum(0.0, jnp.mean(x * x, axes) - mean * mean)
-    y = (x - mean) * (scale * lax.rsqrt(var + eps)) + bias
-    return jax.nn.relu(y) if relu else y, mean, var
+    return normalise(x, mean, var, scale, bias, eps, relu), mean, var
 
 
 def _norm_call(x, scale, bias, eps: float, relu: bool):
@@ -176,10 +182,9 @@ def _norm_call(x, scale, bias, eps: float, relu: bool):
     c = (x.shape[-1],)
     if not relu:
         return (*_call("norm_fwd", [x.shape, c, c], x, scale, bias, eps=np.float32(eps)), None)
-    so = _library()[0]
-    so.HpoNormReluWorkspaceBytes.restype = ctypes.c_int64
     n, h, w, _ = x.shape
-    ws = jax.ShapeDtypeStruct((so.HpoNormReluWorkspaceBytes(*map(ctypes.c_int64, (n, c[0], h, w))),), jnp.uint8)
+    size = _library()[0].HpoNormReluWorkspaceBytes(*map(ctypes.c_int64, (n, c[0], h, w)))
+    ws = jax.ShapeDtypeStruct((size,), jnp.uint8)
     return tuple(_call("norm_relu_fwd", [x.shape, c, c, ws], x, scale, bias, eps=np.float32(eps)))
 
 

@@ -252,8 +252,7 @@ def _opt_keys(spec: Spec) -> tuple[str, ...]:
 
 @functools.cache
 def _build() -> list:
-    """What besides the Spec decides a compiled binary; fixed for the life of a process. Asking
-    `onednn.describe()` also registers the kernels a stored program calls, before it is loaded."""
+    """What besides the Spec decides a compiled binary; fixed for the life of a process."""
     dev = jax.devices()[0]
     return [[env.version(p) for p in ("jax", "jaxlib", "flax", "optax")], dev.platform, dev.device_kind,
             env.cpu_model(), platform.machine(), compiler_options(), os.environ.get("XLA_FLAGS", ""),
@@ -275,6 +274,7 @@ def _stored(spec: Spec) -> Path | None:
 
 def _load(path: Path):
     from jax.experimental import serialize_executable as se
+    onednn.available()  # registers the custom calls a stored program may make
     return tuple(se.deserialize_and_load(*p) for p in pickle.loads(zlib.decompress(path.read_bytes())))
 
 
