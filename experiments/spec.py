@@ -8,6 +8,8 @@ Its cells are the cross product. Every error names the spec file and line.
     benchmark: synthetic/partial
     benchmark_args: {}               # keyword arguments of the benchmark's factory
     configs: {sample: 20, seed: 0, default: true}
+    # optional: more seeded draws after these (the first ones stay as they were), and a prefix
+    #   configs: {sample: 100, seed: 0, extend: [{sample: 300, seed: 1}], first: 40}
     fidelities:
       full: true                     # the benchmark's full-fidelity point
       ladder: {epochs: [1, 3, 9]}    # one knob at a time, the others at full
@@ -29,7 +31,7 @@ from pathlib import Path
 import yaml
 
 TOP = {"name", "description", "benchmark", "benchmark_args", "configs", "fidelities", "seeds"}
-CONFIGS = {"sample", "seed", "default"}
+CONFIGS = {"sample", "seed", "default", "extend", "first"}
 FIDELITIES = {"full", "ladder", "points"}
 
 
@@ -128,6 +130,20 @@ def load(path: str | Path) -> Spec:
         fail(("configs", "default"), "configs.default must be true or false")
     if configs["sample"] == 0 and not configs["default"]:
         fail(("configs",), "no configurations: set configs.sample > 0 or configs.default: true")
+    extend = configs.setdefault("extend", [])
+    if not isinstance(extend, list):
+        fail(("configs", "extend"), "configs.extend must be a list of {sample: N, seed: S}")
+    for i, block in enumerate(extend):
+        keys = ("configs", "extend", i)
+        only(block, {"sample", "seed"}, keys)
+        for k in ("sample", "seed"):
+            v = block.get(k)
+            if not isinstance(v, int) or isinstance(v, bool) or v < (k == "sample"):
+                fail(keys, f"configs.extend[{i}].{k} must be a {'positive' if k == 'sample' else 'non-negative'} "
+                           f"integer, got {v!r}")
+    first = configs.setdefault("first", None)
+    if first is not None and (not isinstance(first, int) or isinstance(first, bool) or first < 1):
+        fail(("configs", "first"), f"configs.first must be a positive integer, got {first!r}")
 
     fids = raw.get("fidelities")
     if fids is None:
@@ -166,11 +182,16 @@ def load(path: str | Path) -> Spec:
 
 
 def configurations(spec: Spec) -> list[dict]:
-    """The default (if asked) then `sample` seeded draws from the benchmark's space."""
+    """The default (if asked), `sample` seeded draws from the benchmark's space, then each `extend`
+    block's draws (so a study grows without changing its first configurations); the `first` N."""
     import hpobench
     from hpobench import spaces
     bench = hpobench.get(spec.benchmark, **spec.benchmark_args)
-    return spaces.sample(bench.config_space, spec.configs["sample"], spec.configs["seed"], spec.configs["default"])
+    c = spec.configs
+    out = spaces.sample(bench.config_space, c["sample"], c["seed"], c["default"])
+    for block in c.get("extend") or []:
+        out += spaces.sample(bench.config_space, block["sample"], block["seed"], False)
+    return out[:c.get("first")]
 
 
 def cell_key(benchmark: str, args: dict, config: dict, fidelity: dict, seed: int) -> str:

@@ -44,6 +44,19 @@ def test_cells_cross_product(cwd):
     assert sp.fidelities[0] == {"epochs": 81, "data_fraction": 1.0}
 
 
+def test_extend_keeps_the_first_configurations_and_first_takes_a_prefix(cwd):
+    """A study grows by `extend` without changing the cells it already has; `first` nests a
+    smaller grid (seed replicates, a larger scale) inside it."""
+    small = spec.cells(spec.load(write(cwd, SPEC % 4)))
+    grown = spec.load(write(cwd, SPEC.replace("default: true}", "default: true, extend: [{sample: 3, seed: 7}]}") % 4))
+    assert [c.key for c in spec.cells(grown)][:len(small)] == [c.key for c in small]
+    assert len(spec.cells(grown)) == len(small) + 3 * 4 * 2
+    nested = spec.load(write(cwd, SPEC.replace("default: true}", "default: true, first: 2}") % 4))
+    assert [c.key for c in spec.cells(nested)] == [c.key for c in small if c.config_id < 2]
+    with pytest.raises(spec.SpecError, match=r"spec.yaml:3: configs.extend\[0\].sample must be a positive"):
+        spec.load(write(cwd, SPEC.replace("default: true}", "default: true, extend: [{sample: 0, seed: 1}]}") % 4))
+
+
 @pytest.mark.parametrize("text, match", [
     ("name: g\nbenchmark: synthetic/partial\nfidelites: {full: true}\n", r"spec.yaml:3: unknown key 'fidelites'"),
     ("name: g\nbenchmark: nope\nfidelities: {full: true}\n", r"spec.yaml:2: unknown benchmark 'nope'"),
