@@ -58,7 +58,11 @@ def _library() -> tuple[ctypes.CDLL | None, str | None]:
     """(the loaded kernels, None) with their FFI targets registered, or (None, why not)."""
     if os.environ.get("HPOBENCH_ONEDNN", "1") == "0":
         return None, "HPOBENCH_ONEDNN=0"
-    cmd = ["c++", "-O2", "-std=c++17", "-shared", "-fPIC", "-w", f"-I{jax.ffi.include_dir()}", str(SOURCE), "-ldnnl"]
+    # HPOBENCH_ONEDNN_SANITIZE=address: a separate AddressSanitizer build, for `make asan`
+    sanitize = os.environ.get("HPOBENCH_ONEDNN_SANITIZE", "")
+    flags = [f"-fsanitize={sanitize}", "-fno-omit-frame-pointer", "-g"] if sanitize else []
+    cmd = ["c++", "-O2", "-std=c++17", "-shared", "-fPIC", "-w", *flags, f"-I{jax.ffi.include_dir()}", str(SOURCE),
+           "-ldnnl"]
     key = hashlib.sha256((SOURCE.read_text() + " ".join(cmd[:-2]) + jax.__version__).encode()).hexdigest()[:16]
     lib = _build_dir() / f"onednn-{key}.so"
     try:
@@ -160,7 +164,26 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, r
     (pt, pb), (pl, pr) = pads
     out_shape = jax.eval_shape(xla, lhs, rhs).shape
     geometry = (*window_strides, pt, pl, pb, pr)
-    return lax.platform_dependent(lhs, rhs, cpu=lambda x, w: _conv(x, w, geometry, out_shape), default=xla)
+
+    def cpu(x, w):
+        if rhs.shape[:2] == (1, 1) and tuple(window_strides) != (1, 1):
+            return _conv(_subsample(x, window_strides, pads, out_shape), w, (1, 1, 0, 0, 0, 0), out_shape)
+        return _conv(x, w, geometry, out_shape)
+    return lax.platform_dependent(lhs, rhs, cpu=cpu, default=xla)
+
+
+def _subsample(x, strides, pads, out_shape):
+    """The pixels a strided 1x1 convolution reads, so oneDNN runs it at unit stride.
+
+    oneDNN 2.x does this copy itself ("rtus") for strided 1x1 convolutions, but its NHWC weight
+    gradient offsets each thread's copy by the channel block, not the channel count, so with fewer
+    input channels than a block (8 on AVX2, 16 on AVX-512) it writes past its workspace into the
+    heap (uxlfoundation/oneDNN#6035): glibc then aborts at a later free ("munmap_chunk(): invalid
+    pointer"), typically at exit. Reproduced 10 of 10 with `ONEDNN_MAX_CPU_ISA=AVX2`."""
+    if any(p for pair in pads for p in pair):
+        x = lax.pad(x, jnp.zeros((), x.dtype), ((0, 0, 0), (*pads[0], 0), (*pads[1], 0), (0, 0, 0)))
+    (sh, sw), (_, oh, ow, _) = strides, out_shape
+    return lax.slice(x, (0, 0, 0, 0), (x.shape[0], (oh - 1) * sh + 1, (ow - 1) * sw + 1, x.shape[3]), (1, sh, sw, 1))
 
 
 def normalise(x, mean, var, scale, bias, eps: float, relu: bool = False):

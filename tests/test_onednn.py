@@ -33,6 +33,8 @@ def _grads(conv, x, w, **kw):
     (4, 8, 16, 32, 3, 2, "SAME"),        # stage change: padding (0, 1)
     (3, 9, 5, 7, 3, 2, "SAME"),          # odd size: padding (1, 1)
     (4, 8, 16, 32, 1, 2, "SAME"),        # projection shortcut
+    (8, 8, 4, 8, 1, 2, "SAME"),          # ... with fewer channels than a oneDNN block (subsampled)
+    (2, 7, 4, 6, 1, 2, ((1, 0), (0, 1))),  # strided 1x1 with padding
     (2, 7, 4, 6, 3, 1, ((2, 0), (1, 1))),  # explicit, asymmetric
     (2, 7, 4, 6, 3, 2, "VALID"),
 ])
@@ -137,3 +139,15 @@ def test_short_training_reaches_the_same_f1():
         out[flag] = json.loads(p.stdout.splitlines()[-1])
     assert out["1"]["onednn"] and not out["0"]["onednn"]
     assert out["1"]["f1"] > 0.25 and abs(out["1"]["f1"] - out["0"]["f1"]) < 0.04, out
+
+
+def test_no_heap_corruption_where_onednn_writes_past_its_workspace(tmp_path):
+    """oneDNN 2.x's AVX2 weight gradient of a strided 1x1 convolution with fewer input channels
+    than its block (the width-4 shortcut here) wrote past its workspace, and glibc aborted the
+    process (10 of 10 runs before the fix). Compiling and loading the step must exit cleanly."""
+    from test_train import _STEP
+    env = os.environ | {"HPOBENCH_JAX_CACHE": str(tmp_path), "ONEDNN_MAX_CPU_ISA": "AVX2"}
+    for loaded in (0, 1, 1):
+        out = subprocess.run([sys.executable, "-c", _STEP], env=env, capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert json.loads(out.stdout.splitlines()[-1])["loaded"] == loaded
