@@ -4,7 +4,9 @@
 // - BatchNorm in training mode, optionally followed by ReLU: forward (with batch mean and variance)
 //   and backward. XLA:CPU splits each of its per-channel reductions into an unfused reduce-window
 //   (a third of a step); the fused ReLU saves a pass over the activations each way.
-// Built by hpobench/onednn.py against the oneDNN 2.x C++ API (Debian's libdnnl-dev).
+// Built by hpobench/onednn.py against oneDNN 2.x (Debian 12's libdnnl-dev) or 3.x (newer
+// distributions): 3.0 folded the operation descriptors (`*::desc`) into the primitive descriptors'
+// constructors, and the few calls that differ are behind DNNL_VERSION_MAJOR below.
 #include <array>
 #include <condition_variable>
 #include <functional>
@@ -77,24 +79,36 @@ std::unique_ptr<Op> MakeConv(const Key& k) {
   auto wei = Md({o, c, kh, kw}, Tag::hwio), any = Md({o, c, kh, kw}, Tag::any);
   memory::dims strides{sh, sw}, pad_l{pt, pl}, pad_r{pb, pr};
   auto alg = dnnl::algorithm::convolution_direct;
+  auto train = dnnl::prop_kind::forward_training;
+#if DNNL_VERSION_MAJOR >= 3
+  dnnl::convolution_forward::primitive_desc fwd(Engine(), train, alg, src, any, dst, strides, pad_l, pad_r);
+#else
   dnnl::convolution_forward::primitive_desc fwd(
-      dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, alg, src, any, dst, strides, pad_l, pad_r),
-      Engine());
+      dnnl::convolution_forward::desc(train, alg, src, any, dst, strides, pad_l, pad_r), Engine());
+#endif
   if (kind == kConvFwd) {  // (x, w) -> y
     op->prim = dnnl::convolution_forward(fwd);
     op->Bind(DNNL_ARG_SRC, src);
     op->Weights(DNNL_ARG_WEIGHTS, wei, fwd.weights_desc(), false);
     op->Bind(DNNL_ARG_DST, dst);
   } else if (kind == kConvBwdData) {  // (dy, w) -> dx
+#if DNNL_VERSION_MAJOR >= 3
+    dnnl::convolution_backward_data::primitive_desc pd(Engine(), alg, src, any, dst, strides, pad_l, pad_r, fwd);
+#else
     dnnl::convolution_backward_data::primitive_desc pd(
         dnnl::convolution_backward_data::desc(alg, src, any, dst, strides, pad_l, pad_r), Engine(), fwd);
+#endif
     op->prim = dnnl::convolution_backward_data(pd);
     op->Bind(DNNL_ARG_DIFF_DST, dst);
     op->Weights(DNNL_ARG_WEIGHTS, wei, pd.weights_desc(), false);
     op->Bind(DNNL_ARG_DIFF_SRC, src);
   } else {  // (x, dy) -> dw
+#if DNNL_VERSION_MAJOR >= 3
+    dnnl::convolution_backward_weights::primitive_desc pd(Engine(), alg, src, any, dst, strides, pad_l, pad_r, fwd);
+#else
     dnnl::convolution_backward_weights::primitive_desc pd(
         dnnl::convolution_backward_weights::desc(alg, src, any, dst, strides, pad_l, pad_r), Engine(), fwd);
+#endif
     op->prim = dnnl::convolution_backward_weights(pd);
     op->Bind(DNNL_ARG_SRC, src);
     op->Bind(DNNL_ARG_DIFF_DST, dst);
@@ -110,9 +124,13 @@ dnnl::normalization_flags NormFlags(bool relu) {
 
 dnnl::batch_normalization_forward::primitive_desc NormFwdPd(int64_t n, int64_t c, int64_t h, int64_t w,
                                                            float eps, bool relu) {
-  return {dnnl::batch_normalization_forward::desc(dnnl::prop_kind::forward_training, Md({n, c, h, w}, Tag::nhwc),
-                                                  eps, NormFlags(relu)),
+  auto data = Md({n, c, h, w}, Tag::nhwc);
+#if DNNL_VERSION_MAJOR >= 3
+  return {Engine(), dnnl::prop_kind::forward_training, data, data, eps, NormFlags(relu)};
+#else
+  return {dnnl::batch_normalization_forward::desc(dnnl::prop_kind::forward_training, data, eps, NormFlags(relu)),
           Engine()};
+#endif
 }
 
 std::unique_ptr<Op> MakeNorm(const Key& k) {
@@ -130,11 +148,17 @@ std::unique_ptr<Op> MakeNorm(const Key& k) {
     op->prim = dnnl::batch_normalization_forward(fwd);
     args = {DNNL_ARG_SRC, DNNL_ARG_SCALE, DNNL_ARG_SHIFT, DNNL_ARG_DST, DNNL_ARG_MEAN, DNNL_ARG_VARIANCE};
     if (relu) args.push_back(DNNL_ARG_WORKSPACE);
-  } else {  // (x, dy, scale, bias, mean, var[, workspace]) -> (dx, dscale, dbias); 2.x wants the shift, unused
+  } else {  // (x, dy, scale, bias, mean, var[, workspace]) -> (dx, dscale, dbias); only 2.x takes the shift
+#if DNNL_VERSION_MAJOR >= 3
+    op->prim = dnnl::batch_normalization_backward(dnnl::batch_normalization_backward::primitive_desc(
+        Engine(), dnnl::prop_kind::backward, data, data, data, eps, NormFlags(relu), fwd));
+#else
     op->prim = dnnl::batch_normalization_backward(dnnl::batch_normalization_backward::primitive_desc(
         dnnl::batch_normalization_backward::desc(dnnl::prop_kind::backward, data, data, eps, NormFlags(relu)),
         Engine(), fwd));
-    args = {DNNL_ARG_SRC, DNNL_ARG_DIFF_DST, DNNL_ARG_SCALE, DNNL_ARG_SHIFT, DNNL_ARG_MEAN, DNNL_ARG_VARIANCE};
+#endif
+    int shift = DNNL_VERSION_MAJOR >= 3 ? 0 : DNNL_ARG_SHIFT;  // 0: the operand is bound to no argument
+    args = {DNNL_ARG_SRC, DNNL_ARG_DIFF_DST, DNNL_ARG_SCALE, shift, DNNL_ARG_MEAN, DNNL_ARG_VARIANCE};
     if (relu) args.push_back(DNNL_ARG_WORKSPACE);
     args.insert(args.end(), {DNNL_ARG_DIFF_SRC, DNNL_ARG_DIFF_SCALE, DNNL_ARG_DIFF_SHIFT});
   }

@@ -10,8 +10,9 @@
 Both have their own VJPs (the gradients are oneDNN primitives too) and take this path only for
 f32 NHWC arrays on CPU; everything else, and every other platform, stays with XLA.
 
-The kernels (`onednn.cc`) are compiled on first use against the system's oneDNN 2.x
-(`apt-get install libdnnl-dev`, see the Makefile) and kept under the data directory. Where
+The kernels (`onednn.cc`) are compiled on first use against the system's oneDNN, 2.x or 3.x
+(`apt-get install libdnnl-dev`, see the Makefile; `HPOBENCH_ONEDNN_ROOT` names another install),
+and kept under the data directory. Where
 that is impossible, or `HPOBENCH_ONEDNN=0`, XLA's own lowering is used and `available()` says
 why.
 
@@ -61,9 +62,15 @@ def _library() -> tuple[ctypes.CDLL | None, str | None]:
     # HPOBENCH_ONEDNN_SANITIZE=address: a separate AddressSanitizer build, for `make asan`
     sanitize = os.environ.get("HPOBENCH_ONEDNN_SANITIZE", "")
     flags = [f"-fsanitize={sanitize}", "-fno-omit-frame-pointer", "-g"] if sanitize else []
-    cmd = ["c++", "-O2", "-std=c++17", "-shared", "-fPIC", "-w", *flags, f"-I{jax.ffi.include_dir()}", str(SOURCE),
-           "-ldnnl"]
-    key = hashlib.sha256((SOURCE.read_text() + " ".join(cmd[:-2]) + jax.__version__).encode()).hexdigest()[:16]
+    # HPOBENCH_ONEDNN_ROOT: a oneDNN install (include/, lib/) to use instead of the system's
+    root = os.environ.get("HPOBENCH_ONEDNN_ROOT")
+    include = Path(root or "/usr") / "include"
+    paths = [f"-I{include}", f"-L{root}/lib", f"-Wl,-rpath,{root}/lib"] if root else []
+    cmd = ["c++", "-O2", "-std=c++17", "-shared", "-fPIC", "-w", *flags, *paths, f"-I{jax.ffi.include_dir()}",
+           str(SOURCE), "-ldnnl"]
+    header = include / "oneapi" / "dnnl" / "dnnl_version.h"  # a new oneDNN is a new build
+    key = hashlib.sha256((SOURCE.read_text() + " ".join(cmd[:-2]) + jax.__version__
+                          + (header.read_text() if header.exists() else "")).encode()).hexdigest()[:16]
     lib = _build_dir() / f"onednn-{key}.so"
     try:
         if not lib.exists():
