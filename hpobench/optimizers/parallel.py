@@ -3,7 +3,8 @@
 Every executor has the same three calls: `submit(trial_id, config, fidelity, seed)`,
 `wait()` (the trials that finished since the last call, as (trial_id, Outcome)) and
 `close()`. `capacity` is how many trials it runs at once. A trial that raises, or whose
-worker dies, comes back as a `crashed` result: a run never stops because of one trial.
+worker dies (killed, aborted, out of memory), comes back as a `crashed` result and is not run
+again; a local cluster restarts the worker. A run never stops because of one trial.
 
 Workers rebuild a registered benchmark by name (cached per worker process); a
 `Benchmark` object that is not registered is shipped to them once (scattered).
@@ -169,8 +170,12 @@ def executor(bench: Benchmark, name: str | None, bench_kwargs: dict, workers: in
             raise ExecutorError(f"cannot reach the Dask scheduler at {scheduler!r}: {type(e).__name__}: {e}") from None
         capacity = max(1, sum(client.nthreads().values()))
     else:
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs=logging.ERROR)
+        import dask
+        # A trial whose process dies is a crashed trial, not one Dask reschedules on another worker
+        # (by default up to 3 times: a trial that kills its process would take 4 workers with it).
+        with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                   dashboard_address=None, silence_logs=logging.ERROR)
         client = Client(cluster)
         capacity = workers
     try:
