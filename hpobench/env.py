@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata as md
+import importlib.util
 import os
+import pkgutil
 import platform
 import subprocess
 import sys
@@ -37,6 +39,34 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def cpu_isa() -> str:
+    """The widest x86 vector ISA this CPU has (oneDNN and XLA pick kernels by it), with the
+    extensions that change which kernels run; results may differ in the last digits across them."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((set(line.split(":", 1)[1].split()) for line in f if line.startswith("flags")), set())
+    except OSError:
+        return platform.machine()
+    base = next((isa for isa in ("avx512f", "avx2", "avx", "sse4_2") if isa in flags), platform.machine())
+    extra = sorted(f for f in flags if f in ("avx512_bf16", "avx512_vnni", "amx_bf16", "amx_tile"))
+    return "+".join([base.replace("avx512f", "avx512"), *extra])
+
+
+def accelerator_expected() -> bool:
+    """Whether JAX will find an accelerator, answered without starting JAX (the CPU-only settings,
+    `hpobench.heap` and core pinning, must be decided before it starts its threads)."""
+    platforms = os.environ.get("JAX_PLATFORMS", "").lower()
+    if platforms:
+        return any(p in platforms for p in ("cuda", "gpu", "rocm", "tpu"))
+    try:
+        import jax_plugins  # the namespace JAX's GPU and TPU plugins install into
+        if any(True for _ in pkgutil.iter_modules(jax_plugins.__path__)):
+            return True
+    except ImportError:
+        pass
+    return importlib.util.find_spec("libtpu") is not None
+
+
 def _git_commit() -> str | None:
     """The project's commit (with '+dirty' for local changes): code identity of a result."""
     repo = Path(__file__).resolve().parents[1]
@@ -57,6 +87,7 @@ def _static() -> dict:
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "cpu": cpu_model(),
+        "isa": cpu_isa(),
         "cpu_count": os.cpu_count(),
         "versions": {p: version(p) for p in PACKAGES},
     }

@@ -94,9 +94,10 @@ def _pin(name) -> None:
     Measured on 2 cores (ResNet-20 on the oneDNN kernels, `experiments.throughput --measure`,
     two pinned processes at once): one 2-thread process 8296 / 2422 / 656 img/s at 8 / 16 / 32 px,
     two pinned workers 5722+5780 / 1572+1593 / 352+343, i.e. 1.39x / 1.31x / 1.06x the throughput.
-    (Pinned before the first training, so OpenMP and XLA size their thread pools to one core.)
+    (Pinned before the first training, so OpenMP and XLA size their thread pools to one core.
+    Not on a machine with an accelerator: its workers feed the device and need every core.)
     """
-    if isinstance(name, int) and hasattr(os, "sched_setaffinity"):
+    if isinstance(name, int) and hasattr(os, "sched_setaffinity") and not env.accelerator_expected():
         cpus = sorted(os.sched_getaffinity(0))
         if len(cpus) > 1:
             os.sched_setaffinity(0, {cpus[name % len(cpus)]})
