@@ -1,7 +1,8 @@
 """Datasets for the live benchmarks: load, split, subset, resize.
 
 Sources: the offline tfds builders of `local` (CIFAR-10 JPEG archive, Fashion-MNIST
-idx files) and the tfds catalog (`catalog`). Prepared data lives in a tfds data
+idx files, any class-per-folder image tree or archive: `load_folder`) and the tfds
+catalog (`catalog`). Prepared data lives in a tfds data
 dir (`$HPOBENCH_DATA_DIR`, default `~/.cache/hpobench`); decoded arrays are also
 kept there as `.npy` so that a second load takes well under a second.
 
@@ -14,6 +15,7 @@ kept there as `.npy` so that a second load takes well under a second.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import zlib
 from dataclasses import dataclass
@@ -24,10 +26,11 @@ import numpy as np
 from hpobench.data import sources
 from hpobench.data.transforms import nested_subset, resize, stratified_split
 
-__all__ = ["DataError", "Dataset", "load", "nested_subset", "resize", "stratified_split", "data_dir"]
+__all__ = ["DataError", "Dataset", "load", "load_folder", "nested_subset", "resize", "stratified_split", "data_dir"]
 
 VAL_FRACTION = 0.1  # carved from train, stratified; what HPO optimises
 SPLIT_SEED = 0  # fixed: every run of every study sees the same validation set
+TEST_FRACTION = 0.2  # image folders without a test/ folder: carved from all images, stratified
 
 
 class DataError(ValueError):
@@ -88,6 +91,8 @@ def _read_source(sources) -> dict:
     for split in ("train", "test"):
         ds = sources[split]
         rows = ds.__getitems__(range(len(ds)))
+        if rows and "index" in rows[0]:  # image folders: back to sorted member order, not tfds' shuffle
+            rows = sorted(rows, key=lambda r: r["index"])
         out[split] = (np.stack([r["image"] for r in rows]), np.array([r["label"] for r in rows], np.int32))
     return out
 
@@ -106,6 +111,47 @@ def _save(cache: Path, arrays: dict) -> None:
 def load(name: str, source: str | None = None) -> Dataset:
     """Train/validation/test arrays of `name` (`cifar10`, `fashion_mnist`, or a tfds catalog name)."""
     arrays, classes = _arrays(name, source)
+    return _dataset(name, arrays, classes)
+
+
+def _dataset(name: str, arrays: dict, classes: tuple[str, ...]) -> Dataset:
     (x, y), (x_test, y_test) = arrays["train"], arrays["test"]
     train_idx, val_idx = stratified_split(y, VAL_FRACTION, SPLIT_SEED)
     return Dataset(name, x[train_idx], y[train_idx], x[val_idx], y[val_idx], x_test, y_test, classes)
+
+
+@functools.lru_cache(maxsize=4)
+def load_folder(path: str | os.PathLike, native: int = 32) -> Dataset:
+    """A class-per-folder tree of JPEG/PNG images, or a tar archive of one, as a `Dataset`.
+
+    Layout and bad-input errors: `sources.scan_folder` (classes = sorted folder names; hidden
+    files and files other than .jpg/.jpeg/.png are ignored). Every image becomes RGB at
+    `native` x `native` (`local.ImageFolder`). The tree's `train/` and `test/` folders are the
+    splits; without them a stratified `TEST_FRACTION` of every class is carved out as test
+    (seed `SPLIT_SEED`). Validation: a stratified `VAL_FRACTION` of train, as for every dataset.
+    Prepared once into the tfds/array cache, keyed by the resolved path, a cheap fingerprint
+    (file names, sizes, mtimes) and `native`: another or an edited folder is prepared anew.
+    """
+    if isinstance(native, bool) or not isinstance(native, int) or native < 4:
+        raise DataError(f"native size must be an integer >= 4 (pixels), got {native!r}")
+    p, fingerprint = sources.folder_fingerprint(path)
+    slug = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in p.name)[:40]
+    key = f"folder-{slug}-{zlib.crc32(str(p).encode()):08x}-{fingerprint}-{native}px-{sources.VERSION}"
+    cache = data_dir() / "arrays" / key
+    if not (cache / "done").exists():
+        tree = sources.scan_folder(p)
+        splits = dict(tree.splits)
+        if "test" not in splits:
+            members = splits["train"]
+            rest, held = stratified_split(np.array([label for _, label in members]), TEST_FRACTION, SPLIT_SEED)
+            splits = {"train": tuple(members[i] for i in rest), "test": tuple(members[i] for i in held)}
+        from hpobench.data import local  # imports tfds: only when preparing
+        builder = local.ImageFolder(tree=tree, splits=splits, native=native, data_dir=str(data_dir() / "tfds" / key))
+        builder.download_and_prepare()
+        cache.mkdir(parents=True, exist_ok=True)
+        (cache / "classes.json").write_text(json.dumps({"classes": list(tree.classes), "source": str(p),
+                                                         "test": "folder" if "test" in tree.splits else "carved"}))
+        _save(cache, _read_source(builder.as_data_source()))
+    classes = tuple(json.loads((cache / "classes.json").read_text())["classes"])
+    arrays = {s: (np.load(cache / f"x_{s}.npy"), np.load(cache / f"y_{s}.npy")) for s in ("train", "test")}
+    return _dataset(f"folder/{p.name}", arrays, classes)

@@ -1,4 +1,4 @@
-"""tfds builders for the offline sources: CIFAR-10 (JPEG archive) and Fashion-MNIST (idx).
+"""tfds builders for the offline sources: CIFAR-10 (JPEG archive), Fashion-MNIST (idx), image folders.
 
 They write `array_record` files with `tfds.features.Tensor` features, so they are
 prepared and read (`as_data_source()`) without TensorFlow.
@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import gzip
 import io
+import posixpath
 import tarfile
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import tensorflow_datasets as tfds
@@ -43,6 +45,42 @@ class _LocalBuilder(tfds.core.GeneratorBasedBuilder):
         return {split: self._generate_examples(split) for split in ("train", "test")}
 
 
+def _read(source: Path, want) -> Iterator[tuple[str, bytes]]:
+    """(member, bytes) of each file of a folder or tar archive whose relative posix path `want`s;
+    an archive is read in one pass, in its own order (no seeking in a compressed stream)."""
+    from hpobench.data import DataError
+    if source.is_dir():
+        for p in sorted(source.rglob("*")):
+            rel = p.relative_to(source).as_posix()
+            if p.is_file() and want(rel):
+                try:
+                    yield rel, p.read_bytes()
+                except OSError as e:
+                    raise DataError(f"{p}: unreadable ({e})") from None
+        return
+    with tarfile.open(source, "r:*") as tar:
+        for member in tar:
+            rel = posixpath.normpath(member.name).lstrip("/")
+            if member.isfile() and want(rel):
+                yield rel, tar.extractfile(member).read()
+
+
+def _decode(data: bytes, where: str, size: int | None = None) -> np.ndarray:
+    """An image as uint8 RGB (greyscale replicated, alpha dropped), resized to size x size if given."""
+    from PIL import Image
+
+    from hpobench.data import DataError
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im = im.convert("RGB")  # also forces the full decode: a truncated file fails here
+            if size is not None and im.size != (size, size):
+                shrink = im.width >= size and im.height >= size  # area averaging, as the resolution fidelity
+                im = im.resize((size, size), Image.Resampling.BOX if shrink else Image.Resampling.BICUBIC)
+            return np.asarray(im, dtype=np.uint8)
+    except Exception as e:  # PIL raises UnidentifiedImageError, OSError, SyntaxError, ...
+        raise DataError(f"{where}: not a readable image ({type(e).__name__}: {e})") from None
+
+
 class Cifar10Jpeg(_LocalBuilder):
     """CIFAR-10 from `cifar10/{train,test}/<class>/NNNN.jpg` inside a .tar.gz."""
 
@@ -51,16 +89,38 @@ class Cifar10Jpeg(_LocalBuilder):
     CLASSES = CIFAR10_CLASSES
 
     def _generate_examples(self, split):
-        from PIL import Image
-        with tarfile.open(self.source, "r:gz") as tar:
-            for member in tar:
-                parts = Path(member.name).parts
-                if not member.isfile() or len(parts) != 4 or parts[1] != split:
-                    continue
-                label = parts[2]
-                with Image.open(io.BytesIO(tar.extractfile(member).read())) as im:
-                    image = np.asarray(im.convert("RGB"), dtype=np.uint8)
-                yield f"{split}/{label}/{parts[3]}", {"image": image, "label": label}
+        want = lambda rel: len(parts := rel.split("/")) == 4 and parts[1] == split
+        for rel, data in _read(self.source, want):
+            _, _, label, file = rel.split("/")
+            yield f"{split}/{label}/{file}", {"image": _decode(data, f"{self.source}:{rel}"), "label": label}
+
+
+class ImageFolder(_LocalBuilder):
+    """Any class-per-folder tree of JPEG/PNG images, or a tar archive of one, at `native` x `native` RGB.
+
+    `tree` is its `sources.scan_folder` (classes, and which member goes to which split);
+    every image is resized once, stretched to a square (aspect ratio not kept), by area
+    averaging when shrinking and bicubic when enlarging; greyscale and RGBA become RGB.
+    """
+
+    VERSION = tfds.core.Version(VERSION)
+
+    def __init__(self, *, tree, splits: dict, native: int, **kwargs):
+        self.tree, self.split_members, self.native = tree, splits, native
+        self.SHAPE, self.CLASSES = (native, native, 3), tuple(tree.classes)
+        super().__init__(source=tree.path, **kwargs)
+
+    def _info(self):
+        info = super()._info()  # + the member's position in sorted order: read back in that order
+        return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict({
+            **info.features, "index": tfds.features.Tensor(shape=(), dtype=np.int64)}),
+            supervised_keys=("image", "label"))
+
+    def _generate_examples(self, split):
+        where = {rel: (i, label) for i, (rel, label) in enumerate(self.split_members[split])}
+        for rel, data in _read(self.source, where.__contains__):
+            i, label = where[rel]
+            yield rel, {"image": _decode(data, self.tree.show(rel), self.native), "label": label, "index": i}
 
 
 def read_idx(path: Path) -> np.ndarray:

@@ -19,10 +19,19 @@ def _class_orders(y: np.ndarray, seed: int) -> list[np.ndarray]:
 
 
 def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(rest, held_out) indices, held_out taking `fraction` of every class."""
-    held = [o[: int(round(fraction * len(o)))] for o in _class_orders(y, seed)]
+    """(rest, held_out) indices, held_out taking `fraction` of every class.
+
+    A class of two or more samples gives at least one and keeps at least one (small
+    image-folder classes still get validated); at 10% classes of 15 or more are unaffected.
+    """
+    held = [o[: _held(fraction, len(o))] for o in _class_orders(y, seed)]
     held = np.sort(np.concatenate(held))
     return np.setdiff1d(np.arange(len(y)), held), held
+
+
+def _held(fraction: float, n: int) -> int:
+    k = int(round(fraction * n))
+    return min(n - 1, max(1, k)) if n >= 2 and fraction > 0 else k
 
 
 def nested_subset(y: np.ndarray, fraction: float, seed: int) -> np.ndarray:
