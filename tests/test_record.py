@@ -137,7 +137,8 @@ def test_tables_schema_and_trajectory(tmp_path):
     # the project's trial schema over the benchmark's full space, plus the run's columns
     base = trial_row(bench.name, {}, bench.full_fidelity, 0, bench.evaluate(None, {"epochs": 1}), bench.config_space)
     extra = {"trial", "order", "optimizer", "run_seed", "budget", "full", "opt_info", "worker", "started",
-             "wall_s", "charged", "spent", "spent_s", "incumbent_trial", "incumbent_f1", "asked_after"}
+             "wall_s", "charged", "spent", "spent_s", "incumbent_trial", "incumbent_f1", "asked_after",
+             "opt_loss", "incumbent_value"}
     assert set(trials.columns) == set(base) | extra
     assert "config.right_x" in trials and trials["config.right_x"].isna().all()
     assert (trials["config.branch"] == "left").all() and (trials["benchmark"] == bench.name).all()

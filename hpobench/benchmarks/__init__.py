@@ -17,9 +17,9 @@ from typing import Callable
 
 from ConfigSpace import ConfigurationSpace
 
-from hpobench.benchmarks.base import Benchmark, BenchmarkError, Result, trial_row
+from hpobench.benchmarks.base import F1, Benchmark, BenchmarkError, Metric, Result, trial_row
 
-__all__ = ["Benchmark", "BenchmarkError", "Result", "get", "names", "register", "trial_row"]
+__all__ = ["F1", "Benchmark", "BenchmarkError", "Metric", "Result", "get", "names", "register", "trial_row"]
 
 _FACTORIES: dict[str, Callable[..., Benchmark]] = {}
 
@@ -33,9 +33,11 @@ def _synthetic(agreement: float, label: str | None = None) -> Callable[..., Benc
 
 
 def _resnet(dataset: str, **preset) -> Callable[..., Benchmark]:
-    def factory(**kw) -> Benchmark:
+    def factory(data: str | None = None, **kw) -> Benchmark:
+        """data: where the images are (the CLI's --data): for resnet/folder a class-per-folder image tree
+        or a tar archive of one, for the named datasets their source files (`resnet.make`'s `source`)."""
         from hpobench.benchmarks import resnet  # imports JAX: only when asked for
-        return resnet.make(dataset, **(preset | kw))
+        return resnet.make(dataset, **(preset | kw | ({"source": str(data)} if data is not None else {})))
     return factory
 
 
@@ -60,6 +62,7 @@ def _builtin() -> None:
         _FACTORIES[f"resnet/{ds}"] = _resnet(ds)
     _FACTORIES["resnet/cifar10-cpu"] = _resnet("cifar10", max_epochs=8, max_fraction=0.1, max_resolution=16,
                                                name="resnet/cifar10-cpu")
+    _FACTORIES["resnet/folder"] = _resnet("folder")  # data=PATH (required), native=32: your own images
     for kind in ("surrogate", "replay"):  # from the recorded study (results/cifar10_cpu)
         _FACTORIES[f"{kind}/cifar10-cpu"] = _tabular(kind, "resnet/cifar10-cpu")
     for name, agreement in (("agree", 1.0), ("partial", 0.5), ("uncorrelated", 0.0), ("reversed", -1.0)):
@@ -80,8 +83,12 @@ def register(name: str, fn: Callable | Benchmark, config_space: ConfigurationSpa
              fidelity_space: ConfigurationSpace | None = None, *, overwrite: bool = False, **kw) -> None:
     """Register a benchmark, a factory returning one, or a plain objective.
 
-    For a plain objective `fn(config: dict, fidelity: dict, seed: int) -> Result`
-    pass its `config_space` and `fidelity_space` (defaults = full fidelity).
+    For a plain objective `fn(config: dict, fidelity: dict, seed: int)` pass its
+    `config_space` and `fidelity_space` (defaults = full fidelity) and, unless it reports
+    F1, its `metric=Metric(name, "maximize" | "minimize", lower, upper)`. It may return a
+    `Result`, a number (the metric) or a dict of metrics (`Benchmark`, `base.py`).
+    `hpobench.objective.load` builds one from a file or module and JSON spaces (the CLI's
+    `--objective`).
     """
     if name in _FACTORIES and not overwrite:
         raise BenchmarkError(f"benchmark {name!r} is already registered (pass overwrite=True)")

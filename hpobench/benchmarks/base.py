@@ -11,17 +11,37 @@ validates input before any compute and turns exceptions into `crashed` results.
     >>> r.status
     'ok'
 
+Every benchmark declares its objective's `Metric`: a name, a direction (`maximize` or
+`minimize`) and optionally a range. The ResNet, synthetic and tabular benchmarks report
+`f1` (validation macro-F1, maximised, in [0, 1]); a registered objective may report any
+metric, e.g. a log loss to minimise or an accuracy in percent:
+
+    >>> bench = hpobench.get("synthetic/agree")
+    >>> bench.metric.name, bench.metric.direction
+    ('f1', 'maximize')
+    >>> Metric("log_loss", "minimize", lower=0).loss(0.25)  # what optimizers minimise
+    0.25
+
+An objective `fn(config, fidelity, seed)` may return a `Result`, a number (the declared
+metric) or a dict of numbers (the declared metric and any others, all recorded);
+`evaluate` turns the last two into a `Result` with `metrics` set and its measured wall time.
+
 Trial rows (`trial_row`) are the one table schema every part of the project
 reads and writes: `config.<hp>` (None where inactive), `fidelity.<knob>`, `seed`,
 `status`, `f1` (validation macro-F1, maximised), `accuracy`, `loss`, `cost_s`
 (seconds), `cost` (epochs x data_fraction x (resolution/native)^2), `curve` and
-`info` (JSON strings), `error`, `benchmark`.
+`info` (JSON strings), `error`, `benchmark`; since the metric became declarable also
+`value` (the benchmark's declared metric; `f1` for the built-in benchmarks) and
+`metric.<name>` for every other reported metric that is not one of `f1`, `accuracy`,
+`loss` (NaN where a trial did not report it). Records without `value` are read as F1.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import numbers
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -34,10 +54,116 @@ from hpobench import env
 from hpobench.spaces import active, plain
 
 STATUSES = ("ok", "diverged", "crashed")
+DIRECTIONS = ("maximize", "minimize")
+FIXED_METRICS = ("f1", "accuracy", "loss")  # Result fields (and table columns) of their own
 
 
 class BenchmarkError(ValueError):
     """Bad input to a benchmark (config, fidelity, dataset); raised before compute."""
+
+
+@dataclass(frozen=True)
+class Metric:
+    """The metric a benchmark's objective reports: name, direction and (optional) range.
+
+    Optimizers minimise `loss(value)`: the distance below the upper bound when maximised
+    (`upper - value`, `-value` without one), above the lower bound when minimised
+    (`value - lower`, `value` without one); for F1 that is 1 - F1. Only differences
+    between losses matter to the optimizers. A failed trial's loss is `worst_loss` (the
+    loss at the declared worst bound: the lower one when maximised, the upper one when
+    minimised) or, where that bound is not declared, the worst loss seen so far in the run
+    (`hpobench.tune`). A successful value outside the declared range is a crashed trial.
+    """
+
+    name: str = "f1"
+    direction: str = "maximize"
+    lower: float | None = None
+    upper: float | None = None
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name.strip() or self.name != self.name.strip():
+            raise BenchmarkError(f"a metric needs a name (no surrounding spaces), got {self.name!r}")
+        if self.direction not in DIRECTIONS:
+            raise BenchmarkError(f"metric {self.name!r}: direction must be 'maximize' or 'minimize', "
+                                 f"got {self.direction!r}")
+        for k in ("lower", "upper"):
+            v = getattr(self, k)
+            if v is not None:
+                if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
+                    raise BenchmarkError(f"metric {self.name!r}: {k} bound must be a finite number or None, got {v!r}")
+                object.__setattr__(self, k, float(v))
+        if self.lower is not None and self.upper is not None and not self.lower < self.upper:
+            raise BenchmarkError(f"metric {self.name!r}: need lower < upper, got [{self.lower}, {self.upper}]")
+
+    @property
+    def maximize(self) -> bool:
+        return self.direction == "maximize"
+
+    @property
+    def sign(self) -> float:
+        """+1 when maximised, -1 when minimised: `sign * value` is larger-is-better."""
+        return 1.0 if self.maximize else -1.0
+
+    def loss(self, value: float) -> float:
+        """What optimizers minimise for a successful trial's `value` (class docstring)."""
+        v = float(value)
+        if self.maximize:
+            return self.upper - v if self.upper is not None else -v
+        return v - self.lower if self.lower is not None else v
+
+    @property
+    def worst(self) -> float | None:
+        """The declared worst value (lower bound when maximised, upper when minimised), or None."""
+        return self.lower if self.maximize else self.upper
+
+    @property
+    def worst_loss(self) -> float | None:
+        return None if self.worst is None else self.loss(self.worst)
+
+    def better(self, a: float, b: float) -> bool:
+        """Is `a` strictly better than `b`? (NaN is never better; anything beats NaN.)"""
+        if a is None or math.isnan(a):
+            return False
+        if b is None or math.isnan(b):
+            return True
+        return a > b if self.maximize else a < b
+
+    def problem(self, value: float) -> str | None:
+        """Why a successful trial's `value` is unusable (non-finite, outside the range), or None."""
+        if not math.isfinite(value):
+            return f"{self.name} is {value}"
+        lo = -math.inf if self.lower is None else self.lower
+        hi = math.inf if self.upper is None else self.upper
+        if not lo <= value <= hi:
+            return f"{self.name} = {value!r} is outside its declared range [{lo:g}, {hi:g}]"
+        return None
+
+    def describe(self) -> str:
+        rng = "" if self.lower is None and self.upper is None else \
+            f" in [{'-inf' if self.lower is None else f'{self.lower:g}'}, {'inf' if self.upper is None else f'{self.upper:g}'}]"
+        return f"{self.name} ({self.direction}{rng})"
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def of(cls, spec: "Metric | Mapping | str | None") -> "Metric":
+        """A Metric from a Metric, a dict (`to_dict`, e.g. a run's meta.json), a name, or None (F1)."""
+        if spec is None:
+            return F1
+        if isinstance(spec, Metric):
+            return spec
+        if isinstance(spec, str):
+            return F1 if spec == "f1" else cls(spec)
+        if isinstance(spec, Mapping):
+            unknown = sorted(set(spec) - {"name", "direction", "lower", "upper"})
+            if unknown:
+                raise BenchmarkError(f"a metric has name, direction, lower, upper; got also {unknown}")
+            return cls(**spec)
+        raise BenchmarkError(f"a metric must be a Metric, a dict or a name, got {type(spec).__name__}")
+
+
+F1 = Metric("f1", "maximize", 0.0, 1.0)  # the built-in benchmarks' metric: validation macro-F1
 
 
 @dataclass
@@ -54,10 +180,21 @@ class Result:
     error: str | None = None
     test: dict | None = None  # held-out test metrics, final reporting only
     info: dict = field(default_factory=dict)  # config, fidelity, seed, env
+    metrics: dict = field(default_factory=dict)  # every metric the objective reported, by name
 
     def __post_init__(self):
         if self.status not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}, got {self.status!r}")
+
+    def value(self, metric: "Metric | str" = "f1") -> float:
+        """The value of `metric` (a Metric or a name): from `metrics`, else the field of that name."""
+        name = metric.name if isinstance(metric, Metric) else metric
+        if name in self.metrics:
+            return float(self.metrics[name])
+        if name in FIXED_METRICS:
+            v = getattr(self, name)
+            return math.nan if v is None else float(v)
+        return math.nan
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -82,6 +219,7 @@ class Benchmark:
     truth: Any = None  # synthetic benchmarks: the known ground truth
     meta: dict = field(default_factory=dict)
     prepare: Callable[[], None] | None = None  # fetch/check what evaluate needs; raises BenchmarkError
+    metric: Metric = F1  # what `fn` reports and optimizers optimise
 
     def check(self) -> None:
         """Fail now, before compute, if something `evaluate` needs (e.g. a dataset) is missing."""
@@ -177,23 +315,70 @@ class Benchmark:
         except Exception as e:
             result = Result.failed("crashed", f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=5)}",
                                    cost_s=time.perf_counter() - t0, cost=self.cost(fid))
+        result = self._result(result, time.perf_counter() - t0, fid)
         result.info = {**result.info, "benchmark": self.name, "config": values, "fidelity": fid,
                        "seed": int(seed), "env": env.describe()}
         return result
 
 
+    def _result(self, out, elapsed: float, fid: dict) -> Result:
+        """The objective's return value as a checked Result (module docstring); never raises."""
+        m = self.metric
+        if isinstance(out, Result):
+            result = out
+        else:
+            if isinstance(out, Mapping):
+                metrics, bad = {}, []
+                for k, v in out.items():
+                    if isinstance(v, bool) or not isinstance(v, numbers.Real):
+                        bad.append(f"{k!r}: {type(v).__name__}")
+                    else:
+                        metrics[str(k)] = float(v)
+                if bad:
+                    return Result.failed("crashed", f"{self.name}: the objective's metrics must be numbers; "
+                                         f"got {', '.join(bad)}", elapsed, self.cost(fid))
+            elif isinstance(out, numbers.Real) and not isinstance(out, bool):
+                metrics = {m.name: float(out)}
+            else:
+                return Result.failed("crashed", f"{self.name}: the objective returned {type(out).__name__}; "
+                                     f"expected a number ({m.name}), a dict of metrics or a Result",
+                                     elapsed, self.cost(fid))
+            if m.name not in metrics:
+                return Result.failed("crashed", f"{self.name}: the objective returned metrics {sorted(metrics)} "
+                                     f"but not {m.name!r}, the metric it declares (--metric)",
+                                     elapsed, self.cost(fid))
+            nan = math.nan
+            result = Result("ok", metrics.get("f1", nan), metrics.get("accuracy", nan), metrics.get("loss", nan),
+                            elapsed, self.cost(fid), metrics=metrics)
+        if result.status == "ok":
+            v = result.value(m)
+            problem = m.problem(v)
+            if problem is not None:  # NaN/inf: the training diverged; out of range: the objective is wrong
+                result = dataclasses.replace(result, status="diverged" if not math.isfinite(v) else "crashed",
+                                             error=f"{self.name}: {problem}")
+        return result
+
+
 def trial_row(bench_name: str, config: Mapping, fidelity: Mapping, seed: int, result: Result,
-              config_space: ConfigurationSpace | None = None) -> dict:
-    """Flatten one evaluation into the project's table schema (module docstring)."""
+              config_space: ConfigurationSpace | None = None, metric: Metric | str | None = None) -> dict:
+    """Flatten one evaluation into the project's table schema (module docstring).
+
+    metric: the benchmark's declared metric (default F1): its value is the `value` column.
+    """
+    metric = Metric.of(metric)
     names = list(config_space) if config_space is not None else list(config)
     row = {f"config.{k}": plain(config.get(k)) for k in names}
     row.update({f"fidelity.{k}": v for k, v in fidelity.items()})
     info = {k: v for k, v in result.info.items() if k not in ("config", "fidelity", "seed")}
     row.update(benchmark=bench_name, seed=int(seed), status=result.status, f1=result.f1,
-               accuracy=result.accuracy, loss=result.loss, cost_s=result.cost_s, cost=result.cost,
+               accuracy=result.accuracy, loss=result.loss, value=result.value(metric),
+               cost_s=result.cost_s, cost=result.cost,
                error=result.error, curve=json.dumps(result.curve, default=json_default),
                test=json.dumps(result.test, default=json_default),
                info=json.dumps(info, default=json_default))
+    for k in dict.fromkeys([*result.metrics, metric.name]):
+        if k not in FIXED_METRICS:
+            row[f"metric.{k}"] = result.value(k)
     return row
 
 

@@ -3,7 +3,7 @@
 An optimizer is any object with two methods, driven by `hpobench.tune`:
 
     ask() -> Proposal                  # a configuration and, for multi-fidelity, a budget
-    tell(trial: Trial, loss: float)    # loss = 1 - F1 (minimised); failed trials get WORST
+    tell(trial: Trial, loss: float)    # loss to minimise, from the benchmark's metric (`Losses`)
 
 It must be deterministic given its seed and the sequence of asks and tells: that is
 what lets a killed run resume by replaying its journal (see `record`). It may be told
@@ -30,7 +30,41 @@ from ConfigSpace.hyperparameters import IntegerHyperparameter
 
 from hpobench import spaces
 
-WORST = 1.0  # loss of a failed (diverged, crashed) trial: F1 is in [0, 1], so 1 - F1 <= WORST
+
+
+class Losses:
+    """The loss of each finished trial, in tell order, as optimizers are told it.
+
+    A successful trial's loss is `metric.loss(value)` (1 - F1 for F1; `Metric`). A failed
+    (diverged, crashed) trial gets the loss at the metric's declared worst bound (1 for F1)
+    or, without one, the worst loss of a successful trial told so far in the run; before
+    any (every trial so far failed) it is +inf, which every optimizer here accepts (SMAC's
+    adapter holds such trials back until a finite loss is known). The rule depends only on
+    the sequence of results, so replaying a journal reproduces every loss exactly.
+
+        >>> from hpobench.benchmarks.base import Metric, Result
+        >>> losses = Losses(Metric("rmse", "minimize"))
+        >>> crashed = Result.failed("crashed", "boom")
+        >>> ok = lambda v: Result("ok", 0, 0, 0, 0, 0, metrics={"rmse": v})
+        >>> [losses(r) for r in (crashed, ok(2.0), crashed, ok(5.0), crashed)]
+        [inf, 2.0, 2.0, 5.0, 5.0]
+    """
+
+    def __init__(self, metric):
+        self.metric = metric
+        self.worst = -math.inf  # worst (largest) loss of a successful trial so far
+
+    def __call__(self, result) -> float:
+        m = self.metric
+        if result.status == "ok":
+            v = result.value(m)
+            if math.isfinite(v):
+                loss = m.loss(v)
+                self.worst = max(self.worst, loss)
+                return loss
+        if m.worst_loss is not None:
+            return m.worst_loss
+        return self.worst if self.worst > -math.inf else math.inf
 
 
 class OptimizerError(ValueError):

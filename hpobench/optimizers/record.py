@@ -3,7 +3,9 @@
 A run directory holds:
 
     meta.json           what ran: benchmark, optimizer, options, seed, space, budget, axis,
-                        full fidelity, versions and hardware, one entry per (re)start
+                        full fidelity, the metric (name, direction, range; absent in records
+                        from before it was declarable: F1), versions and hardware, one entry
+                        per (re)start
     journal.jsonl       one JSON line per event, in the order they happened, each flushed
                         and fsync'ed before the run goes on: {"event": "ask", trial, asked_after,
                         config, fidelity, budget, info} when a trial is handed to a worker and
@@ -17,16 +19,19 @@ A run directory holds:
     trajectory.parquet  the incumbent over cumulative cost (anytime performance)
 
 trials.parquet has the project's trial schema (`hpobench.trial_row`: config.<hp> over the
-benchmark's full space, fidelity.<knob>, seed, status, f1, accuracy, loss, cost_s, cost,
-curve, test, info, error, benchmark) plus: `trial` (ask order; 0 is the default
-configuration), `order` (completion order), `optimizer`, `run_seed`, `budget` (value on
-the optimizer's budget axis), `full` (at full fidelity), `opt_info` (optimizer bookkeeping,
-JSON), `worker`, `started` (unix time), `wall_s`, `charged` (cost counted against the
-budget: the trial's cost, or its planned cost if it reported none), `spent` / `spent_s`
-(cumulative cost and seconds after this trial), `incumbent_trial` / `incumbent_f1`.
+benchmark's full space, fidelity.<knob>, seed, status, f1, accuracy, loss, value (the
+declared metric), metric.<name>, cost_s, cost, curve, test, info, error, benchmark) plus:
+`trial` (ask order; 0 is the default configuration), `order` (completion order),
+`optimizer`, `run_seed`, `budget` (value on the optimizer's budget axis), `full` (at full
+fidelity), `opt_info` (optimizer bookkeeping, JSON), `opt_loss` (the loss the optimizer was
+told, `base.Losses`), `worker`, `started` (unix time), `wall_s`, `charged` (cost counted
+against the budget: the trial's cost, or its planned cost if it reported none), `spent` /
+`spent_s` (cumulative cost and seconds after this trial), `incumbent_trial`,
+`incumbent_value` (its declared metric) and `incumbent_f1` (its F1; the same for F1 benchmarks).
 
-The incumbent is the best F1 among successful full-fidelity trials: lower fidelities are
-not comparable, and the default is evaluated at full fidelity first, so one always exists.
+The incumbent is the best value of the declared metric (in its direction) among successful
+full-fidelity trials: lower fidelities are not comparable, and the default is evaluated at
+full fidelity first, so one exists unless every full-fidelity trial failed.
 
     >>> import hpobench, tempfile
     >>> out = tempfile.mkdtemp()
@@ -46,7 +51,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from hpobench.benchmarks.base import Result, json_default, trial_row
+from hpobench.benchmarks.base import F1, Metric, Result, json_default, trial_row
 
 FORMAT = 1
 IDENTITY = ("format", "benchmark", "bench_kwargs", "optimizer", "options", "seed", "axis", "min_budget",
@@ -122,6 +127,7 @@ def check(out: str | Path | None, meta: dict) -> dict:
     meta_path, journal_path = out / "meta.json", out / "journal.jsonl"
     if meta_path.exists():
         old = json.loads(meta_path.read_text())
+        old.setdefault("metric", F1.to_dict())  # recorded before metrics were declarable: F1
         diff = [f"{k}: {old.get(k)!r} there, {meta.get(k)!r} here" for k in IDENTITY
                 if _canon(old.get(k)) != _canon(meta.get(k))]
         if diff:
@@ -150,23 +156,29 @@ def _canon(v):
 
 def frames(meta: dict, events: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(trials, trajectory) tables of a run from its meta and journal events."""
+    from hpobench.optimizers.base import Losses
+    metric = Metric.of(meta.get("metric"))
+    losses = Losses(metric)  # the same rule, in the same (tell) order, as the run itself
     asks = {e["trial"]: e for e in events if e["event"] == "ask"}
-    rows, spent, spent_s, best = [], 0.0, 0.0, (None, -math.inf)
+    rows, spent, spent_s, best = [], 0.0, 0.0, (None, math.nan, math.nan)  # trial, value, f1
     for order, e in enumerate(x for x in events if x["event"] == "tell"):
         a = asks[e["trial"]]
         result = Result(**e["result"])
         row = trial_row(meta["benchmark"], a["config"], a["fidelity"], meta["seed"], result,
-                        meta["hp_names"])  # columns: the benchmark's full space, also for scoped runs
+                        meta["hp_names"], metric)  # columns: the benchmark's full space, also for scoped runs
         spent += e["charged"]
         spent_s += 0.0 if _nan(result.cost_s) else result.cost_s
         full = a["fidelity"] == meta["full_fidelity"]
-        if full and result.status == "ok" and not _nan(result.f1) and result.f1 > best[1]:
-            best = (e["trial"], result.f1)
+        value = result.value(metric)
+        if full and result.status == "ok" and math.isfinite(value) and metric.better(value, best[1]):
+            best = (e["trial"], value, result.f1)
         row.update(trial=e["trial"], order=order, optimizer=meta["optimizer"], run_seed=meta["seed"],
                    budget=a["fidelity"][meta["axis"]], full=full,
-                   opt_info=json.dumps(a["info"], default=json_default), asked_after=a["asked_after"],
+                   opt_info=json.dumps(a["info"], default=json_default), opt_loss=losses(result),
+                   asked_after=a["asked_after"],
                    worker=e["worker"], started=e["started"], wall_s=e["wall_s"], charged=e["charged"],
-                   spent=spent, spent_s=spent_s, incumbent_trial=best[0], incumbent_f1=best[1])
+                   spent=spent, spent_s=spent_s, incumbent_trial=best[0], incumbent_value=best[1],
+                   incumbent_f1=-math.inf if best[0] is None else best[2])  # -inf: as ever, before any
         rows.append(row)
     trials = pd.DataFrame(rows)
     return trials, trajectory(trials)
@@ -174,7 +186,7 @@ def frames(meta: dict, events: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def trajectory(trials: pd.DataFrame) -> pd.DataFrame:
     """Incumbent over cumulative cost: a row where it changes, and one at the end of the run."""
-    cols = ["spent", "spent_s", "order", "incumbent_trial", "incumbent_f1"]
+    cols = ["spent", "spent_s", "order", "incumbent_trial", "incumbent_value", "incumbent_f1"]
     if trials.empty:
         return pd.DataFrame(columns=cols)
     changed = trials["incumbent_trial"].ne(trials["incumbent_trial"].shift())
@@ -182,13 +194,18 @@ def trajectory(trials: pd.DataFrame) -> pd.DataFrame:
     return trials.loc[changed, cols].reset_index(drop=True)
 
 
-def incumbent_at(traj: pd.DataFrame, cost: float) -> tuple:
-    """(trial, f1) of the incumbent once `cost` had been spent (None, nan before any)."""
+def incumbent_at(traj: pd.DataFrame, cost: float, column: str | None = None) -> tuple:
+    """(trial, value) of the incumbent once `cost` had been spent (None, nan before any).
+
+    column: `incumbent_value` (the declared metric; the default where the trajectory has it)
+    or `incumbent_f1`.
+    """
+    column = column or ("incumbent_value" if "incumbent_value" in traj else "incumbent_f1")
     before = traj[traj["spent"] <= cost + 1e-9]
     if before.empty:
         return None, math.nan
     last = before.iloc[-1]
-    return last["incumbent_trial"], last["incumbent_f1"]
+    return last["incumbent_trial"], last[column]
 
 
 def write(out: str | Path, trials: pd.DataFrame, traj: pd.DataFrame) -> None:

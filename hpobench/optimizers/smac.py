@@ -4,7 +4,9 @@
 initial design) at full fidelity; `smac-mf` is its MultiFidelityFacade (Hyperband
 intensifier, eta = 3) over the budget axis. Both use the facade defaults except:
 `deterministic=True` (one seed per configuration: each trial is evaluated once),
-failed trials are told as CRASHED with the worst loss, and the random forest runs on
+failed trials are told as CRASHED with their loss (`base.Losses`; a failed trial whose loss
+is not finite yet, because nothing has succeeded so far and the metric declares no worst
+bound, is told once a finite loss is known, with the worst one), and the random forest runs on
 one thread (SMAC's default uses every core; this machine is shared).
 
 hpobench drives the trials (budget in cost units, run record, Dask workers), so SMAC
@@ -26,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import math
 import shutil
 import tempfile
 import warnings
@@ -35,7 +38,7 @@ from pathlib import Path
 import numpy as np
 from ConfigSpace import Configuration
 
-from hpobench.optimizers.base import WORST, Exhausted, Problem, Proposal, Trial, values
+from hpobench.optimizers.base import Exhausted, Problem, Proposal, Trial, values
 from hpobench.optimizers.hyperband import iteration_cost
 
 logging.getLogger("smac").setLevel(logging.ERROR)  # SMAC logs every step at INFO/WARNING
@@ -75,6 +78,8 @@ class SMAC:
     pending: dict = field(init=False, default_factory=dict)  # ask number -> SMAC TrialInfo
     asked: int = field(init=False, default=0)
     seed: int | None = field(init=False, default=None)  # SMAC's instance seed (deterministic: one)
+    held: list = field(init=False, default_factory=list)  # failed trials told before any finite loss
+    worst: float = field(init=False, default=-math.inf)  # largest finite loss told to SMAC
     outdir: Path = field(init=False)
 
     def __post_init__(self):
@@ -86,8 +91,9 @@ class SMAC:
         self.outdir = Path(tempfile.mkdtemp(prefix="hpobench-smac-"))
         axis = self.problem.axis
         kw = dict(min_budget=axis.low, max_budget=axis.high) if self.multi_fidelity else {}
+        # crash_cost is used only by SMAC's own runners (never here: hpobench tells every loss); 1.0 as ever
         scenario = Scenario(self.problem.space, name="run", output_directory=self.outdir, deterministic=True,
-                            crash_cost=WORST, n_trials=max(int(self.n_trials), 1), seed=self.problem.seed, **kw)
+                            crash_cost=1.0, n_trials=max(int(self.n_trials), 1), seed=self.problem.seed, **kw)
         # the facade's forest, on one thread
         model = RandomForest(scenario.configspace, log_y=True, n_trees=10, ratio_features=1.0,
                              min_samples_split=2, min_samples_leaf=1, max_depth=2**20, bootstrapping=True,
@@ -128,8 +134,16 @@ class SMAC:
             info = TrialInfo(Configuration(self.problem.space, values=trial.config),
                              seed=trial.info.get("seed", self.seed), budget=budget)
         status = StatusType.SUCCESS if trial.status in (None, "ok") else StatusType.CRASHED
+        loss = float(loss)
+        if not math.isfinite(loss):  # SMAC's scaling needs finite costs: wait for a finite one
+            self.held.append((info, status))
+            return
+        self.worst = max(self.worst, loss)
         with _quiet():
-            self.facade.tell(info, TrialValue(cost=float(loss), status=status), save=False)
+            self.facade.tell(info, TrialValue(cost=loss, status=status), save=False)
+            while self.held:
+                info, status = self.held.pop(0)
+                self.facade.tell(info, TrialValue(cost=self.worst, status=status), save=False)
 
     def close(self) -> None:
         shutil.rmtree(self.outdir, ignore_errors=True)

@@ -5,7 +5,10 @@ e.g. epochs x data fraction), never a number of trials, so that optimizers, fide
 scoped spaces compare at equal cost. A trial starts only if its planned cost still fits,
 so a run never spends more than its budget. Trial 0 is always the space's default
 configuration at full fidelity, so every run says whether tuning beat the default.
-Failed trials are recorded and given the worst loss; they never stop a run.
+Optimizers minimise a loss derived from the benchmark's declared metric (`Benchmark.metric`:
+1 - F1 for the built-in benchmarks; `base.Losses`). Failed trials are recorded and given the
+loss at the metric's declared worst bound, or else the worst loss seen so far in the run;
+they never stop a run.
 
     >>> import hpobench
     >>> run = hpobench.tune("synthetic/agree", "hyperband", budget=4 * 81, seed=1)
@@ -26,9 +29,9 @@ import pandas as pd
 from ConfigSpace import ConfigurationSpace
 
 from hpobench import benchmarks, env, spaces
-from hpobench.benchmarks.base import Benchmark, Result
+from hpobench.benchmarks.base import Benchmark, Metric, Result
 from hpobench.optimizers import record
-from hpobench.optimizers.base import WORST, Exhausted, OptimizerError, Problem, Proposal, Trial
+from hpobench.optimizers.base import Exhausted, Losses, OptimizerError, Problem, Proposal, Trial
 from hpobench.optimizers.parallel import executor
 
 
@@ -44,6 +47,21 @@ class Run:
     @property
     def spent(self) -> float:
         return float(self.trials["spent"].iloc[-1]) if len(self.trials) else 0.0
+
+    @property
+    def metric(self) -> Metric:
+        return Metric.of(self.meta.get("metric"))
+
+    @property
+    def incumbent_value(self) -> float:
+        """The declared metric of the incumbent (best successful full-fidelity trial)."""
+        return float(self.trials["incumbent_value"].iloc[-1]) if len(self.trials) else math.nan
+
+    @property
+    def default_value(self) -> float:
+        """The declared metric of the default configuration (trial 0, full fidelity)."""
+        first = self.trials[self.trials["trial"] == 0]
+        return float(first["value"].iloc[0]) if len(first) else math.nan
 
     @property
     def incumbent_f1(self) -> float:
@@ -88,12 +106,14 @@ def tune(benchmark: str | Benchmark, optimizer: str, budget: float, seed: int = 
         raise OptimizerError(f"optimizer {optimizer!r} has no option(s) {unknown}; options: {allowed}")
     space = _space(space, bench)
     budget = _budget(budget, bench)
+    bench.check()  # e.g. a missing or bad dataset: an error now, not a crashed first trial
     problem = Problem.make(bench, space, axis, min_budget, seed, budget)
     meta = {
         "format": record.FORMAT, "benchmark": bench.name, "bench_kwargs": bench_kwargs,
         "optimizer": optimizer, "options": options, "seed": int(seed), "axis": axis,
         "min_budget": min_budget, "space": spaces.to_json(space), "scoped": space != bench.config_space,
         "budget": budget, "full_fidelity": bench.full_fidelity, "hp_names": list(bench.config_space),
+        "metric": bench.metric.to_dict(),
         "created": _now(), "env": env.describe(),
         "sessions": [{"started": _now(), "budget": budget, "workers": workers, "scheduler": scheduler}],
     }
@@ -146,12 +166,6 @@ def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def _loss(result: Result) -> float:
-    if result.status != "ok" or result.f1 is None or math.isnan(result.f1):
-        return WORST
-    return min(max(1.0 - float(result.f1), 0.0), WORST)
-
-
 @dataclass
 class _State:
     told: int = 0
@@ -168,6 +182,8 @@ def _drive(opt, problem: Problem, bench: Benchmark, budget: float, journal, ex, 
     trials: dict[int, Trial] = {}
     in_flight: dict[int, float] = {}  # trial id -> planned cost
     seed = problem.seed
+    metric = bench.metric
+    loss_of = Losses(metric)  # fed in tell order, replay included: the same losses every time
 
     def propose() -> Trial:
         if st.next_id == 0:  # the default configuration, at full fidelity, first in every run
@@ -180,11 +196,11 @@ def _drive(opt, problem: Problem, bench: Benchmark, budget: float, journal, ex, 
 
     def tell(t: Trial, result: Result, charged: float) -> None:
         t.status = result.status
-        opt.tell(t, _loss(result))
+        opt.tell(t, loss_of(result))
         st.told += 1
         st.spent += charged
-        if t.fidelity == problem.full and result.status == "ok" and not (result.f1 <= st.best):
-            st.best = result.f1
+        if t.fidelity == problem.full and result.status == "ok" and metric.better(result.value(metric), st.best):
+            st.best = result.value(metric)
 
     # 1. replay: the same asks and tells, in the same order, into a fresh optimizer
     events = journal.events
@@ -220,7 +236,7 @@ def _drive(opt, problem: Problem, bench: Benchmark, budget: float, journal, ex, 
     # 2. run: keep every worker busy while the next trial's planned cost fits the budget
     bar = tqdm(total=budget, initial=st.spent, unit="cost", disable=not progress, dynamic_ncols=True,
                bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} cost [{elapsed}<{remaining}{postfix}]")
-    bar.set_postfix(trials=st.told, f1=f"{st.best:.4f}")
+    bar.set_postfix({"trials": st.told, metric.name: f"{st.best:.4g}"})
     pending, stop = None, False
     try:
         while True:
@@ -252,6 +268,6 @@ def _drive(opt, problem: Problem, bench: Benchmark, budget: float, journal, ex, 
                                 "worker": o.worker, "started": o.started, "wall_s": o.wall_s})
                 tell(trials[key], o.result, charged)
                 bar.update(charged)
-                bar.set_postfix(trials=st.told, f1=f"{st.best:.4f}")
+                bar.set_postfix({"trials": st.told, metric.name: f"{st.best:.4g}"})
     finally:
         bar.close()
