@@ -3,6 +3,7 @@
     hpobench list
     hpobench space resnet/cifar10
     hpobench evaluate resnet/fashion_mnist --config default --fidelity epochs=1,data_fraction=0.05,resolution=7
+    hpobench evaluate resnet/folder --data my_images/ --bench-arg native=64 --fidelity epochs=1,resolution=16
     hpobench tune synthetic/agree --optimizer bohb --budget 2430 --seed 0 --out runs/bohb-0
 """
 
@@ -47,6 +48,22 @@ def _config(text: str):
         raise SystemExit(f"error: --config {path}: malformed JSON ({e})") from None
 
 
+def _bench_kwargs(args) -> dict:
+    """The benchmark factory's keyword arguments: --bench-arg KEY=VALUE ..., and --data PATH as data=PATH."""
+    kw = _pairs(getattr(args, "bench_arg", None) or [], "--bench-arg", numbers=False)
+    if getattr(args, "data", None):
+        kw["data"] = str(Path(args.data).expanduser().resolve())  # the same run from any working directory
+    return kw
+
+
+def _add_bench_args(s: argparse.ArgumentParser) -> None:
+    s.add_argument("--data", default=None, metavar="PATH",
+                   help="the images: resnet/folder needs a class-per-folder tree of JPEG/PNG images or a tar "
+                        "archive of one; for resnet/cifar10 and resnet/fashion_mnist it overrides their source")
+    s.add_argument("--bench-arg", action="append", default=[], metavar="KEY=VALUE",
+                   help="keyword argument of the benchmark's factory, e.g. native=64 or max_epochs=8 (repeatable)")
+
+
 def _list(args) -> None:
     from hpobench import benchmarks
     for name in benchmarks.names():
@@ -55,13 +72,13 @@ def _list(args) -> None:
 
 def _space(args) -> None:
     from hpobench import benchmarks, spaces
-    bench = benchmarks.get(args.name)
+    bench = benchmarks.get(args.name, **_bench_kwargs(args))
     print(spaces.to_json(bench.fidelity_space if args.fidelity else bench.config_space))
 
 
 def _evaluate(args) -> None:
     from hpobench import benchmarks
-    bench = benchmarks.get(args.name)
+    bench = benchmarks.get(args.name, **_bench_kwargs(args))
     result = bench.evaluate(_config(args.config), _fidelity(args.fidelity), args.seed)
     print(json.dumps(result.to_dict(), indent=None if args.compact else 2, default=str))
 
@@ -71,7 +88,7 @@ def _tune(args) -> None:
     options = _pairs(args.option, "--option", numbers=False)
     run = tune(args.name, args.optimizer, args.budget, args.seed, space=args.space, out=args.out,
                workers=args.workers, scheduler=args.scheduler, axis=args.axis, min_budget=args.min_budget,
-               options=options, progress=not args.quiet)
+               options=options, progress=not args.quiet, bench_kwargs=_bench_kwargs(args))
     print(f"{len(run.trials)} trials, cost {run.spent:g} of {args.budget:g}; default F1 {run.default_f1:.4f}, "
           f"incumbent F1 {run.incumbent_f1:.4f}; record: {run.out}/trials.parquet")
 
@@ -101,12 +118,26 @@ def _analysis(args) -> None:
     from analysis import report
     fids = [_fidelity(f) for f in args.fidelity] if args.fidelity else None
     run = report.importance if args.verb == "importance" else report.agreement
+    skipped: dict = {}
     table, figs = run(args.records, args.space, fids, method=args.method, n_boot=args.n_boot,
-                      level=args.level, seed=args.seed, out=args.out, failed=args.failed)
+                      level=args.level, seed=args.seed, out=args.out, failed=args.failed,
+                      metric=_metric(args), skipped=skipped)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    for label, why in skipped.items():
+        print(f"skipped fidelity {label}: {why}")
     for f in figs:
         print(f"wrote {f}")
+
+
+def _metric(args):
+    """--metric NAME [--direction D] as a Metric; None when not given (then: the record's, else F1)."""
+    from hpobench.benchmarks import Metric
+    if args.metric is None:
+        if args.direction is not None:
+            raise SystemExit("error: --direction needs --metric NAME")
+        return None
+    return Metric(args.metric, args.direction or "maximize")
 
 
 def _scope(args) -> None:
@@ -114,7 +145,7 @@ def _scope(args) -> None:
     decision = scope.run(args.name, args.budget, args.out, low=_fidelity(args.low, "--low") or None,
                          probe=_fidelity(args.probe, "--probe") or None, n_low=args.n_low, n_probe=args.n_probe,
                          resolution=args.resolution, seed=args.seed, method=args.method, workers=_workers(args),
-                         scheduler=args.scheduler, progress=not args.quiet)
+                         scheduler=args.scheduler, progress=not args.quiet, bench_kwargs=_bench_kwargs(args))
     print(decision.summary())
     print(f"report: {args.out}/report.md; scoped space: {args.out}/scoped_space.json")
 
@@ -129,6 +160,7 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("space", help="print a benchmark's ConfigSpace JSON")
     s.add_argument("name")
     s.add_argument("--fidelity", action="store_true", help="the fidelity space instead")
+    _add_bench_args(s)
     s.set_defaults(fn=_space)
 
     s = sub.add_parser("evaluate", help="evaluate one configuration at one fidelity")
@@ -137,6 +169,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--fidelity", default=None, help="e.g. epochs=1,data_fraction=0.05,resolution=8")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--compact", action="store_true", help="one-line JSON")
+    _add_bench_args(s)
     s.set_defaults(fn=_evaluate)
 
     # tune (optimizers)
@@ -155,6 +188,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="optimizer option, e.g. eta=3")
     s.add_argument("--out", required=True, help="run directory; rerun with the same one to resume")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_bench_args(s)
     s.set_defaults(fn=_tune)
 
     # scope (the main job)
@@ -174,6 +208,7 @@ def parser() -> argparse.ArgumentParser:
     where.add_argument("--workers", type=int, default=1, help="trainings in parallel on a local Dask cluster")
     where.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_bench_args(s)
     s.set_defaults(fn=_scope)
 
     # grid (experiments)
@@ -193,13 +228,19 @@ def parser() -> argparse.ArgumentParser:
                         ("agreement", "agreement of importance rankings (and performance) across fidelities")):
         s = sub.add_parser(verb, help=help_)
         s.add_argument("records", nargs="+", metavar="RECORD", help="run directories or Parquet/CSV trial tables")
-        s.add_argument("--space", default=None, help="ConfigSpace JSON (default: found next to the record)")
+        s.add_argument("--space", default=None,
+                       help="ConfigSpace JSON (default: the meta.json of the record's folder, or a space JSON "
+                            "next to the record)")
         s.add_argument("--fidelity", action="append", default=None, metavar="KNOB=V[,KNOB=V]",
                        help="fidelity to analyse; repeat for several (default: every fidelity in the records)")
         s.add_argument("--method", default="fanova", choices=["fanova", "ped-anova", "ablation"])
         s.add_argument("--n-boot", type=int, default=100, help="bootstrap resamples of configurations")
         s.add_argument("--level", type=float, default=0.9, help="confidence level of the intervals")
         s.add_argument("--failed", default="drop", choices=["drop", "worst"], help="diverged/crashed trials")
+        s.add_argument("--metric", default=None, metavar="NAME",
+                       help="the metric column to analyse (default: the record's meta.json, else f1)")
+        s.add_argument("--direction", default=None, choices=["maximize", "minimize"],
+                       help="of --metric (default maximize)")
         s.add_argument("--seed", type=int, default=0)
         s.add_argument("--out", default=None, help="directory for the figures and a CSV (default: none)")
         s.set_defaults(fn=_analysis, verb=verb)

@@ -26,22 +26,38 @@ from hpobench.benchmarks.base import Benchmark, BenchmarkError, Result
 
 RESOLUTIONS = {"cifar10": (8, 16, 32), "cifar100": (8, 16, 32), "fashion_mnist": (7, 14, 28)}
 NATIVE = {k: v[-1] for k, v in RESOLUTIONS.items()}
+FOLDER = "folder"  # any class-per-folder image tree or archive (`hpobench.data.load_folder`): source required
+
+
+def ladder(native: int) -> tuple[int, ...]:
+    """The resolution fidelities of a native size: native/4, native/2, native (integers >= 4)."""
+    return tuple(native // d for d in (4, 2, 1) if native % d == 0 and native // d >= 4)
 
 
 def make(dataset: str, max_epochs: int = 50, max_fraction: float = 1.0, max_resolution: int | None = None,
          min_fraction: float = 0.01, source: str | None = None, report_test: bool = False,
-         name: str | None = None) -> Benchmark:
+         name: str | None = None, native: int | None = None) -> Benchmark:
     """A ResNet benchmark on `dataset`; `source` overrides where its files are read from.
 
     max_epochs, max_fraction, max_resolution: the full-fidelity point (CPU-scale studies
     lower all three; fractions stay relative to the whole training split).
+    dataset "folder": `source` is an image folder or archive (`hpobench.data.load_folder`),
+    prepared at `native` x `native` px (default 32), resolutions `ladder(native)`.
     """
-    if dataset not in RESOLUTIONS:
+    if dataset == FOLDER:
+        native = 32 if native is None else native
+        if isinstance(native, bool) or not isinstance(native, int) or native < 4:
+            raise BenchmarkError(f"resnet/folder: native must be an integer >= 4 (pixels), got {native!r}")
+        rungs = ladder(native)
+    elif dataset not in RESOLUTIONS:
         raise BenchmarkError(f"no ResNet benchmark for dataset {dataset!r}; known: {sorted(RESOLUTIONS)}")
-    native = NATIVE[dataset]
-    resolutions = tuple(r for r in RESOLUTIONS[dataset] if max_resolution is None or r <= max_resolution)
+    else:
+        if native not in (None, NATIVE[dataset]):
+            raise BenchmarkError(f"{dataset} is stored at {NATIVE[dataset]} px; native={native} is for resnet/folder")
+        native, rungs = NATIVE[dataset], RESOLUTIONS[dataset]
+    resolutions = tuple(r for r in rungs if max_resolution is None or r <= max_resolution)
     if not resolutions or (max_resolution is not None and resolutions[-1] != max_resolution):
-        raise BenchmarkError(f"max_resolution {max_resolution} is not one of {RESOLUTIONS[dataset]}")
+        raise BenchmarkError(f"max_resolution {max_resolution} is not one of {rungs}")
     if not min_fraction <= max_fraction <= 1:
         raise BenchmarkError(f"max_fraction must be in [{min_fraction}, 1], got {max_fraction}")
 
@@ -51,6 +67,12 @@ def make(dataset: str, max_epochs: int = 50, max_fraction: float = 1.0, max_reso
     def prepare():
         from hpobench import data
         try:
+            if dataset == FOLDER:
+                if not source:
+                    raise data.DataError("resnet/folder needs a dataset: --data PATH on the command line, "
+                                         "data=PATH in Python or in a grid spec's benchmark_args (a class-per-"
+                                         "folder tree of JPEG/PNG images, or a tar archive of one)")
+                return data.load_folder(source, native)
             return data.load(dataset, source)
         except data.DataError as e:
             raise BenchmarkError(str(e)) from None
@@ -67,7 +89,8 @@ def make(dataset: str, max_epochs: int = 50, max_fraction: float = 1.0, max_reso
     return Benchmark(
         name=name or f"resnet/{dataset}", config_space=spaces.resnet(),
         fidelity_space=spaces.fidelity(max_epochs, resolutions, min_fraction, max_fraction), fn=fn,
-        description=f"CIFAR-style ResNet trained with optax on {dataset}; metric: validation macro-F1.",
+        description=f"CIFAR-style ResNet trained with optax on {source if dataset == FOLDER else dataset}; "
+                    f"metric: validation macro-F1.",
         cost_fn=cost, prepare=prepare,
         meta={"dataset": dataset, "max_epochs": max_epochs, "max_fraction": max_fraction,
-              "native_resolution": native})
+              "native_resolution": native, **({"data": str(source)} if dataset == FOLDER else {})})
