@@ -117,7 +117,7 @@ def matrix(imps: dict[str, Importance], statistic_name: str = "spearman", k: int
     return pd.concat(out, ignore_index=True)
 
 
-def performance(df: pd.DataFrame, space, fid_a: dict, fid_b: dict, metric: str = "f1",
+def performance(df: pd.DataFrame, space, fid_a: dict, fid_b: dict, metric="f1",
                 n_boot: int = 200, level: float = 0.9, seed: int = 0, failed: str = "drop") -> dict:
     """Spearman of the metric of configurations evaluated at both fidelities, with a CI."""
     ea = data.encode(data.at(df, fid_a), space, metric=metric, failed=failed, fidelity=fid_a)

@@ -2,7 +2,9 @@
 
 Every importance method works on `Encoded`: one row per evaluated configuration
 at one fidelity, each hyperparameter as a *unit code* in [0, 1] (NaN where the
-hyperparameter is inactive), and the metric to maximise. The unit code is chosen
+hyperparameter is inactive), and the metric oriented so that larger is better (the
+record's declared metric, `hpobench.Metric`, read by name: negated when it is minimised;
+F1 for records from before metrics were declarable). The unit code is chosen
 so that the uniform measure on [0, 1] is ConfigSpace's own uniform sampling:
 floats use ConfigSpace's normalisation (log-aware), every integer, category and
 ordinal level owns a cell of equal width. fANOVA's variance decomposition is taken
@@ -35,12 +37,18 @@ from ConfigSpace.hyperparameters import (CategoricalHyperparameter, Constant, Fl
                                          IntegerHyperparameter, OrdinalHyperparameter)
 
 from hpobench import spaces
+from hpobench.benchmarks.base import Metric
 
 CONFIG, FIDELITY = "config.", "fidelity."
+RECORD_FILES = ("trials.parquet", "evaluations.parquet")  # in a run (tune) / a grid or scope folder
 
 
 class AnalysisError(ValueError):
     """Input the analysis cannot use (too few rows, NaN metrics, unknown columns, ...)."""
+
+
+class TooFew(AnalysisError):
+    """Too few (successful) configurations at a fidelity for the method; other fidelities may do."""
 
 
 @dataclass
@@ -49,13 +57,14 @@ class Encoded:
 
     names: list[str]  # every hyperparameter of the space, in space order
     X: np.ndarray  # (n, d) unit codes; NaN where inactive
-    y: np.ndarray  # (n,) metric, larger is better
+    y: np.ndarray  # (n,) metric, larger is better (metric.sign * value)
     keys: np.ndarray  # (n,) configuration identity (same config -> same key across fidelities)
     space: ConfigurationSpace
     fidelity: dict = field(default_factory=dict)
     notes: dict[str, str] = field(default_factory=dict)  # hp -> why its importance is 0 by definition
     dropped: int = 0  # failed trials left out
     w: np.ndarray | None = None  # row multiplicities (a bootstrap resample); None = all 1
+    metric: Metric = Metric.of(None)  # what y is (y = metric.sign * value)
 
     @property
     def varying(self) -> np.ndarray:
@@ -76,7 +85,7 @@ class Encoded:
         keep = counts > 0
         X = self.X[keep]
         return Encoded(self.names, X, self.y[keep], self.keys[keep], self.space, self.fidelity,
-                       _notes(self.names, X), self.dropped, counts[keep].astype(float))
+                       _notes(self.names, X), self.dropped, counts[keep].astype(float), self.metric)
 
     def expanded(self) -> "Encoded":
         """Rows repeated by their multiplicity (identity when unweighted)."""
@@ -84,27 +93,43 @@ class Encoded:
             return self
         idx = np.repeat(np.arange(len(self.y)), self.w.astype(int))
         return Encoded(self.names, self.X[idx], self.y[idx], self.keys[idx], self.space,
-                       self.fidelity, self.notes, self.dropped)
+                       self.fidelity, self.notes, self.dropped, metric=self.metric)
 
 
 # ---------------------------------------------------------------- reading records
 
 def read(paths, space: ConfigurationSpace | str | Path | None = None) -> tuple[pd.DataFrame, ConfigurationSpace]:
-    """Concatenate run records (Parquet or CSV) and find their ConfigSpace.
+    """Concatenate run records (Parquet or CSV) and find their ConfigSpace (`load`)."""
+    df, cs, _ = load(paths, space)
+    return df, cs
 
-    A record is a Parquet/CSV file or a run directory (`hpobench tune --out`, holding
-    trials.parquet and meta.json). The space is `space` if given (a
-    ConfigurationSpace or a JSON file); else the run's meta.json "space"; else a JSON
-    file next to the first record: `<record>.space.json`, `space.json` or
-    `config_space.json`.
+
+def load(paths, space: ConfigurationSpace | str | Path | None = None,
+         metric: Metric | dict | str | None = None) -> tuple[pd.DataFrame, ConfigurationSpace, Metric]:
+    """Concatenate run records (Parquet or CSV); find their ConfigSpace and declared metric.
+
+    A record is a Parquet/CSV file or a folder: a run (`hpobench tune --out`, holding
+    trials.parquet) or a grid/scope folder (evaluations.parquet), each with its meta.json.
+    The space is `space` if given (a ConfigurationSpace or a JSON file); else the "space"
+    of the meta.json of the record's folder (given as the folder or as the table in it);
+    else a JSON file next to the first record: `<record>.space.json`, `space.json` or
+    `config_space.json`. The metric is `metric` if given (a Metric, its dict or a name);
+    else the meta.json "metric" (the records must agree); else F1, the metric of every
+    record from before metrics were declarable.
     """
     paths = [Path(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths)]
-    run_dirs = [p for p in paths if p.is_dir()]
-    paths = [p / "trials.parquet" if p.is_dir() else p for p in paths]
     if not paths:
         raise AnalysisError("no record given")
-    frames = []
+    files = []
     for p in paths:
+        if p.is_dir():
+            found = [p / f for f in RECORD_FILES if (p / f).exists()]
+            if not found:
+                raise AnalysisError(f"record not found: {p} holds none of {', '.join(RECORD_FILES)}")
+            p = found[0]
+        files.append(p)
+    frames = []
+    for p in files:
         if not p.exists():
             raise AnalysisError(f"record not found: {p}")
         if p.suffix == ".csv":
@@ -115,25 +140,67 @@ def read(paths, space: ConfigurationSpace | str | Path | None = None) -> tuple[p
             except Exception as e:  # pyarrow raises several types for a broken file
                 raise AnalysisError(f"{p}: not a readable Parquet record ({type(e).__name__}: {e})") from None
     df = pd.concat(frames, ignore_index=True)
+    metas = [(m, _meta(m)) for m in dict.fromkeys(p.parent / "meta.json" for p in files) if m.exists()]
+    return df, _space(space, metas, files[0]), _metric(metric, metas)
+
+
+def _meta(path: Path) -> dict:
+    try:
+        meta = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise AnalysisError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(meta, dict):
+        raise AnalysisError(f"{path}: not a run's meta.json (a JSON object)")
+    return meta
+
+
+def _space(space, metas, first: Path) -> ConfigurationSpace:
     if isinstance(space, ConfigurationSpace):
-        return df, space
+        return space
     if space is not None:
-        return df, spaces.load(space)
-    for d in run_dirs:
-        meta = d / "meta.json"
-        if meta.exists():
-            try:
-                text = json.loads(meta.read_text()).get("space")
-                if text:
-                    return df, spaces.from_json(text)
+        return spaces.load(space)
+    for path, meta in metas:
+        text = meta.get("space")
+        if text:
+            try:  # a run stores the JSON text, a grid folder the JSON object
+                return spaces.from_json(text if isinstance(text, str) else json.dumps(text))
             except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
-                raise AnalysisError(f"{meta}: cannot read its space ({type(e).__name__}: {e})") from None
-    for cand in (paths[0].with_suffix(".space.json"), paths[0].parent / "space.json",
-                 paths[0].parent / "config_space.json"):
+                raise AnalysisError(f"{path}: cannot read its space ({type(e).__name__}: {e})") from None
+    for cand in (first.with_suffix(".space.json"), first.parent / "space.json",
+                 first.parent / "config_space.json"):
         if cand.exists():
-            return df, spaces.load(cand)
-    raise AnalysisError(f"no ConfigSpace for {paths[0]}: pass one (--space FILE) or put "
-                        f"{paths[0].with_suffix('.space.json').name} next to the record")
+            return spaces.load(cand)
+    raise AnalysisError(f"no ConfigSpace for {first}: pass one (--space FILE), or put "
+                        f"{first.with_suffix('.space.json').name} or the run's meta.json next to the record")
+
+
+def _metric(metric, metas) -> Metric:
+    if metric is not None:
+        return _as_metric(metric)
+    found = {}
+    for path, meta in metas:
+        found.setdefault(_as_metric(meta.get("metric"), path), path)
+    if len(found) > 1:
+        raise AnalysisError("the records declare different metrics: " + "; ".join(
+            f"{m.describe()} ({p})" for m, p in found.items()))
+    return next(iter(found), Metric.of(None))
+
+
+def _as_metric(spec, where=None) -> Metric:
+    try:
+        return Metric.of(spec)
+    except ValueError as e:
+        raise AnalysisError(f"{where}: {e}" if where else str(e)) from None
+
+
+def metric_column(df: pd.DataFrame, metric: Metric | str) -> str:
+    """The column holding `metric`: `metric.<name>` (any reported metric) or `<name>` (f1, ...)."""
+    name = metric.name if isinstance(metric, Metric) else metric
+    for col in (f"metric.{name}", name):
+        if col in df:
+            return col
+    have = [c for c in df.columns if c.startswith("metric.")] + [c for c in ("f1", "accuracy", "loss") if c in df]
+    raise AnalysisError(f"metric {name!r} not in the table; metric columns: {have}")
 
 
 def config_columns(df: pd.DataFrame) -> list[str]:
@@ -178,19 +245,21 @@ def label(fidelity: dict) -> str:
 
 # ---------------------------------------------------------------- encoding
 
-def encode(df: pd.DataFrame, space: ConfigurationSpace, metric: str = "f1", failed: str = "drop",
+def encode(df: pd.DataFrame, space: ConfigurationSpace, metric: Metric | str = "f1", failed: str = "drop",
            fidelity: dict | None = None) -> Encoded:
     """Encode the rows of `df` (one fidelity) for the importance methods.
 
+    metric: a `Metric` (name and direction) or a name (then maximised); its column is
+            `metric_column`; `y` is the value oriented larger-is-better.
     failed: "drop" leaves diverged/crashed trials out (counted in `dropped`);
             "worst" gives them the worst metric seen, so failing regions count as bad.
     Raises AnalysisError on a metric that is NaN for an `ok` trial, unknown columns,
-    or no usable row.
+    or no usable row (TooFew).
     """
     if failed not in ("drop", "worst"):
         raise AnalysisError(f"failed must be 'drop' or 'worst', got {failed!r}")
-    if metric not in df:
-        raise AnalysisError(f"metric column {metric!r} not in the table")
+    metric = _as_metric(metric)
+    column = metric_column(df, metric)
     cols = config_columns(df)
     # A scoped run records the full space's columns; those its space removed are never set.
     unknown = sorted(c for c in set(cols) - set(space) if df[CONFIG + c].notna().any())
@@ -200,14 +269,14 @@ def encode(df: pd.DataFrame, space: ConfigurationSpace, metric: str = "f1", fail
     if missing:
         raise AnalysisError(f"space has hyperparameters missing from the table: {missing}")
     status = df["status"].astype(str).to_numpy() if "status" in df else np.full(len(df), "ok")
-    y = pd.to_numeric(df[metric], errors="coerce").to_numpy(float)
+    y = metric.sign * pd.to_numeric(df[column], errors="coerce").to_numpy(float)
     ok = status == "ok"
     bad = ok & ~np.isfinite(y)
     if bad.any():
-        raise AnalysisError(f"{int(bad.sum())} trial(s) have status 'ok' but a non-finite {metric} "
+        raise AnalysisError(f"{int(bad.sum())} trial(s) have status 'ok' but a non-finite {metric.name} "
                             f"(first row {int(np.flatnonzero(bad)[0])}): fix the record")
     if not ok.any():
-        raise AnalysisError(f"no trial with status 'ok' ({len(df)} rows)")
+        raise TooFew(f"no trial with status 'ok' ({len(df)} rows)")
     if failed == "worst":
         y = np.where(ok, y, np.nanmin(y[ok]))
         keep = np.ones(len(df), bool)
@@ -217,7 +286,7 @@ def encode(df: pd.DataFrame, space: ConfigurationSpace, metric: str = "f1", fail
     X = np.column_stack([to_unit(space, n, df[CONFIG + n].to_numpy(object)) for n in names])[keep]
     keys = config_keys(df, space)[keep]
     return Encoded(names, X, y[keep], keys, space, dict(fidelity or {}), _notes(names, X),
-                   int((~keep).sum()))
+                   int((~keep).sum()), metric=metric)
 
 
 def config_keys(df: pd.DataFrame, space: ConfigurationSpace) -> np.ndarray:

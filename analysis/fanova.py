@@ -56,7 +56,7 @@ import numpy as np
 from scipy.stats import qmc
 from sklearn.ensemble import RandomForestRegressor
 
-from analysis.data import AnalysisError, Encoded, active_region, measure
+from analysis.data import AnalysisError, Encoded, TooFew, active_region, measure
 
 MIN_CONFIGS = 10
 DEFAULTS = dict(n_trees=64, min_samples_leaf=3, max_features=0.2)  # experiments/importance_synthetic.py --stage calibrate
@@ -419,5 +419,5 @@ def _regions(enc: Encoded, live: np.ndarray):
 def _check(enc: Encoded, minimum: int = MIN_CONFIGS) -> None:
     n = len(np.unique(enc.keys))  # rows of a resample are distinct, weighted
     if n < minimum:
-        raise AnalysisError(f"{n} distinct configuration(s) at {enc.fidelity or 'this fidelity'}: "
-                            f"fANOVA needs at least {minimum}")
+        raise TooFew(f"{n} distinct configuration(s) at {enc.fidelity or 'this fidelity'}: "
+                     f"fANOVA needs at least {minimum}")

@@ -86,8 +86,11 @@ class Importance:
 
 def importance(df: pd.DataFrame, space: ConfigurationSpace, method: str = "fanova",
                fidelity: dict | None = None, n_boot: int = 100, level: float = 0.9, seed: int = 0,
-               ci: str = "percentile", failed: str = "drop", metric: str = "f1", **kw) -> Importance:
-    """Importance of every hyperparameter at `fidelity` (default: the table must hold one)."""
+               ci: str = "percentile", failed: str = "drop", metric="f1", **kw) -> Importance:
+    """Importance of every hyperparameter at `fidelity` (default: the table must hold one).
+
+    metric: the record's metric, a `hpobench.Metric` or a name (`data.encode`).
+    """
     if fidelity is None:
         fids = data.fidelities(df)
         if len(fids) > 1:
@@ -105,13 +108,30 @@ def _identity(draws) -> int:
 
 def per_fidelity(df: pd.DataFrame, space: ConfigurationSpace, fidelities: list[dict] | None = None,
                  method: str = "fanova", n_boot: int = 100, level: float = 0.9, seed: int = 0,
-                 ci: str = "percentile", failed: str = "drop", metric: str = "f1",
-                 **kw) -> dict[str, Importance]:
-    """Importance at each fidelity (cheapest first), with the same resamples at every fidelity."""
+                 ci: str = "percentile", failed: str = "drop", metric="f1",
+                 skipped: dict | None = None, **kw) -> dict[str, Importance]:
+    """Importance at each fidelity (cheapest first), with the same resamples at every fidelity.
+
+    skipped: a dict to skip fidelities with too few configurations for the method (e.g.
+    the top rungs of a Hyperband run), filled with label -> why; None: they raise. When
+    every fidelity is skipped it raises, naming each one and why.
+    """
     fidelities = data.fidelities(df) if fidelities is None else fidelities
     draws = bootstrap.resamples(data.config_keys(df, space), n_boot, seed)
-    return {data.label(f): _at(df, space, method, f, draws, level, seed, ci, failed, metric, kw)
-            for f in fidelities}
+    out, why = {}, {}
+    for f in fidelities:
+        try:
+            out[data.label(f)] = _at(df, space, method, f, draws, level, seed, ci, failed, metric, kw)
+        except data.TooFew as e:
+            if skipped is None:
+                raise
+            why[data.label(f)] = str(e)
+    if skipped is not None:
+        skipped.update(why)
+        if not out:
+            raise data.AnalysisError("no fidelity has enough configurations for " + method + ": "
+                                     + "; ".join(f"{k}: {v}" for k, v in why.items()))
+    return out
 
 
 def _at(df, space, method, fidelity, draws, level, seed, ci, failed, metric, kw) -> Importance:
@@ -141,7 +161,8 @@ def _at(df, space, method, fidelity, draws, level, seed, ci, failed, metric, kw)
     else:
         lo = hi = np.full(len(enc.names), np.nan)
         if len(draws):
-            raise data.AnalysisError(f"every bootstrap resample failed at {data.label(fidelity)}")
+            raise data.TooFew(f"every bootstrap resample failed at {data.label(fidelity)} "
+                              f"({len(np.unique(enc.keys))} configurations: too few for resamples)")
     return Importance(method, dict(fidelity), enc.names, point.value, lo, hi, level, reps,
                       len(np.unique(enc.keys)), notes, point.interactions,
                       {**point.extra, "dropped": enc.dropped, "encoded": enc, "resamples": _identity(draws)}, rel)

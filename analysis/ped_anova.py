@@ -33,7 +33,7 @@ import math
 
 import numpy as np
 
-from analysis.data import AnalysisError, Encoded
+from analysis.data import AnalysisError, Encoded, TooFew
 from analysis.fanova import Scores
 
 MIN_TOP = 2  # the top set needs two points for a density
@@ -48,8 +48,8 @@ def ped_anova(enc: Encoded, gamma: float = 0.1, region: float = 1.0, n_grid: int
     n = len(enc.y)
     n_top = math.ceil(gamma * n)
     if n_top < MIN_TOP:
-        raise AnalysisError(f"{n} configurations give {n_top} in the top {gamma:g}: PED-ANOVA needs "
-                            f"at least {MIN_TOP} (>= {math.ceil(MIN_TOP / gamma)} configurations)")
+        raise TooFew(f"{n} configurations give {n_top} in the top {gamma:g}: PED-ANOVA needs "
+                     f"at least {MIN_TOP} (>= {math.ceil(MIN_TOP / gamma)} configurations)")
     notes = dict(enc.notes)
     if np.ptp(enc.y) == 0:
         notes["*"] = "the metric is constant over the table: no top set, all importances 0"

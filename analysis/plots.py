@@ -98,19 +98,22 @@ def marginals(imp, space, stem: Path, top: int = 4) -> list[Path]:
     if part is None:
         raise data.AnalysisError("marginal curves need a fANOVA importance (a forest surrogate)")
     cols = [c for c in np.argsort(-imp.value[live], kind="stable")[:top]]
+    enc = imp.extra.get("encoded")
+    metric = getattr(enc, "metric", None)
+    sign = metric.sign if metric is not None else 1.0  # the surrogate models sign * value
     fig, axes = plt.subplots(1, len(cols), figsize=(3.2 * len(cols), 3), squeeze=False)
     for ax, c in zip(axes[0], cols):
         n = imp.names[live[c]]
         k = data.cells(space, n)
         if k is not None and k <= 32:
             grid = (np.arange(k) + 0.5) / k
-            curves = fanova.marginal(part, c, grid)
+            curves = sign * fanova.marginal(part, c, grid)
             ax.errorbar(np.arange(k), curves.mean(0), curves.std(0), fmt="o", capsize=3)
             ax.set_xticks(np.arange(k))
             ax.set_xticklabels([str(data.from_unit(space, n, g)) for g in grid], rotation=45, fontsize=7)
         else:
             grid = np.linspace(0.0, 1.0, 101)
-            curves = fanova.marginal(part, c, grid)
+            curves = sign * fanova.marginal(part, c, grid)
             x = np.array([data.from_unit(space, n, g) for g in grid], float)
             m, s = curves.mean(0), curves.std(0)
             ax.plot(x, m)
@@ -119,7 +122,8 @@ def marginals(imp, space, stem: Path, top: int = 4) -> list[Path]:
                 ax.set_xscale("log")
         ax.set_title(f"{n} (share {imp.value[live[c]]:.2f})", fontsize=9)
         ax.set_xlabel(n)
-    axes[0][0].set_ylabel(f"marginal metric at {data.label(imp.fidelity)}")
+    what = f"{metric.name} ({metric.direction})" if metric is not None else "metric"
+    axes[0][0].set_ylabel(f"marginal {what} at {data.label(imp.fidelity)}", fontsize=8)
     fig.tight_layout()
     return save(fig, stem)
 

@@ -17,11 +17,20 @@ from analysis import data, importance as imp_mod, plots
 
 def importance(records, space=None, fidelities: list[dict] | None = None, method: str = "fanova",
                n_boot: int = 100, level: float = 0.9, seed: int = 0, out: str | Path | None = None,
-               failed: str = "drop") -> tuple[pd.DataFrame, list[Path]]:
-    """Importance per fidelity (cheapest first) as one long table; figures written under `out`."""
-    df, cs = data.read(records, space)
+               failed: str = "drop", metric=None, skipped: dict | None = None) -> tuple[pd.DataFrame, list[Path]]:
+    """Importance per fidelity (cheapest first) as one long table; figures written under `out`.
+
+    The space and the metric come from the records' meta.json unless given (`data.load`).
+    Without `fidelities`, every fidelity in the records with enough configurations for the
+    method is analysed; the others are named, with why, in `skipped` (a dict, if given).
+    """
+    df, cs, metric = data.load(records, space, metric)
+    why: dict = {}
     imps = imp_mod.per_fidelity(df, cs, fidelities, method=method, n_boot=n_boot, level=level,
-                                seed=seed, failed=failed)
+                                seed=seed, failed=failed, metric=metric,
+                                skipped=why if fidelities is None else None)
+    if skipped is not None:
+        skipped.update(why)
     table = pd.concat([i.table().assign(fidelity=lab, n_configs=i.n_configs) for lab, i in imps.items()],
                       ignore_index=True)
     figs = []
@@ -38,21 +47,32 @@ def importance(records, space=None, fidelities: list[dict] | None = None, method
 
 def agreement(records, space=None, fidelities: list[dict] | None = None, method: str = "fanova",
               n_boot: int = 100, level: float = 0.9, seed: int = 0, k: int = 3,
-              out: str | Path | None = None, failed: str = "drop") -> tuple[pd.DataFrame, list[Path]]:
-    """Every agreement statistic between every pair of fidelities, plus performance Spearman."""
-    df, cs = data.read(records, space)
+              out: str | Path | None = None, failed: str = "drop", metric=None,
+              skipped: dict | None = None) -> tuple[pd.DataFrame, list[Path]]:
+    """Every agreement statistic between every pair of fidelities, plus performance Spearman.
+
+    Space, metric and skipped fidelities as in `importance`.
+    """
+    df, cs, metric = data.load(records, space, metric)
     fids = data.fidelities(df) if fidelities is None else fidelities
     if len(fids) < 2:
         raise data.AnalysisError(f"agreement needs at least two fidelities; the records hold {len(fids)}")
+    why: dict = {}
     imps = imp_mod.per_fidelity(df, cs, fids, method=method, n_boot=n_boot, level=level, seed=seed,
-                                failed=failed)
+                                failed=failed, metric=metric, skipped=why if fidelities is None else None)
+    if skipped is not None:
+        skipped.update(why)
+    if len(imps) < 2:
+        raise data.AnalysisError(f"agreement needs at least two fidelities with enough configurations; "
+                                 f"{len(imps)} of {len(fids)} have: " + "; ".join(f"{a}: {b}" for a, b in why.items()))
+    fids = [f for f in fids if data.label(f) in imps]
     labels = list(imps)
     rows, perf = [], []
     for i, a in enumerate(fids):
         for b in fids[i + 1:]:
             rows.append(agr.compare(imps[data.label(a)], imps[data.label(b)], k, level))
-            perf.append(agr.performance(df, cs, a, b, n_boot=max(n_boot, 100), level=level, seed=seed,
-                                        failed=failed))
+            perf.append(agr.performance(df, cs, a, b, metric=metric, n_boot=max(n_boot, 100), level=level,
+                                        seed=seed, failed=failed))
     perf = pd.DataFrame(perf)
     table = pd.concat(rows + [perf.drop(columns=["note"])], ignore_index=True)
     figs = []
