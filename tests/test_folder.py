@@ -217,7 +217,7 @@ def test_scope_on_100_classes_via_cli(hundred, tmp_path, capsys):
     assert f"report: {out}/report.md" in printed
     report = (out / "report.md").read_text()
     assert "# Search-space scope for `resnet/folder`" in report and "## Decision" in report
-    assert "low fidelity `epochs=1,data_fraction=0.5,resolution=8`: 20 configurations" in report
+    assert "low fidelity `data_fraction=0.5,epochs=1,resolution=8`: 20 configurations" in report
     assert (out / "scoped_space.json").exists()
     df = pd.read_parquet(out / "evaluations.parquet")
     assert len(df) == 35 and (df["status"] == "ok").sum() >= 25

@@ -6,7 +6,8 @@ Fidelity knobs: `epochs` (a complete short run, see `hpobench.train`),
 knob's upper value: by default 50 epochs, all data, native resolution (the GPU-scale
 point). `resnet/cifar10-cpu` is the CPU-scale point of this project's study: 8 epochs
 on a 10% (4,500-image) subset at 16 px, about a minute for the default configuration
-on 2 CPU cores.
+on 2 CPU cores. `resnet/folder` (`data=PATH`, `native=32`) is the same on any class-per-folder
+image tree or tar archive (`hpobench.data.load_folder`), resolutions native/4, native/2, native.
 
 Cost in machine-independent units: epochs x data_fraction x (resolution/native)^2,
 i.e. full-data, native-resolution epoch equivalents (a ResNet's FLOPs scale with
