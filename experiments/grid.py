@@ -2,7 +2,7 @@
 
 Storage under `results/<name>/` (see `experiments.spec` for the spec):
 
-    meta.json            spec (as loaded), benchmark space, versions and hardware
+    meta.json            spec (as loaded), benchmark space and metric, versions and hardware
     journal.jsonl        one fsync'ed line per finished cell: the source of truth while running
     evaluations.parquet  every finished cell (project trial schema + `key`, `config_id`),
                          rewritten atomically from parquet + journal at the end of each run
@@ -108,8 +108,10 @@ def run_cells(bench, name: str | None, bench_kwargs: dict, all_cells: list[Cell]
     todo = [c for c in all_cells if c.key not in done][:max_cells]
     ex = executor(bench, name, bench_kwargs, workers=workers, scheduler=scheduler)
     out.mkdir(parents=True, exist_ok=True)
+    extra = {"objective": bench.meta["objective"]} if "objective" in bench.meta else {}  # your own objective
     write_text_atomic(p["meta"], json.dumps(meta | {"space": json.loads(spaces.to_json(bench.config_space)),
-                                              "env": env.describe()}, indent=1, default=json_default))
+                                                    "metric": bench.metric.to_dict(), **extra,
+                                                    "env": env.describe()}, indent=1, default=json_default))
     journal = Journal(p["journal"])
     # progress in cost units, so the ETA weighs a full-fidelity cell more than a cheap one
     bar = _bar(sum(bench.cost(c.fidelity) for c in todo), progress, desc)
@@ -126,7 +128,8 @@ def run_cells(bench, name: str | None, bench_kwargs: dict, all_cells: list[Cell]
                 journal.append({"key": cell.key, "row": _row(bench, cell, outcome)})
                 if bar is not None:
                     bar.update(bench.cost(cell.fidelity))
-                    bar.set_postfix(f1=f"{outcome.result.f1:.3f}", status=outcome.result.status)
+                    bar.set_postfix({bench.metric.name: f"{outcome.result.value(bench.metric):.4g}",
+                                     "status": outcome.result.status})
     finally:
         ex.close()
         journal.close()
@@ -138,7 +141,8 @@ def run_cells(bench, name: str | None, bench_kwargs: dict, all_cells: list[Cell]
 
 
 def _row(bench, cell: Cell, outcome) -> dict:
-    row = trial_row(bench.name, cell.config, cell.fidelity, cell.seed, outcome.result, bench.config_space)
+    row = trial_row(bench.name, cell.config, cell.fidelity, cell.seed, outcome.result, bench.config_space,
+                    bench.metric)
     row.update(key=cell.key, config_id=cell.config_id, worker=outcome.worker, started=outcome.started,
                wall_s=outcome.wall_s)
     return json.loads(json.dumps(row, default=json_default))

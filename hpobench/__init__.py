@@ -11,10 +11,11 @@ from hpobench import heap
 KEEPS_FREED_MEMORY = heap.keep_freed_memory()  # first: before JAX starts threads
 
 from hpobench.benchmarks import Benchmark, BenchmarkError, Metric, Result, get, names, register, trial_row
+from hpobench.benchmarks.objective import load as load_objective
 
 __version__ = "0.1.0"
-__all__ = ["Benchmark", "BenchmarkError", "Metric", "Result", "evaluate", "get", "names", "register", "trial_row",
-           "tune"]
+__all__ = ["Benchmark", "BenchmarkError", "Metric", "Result", "evaluate", "get", "load_objective", "names",
+           "register", "trial_row", "tune"]
 
 
 def evaluate(name: str, config="default", fidelity=None, seed: int = 0, **bench_kwargs) -> Result:

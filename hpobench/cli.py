@@ -5,6 +5,9 @@
     hpobench evaluate resnet/fashion_mnist --config default --fidelity epochs=1,data_fraction=0.05,resolution=7
     hpobench evaluate resnet/folder --data my_images/ --bench-arg native=64 --fidelity epochs=1,resolution=16
     hpobench tune synthetic/agree --optimizer bohb --budget 2430 --seed 0 --out runs/bohb-0
+    hpobench scope --objective experiments/examples/sklearn_objective.py:objective \
+        --space experiments/examples/space.json --fidelity-space experiments/examples/fidelity.json \
+        --metric log_loss --direction minimize --metric-range 0, --budget 6 --out runs/example
 """
 
 from __future__ import annotations
@@ -64,6 +67,64 @@ def _add_bench_args(s: argparse.ArgumentParser) -> None:
                    help="keyword argument of the benchmark's factory, e.g. native=64 or max_epochs=8 (repeatable)")
 
 
+def _bench(args):
+    """(benchmark, factory kwargs): a registered name, or the Benchmark of --objective."""
+    flags = (("--fidelity-space", "fidelity_space"), ("--metric", "metric"), ("--direction", "direction"),
+             ("--metric-range", "metric_range"))
+    if args.objective is None:
+        if args.name is None:
+            raise SystemExit("error: give a benchmark name (see `hpobench list`) or --objective FILE.py:FUNCTION")
+        given = [flag for flag, key in flags if getattr(args, key) is not None]
+        if given:
+            raise SystemExit(f"error: {', '.join(given)} go with --objective; the benchmark {args.name} declares "
+                             f"its own metric and fidelity space")
+        return args.name, _bench_kwargs(args)
+    if args.name is not None:
+        raise SystemExit(f"error: give a benchmark name ({args.name}) or --objective, not both")
+    if _bench_kwargs(args):
+        raise SystemExit("error: --data and --bench-arg go with a registered benchmark, not with --objective")
+    missing = [flag for flag, key in (("--space", "space"), *flags[:3]) if getattr(args, key) is None]
+    if missing:
+        raise SystemExit(f"error: --objective needs {', '.join(missing)} (--space: the ConfigSpace JSON of its "
+                         f"hyperparameters; --fidelity-space: of its fidelity knobs, defaults = full fidelity; "
+                         f"--metric: the name of what it returns; --direction: maximize or minimize)")
+    from hpobench.benchmarks import objective
+    lower, upper = _range(args.metric_range)
+    return objective.load(args.objective, args.space, args.fidelity_space, args.metric, args.direction,
+                          lower, upper), {}
+
+
+def _range(text: str | None) -> tuple:
+    """--metric-range "LO,HI" (either side may be empty) -> (lower, upper)."""
+    if text is None:
+        return None, None
+    parts = text.split(",")
+    if len(parts) != 2:
+        raise SystemExit(f"error: --metric-range expects LO,HI (either may be empty, e.g. 0, or 0,100), got {text!r}")
+    try:
+        return tuple(float(p) if p.strip() else None for p in parts)
+    except ValueError:
+        raise SystemExit(f"error: --metric-range {text!r}: bounds must be numbers") from None
+
+
+def _add_objective_args(s: argparse.ArgumentParser, space: bool = True) -> None:
+    s.add_argument("name", nargs="?", default=None, help="a registered benchmark (see `hpobench list`); "
+                   "or leave it out and give --objective")
+    g = s.add_argument_group("your own objective (instead of a benchmark name)")
+    g.add_argument("--objective", default=None, metavar="FILE.py:FUNCTION",
+                   help="FUNCTION(config, fidelity, seed) in a Python file, or MODULE:FUNCTION; returns a number, "
+                        "a dict of metrics or a Result; an exception is a crashed trial")
+    if space:
+        g.add_argument("--space", default=None, metavar="SPACE.json", help="its hyperparameters (ConfigSpace JSON)")
+    g.add_argument("--fidelity-space", default=None, metavar="FIDELITY.json",
+                   help="its fidelity knobs (ConfigSpace JSON; the defaults are the full fidelity)")
+    g.add_argument("--metric", default=None, metavar="NAME", help="what it returns (the key optimised in a dict)")
+    g.add_argument("--direction", default=None, choices=["maximize", "minimize"], help="of --metric")
+    g.add_argument("--metric-range", default=None, metavar="LO,HI",
+                   help="the metric's range, either side optional (e.g. 0, for a loss); a value outside is a "
+                        "crashed trial; a failed trial counts as the worst bound, else as the worst value seen")
+
+
 def _list(args) -> None:
     from hpobench import benchmarks
     for name in benchmarks.names():
@@ -78,7 +139,8 @@ def _space(args) -> None:
 
 def _evaluate(args) -> None:
     from hpobench import benchmarks
-    bench = benchmarks.get(args.name, **_bench_kwargs(args))
+    bench, kwargs = _bench(args)
+    bench = bench if isinstance(bench, benchmarks.Benchmark) else benchmarks.get(bench, **kwargs)
     result = bench.evaluate(_config(args.config), _fidelity(args.fidelity), args.seed)
     print(json.dumps(result.to_dict(), indent=None if args.compact else 2, default=str))
 
@@ -86,11 +148,16 @@ def _evaluate(args) -> None:
 def _tune(args) -> None:
     from hpobench.optimizers import tune
     options = _pairs(args.option, "--option", numbers=False)
-    run = tune(args.name, args.optimizer, args.budget, args.seed, space=args.space, out=args.out,
+    bench, kwargs = _bench(args)
+    space = args.space if args.objective is None else None  # with --objective, --space is its own space
+    run = tune(bench, args.optimizer, args.budget, args.seed, space=space, out=args.out,
                workers=args.workers, scheduler=args.scheduler, axis=args.axis, min_budget=args.min_budget,
-               options=options, progress=not args.quiet, bench_kwargs=_bench_kwargs(args))
-    print(f"{len(run.trials)} trials, cost {run.spent:g} of {args.budget:g}; default F1 {run.default_f1:.4f}, "
-          f"incumbent F1 {run.incumbent_f1:.4f}; record: {run.out}/trials.parquet")
+               options=options, progress=not args.quiet, bench_kwargs=kwargs)
+    m = run.metric
+    label, fmt = ("F1", ".4f") if m.name == "f1" else (m.name, ".4g")
+    print(f"{len(run.trials)} trials, cost {run.spent:g} of {args.budget:g}; default {label} "
+          f"{run.default_value:{fmt}}, incumbent {label} {run.incumbent_value:{fmt}} ({m.direction}d); "
+          f"record: {run.out}/trials.parquet")
 
 
 def _workers(args) -> int:
@@ -142,10 +209,11 @@ def _metric(args):
 
 def _scope(args) -> None:
     from experiments import scope
-    decision = scope.run(args.name, args.budget, args.out, low=_fidelity(args.low, "--low") or None,
+    bench, kwargs = _bench(args)
+    decision = scope.run(bench, args.budget, args.out, low=_fidelity(args.low, "--low") or None,
                          probe=_fidelity(args.probe, "--probe") or None, n_low=args.n_low, n_probe=args.n_probe,
                          resolution=args.resolution, seed=args.seed, method=args.method, workers=_workers(args),
-                         scheduler=args.scheduler, progress=not args.quiet, bench_kwargs=_bench_kwargs(args))
+                         scheduler=args.scheduler, progress=not args.quiet, bench_kwargs=kwargs)
     print(decision.summary())
     print(f"report: {args.out}/report.md; scoped space: {args.out}/scoped_space.json")
 
@@ -164,7 +232,7 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(fn=_space)
 
     s = sub.add_parser("evaluate", help="evaluate one configuration at one fidelity")
-    s.add_argument("name")
+    _add_objective_args(s)
     s.add_argument("--config", default="default", help="'default' or a JSON file (partial: rest from default)")
     s.add_argument("--fidelity", default=None, help="e.g. epochs=1,data_fraction=0.05,resolution=8")
     s.add_argument("--seed", type=int, default=0)
@@ -174,16 +242,18 @@ def parser() -> argparse.ArgumentParser:
 
     # tune (optimizers)
     s = sub.add_parser("tune", help="run an optimizer for a total cost; resumable run record in --out")
-    s.add_argument("name")
+    _add_objective_args(s, space=False)
     s.add_argument("--optimizer", required=True, help="smac | smac-mf | bohb | hyperband | sh | random")
     s.add_argument("--budget", type=float, required=True,
                    help="total cost in the benchmark's unit (epochs x data fraction x resolution^2)")
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--space", default=None, help="scoped ConfigSpace JSON (a sub-space of the benchmark's)")
+    s.add_argument("--space", default=None, help="scoped ConfigSpace JSON (a sub-space of the benchmark's); "
+                   "with --objective: the objective's space (e.g. a scope run's scoped_space.json)")
     where = s.add_mutually_exclusive_group()
     where.add_argument("--workers", type=int, default=1, help="trials in parallel on a local Dask cluster")
     where.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler")
-    s.add_argument("--axis", default="epochs", help="fidelity knob varied by multi-fidelity optimizers")
+    s.add_argument("--axis", default=None,
+                   help="fidelity knob varied by multi-fidelity optimizers (default: epochs, or the only knob)")
     s.add_argument("--min-budget", type=float, default=None, help="smallest value on --axis (default: its lower bound)")
     s.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="optimizer option, e.g. eta=3")
     s.add_argument("--out", required=True, help="run directory; rerun with the same one to resume")
@@ -193,7 +263,7 @@ def parser() -> argparse.ArgumentParser:
 
     # scope (the main job)
     s = sub.add_parser("scope", help="decide which hyperparameters to tune from cheap trainings")
-    s.add_argument("name")
+    _add_objective_args(s)
     s.add_argument("--budget", type=float, required=True, help="total cost in the benchmark's unit")
     s.add_argument("--out", required=True, help="output folder; rerun with the same one to resume")
     s.add_argument("--low", default=None, help="low fidelity, e.g. epochs=2,data_fraction=0.05 (default: from budget)")

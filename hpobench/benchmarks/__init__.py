@@ -87,8 +87,8 @@ def register(name: str, fn: Callable | Benchmark, config_space: ConfigurationSpa
     `config_space` and `fidelity_space` (defaults = full fidelity) and, unless it reports
     F1, its `metric=Metric(name, "maximize" | "minimize", lower, upper)`. It may return a
     `Result`, a number (the metric) or a dict of metrics (`Benchmark`, `base.py`).
-    `hpobench.objective.load` builds one from a file or module and JSON spaces (the CLI's
-    `--objective`).
+    `hpobench.load_objective` (`objective.load`) builds one from a file or module and JSON
+    spaces (the CLI's `--objective`).
     """
     if name in _FACTORIES and not overwrite:
         raise BenchmarkError(f"benchmark {name!r} is already registered (pass overwrite=True)")

@@ -81,7 +81,7 @@ class Run:
 
 def tune(benchmark: str | Benchmark, optimizer: str, budget: float, seed: int = 0, *,
          space: ConfigurationSpace | str | Path | None = None, out: str | Path | None = None,
-         workers: int = 1, scheduler: str | None = None, axis: str = "epochs",
+         workers: int = 1, scheduler: str | None = None, axis: str | None = None,
          min_budget: float | None = None, options: dict | None = None, progress: bool = False,
          bench_kwargs: dict | None = None) -> Run:
     """Tune `benchmark` with `optimizer` for a total `budget` of cost; return the run's tables.
@@ -89,7 +89,8 @@ def tune(benchmark: str | Benchmark, optimizer: str, budget: float, seed: int = 
     space: a scoped sub-space (object or ConfigSpace JSON file); default the benchmark's.
     out: run directory (journal + Parquet); an existing one with the same settings resumes.
     workers: >1 runs trials on a local Dask cluster; scheduler: address of an existing one.
-    axis / min_budget: the fidelity knob multi-fidelity optimizers vary (others stay full).
+    axis / min_budget: the fidelity knob multi-fidelity optimizers vary (others stay full);
+        default "epochs", or the only knob of a fidelity space without one.
     options: keyword arguments of the optimizer's factory (e.g. {"eta": 3}).
     All input is checked, with a clear error, before any trial runs.
     """
@@ -107,6 +108,7 @@ def tune(benchmark: str | Benchmark, optimizer: str, budget: float, seed: int = 
     space = _space(space, bench)
     budget = _budget(budget, bench)
     bench.check()  # e.g. a missing or bad dataset: an error now, not a crashed first trial
+    axis = _axis(axis, bench)
     problem = Problem.make(bench, space, axis, min_budget, seed, budget)
     meta = {
         "format": record.FORMAT, "benchmark": bench.name, "bench_kwargs": bench_kwargs,
@@ -114,6 +116,7 @@ def tune(benchmark: str | Benchmark, optimizer: str, budget: float, seed: int = 
         "min_budget": min_budget, "space": spaces.to_json(space), "scoped": space != bench.config_space,
         "budget": budget, "full_fidelity": bench.full_fidelity, "hp_names": list(bench.config_space),
         "metric": bench.metric.to_dict(),
+        **({"objective": bench.meta["objective"]} if "objective" in bench.meta else {}),
         "created": _now(), "env": env.describe(),
         "sessions": [{"started": _now(), "budget": budget, "workers": workers, "scheduler": scheduler}],
     }
@@ -146,6 +149,15 @@ def _space(space, bench: Benchmark) -> ConfigurationSpace:
         raise spaces.SpaceError(f"space must be a ConfigurationSpace or a JSON file, got {type(space).__name__}")
     spaces.check_subspace(space, bench.config_space, name=f"space of {bench.name}")
     return space
+
+
+def _axis(axis: str | None, bench: Benchmark) -> str:
+    if axis is not None:
+        return axis
+    knobs = list(bench.fidelity_space)
+    if "epochs" in knobs or len(knobs) != 1:
+        return "epochs"  # (an error naming the knobs when there is none of that name)
+    return knobs[0]
 
 
 def _budget(budget, bench: Benchmark) -> float:
