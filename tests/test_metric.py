@@ -219,3 +219,16 @@ def test_records_that_declare_different_metrics_are_refused(tmp_path):
         data.load([tmp_path / "0", tmp_path / "1"], space=hpobench.get("synthetic/agree").config_space)
     with pytest.raises(data.AnalysisError, match="holds none of"):
         data.load(tmp_path)
+
+
+def test_register_an_objective_with_its_metric_and_tune_it_by_name():
+    base = hpobench.get("synthetic/agree")
+
+    def err(config, fidelity, seed):
+        r = base.fn(config, fidelity, seed)
+        return {"err": 1 - r.f1} if r.status == "ok" else r
+    hpobench.register("test/err", err, base.config_space, base.fidelity_space, cost_fn=base.cost_fn,
+                      metric=Metric("err", "minimize", 0, 1), overwrite=True)
+    run = hpobench.tune("test/err", "hyperband", budget=6 * FULL, seed=0, workers=1)
+    assert run.metric == Metric("err", "minimize", 0, 1) and run.incumbent_value <= run.default_value
+    assert run.trials.loc[run.trials["status"] != "ok", "opt_loss"].eq(1.0).all()  # the declared worst bound
