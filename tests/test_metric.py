@@ -232,3 +232,25 @@ def test_register_an_objective_with_its_metric_and_tune_it_by_name():
     run = hpobench.tune("test/err", "hyperband", budget=6 * FULL, seed=0, workers=1)
     assert run.metric == Metric("err", "minimize", 0, 1) and run.incumbent_value <= run.default_value
     assert run.trials.loc[run.trials["status"] != "ok", "opt_loss"].eq(1.0).all()  # the declared worst bound
+
+
+@pytest.mark.parametrize("optimizer", ["smac", "smac-mf"])
+def test_smac_holds_a_failure_before_any_finite_loss_and_replays_exactly(optimizer, tmp_path):
+    base = hpobench.get("synthetic/agree")
+    default = dict(base.default)
+
+    def fn(config, fidelity, seed):
+        if config == default:
+            raise RuntimeError("the default crashes")
+        r = base.fn(config, fidelity, seed)
+        return {"err": 1 - r.f1} if r.status == "ok" else r
+    bench = _bench(Metric("err", "minimize"), fn)
+    run = hpobench.tune(bench, optimizer, budget=8 * FULL, seed=0, out=tmp_path)
+    t = run.trials
+    assert t["status"].iloc[0] == "crashed" and t["opt_loss"].iloc[0] == math.inf and (t["status"] == "ok").any()
+    lines = (tmp_path / "journal.jsonl").read_text().splitlines(keepends=True)
+    (tmp_path / "journal.jsonl").write_text("".join(lines[: len(lines) // 2]))
+    again = hpobench.tune(bench, optimizer, budget=8 * FULL, seed=0, out=tmp_path)
+    cols = ["trial", "status", "value", "opt_loss", "opt_info"]
+    pd.testing.assert_frame_equal(again.trials.sort_values("trial")[cols].reset_index(drop=True),
+                                  t.sort_values("trial")[cols].reset_index(drop=True))
