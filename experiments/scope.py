@@ -12,9 +12,10 @@ How fidelities are chosen when not given: a ladder halves data_fraction and
 epochs in turn from the full point (resolution stays where `--resolution` puts
 it, by default full: every resolution is another compile of every
 architecture); a benchmark with other numeric knobs (your own objective's, e.g.
-n_estimators or train_fraction) has those halved in turn, in its space's order. The low fidelity is the highest rung on which `1 - probe_share`
-of the budget buys `n_low` configurations; the probe is the highest rung above
-it on which the rest buys `n_probe`.
+n_estimators or train_fraction) has those halved in turn, in its space's order.
+The low fidelity is the highest rung on which `1 - probe_share` of the budget
+buys `n_low` configurations; the probe is the highest rung above it on which
+the rest buys `n_probe`.
 
     hpobench scope resnet/fashion_mnist --budget 2 --out runs/scope
     hpobench scope synthetic/partial --budget 300 --out /tmp/scope   # seconds

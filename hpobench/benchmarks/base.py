@@ -139,9 +139,12 @@ class Metric:
         return None
 
     def describe(self) -> str:
-        rng = "" if self.lower is None and self.upper is None else \
-            f" in [{'-inf' if self.lower is None else f'{self.lower:g}'}, {'inf' if self.upper is None else f'{self.upper:g}'}]"
-        return f"{self.name} ({self.direction}{rng})"
+        """e.g. "log_loss (minimize in [0, inf])"."""
+        if self.lower is None and self.upper is None:
+            return f"{self.name} ({self.direction})"
+        lo = "-inf" if self.lower is None else f"{self.lower:g}"
+        hi = "inf" if self.upper is None else f"{self.upper:g}"
+        return f"{self.name} ({self.direction} in [{lo}, {hi}])"
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
