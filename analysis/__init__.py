@@ -5,7 +5,7 @@ never needs to know which optimizer or benchmark produced them. Imports from
 `hpobench` (spaces, benchmarks), never the reverse.
 
     >>> import hpobench, pandas as pd
-    >>> from analysis import importance, scope
+    >>> from hpobench.analysis import importance, scope
     >>> b = hpobench.get("synthetic/agree")
     >>> cs = b.config_space
     >>> cfgs = cs.sample_configuration(120)
@@ -21,6 +21,6 @@ Modules: data (tables -> arrays), fanova, ped_anova, ablation, bootstrap,
 importance (per fidelity, with intervals), agreement, scope, plots, report (CLI).
 """
 
-from analysis.data import AnalysisError
+from hpobench.analysis.data import AnalysisError
 
 __all__ = ["AnalysisError"]

@@ -13,7 +13,7 @@ belong to the parent's step and get 0 with a note. Inactive values are integrate
 out of the surrogate's prediction (see `fanova.Partition.predict`), never imputed.
 
     >>> import hpobench, pandas as pd
-    >>> from analysis import ablation, data
+    >>> from hpobench.analysis import ablation, data
     >>> b = hpobench.get("synthetic/agree")
     >>> cs = b.config_space
     >>> rows = [hpobench.trial_row(b.name, dict(c), b.full_fidelity, 0, b.evaluate(c), cs)
@@ -27,9 +27,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from analysis import fanova
-from analysis.data import AnalysisError, Encoded, from_unit, to_unit
-from analysis.fanova import Scores
+from hpobench.analysis import fanova
+from hpobench.analysis.data import AnalysisError, Encoded, from_unit, to_unit
+from hpobench.analysis.fanova import Scores
 from hpobench import spaces
 
 # A predictor, not a decomposition: keeps the forest that fANOVA used before its calibration

@@ -25,7 +25,7 @@ Hyperparameters with importance 0 by definition at both fidelities (never
 varied) are left out of the rank statistics: they would add ties, not information.
 
     >>> import numpy as np
-    >>> from analysis import agreement
+    >>> from hpobench.analysis import agreement
     >>> round(agreement.statistic("spearman", np.array([3., 2, 1]), np.array([2., 3, 1])), 2)
     0.5
 """
@@ -36,8 +36,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analysis import bootstrap, data
-from analysis.importance import Importance
+from hpobench.analysis import bootstrap, data
+from hpobench.analysis.importance import Importance
 
 STATISTICS = ("spearman", "kendall", "weighted_tau", "top_k")
 

@@ -7,7 +7,7 @@ configurations are bootstrapped *paired*. Configurations present at only one
 fidelity are drawn from the same pool and simply have no row at the other.
 
     >>> import numpy as np
-    >>> from analysis import bootstrap
+    >>> from hpobench.analysis import bootstrap
     >>> rs = bootstrap.resamples(np.array(["a", "b", "c"]), n_boot=2, seed=0)
     >>> len(rs), sorted(rs[0])[0] in "abc"
     (2, True)

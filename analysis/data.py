@@ -11,7 +11,7 @@ ordinal level owns a cell of equal width. fANOVA's variance decomposition is tak
 under that measure, so shares mean "variance under uniform random sampling".
 
     >>> import hpobench, pandas as pd
-    >>> from analysis import data
+    >>> from hpobench.analysis import data
     >>> b = hpobench.get("synthetic/agree")
     >>> cs = b.config_space
     >>> rows = [hpobench.trial_row(b.name, dict(c), {"epochs": 3, "data_fraction": 1.0}, 0,

@@ -21,7 +21,7 @@ the truth; of the forest's mean function: 1.0x). Random features per split
 split on beside strong ones; with all features, trees rarely split on them and
 their shares shrink (experiments/importance_synthetic.py --stage calibrate).
 
-Conditional spaces (see `analysis.data.active_region`). An inactive hyperparameter
+Conditional spaces (see `hpobench.analysis.data.active_region`). An inactive hyperparameter
 has no effect, so the objective extends to the full product space by *ignoring*
 inactive values; we train on that extension by drawing each inactive value
 uniformly at random (never a sentinel such as -1 or the default, which would mix
@@ -38,7 +38,7 @@ share). A condition that is not a box (an OR) falls back to the plain main
 effect, with a note.
 
     >>> import numpy as np
-    >>> from analysis import fanova
+    >>> from hpobench.analysis import fanova
     >>> rng = np.random.default_rng(0)
     >>> X = rng.uniform(size=(400, 3))
     >>> part = fanova.fit(X, 4 * X[:, 0] + X[:, 1], n_trees=16, seed=0)  # true shares 0.94, 0.06, 0
@@ -56,7 +56,7 @@ import numpy as np
 from scipy.stats import qmc
 from sklearn.ensemble import RandomForestRegressor
 
-from analysis.data import AnalysisError, Encoded, TooFew, active_region, measure
+from hpobench.analysis.data import AnalysisError, Encoded, TooFew, active_region, measure
 
 MIN_CONFIGS = 10
 DEFAULTS = dict(n_trees=64, min_samples_leaf=3, max_features=0.2)  # experiments/importance_synthetic.py --stage calibrate

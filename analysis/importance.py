@@ -10,7 +10,7 @@ share in 85% of 720 nominal-90% intervals on synthetic benchmarks, the rank
 interval the true rank in 95% (results/analysis_synthetic/README.md).
 
     >>> import hpobench, pandas as pd
-    >>> from analysis import importance
+    >>> from hpobench.analysis import importance
     >>> b = hpobench.get("synthetic/agree")
     >>> cs, fid = b.config_space, b.full_fidelity
     >>> rows = [hpobench.trial_row(b.name, dict(c), fid, 0, b.evaluate(c), cs)
@@ -29,8 +29,8 @@ import pandas as pd
 from ConfigSpace import ConfigurationSpace
 from scipy import stats
 
-from analysis import ablation, bootstrap, data, fanova, ped_anova
-from analysis.fanova import Scores
+from hpobench.analysis import ablation, bootstrap, data, fanova, ped_anova
+from hpobench.analysis.fanova import Scores
 
 METHODS = {"fanova": fanova.fanova, "ped-anova": ped_anova.ped_anova, "ablation": ablation.ablation}
 BOOT_TREES = 16  # trees per resample: the interval needs many resamples more than big forests

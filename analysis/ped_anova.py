@@ -19,7 +19,7 @@ regime can carry importance, weighted alpha^2 / beta (alpha, beta = share of top
 region configurations in it), so an inactive value is never mixed with a real one.
 
     >>> import numpy as np
-    >>> from analysis import ped_anova
+    >>> from hpobench.analysis import ped_anova
     >>> rng = np.random.default_rng(0)
     >>> X = rng.uniform(size=(300, 2))
     >>> v = ped_anova.divergences(X, -np.abs(X[:, 0] - 0.3), [None, None])
@@ -33,8 +33,8 @@ import math
 
 import numpy as np
 
-from analysis.data import AnalysisError, Encoded, TooFew
-from analysis.fanova import Scores
+from hpobench.analysis.data import AnalysisError, Encoded, TooFew
+from hpobench.analysis.fanova import Scores
 
 MIN_TOP = 2  # the top set needs two points for a density
 

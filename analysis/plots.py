@@ -6,7 +6,7 @@
 - `decision`: the scoping decision (shares, kept / fixed, the cumulative share).
 
     >>> import numpy as np, tempfile, pathlib
-    >>> from analysis import plots
+    >>> from hpobench.analysis import plots
     >>> out = pathlib.Path(tempfile.mkdtemp())
     >>> paths = plots.save(plots.plt.figure(), out / "empty")
     >>> [p.suffix for p in paths]
@@ -24,7 +24,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from analysis import data, fanova  # noqa: E402
+from hpobench.analysis import data, fanova  # noqa: E402
 
 
 def save(fig, stem: Path) -> list[Path]:

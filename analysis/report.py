@@ -1,6 +1,6 @@
 """What the `hpobench importance` / `hpobench agreement` verbs run: records in, tables and figures out.
 
-    >>> from analysis import report
+    >>> from hpobench.analysis import report
     >>> callable(report.importance) and callable(report.agreement)
     True
 """
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import agreement as agr
-from analysis import data, importance as imp_mod, plots
+from hpobench.analysis import agreement as agr
+from hpobench.analysis import data, importance as imp_mod, plots
 
 
 def importance(records, space=None, fidelities: list[dict] | None = None, method: str = "fanova",

@@ -5,7 +5,7 @@ samples of the space, each evaluated at every fidelity in `fidelities` (a probe
 fidelity can take only the first `probe` of them, the default included).
 
     >>> import hpobench
-    >>> from analysis import sample
+    >>> from hpobench.analysis import sample
     >>> b = hpobench.get("synthetic/agree")
     >>> df = sample.table(b, 20, [{"epochs": 1, "data_fraction": 0.05}, b.full_fidelity], probe={1: 5})
     >>> len(df)

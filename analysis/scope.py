@@ -23,14 +23,14 @@ fixed, at the space's default or at the value the cheap fidelity favours
 Defaults of `Rule` (experiments/importance_synthetic.py --stage agreement; 40
 synthetic instances, 300 cheap configurations + a 100-configuration full probe,
 results/analysis_synthetic/rule_grid.csv; agreement corrected for attenuation,
-`analysis.agreement`): with agree = 0.4 the rule scoped 8 of 8 instances designed
+`hpobench.analysis.agreement`): with agree = 0.4 the rule scoped 8 of 8 instances designed
 to agree (Spearman 1), 1 of 8 designed at 0.5 and none below; with target = 0.9
 the kept set carried >= 85% of the true full-fidelity variance in only 78% of the
 scoped instances, with target = 0.95 in all of them (mean 94%, 6.4 of 12 hps
 tuned). disagree = 0.2 (on the corrected estimate) sent 20 of 24 instances
 designed at 0 or below to "higher fidelity needed", and 1 of 8 designed at 0.5.
 
-    >>> from analysis import scope
+    >>> from hpobench.analysis import scope
     >>> scope.smallest_set([0.5, 0.3, 0.15, 0.05], 0.9)
     [0, 1, 2]
 """
@@ -43,8 +43,8 @@ import numpy as np
 import pandas as pd
 from ConfigSpace import ConfigurationSpace
 
-from analysis import agreement, data, fanova
-from analysis.importance import Importance
+from hpobench.analysis import agreement, data, fanova
+from hpobench.analysis.importance import Importance
 from hpobench import spaces
 
 

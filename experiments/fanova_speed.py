@@ -11,7 +11,7 @@
    fidelities): ours vs Optuna's PedAnovaImportanceEvaluator (gamma' = 0.1,
    region = all), rank agreement between the two.
 
-    nice -n 10 .venv/bin/python -m experiments.fanova_speed  # writes results/analysis_synthetic/fanova_speed.json
+    nice -n 10 .venv/bin/python -m hpobench.experiments.fanova_speed  # writes results/analysis_synthetic/fanova_speed.json
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from ConfigSpace import Categorical, ConfigurationSpace, Float, Integer
 from scipy import stats
 
 import hpobench
-from analysis import data, fanova, ped_anova, sample
+from hpobench.analysis import data, fanova, ped_anova, sample
 
 OUT = Path("results/analysis_synthetic")
 

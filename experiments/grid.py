@@ -1,6 +1,6 @@
 """Run an experiment grid: resumable, loss-free, on Dask (local cluster or an existing one).
 
-Storage under `results/<name>/` (see `experiments.spec` for the spec):
+Storage under `results/<name>/` (see `hpobench.experiments.spec` for the spec):
 
     meta.json            spec (as loaded), benchmark space and metric, versions and hardware
     journal.jsonl        one fsync'ed line per finished cell: the source of truth while running
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from experiments.spec import Cell, Spec, cells
+from hpobench.experiments.spec import Cell, Spec, cells
 from hpobench import env
 from hpobench.benchmarks.base import json_default, trial_row
 from hpobench.optimizers.record import Journal, RecordError, read_journal, write_text_atomic

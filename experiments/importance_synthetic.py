@@ -15,7 +15,7 @@ Stages (each writes results/analysis_synthetic/<stage>.json / .csv, figures as P
   beside it; and the scoping rule over a grid of its parameters (what share of
   the true full-fidelity variance the kept set carries, how many hps it keeps).
 
-    nice -n 10 .venv/bin/python -m experiments.importance_synthetic --stage all
+    nice -n 10 .venv/bin/python -m hpobench.experiments.importance_synthetic --stage all
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import pandas as pd
 from scipy import stats
 
 import hpobench
-from analysis import agreement, bootstrap, data, fanova, importance, ped_anova, plots, sample, scope
+from hpobench.analysis import agreement, bootstrap, data, fanova, importance, ped_anova, plots, sample, scope
 
 OUT = Path("results/analysis_synthetic")
 LOW = {"epochs": 1, "data_fraction": 0.05}

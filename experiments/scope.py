@@ -4,7 +4,7 @@ Given a total budget (the benchmark's cost units), it evaluates the default plus
 random configurations at a low fidelity, a subset of them at a higher "probe"
 fidelity, computes importance at both with bootstrap intervals, estimates how
 well the cheap ranking agrees with the probe's, and decides the scope
-(`analysis.scope`). It writes to `--out`: `report.md`, its figures,
+(`hpobench.analysis.scope`). It writes to `--out`: `report.md`, its figures,
 `scoped_space.json` (for `hpobench tune --space`) and every trial as Parquet
 (`evaluations.parquet`). Interrupted, it resumes from `--out`.
 
@@ -35,8 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments import grid
-from experiments.spec import Cell, cell_key
+from hpobench.experiments import grid
+from hpobench.experiments.spec import Cell, cell_key
 
 MIN_CONFIGS = 20  # below this the importance surrogate is not worth its name
 MIN_PROBE = 15  # bootstrap resamples of fewer configurations leave too few distinct ones
@@ -118,7 +118,7 @@ def run(name, budget: float, out: str | Path, low: dict | None = None, probe: di
     Dask workers are then sent the object, not its name).
     """
     import hpobench
-    from analysis import importance, plots, scope as scoping
+    from hpobench.analysis import importance, plots, scope as scoping
     from hpobench import spaces
     from hpobench.benchmarks import F1, Benchmark
 
@@ -162,7 +162,7 @@ def run(name, budget: float, out: str | Path, low: dict | None = None, probe: di
 
 
 def _report(bench, budget, p: Plan, df, decision, imps, figs, out: Path) -> str:
-    from analysis import data
+    from hpobench.analysis import data
     name, metric = bench.name, bench.metric
     ok = df[df["status"] == "ok"]
     failed = len(df) - len(ok)

@@ -7,7 +7,7 @@ for the rest; hyperparameters outside the scope stay at their defaults.
     all       tune all 25 hyperparameters; scoping costs nothing
     expert    learning_rate and batch_size only (the popular advice); free
     low-topk  fANOVA on `--n-low` configurations at the low fidelity; top `--k` (+ their parents)
-    tool      `analysis.scope.decide`: the low fidelity plus `--n-probe` of the same
+    tool      `hpobench.analysis.scope.decide`: the low fidelity plus `--n-probe` of the same
               configurations at the probe fidelity; agreement decides how much to keep
               ("higher fidelity needed" keeps everything)
     oracle    fANOVA at full fidelity on every recorded configuration; top k; free and
@@ -20,14 +20,14 @@ and a random draw) from the study's table, charged their recorded cost. Tuning r
 same table; its held-out error is written beside the results), or live with
 `--bench resnet/cifar10-cpu` to confirm the surrogate's verdict.
 
-    nice -n 10 .venv/bin/python -m experiments.strategies                       # 10 seeds
+    nice -n 10 .venv/bin/python -m hpobench.experiments.strategies              # 10 seeds
     for s in all expert tool; do                    # live confirmation: ~1.5 h on 2 cores, 3 processes
-      .venv/bin/python -m experiments.strategies --bench resnet/cifar10-cpu --out results/strategies_live \
+      .venv/bin/python -m hpobench.experiments.strategies --bench resnet/cifar10-cpu --out results/strategies_live \
           --seeds 2 --budget 20 --optimizers smac --strategies $s &
     done; wait
-    .venv/bin/python -m experiments.strategies --out results/strategies_live/surrogate --budget 20 \
+    .venv/bin/python -m hpobench.experiments.strategies --out results/strategies_live/surrogate --budget 20 \
         --optimizers smac --strategies all expert tool   # the surrogate at the same budget, 10 seeds
-    .venv/bin/python -m experiments.strategies --seeds 1 --budget 10 --out /tmp/s  # smoke test
+    .venv/bin/python -m hpobench.experiments.strategies --seeds 1 --budget 10 --out /tmp/s  # smoke test
 
 Outputs (--out, default results/strategies/): runs-<optimizers>[-<strategies>].jsonl (one line
 per strategy x optimizer x seed, appended as runs finish: an interrupted study resumes; processes
@@ -50,8 +50,8 @@ import pandas as pd
 from scipy import stats
 
 import hpobench
-from analysis import data, importance, scope
-from hpobench.benchmarks import STUDY, tabular
+from hpobench.analysis import data, importance, scope
+from hpobench.benchmarks import study as study_table, tabular
 from hpobench.optimizers import record
 
 STRATEGIES = ("all", "expert", "low-topk", "tool", "oracle", "random-k")
@@ -227,14 +227,14 @@ def main(argv=None) -> None:
     p.add_argument("--k", type=int, default=Setup.k)
     p.add_argument("--n-low", type=int, default=Setup.n_low)
     p.add_argument("--n-probe", type=int, default=Setup.n_probe)
-    p.add_argument("--table", default=str(STUDY), help="recorded study trials (Parquet)")
+    p.add_argument("--table", default=None, help="recorded study trials (Parquet; default: hpobench.benchmarks.study())")
     p.add_argument("--bench", default="surrogate", help=f"'surrogate' or a live benchmark, e.g. {LIVE}")
     p.add_argument("--out", default="results/strategies")
     a = p.parse_args(argv)
     s = Setup(a.budget, a.k, n_low=a.n_low, n_probe=a.n_probe)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    study = tabular.read(a.table)
+    study = tabular.read(a.table or study_table())
     live = hpobench.get(LIVE)
     bench = tabular.surrogate(study, live, name="surrogate/cifar10-cpu") if a.bench == "surrogate" else hpobench.get(a.bench)
     todo = [(st, o, sd) for sd in range(a.seeds) for o in a.optimizers for st in a.strategies]

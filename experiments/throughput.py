@@ -1,9 +1,9 @@
 """Training throughput of the ResNet train step, JAX vs PyTorch, and compile time.
 
-    python -m experiments.throughput                                  # JAX, ResNet-8/20 at 8/16/32 px
-    python -m experiments.throughput --frameworks jax torch torch-cl  # side by side (pip install torch==2.13.0)
-    python -m experiments.throughput --frameworks jax jax-xla        # oneDNN kernels vs XLA's own
-    python -m experiments.throughput --second-process                 # compile: fresh process vs a later one
+    python -m hpobench.experiments.throughput                                  # JAX, ResNet-8/20 at 8/16/32 px
+    python -m hpobench.experiments.throughput --frameworks jax torch torch-cl  # side by side (pip install torch==2.13.0)
+    python -m hpobench.experiments.throughput --frameworks jax jax-xla        # oneDNN kernels vs XLA's own
+    python -m hpobench.experiments.throughput --second-process                 # compile: fresh process vs a later one
 
 Both frameworks train the same CIFAR ResNet (3x3 stem, three stages of basic blocks,
 BatchNorm, projection shortcuts, SGD with Nesterov momentum and weight decay) on the
@@ -224,7 +224,7 @@ def measure_in_process(framework: str, config: list, store: str) -> dict:
     env = os.environ | {"HPOBENCH_JAX_CACHE": store}
     if framework == "jax-xla":  # as a user without the kernels runs (`hpobench.heap` stays off too)
         env["HPOBENCH_ONEDNN"] = "0"
-    out = subprocess.run([sys.executable, "-m", "experiments.throughput", "--measure", framework, *map(str, config)],
+    out = subprocess.run([sys.executable, "-m", "hpobench.experiments.throughput", "--measure", framework, *map(str, config)],
                          env=env, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.splitlines()[-1])
 

@@ -67,14 +67,30 @@ def accelerator_expected() -> bool:
     return importlib.util.find_spec("libtpu") is not None
 
 
+def source_tree() -> Path | None:
+    """The source checkout this package is loaded from (editable install), or None when installed."""
+    root = Path(__file__).resolve().parents[1]
+    return root if (root / "pyproject.toml").is_file() else None
+
+
+def _git(root: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=5).stdout.strip()
+
+
 def _git_commit() -> str | None:
-    """The project's commit (with '+dirty' for local changes): code identity of a result."""
-    repo = Path(__file__).resolve().parents[1]
+    """The project's commit (with '+dirty' for local changes): code identity of a result.
+
+    None when installed (the hpobench version identifies the code) or when the source tree is not
+    itself the git work tree (a tree unpacked inside another repository has no commit of its own).
+    """
+    root = source_tree()
+    if root is None:
+        return None
     try:
-        head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
-                              timeout=5).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=5).stdout.strip()
+        top, _, head = _git(root, "rev-parse", "--show-toplevel", "HEAD").partition("\n")
+        if not top or Path(top).resolve() != root:
+            return None
+        dirty = _git(root, "status", "--porcelain", "--untracked-files=no")
     except (OSError, subprocess.SubprocessError):
         return None
     return (head + ("+dirty" if dirty else "")) or None

@@ -1,15 +1,21 @@
-"""python -m paper [--results DIR] [--out DIR] [--n-boot N]: rebuild the paper from results/."""
+"""python -m hpobench.paper [--results DIR] [--out DIR] [--n-boot N]: rebuild the paper from results/.
+
+From the checkout root `python -m paper` runs this too; installed, give --out (the package is no place to write).
+"""
 
 import argparse
 import time
 
-from paper.build import HERE, build
+from hpobench import env
+from hpobench.paper.build import HERE, build
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(prog="python -m paper", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m hpobench.paper", description=__doc__.split("\n")[0])
     p.add_argument("--results", default="results")
-    p.add_argument("--out", default=str(HERE))
+    checkout = env.source_tree() is not None
+    p.add_argument("--out", default=str(HERE) if checkout else None, required=not checkout,
+                   help=f"output folder (default in a checkout: {HERE})")
     p.add_argument("--n-boot", type=int, default=50, help="bootstrap resamples per importance")
     p.add_argument("--partial", action="store_true", help="a draft: n/a for parts whose results are missing")
     a = p.parse_args(argv)

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis import agreement, data, importance, plots
-from experiments.strategies import mean_se, table as strategies_table
+from hpobench.analysis import agreement, data, importance, plots
+from hpobench.experiments.strategies import mean_se, table as strategies_table
 from hpobench import spaces
 
 HERE = Path(__file__).parent
@@ -345,6 +345,8 @@ def build(results: str | Path = "results", out: str | Path = HERE, n_boot: int =
     partial: quote "n/a" for numbers of missing parts (a draft) instead of failing.
     """
     p = Paper(Path(results), Path(out), n_boot)
+    if not p.results.is_dir():
+        raise FileNotFoundError(f"no results folder {p.results} (give --results DIR)")
     for d in ("figures", "tables"):
         (p.out / d).mkdir(parents=True, exist_ok=True)
     for name, (fn, needs) in PARTS.items():

@@ -5,8 +5,8 @@ import pytest
 from scipy import stats
 
 import hpobench
-from analysis import agreement, importance, sample
-from analysis.data import AnalysisError
+from hpobench.analysis import agreement, importance, sample
+from hpobench.analysis.data import AnalysisError
 
 LOW, FULL = {"epochs": 1, "data_fraction": 0.05}, {"epochs": 81, "data_fraction": 1.0}
 

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from hpobench import cli
+from hpobench.experiments import cli
 
 
 def test_list(capsys):

@@ -7,8 +7,8 @@ import time
 import pandas as pd
 from ConfigSpace import ConfigurationSpace, Float
 
-from experiments import grid
-from experiments.spec import Cell, cell_key
+from hpobench.experiments import grid
+from hpobench.experiments.spec import Cell, cell_key
 from hpobench.benchmarks.base import Benchmark, Result
 
 VICTIM = 0.5

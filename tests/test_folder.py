@@ -166,7 +166,8 @@ def _stray(root):
     (_stray, r"imgs/loose.png: an image outside a class folder"),
 ], ids=["missing", "single-class", "empty-class", "corrupt", "stray"])
 def test_bad_input_fails_before_training(tmp_path, monkeypatch, capsys, make, match):
-    from hpobench import cli, train
+    from hpobench import train
+    from hpobench.experiments import cli
     root = tmp_path / "imgs"
     if make:
         make(root)
@@ -185,7 +186,7 @@ def test_bad_input_fails_before_training(tmp_path, monkeypatch, capsys, make, ma
 
 
 def test_missing_data_and_bad_native_are_clear_errors(capsys, tmp_path):
-    from hpobench import cli
+    from hpobench.experiments import cli
     with pytest.raises(BenchmarkError, match="resnet/folder needs a dataset: --data PATH"):
         hpobench.get("resnet/folder").check()
     assert cli.main(["scope", "resnet/folder", *SCOPE_ARGS, "--out", str(tmp_path / "s")]) == 2
@@ -198,7 +199,7 @@ def test_missing_data_and_bad_native_are_clear_errors(capsys, tmp_path):
 
 
 def test_grid_spec_takes_data_as_benchmark_arg(tree, tmp_path):
-    from experiments import spec
+    from hpobench.experiments import spec
     path = tmp_path / "folder.yaml"
     path.write_text(f"name: folder-test\nbenchmark: resnet/folder\nbenchmark_args: {{data: '{tree}', native: 16}}\n"
                     f"configs: {{sample: 2, seed: 0, default: true}}\nfidelities: {{points: [{{epochs: 1}}]}}\n"
@@ -210,7 +211,7 @@ def test_grid_spec_takes_data_as_benchmark_arg(tree, tmp_path):
 @pytest.mark.slow
 def test_scope_on_100_classes_via_cli(hundred, tmp_path, capsys):
     """`hpobench scope resnet/folder --data DIR` end to end at a tiny budget (35 one-epoch trainings at 8 px)."""
-    from hpobench import cli
+    from hpobench.experiments import cli
     out = tmp_path / "scope"
     assert cli.main(["scope", "resnet/folder", "--data", str(hundred), *SCOPE_ARGS, "--out", str(out)]) == 0
     printed = capsys.readouterr().out

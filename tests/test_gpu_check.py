@@ -6,7 +6,7 @@ import sys
 import jax
 import pytest
 
-from experiments import gpu_check
+from hpobench.experiments import gpu_check
 from hpobench import env
 
 

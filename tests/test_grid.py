@@ -10,7 +10,7 @@ import time
 import pandas as pd
 import pytest
 
-from experiments import grid, spec
+from hpobench.experiments import grid, spec
 
 SPEC = """\
 name: g
@@ -99,7 +99,7 @@ def test_two_dask_workers(cwd):
 def test_kill_minus_9_loses_and_repeats_nothing(cwd):
     path = write(cwd, SPEC % 150)  # 151 configurations x 4 fidelities x 2 seeds = 1,208 cells of ~2 ms
     sp = spec.load(path)
-    proc = subprocess.Popen([sys.executable, "-m", "hpobench.cli", "grid", "run", str(path), "--quiet", "--workers", "1"],
+    proc = subprocess.Popen([sys.executable, "-m", "hpobench.experiments.cli", "grid", "run", str(path), "--quiet", "--workers", "1"],
                             cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     journal = cwd / "results/g/journal.jsonl"
     t = time.time()

@@ -7,8 +7,8 @@ from ConfigSpace import ConfigurationSpace
 from scipy.stats import kendalltau
 
 import hpobench
-from analysis import ablation, bootstrap, data, fanova, importance, ped_anova, sample
-from analysis.data import AnalysisError
+from hpobench.analysis import ablation, bootstrap, data, fanova, importance, ped_anova, sample
+from hpobench.analysis.data import AnalysisError
 
 FULL = {"epochs": 81, "data_fraction": 1.0}
 

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 import hpobench
-from hpobench import cli, spaces
+from hpobench import spaces
+from hpobench.experiments import cli
 from hpobench.benchmarks import Benchmark, BenchmarkError, Metric, Result
 from hpobench.optimizers.base import Losses
 
@@ -181,7 +182,7 @@ def test_agreement_of_a_hyperband_run_uses_the_fidelities_with_enough(hyperband_
 
 
 def test_analysis_reads_the_declared_metric_and_direction(tmp_path, capsys):
-    from analysis import data, report
+    from hpobench.analysis import data, report
     bench = _bench(Metric("err", "minimize"))
     cs = bench.config_space
     rows = [hpobench.trial_row(bench.name, dict(c), f, 0, bench.evaluate(c, f), cs, bench.metric)
@@ -209,7 +210,7 @@ def test_analysis_reads_the_declared_metric_and_direction(tmp_path, capsys):
 
 
 def test_records_that_declare_different_metrics_are_refused(tmp_path):
-    from analysis import data
+    from hpobench.analysis import data
     for i, m in enumerate((Metric("err", "minimize"), Metric("acc", "maximize"))):
         d = tmp_path / str(i)
         d.mkdir()

@@ -13,7 +13,8 @@ import pytest
 from ConfigSpace import ConfigurationSpace, Float, Integer
 
 import hpobench
-from hpobench import cli, spaces
+from hpobench import spaces
+from hpobench.experiments import cli
 from hpobench.benchmarks import BenchmarkError
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "experiments" / "examples"
@@ -121,7 +122,7 @@ def test_python_api(files):
     assert bench.cost({"steps": 9}) == pytest.approx(1 / 3) and bench.cost(bench.full_fidelity) == 1
     run = hpobench.tune(bench, "smac", budget=5, seed=0)
     assert run.incumbent_value <= run.default_value and len(run.trials) == 5
-    from experiments import scope
+    from hpobench.experiments import scope
     dec = scope.run(bench, 6, files / "scope", n_low=20, n_probe=15, progress=False, n_boot=10)
     assert set(dec.tune) <= {"x", "y"}
 

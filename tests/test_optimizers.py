@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 import hpobench
-from hpobench import cli, optimizers, spaces
+from hpobench import optimizers, spaces
+from hpobench.experiments import cli
 from hpobench.benchmarks.base import Benchmark
 from hpobench.optimizers.base import Axis, OptimizerError
 from hpobench.optimizers.hyperband import bracket_sizes

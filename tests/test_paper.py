@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from paper import build
+from hpobench.paper import build
 
 ROOT = Path(__file__).resolve().parents[1] / "results"
 COPY = ("throughput/jax_vs_torch.jsonl", "analysis_synthetic/tau_vs_n.csv", "analysis_synthetic/coverage.json",

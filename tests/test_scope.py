@@ -5,9 +5,10 @@ import pytest
 from ConfigSpace import Configuration, Constant
 
 import hpobench
-from analysis import importance, plots, sample, scope
-from analysis.data import AnalysisError
-from hpobench import cli, spaces
+from hpobench.analysis import importance, plots, sample, scope
+from hpobench.analysis.data import AnalysisError
+from hpobench import spaces
+from hpobench.experiments import cli
 
 LOW, FULL = {"epochs": 1, "data_fraction": 0.05}, {"epochs": 81, "data_fraction": 1.0}
 
@@ -86,7 +87,7 @@ def test_figures_are_written_as_png_and_pdf(agree, tmp_path):
     b, df, imps = agree
     low, probe = imps.values()
     dec = scope.decide(low, b.config_space, probe)
-    from analysis import agreement
+    from hpobench.analysis import agreement
     m = agreement.matrix(imps)
     perf = [agreement.performance(df, b.config_space, LOW, FULL, n_boot=20)]
     import pandas as pd

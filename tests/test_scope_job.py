@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 import hpobench
-from experiments import scope
+from hpobench.experiments import scope
 from hpobench import spaces
 
 

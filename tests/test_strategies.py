@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 import hpobench
-from experiments import strategies
+from hpobench.experiments import strategies
 from hpobench import spaces
 from hpobench.benchmarks import tabular
 

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata as md
+import os
 from pathlib import Path
 from typing import Callable
 
 from ConfigSpace import ConfigurationSpace
 
+from hpobench import env
 from hpobench.benchmarks.base import F1, Benchmark, BenchmarkError, Metric, Result, trial_row
 
 __all__ = ["F1", "Benchmark", "BenchmarkError", "Metric", "Result", "get", "names", "register", "trial_row"]
@@ -41,13 +43,24 @@ def _resnet(dataset: str, **preset) -> Callable[..., Benchmark]:
     return factory
 
 
-STUDY = Path(__file__).resolve().parents[2] / "results" / "cifar10_cpu" / "evaluations.parquet"
+def study() -> Path:
+    """The recorded CIFAR-10 study behind surrogate/ and replay/cifar10-cpu: $HPOBENCH_STUDY, else the
+    checkout's results/cifar10_cpu, else the copy installed with the package (pyproject: hpobench._study)."""
+    if os.environ.get("HPOBENCH_STUDY"):
+        return Path(os.environ["HPOBENCH_STUDY"])
+    root = env.source_tree()
+    if root is not None:
+        return root / "results" / "cifar10_cpu" / "evaluations.parquet"
+    return Path(__file__).resolve().parents[1] / "_study" / "evaluations.parquet"
 
 
 def _tabular(kind: str, live: str) -> Callable[..., Benchmark]:
     def factory(table: str | None = None, **kw) -> Benchmark:
-        path = Path(table or STUDY)
-        return _fit(kind, live, str(path), path.stat().st_mtime if path.exists() else 0, tuple(sorted(kw.items())))
+        path = Path(table or study())
+        if not path.exists():
+            raise BenchmarkError(f"{kind}/{live.split('/', 1)[1]}: no recorded trials at {path}; pass table=PATH "
+                                 "(a trial table, e.g. results/cifar10_cpu/evaluations.parquet) or set $HPOBENCH_STUDY")
+        return _fit(kind, live, str(path), path.stat().st_mtime, tuple(sorted(kw.items())))
     return factory
 
 

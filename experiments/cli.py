@@ -1,5 +1,7 @@
 """`hpobench` command line: parse, call the library, print. No logic lives here.
 
+The top of the one-way flow: it may import every layer, and nothing imports it.
+
     hpobench list
     hpobench space resnet/cifar10
     hpobench evaluate resnet/fashion_mnist --config default --fidelity epochs=1,data_fraction=0.05,resolution=7
@@ -170,7 +172,7 @@ def _workers(args) -> int:
 
 
 def _grid(args) -> None:
-    from experiments import grid, spec
+    from hpobench.experiments import grid, spec
     sp = spec.load(args.spec)
     if args.action == "run":
         st = grid.run(sp, workers=_workers(args), scheduler=args.scheduler, max_cells=args.max_cells,
@@ -182,7 +184,7 @@ def _grid(args) -> None:
 
 def _analysis(args) -> None:
     import pandas as pd
-    from analysis import report
+    from hpobench.analysis import report
     fids = [_fidelity(f) for f in args.fidelity] if args.fidelity else None
     run = report.importance if args.verb == "importance" else report.agreement
     skipped: dict = {}
@@ -208,7 +210,7 @@ def _metric(args):
 
 
 def _scope(args) -> None:
-    from experiments import scope
+    from hpobench.experiments import scope
     bench, kwargs = _bench(args)
     decision = scope.run(bench, args.budget, args.out, low=_fidelity(args.low, "--low") or None,
                          probe=_fidelity(args.probe, "--probe") or None, n_low=args.n_low, n_probe=args.n_probe,
