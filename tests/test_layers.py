@@ -1,0 +1,92 @@
+"""Data flows one way (README, Layout): a module imports its own layer and lower ones, never a higher one.
+
+Every import statement counts, including those inside functions (lazy imports are still dependencies).
+"""
+
+import ast
+
+import pytest
+from sources import ROOT, SETUPTOOLS, modules, package_dir
+
+# Low to high. Helpers that import nothing of hpobench sit at the bottom; the kernels with the model
+# that calls them; the package's __init__ is the public API, which may (lazily) reach the optimizers;
+# the command line is in experiments, the top of the flow below the paper.
+LAYERS = [
+    ("helpers", ["hpobench.env", "hpobench.heap", "hpobench.spaces"]),
+    ("data", ["hpobench.data"]),
+    ("models", ["hpobench.models", "hpobench.onednn"]),
+    ("train", ["hpobench.train"]),
+    ("benchmarks", ["hpobench.benchmarks"]),
+    ("optimizers", ["hpobench.optimizers", "hpobench"]),
+    ("analysis", ["hpobench.analysis"]),
+    ("experiments", ["hpobench.experiments"]),
+    ("paper", ["hpobench.paper"]),
+]
+RANK = {name: rank for rank, (_, names) in enumerate(LAYERS) for name in names}
+CLI = "hpobench.experiments.cli"
+OLD_NAMES = {"analysis", "experiments", "paper"}  # the folders' import names before they moved under hpobench
+MODULES = modules()
+
+
+def layer(module: str) -> int:
+    """Rank of a module: its own entry, else its package's (`hpobench` itself only by exact name)."""
+    parts = module.split(".")
+    for i in range(len(parts), 1, -1):
+        if ".".join(parts[:i]) in RANK:
+            return RANK[".".join(parts[:i])]
+    if module in RANK:
+        return RANK[module]
+    raise KeyError(f"{module} has no layer: add it to LAYERS in {__file__}")
+
+
+def imports(module: str, path) -> list[tuple[int, str]]:
+    """(line, imported module) for every import in the file, relative ones resolved."""
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    out = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            out += [(node.lineno, a.name) for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                up = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(up + ([base] if base else []))
+            # `from hpobench import spaces` imports the module hpobench.spaces, not the package
+            out += [(node.lineno, f"{base}.{a.name}" if f"{base}.{a.name}" in MODULES else base) for a in node.names]
+    return out
+
+
+def test_every_module_has_a_layer():
+    for module in MODULES:
+        layer(module)
+
+
+def test_no_module_imports_a_higher_layer_or_the_cli():
+    bad = []
+    for module, path in MODULES.items():
+        for line, target in imports(module, path):
+            where = f"{path.relative_to(ROOT)}:{line}: {module}"
+            if target.split(".")[0] in OLD_NAMES:
+                bad.append(f"{where} imports {target!r}: it is hpobench.{target} now")
+            elif target == CLI:
+                bad.append(f"{where} imports the command line, the top of the flow")
+            elif target.startswith("hpobench") and layer(target) > layer(module):
+                bad.append(f"{where} ({LAYERS[layer(module)][0]}) imports {target} ({LAYERS[layer(target)][0]})")
+    assert not bad, "imports against the flow:\n" + "\n".join(bad)
+
+
+def test_the_check_sees_lazy_and_relative_imports(tmp_path):
+    f = tmp_path / "x.py"
+    f.write_text("def f():\n    from hpobench.analysis import scope\n    from . import base\n")
+    assert imports("hpobench.benchmarks.x", f) == [(2, "hpobench.analysis.scope"), (3, "hpobench.benchmarks.base")]
+    assert layer("hpobench.analysis.scope") > layer("hpobench.benchmarks.x")
+    with pytest.raises(KeyError, match="no layer"):
+        layer("hpobench.newmodule")
+
+
+def test_every_code_folder_is_an_installed_package():
+    """A new subpackage must be listed in pyproject.toml, or the wheel silently lacks it."""
+    listed = {package_dir(p) for p in SETUPTOOLS["packages"]}
+    roots = {package_dir(p) for p in SETUPTOOLS["package-dir"]}
+    found = {init.parent for root in roots for init in root.rglob("__init__.py")}
+    assert not found - listed, f"not in [tool.setuptools] packages: {sorted(map(str, found - listed))}"
