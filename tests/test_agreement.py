@@ -33,6 +33,7 @@ def test_statistics_on_known_vectors():
         agreement.statistic("pearson", a, a)
 
 
+@pytest.mark.slow
 def test_agreeing_and_reversed_fidelities_are_told_apart():
     _, df_a, agree = _imps(1.0)
     _, df_r, rev = _imps(-1.0)
@@ -56,6 +57,7 @@ def test_attenuation_correction_moves_away_from_zero_and_keeps_the_bootstrap_spr
     assert agreement.disattenuate(0.4, reps, np.nan, 0.9) == pytest.approx((0.4, lo, hi))  # unknown: raw
 
 
+@pytest.mark.slow
 def test_reliability_is_deterministic_and_higher_with_more_configurations():
     b, df, imps = _imps(1.0, n_boot=3)
     low, probe = imps.values()

@@ -104,6 +104,7 @@ def test_missing_dataset_is_an_error_not_a_result(tmp_path, monkeypatch):
     assert time.perf_counter() - t < 2.0
 
 
+@pytest.mark.slow
 def test_evaluate_fashion_mnist_records_everything():
     bench = hpobench.get("resnet/fashion_mnist")
     r = bench.evaluate({"depth": 8, "width": 8, "batch_size": 64}, LOW, seed=1)
@@ -118,6 +119,7 @@ def test_evaluate_fashion_mnist_records_everything():
     assert json.loads(row["curve"])[0]["epoch"] == 1
 
 
+@pytest.mark.slow
 def test_diverging_run_is_recorded_not_raised():
     bench = hpobench.get("resnet/fashion_mnist")
     cfg = dict(bench.config({"depth": 8, "width": 8, "batch_size": 64, "schedule": "constant"}))

@@ -8,6 +8,7 @@ from hpobench import data
 from hpobench.data import local, sources
 
 
+@pytest.mark.slow
 def test_cifar10_splits(cifar10):
     assert cifar10.x_train.shape == (45000, 32, 32, 3) and cifar10.x_train.dtype == np.uint8
     assert cifar10.x_val.shape == (5000, 32, 32, 3)
@@ -28,17 +29,20 @@ def test_validation_split_is_deterministic_and_disjoint():
     assert np.bincount(y[held]).tolist() == [5] * 10
 
 
+@pytest.mark.slow
 def test_second_load_uses_cache(cifar10):
     cache = data.data_dir() / "arrays" / f"cifar10-{sources.VERSION}"
     assert (cache / "done").exists() and (cache / "x_train.npy").exists()
 
 
+@pytest.mark.slow
 def test_fashion_mnist(fashion):
     assert fashion.x_train.shape == (54000, 28, 28, 1)
     assert fashion.x_test.shape == (10000, 28, 28, 1)
     assert np.bincount(fashion.y_val).tolist() == [600] * 10
 
 
+@pytest.mark.slow
 def test_nested_stratified_subsets(cifar10):
     y = cifar10.y_train
     fractions = (0.01, 0.1, 0.25, 0.5, 1.0)

@@ -88,6 +88,7 @@ def test_run_status_and_rerun_is_a_no_op(cwd):
     pd.testing.assert_frame_equal(pd.read_parquet(cwd / "results/g/evaluations.parquet"), before)
 
 
+@pytest.mark.slow
 def test_two_dask_workers(cwd):
     sp = spec.load(write(cwd, SPEC % 2))
     st = grid.run(sp, workers=2, progress=False)
@@ -96,6 +97,7 @@ def test_two_dask_workers(cwd):
     assert len(df) == 3 * 4 * 2 and df["worker"].nunique() == 2
 
 
+@pytest.mark.slow
 def test_kill_minus_9_loses_and_repeats_nothing(cwd):
     path = write(cwd, SPEC % 150)  # 151 configurations x 4 fidelities x 2 seeds = 1,208 cells of ~2 ms
     sp = spec.load(path)

@@ -13,8 +13,9 @@ from jax import lax
 
 from hpobench import onednn, spaces, train
 
-pytestmark = pytest.mark.skipif(jax.default_backend() != "cpu" or onednn.available() is not None,
-                                reason=f"oneDNN kernels on CPU only ({onednn.available()})")
+pytestmark = [pytest.mark.slow,  # every test compiles
+              pytest.mark.skipif(jax.default_backend() != "cpu" or onednn.available() is not None,
+                                 reason=f"oneDNN kernels on CPU only ({onednn.available()})")]
 NHWC = ("NHWC", "HWIO", "NHWC")
 
 

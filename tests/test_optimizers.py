@@ -51,7 +51,8 @@ def _check_run(run, bench, budget, space=None):
     assert run.incumbent_f1 == ok_full["f1"].max()
 
 
-@pytest.mark.parametrize("name", optimizers.names())
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n == "smac-mf" else n
+                                  for n in optimizers.names()])
 def test_every_optimizer_on_the_conditional_space(name, bench):
     budget = BUDGETS[name] * FULL
     run = hpobench.tune(bench, name, budget=budget, seed=1)
@@ -164,6 +165,7 @@ def _check_parallel(run, bench, budget, out):
     assert list(stored["trial"]) == list(t["trial"])
 
 
+@pytest.mark.slow
 def test_two_dask_workers_on_a_local_cluster(bench, tmp_path):
     budget = 4 * FULL
     run = hpobench.tune(_slow(bench), "bohb", budget=budget, seed=4, workers=2, out=tmp_path, min_budget=9)
@@ -199,7 +201,8 @@ def test_cli_tune(tmp_path, capsys):
     (dict(budget=80), OptimizerError, "budget 80 is too small: one full-fidelity trial .* costs 81"),
     (dict(budget="lots"), OptimizerError, "budget must be a number"),
     (dict(budget=float("inf")), OptimizerError, "budget must be a finite total cost"),
-    (dict(scheduler="tcp://127.0.0.1:9"), ExecutorError, "cannot reach the Dask scheduler at 'tcp://127.0.0.1:9'"),
+    pytest.param(dict(scheduler="tcp://127.0.0.1:9"), ExecutorError, "cannot reach the Dask scheduler at 'tcp://127.0.0.1:9'",
+                 marks=pytest.mark.slow),  # waits out the connection timeout
     (dict(workers=0), ExecutorError, "workers must be a positive integer"),
     (dict(workers=2, scheduler="tcp://127.0.0.1:9"), ExecutorError, "not both"),
     (dict(axis="resolution"), OptimizerError, "budget axis 'resolution' is not a fidelity knob"),
@@ -231,6 +234,7 @@ def test_bad_input_resuming_a_different_run(tmp_path):
         hpobench.tune("synthetic/agree", "random", budget=2 * FULL, seed=1, out=tmp_path)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["smac", "smac-mf"])
 def test_same_seed_same_run_in_any_process(name):
     """SMAC orders its local search's start points by Python's string hash; hpobench fixes the order."""

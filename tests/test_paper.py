@@ -9,6 +9,8 @@ import pytest
 
 from hpobench.paper import build
 
+pytestmark = pytest.mark.slow  # each build draws every figure
+
 ROOT = Path(__file__).resolve().parents[1] / "results"
 COPY = ("throughput/jax_vs_torch.jsonl", "analysis_synthetic/tau_vs_n.csv", "analysis_synthetic/coverage.json",
         "optimizers_synthetic/summary.md", "cifar10_cpu/meta.json", "strategies/holdout.parquet",

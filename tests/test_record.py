@@ -44,7 +44,7 @@ def _cut(src: Path, dst: Path, keep: float) -> int:
     return n
 
 
-@pytest.mark.parametrize("name", ["random", "sh", "hyperband", "bohb", "smac", "smac-mf"])
+@pytest.mark.parametrize("name", ["random", "sh", "hyperband", "bohb", "smac", pytest.param("smac-mf", marks=pytest.mark.slow)])
 def test_resume_reproduces_the_uninterrupted_run(name, tmp_path):
     budget = 5 * FULL
     ref = hpobench.tune("synthetic/agree", name, budget=budget, seed=7, out=tmp_path / "ref")
@@ -58,7 +58,7 @@ def test_resume_reproduces_the_uninterrupted_run(name, tmp_path):
     assert len(run.meta["sessions"]) == 2
 
 
-@pytest.mark.parametrize("name", ["smac", "smac-mf"])
+@pytest.mark.parametrize("name", ["smac", pytest.param("smac-mf", marks=pytest.mark.slow)])
 def test_resume_smac_without_losing_or_repeating_trials(name, tmp_path):
     budget = (4 if name == "smac" else 2) * FULL
     hpobench.tune("synthetic/agree", name, budget=budget, seed=7, out=tmp_path / "ref")
@@ -73,6 +73,7 @@ def test_resume_smac_without_losing_or_repeating_trials(name, tmp_path):
     assert run.spent <= budget and budget - run.spent < FULL
 
 
+@pytest.mark.slow
 def test_kill_minus_9_then_resume(tmp_path):
     """A real `kill -9` of a run in a subprocess, then a resume: the same trials as without it."""
     script = tmp_path / "run.py"

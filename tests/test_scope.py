@@ -73,6 +73,7 @@ def test_fix_at_low_fidelity_uses_the_favoured_value(agree):
         scope.decide(low, b.config_space, probe, scope.Rule(fix_at="best"))
 
 
+@pytest.mark.slow
 def test_misleading_low_fidelity_asks_for_a_higher_fidelity():
     b = hpobench.get("synthetic", agreement=-1.0, seed=2)
     df = sample.table(b, 300, [LOW, FULL], seed=2, probe={1: 150})
@@ -83,6 +84,7 @@ def test_misleading_low_fidelity_asks_for_a_higher_fidelity():
     assert "higher fidelity" in dec.reasons["x0"]
 
 
+@pytest.mark.slow
 def test_figures_are_written_as_png_and_pdf(agree, tmp_path):
     b, df, imps = agree
     low, probe = imps.values()
@@ -100,6 +102,7 @@ def test_figures_are_written_as_png_and_pdf(agree, tmp_path):
         assert p.read_bytes()[:4] in (b"\x89PNG", b"%PDF")
 
 
+@pytest.mark.slow
 def test_cli_importance_and_agreement(agree, tmp_path, capsys):
     b, df, _ = agree
     rec = tmp_path / "trials.parquet"

@@ -26,6 +26,7 @@ def test_too_small_a_budget_fails_before_compute(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_scope_writes_report_space_and_trials_and_resumes(tmp_path):
     out = tmp_path / "scope"
     dec = scope.run("synthetic/agree", 600, out, n_boot=30, progress=False)

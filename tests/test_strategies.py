@@ -27,6 +27,7 @@ def study():
     return live, pd.DataFrame(rows)
 
 
+@pytest.mark.slow
 def test_every_strategy_scopes_validly_and_charges_its_scoping(study):
     live, table = study
     for name in strategies.STRATEGIES:

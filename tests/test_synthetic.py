@@ -31,6 +31,7 @@ def test_levels():
     assert 0 < synthetic.level({"epochs": 9, "data_fraction": 0.3}) < 1
 
 
+@pytest.mark.slow
 def test_truth_matches_monte_carlo_variance_decomposition():
     """Main-effect variance of each hp, estimated from the objective itself, equals the truth."""
     b = hpobench.get("synthetic", agreement=0.0, seed=1, noise=0.0, diverge=0.0)

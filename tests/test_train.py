@@ -38,6 +38,7 @@ def test_schedules():
     assert warm[0] == pytest.approx(0.01) and warm[9] == pytest.approx(0.1) and warm[-1] == pytest.approx(0.1)
 
 
+@pytest.mark.slow
 def test_learns_on_cifar10(cifar10, tiny_config):
     out = run(tiny_config, cifar10)
     assert out.status == "ok"
@@ -48,6 +49,7 @@ def test_learns_on_cifar10(cifar10, tiny_config):
     assert out.images == 2 * math.ceil(4500 / 64) * 64
 
 
+@pytest.mark.slow
 def test_same_seed_same_result(cifar10, tiny_config):
     a, b = run(tiny_config, cifar10, seed=3), run(tiny_config, cifar10, seed=3)
     assert a.curve == b.curve
@@ -55,12 +57,14 @@ def test_same_seed_same_result(cifar10, tiny_config):
     assert c.curve != a.curve
 
 
+@pytest.mark.slow
 def test_resolutions(cifar10, tiny_config):
     for res in (16, 32):
         out = run(tiny_config, cifar10, epochs=1, data_fraction=0.02, resolution=res)
         assert out.status == "ok" and out.spec["resolution"] == res
 
 
+@pytest.mark.slow
 def test_one_compile_per_spec(cifar10, tiny_config):
     """Other hyperparameters, fidelities and partial last batches reuse the program."""
     run(tiny_config, cifar10, epochs=1, data_fraction=0.01)  # make sure this spec is compiled
@@ -93,6 +97,7 @@ def test_one_compile_per_spec(cifar10, tiny_config):
     {"aug_cutout": True},
     {"grad_clip": True, "clip_norm": 0.5},
 ])
+@pytest.mark.slow
 def test_conditional_branches_train(cifar10, branch):
     import hpobench
     # the benchmark completes a partial config: children of switched-on parents get defaults
@@ -102,6 +107,7 @@ def test_conditional_branches_train(cifar10, branch):
     assert out.status == "ok" and out.f1 > 0.05
 
 
+@pytest.mark.slow
 def test_absurd_learning_rate_diverges(cifar10, tiny_config):
     out = run(tiny_config | {"learning_rate": 1e6, "schedule": "constant"}, cifar10, epochs=3, data_fraction=0.02)
     assert out.status == "diverged"
@@ -121,6 +127,7 @@ print(json.dumps({"loaded": train.COMPILES["loaded"], "loss": float(loss)}))
 """
 
 
+@pytest.mark.slow
 def test_programs_stored_for_later_processes(tmp_path):
     """A second process loads the stored programs instead of compiling and computes the same
     step bit for bit; a corrupt stored file is compiled afresh and replaced, not a crash."""
@@ -147,6 +154,7 @@ def test_xla_flags_are_part_of_the_program_store_key(monkeypatch):
     assert train._build.__wrapped__() != base  # programs compiled under other flags are not reused
 
 
+@pytest.mark.slow
 def test_cpu_compiler_options_keep_the_numerics(monkeypatch):
     """The step without YNNPACK fusions (CPU, >1 core) against XLA's default lowering: same loss
     and parameters after two steps, within float tolerance."""
