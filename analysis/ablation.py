@@ -27,10 +27,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from hpobench import spaces
 from hpobench.analysis import fanova
 from hpobench.analysis.data import AnalysisError, Encoded, from_unit, to_unit
 from hpobench.analysis.fanova import Scores
-from hpobench import spaces
 
 # A predictor, not a decomposition: keeps the forest that fANOVA used before its calibration
 # for unbiased shares (max_features 0.2); that calibration says nothing about prediction.

@@ -31,10 +31,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from ConfigSpace import ConfigurationSpace
-from ConfigSpace.conditions import (AndConjunction, EqualsCondition, GreaterThanCondition, InCondition,
-                                    LessThanCondition, NotEqualsCondition)
-from ConfigSpace.hyperparameters import (CategoricalHyperparameter, Constant, FloatHyperparameter,
-                                         IntegerHyperparameter, OrdinalHyperparameter)
+from ConfigSpace.conditions import (
+    AndConjunction,
+    EqualsCondition,
+    GreaterThanCondition,
+    InCondition,
+    LessThanCondition,
+    NotEqualsCondition,
+)
+from ConfigSpace.hyperparameters import (
+    CategoricalHyperparameter,
+    Constant,
+    FloatHyperparameter,
+    IntegerHyperparameter,
+    OrdinalHyperparameter,
+)
 
 from hpobench import spaces
 from hpobench.benchmarks.base import Metric
@@ -76,7 +87,7 @@ class Encoded:
         """Cells of each discrete hyperparameter (None: continuous)."""
         return [cells(self.space, n) for n in self.names]
 
-    def weighted(self, counts: np.ndarray) -> "Encoded":
+    def weighted(self, counts: np.ndarray) -> Encoded:
         """A resample given as a multiplicity per row: rows drawn 0 times are left out.
 
         Forest methods take the counts as sample weights, so a leaf never holds
@@ -87,7 +98,7 @@ class Encoded:
         return Encoded(self.names, X, self.y[keep], self.keys[keep], self.space, self.fidelity,
                        _notes(self.names, X), self.dropped, counts[keep].astype(float), self.metric)
 
-    def expanded(self) -> "Encoded":
+    def expanded(self) -> Encoded:
         """Rows repeated by their multiplicity (identity when unweighted)."""
         if self.w is None:
             return self

@@ -59,7 +59,8 @@ from sklearn.ensemble import RandomForestRegressor
 from hpobench.analysis.data import AnalysisError, Encoded, TooFew, active_region, measure
 
 MIN_CONFIGS = 10
-DEFAULTS = dict(n_trees=64, min_samples_leaf=3, max_features=0.2)  # experiments/importance_synthetic.py --stage calibrate
+# chosen by experiments/importance_synthetic.py --stage calibrate
+DEFAULTS = dict(n_trees=64, min_samples_leaf=3, max_features=0.2)
 
 
 @dataclass

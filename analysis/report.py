@@ -12,7 +12,8 @@ from pathlib import Path
 import pandas as pd
 
 from hpobench.analysis import agreement as agr
-from hpobench.analysis import data, importance as imp_mod, plots
+from hpobench.analysis import data, plots
+from hpobench.analysis import importance as imp_mod
 
 
 def importance(records, space=None, fidelities: list[dict] | None = None, method: str = "fanova",

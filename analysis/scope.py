@@ -43,9 +43,9 @@ import numpy as np
 import pandas as pd
 from ConfigSpace import ConfigurationSpace
 
+from hpobench import spaces
 from hpobench.analysis import agreement, data, fanova
 from hpobench.analysis.importance import Importance
-from hpobench import spaces
 
 
 @dataclass(frozen=True)

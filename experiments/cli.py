@@ -184,6 +184,7 @@ def _grid(args) -> None:
 
 def _analysis(args) -> None:
     import pandas as pd
+
     from hpobench.analysis import report
     fids = [_fidelity(f) for f in args.fidelity] if args.fidelity else None
     run = report.importance if args.verb == "importance" else report.agreement

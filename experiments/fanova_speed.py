@@ -11,7 +11,7 @@
    fidelities): ours vs Optuna's PedAnovaImportanceEvaluator (gamma' = 0.1,
    region = all), rank agreement between the two.
 
-    nice -n 10 .venv/bin/python -m hpobench.experiments.fanova_speed  # writes results/analysis_synthetic/fanova_speed.json
+    nice -n 10 .venv/bin/python -m hpobench.experiments.fanova_speed  # -> results/analysis_synthetic/fanova_speed.json
 """
 
 from __future__ import annotations
@@ -148,8 +148,8 @@ def same_definition(n: int = 1000, d: int = 8, seed: int = 1) -> dict:
 
 
 def ped_crosscheck(instances: int) -> dict:
-    from optuna.importance import PedAnovaImportanceEvaluator
     import optuna
+    from optuna.importance import PedAnovaImportanceEvaluator
     rows = []
     for seed in range(instances):
         b = hpobench.get("synthetic", agreement=[1.0, 0.5, 0.0, -0.5, -1.0][seed % 5], seed=seed)

@@ -25,9 +25,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from hpobench.experiments.spec import Cell, Spec, cells
 from hpobench import env
 from hpobench.benchmarks.base import json_default, trial_row
+from hpobench.experiments.spec import Cell, Spec, cells
 from hpobench.optimizers.record import Journal, RecordError, read_journal, write_text_atomic
 
 
@@ -122,7 +122,8 @@ def run_cells(bench, name: str | None, bench_kwargs: dict, all_cells: list[Cell]
                 i, cell = queue.pop(0)
                 ex.submit(i, cell.config, cell.fidelity, cell.seed)
                 inflight[i] = cell
-            write_text_atomic(p["running"], json.dumps({"pid": os.getpid(), "keys": [c.key for c in inflight.values()]}))
+            running = {"pid": os.getpid(), "keys": [c.key for c in inflight.values()]}
+            write_text_atomic(p["running"], json.dumps(running))
             for i, outcome in ex.wait():
                 cell = inflight.pop(i)
                 journal.append({"key": cell.key, "row": _row(bench, cell, outcome)})

@@ -3,7 +3,8 @@
 Stages (each writes results/analysis_synthetic/<stage>.json / .csv, figures as PNG+PDF):
 
 - calibrate: the surrogate forest's settings (max_features x min_samples_leaf) and
-  the decomposition (per tree or of the forest's mean), chosen on calibration instances (seeds 100+) that the other stages never use;
+  the decomposition (per tree or of the forest's mean), chosen on calibration instances (seeds 100+)
+  that the other stages never use;
 - tau: Kendall tau of recovered vs true importance against the number of
   configurations (fANOVA and PED-ANOVA; PED-ANOVA estimates another quantity,
   top-quantile importance, so its tau vs the variance truth is context only);
@@ -144,7 +145,8 @@ def coverage(n: int = 300, seeds=range(60), n_boot: int = 100) -> dict:
     share = df[(df.quantity == "share") & (df.interval == "percentile")]
     out["instances"] = len(set(df.seed))
     out["coverage_by_true_rank"] = share.groupby("true_rank").covered.mean().round(3).to_dict()
-    out["estimate_over_truth_by_true_rank"] = (share.estimate / share.truth).groupby(share.true_rank).mean().round(3).to_dict()
+    ratio = share.estimate / share.truth
+    out["estimate_over_truth_by_true_rank"] = ratio.groupby(share.true_rank).mean().round(3).to_dict()
     out["mean_estimate_over_truth_top3"] = float((share.estimate / share.truth)[share.true_rank <= 3].mean())
     (OUT / "coverage.json").write_text(json.dumps(out, indent=1))
     return out

@@ -118,8 +118,9 @@ def run(name, budget: float, out: str | Path, low: dict | None = None, probe: di
     Dask workers are then sent the object, not its name).
     """
     import hpobench
-    from hpobench.analysis import importance, plots, scope as scoping
     from hpobench import spaces
+    from hpobench.analysis import importance, plots
+    from hpobench.analysis import scope as scoping
     from hpobench.benchmarks import F1, Benchmark
 
     bench_kwargs = bench_kwargs or {}
@@ -195,7 +196,7 @@ def _report(bench, budget, p: Plan, df, decision, imps, figs, out: Path) -> str:
 def _next(bench, out: Path) -> str:
     """The command that tunes the scoped space."""
     scoped = out / "scoped_space.json"
-    tail = f"--optimizer bohb --budget BUDGET --out runs/tune"
+    tail = "--optimizer bohb --budget BUDGET --out runs/tune"
     obj = bench.meta.get("objective")
     if obj is None:
         return f"hpobench tune {bench.name} --space {scoped} {tail}"

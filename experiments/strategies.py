@@ -51,7 +51,8 @@ from scipy import stats
 
 import hpobench
 from hpobench.analysis import data, importance, scope
-from hpobench.benchmarks import study as study_table, tabular
+from hpobench.benchmarks import study as study_table
+from hpobench.benchmarks import tabular
 from hpobench.optimizers import record
 
 STRATEGIES = ("all", "expert", "low-topk", "tool", "oracle", "random-k")
@@ -227,7 +228,7 @@ def main(argv=None) -> None:
     p.add_argument("--k", type=int, default=Setup.k)
     p.add_argument("--n-low", type=int, default=Setup.n_low)
     p.add_argument("--n-probe", type=int, default=Setup.n_probe)
-    p.add_argument("--table", default=None, help="recorded study trials (Parquet; default: hpobench.benchmarks.study())")
+    p.add_argument("--table", default=None, help="recorded study trials, Parquet (default: benchmarks.study())")
     p.add_argument("--bench", default="surrogate", help=f"'surrogate' or a live benchmark, e.g. {LIVE}")
     p.add_argument("--out", default="results/strategies")
     a = p.parse_args(argv)
@@ -236,7 +237,10 @@ def main(argv=None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     study = tabular.read(a.table or study_table())
     live = hpobench.get(LIVE)
-    bench = tabular.surrogate(study, live, name="surrogate/cifar10-cpu") if a.bench == "surrogate" else hpobench.get(a.bench)
+    if a.bench == "surrogate":
+        bench = tabular.surrogate(study, live, name="surrogate/cifar10-cpu")
+    else:
+        bench = hpobench.get(a.bench)
     todo = [(st, o, sd) for sd in range(a.seeds) for o in a.optimizers for st in a.strategies]
     for st, _, sd in todo:  # bad settings fail before any run (e.g. too few recorded configurations)
         if st in ("low-topk", "tool"):
@@ -246,7 +250,8 @@ def main(argv=None) -> None:
     part = a.optimizers + ([] if set(a.strategies) == set(STRATEGIES) else a.strategies)
     journal = record.Journal(out / f"runs-{'-'.join(part)}.jsonl")  # one per process: run parts in parallel
     try:
-        done = {(e["row"]["strategy"], e["row"]["optimizer"], e["row"]["seed"]) for e in _mine(journal.events, settings)}
+        done = {(e["row"]["strategy"], e["row"]["optimizer"], e["row"]["seed"])
+                for e in _mine(journal.events, settings)}
         for st, o, sd in todo:
             if (st, o, sd) in done:
                 continue
@@ -256,7 +261,8 @@ def main(argv=None) -> None:
                   f"scoping {row['scoping_share']:.1%}, {row['wall_s']:.0f} s", flush=True)
     finally:
         journal.close()
-    runs, curves = _load([e for log in sorted(out.glob("runs-*.jsonl")) for e in _mine(record.read_journal(log), settings)])
+    logs = sorted(out.glob("runs-*.jsonl"))
+    runs, curves = _load([e for log in logs for e in _mine(record.read_journal(log), settings)])
     (out / "settings.json").write_text(json.dumps(settings, indent=1) + "\n")
     hold = tabular.holdout(study, live) if a.bench == "surrogate" else None
     runs.to_parquet(out / "runs.parquet")

@@ -89,8 +89,8 @@ def main(argv=None) -> dict:
     with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(a.parallel) as pool:
         for start in range(0, a.processes, a.store_every):
             store = Path(tmp) / f"store{start}"  # a fresh store: the first of each shape compiles
-            rows += pool.map(lambda i: one(i, store, a.steps, extra), range(start, min(start + a.store_every,
-                                                                                      a.processes)))
+            batch = range(start, min(start + a.store_every, a.processes))
+            rows += pool.map(lambda i, store=store: one(i, store, a.steps, extra), batch)
     failed = [r for r in rows if r["rc"] != 0 or "stderr" in r]
     summary = {"processes": len(rows), "parallel": a.parallel, "asan": a.asan, "failed": len(failed),
                "aborts": sum(r["rc"] == -6 for r in rows), "compiled": sum(r.get("loaded") == 0 for r in rows),

@@ -1,8 +1,8 @@
 """Training throughput of the ResNet train step, JAX vs PyTorch, and compile time.
 
     python -m hpobench.experiments.throughput                                  # JAX, ResNet-8/20 at 8/16/32 px
-    python -m hpobench.experiments.throughput --frameworks jax torch torch-cl  # side by side (pip install torch==2.13.0)
-    python -m hpobench.experiments.throughput --frameworks jax jax-xla        # oneDNN kernels vs XLA's own
+    python -m hpobench.experiments.throughput --frameworks jax torch torch-cl  # side by side (torch==2.13.0)
+    python -m hpobench.experiments.throughput --frameworks jax jax-xla         # oneDNN kernels vs XLA's own
     python -m hpobench.experiments.throughput --second-process                 # compile: fresh process vs a later one
 
 Both frameworks train the same CIFAR ResNet (3x3 stem, three stages of basic blocks,
@@ -64,6 +64,7 @@ def jax_runner(depth: int, width: int, resolution: int, batch_size: int, xla_onl
     """(step(n) -> seconds, compile_s) for the project's jitted train step; `xla_only`: with XLA's
     own convolutions and BatchNorm instead of oneDNN's (compiled afresh, never stored)."""
     import jax
+
     from hpobench import onednn, spaces, train
     config = dict(spaces.resnet().get_default_configuration()) | {"depth": depth, "width": width}
     spec = train.Spec(depth, width, 10, "sgd", True, resolution, 3, batch_size)
@@ -151,8 +152,11 @@ def second_process(depth: int, width: int, resolution: int, batch_size: int) -> 
     spec = json.dumps([depth, width, 10, "sgd", True, resolution, 3, batch_size])
     with tempfile.TemporaryDirectory() as store:
         env = os.environ | {"HPOBENCH_JAX_CACHE": store}
-        run = lambda: float(subprocess.run([sys.executable, "-c", code, spec], env=env, capture_output=True,
-                                           text=True, check=True).stdout.split()[-1])
+
+        def run() -> float:
+            out = subprocess.run([sys.executable, "-c", code, spec], env=env, capture_output=True, text=True,
+                                 check=True)
+            return float(out.stdout.split()[-1])
         return run(), run()
 
 
@@ -224,8 +228,8 @@ def measure_in_process(framework: str, config: list, store: str) -> dict:
     env = os.environ | {"HPOBENCH_JAX_CACHE": store}
     if framework == "jax-xla":  # as a user without the kernels runs (`hpobench.heap` stays off too)
         env["HPOBENCH_ONEDNN"] = "0"
-    out = subprocess.run([sys.executable, "-m", "hpobench.experiments.throughput", "--measure", framework, *map(str, config)],
-                         env=env, capture_output=True, text=True, check=True)
+    argv = [sys.executable, "-m", "hpobench.experiments.throughput", "--measure", framework, *map(str, config)]
+    out = subprocess.run(argv, env=env, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.splitlines()[-1])
 
 

@@ -10,8 +10,8 @@ from hpobench import heap
 
 KEEPS_FREED_MEMORY = heap.keep_freed_memory()  # first: before JAX starts threads
 
-from hpobench.benchmarks import Benchmark, BenchmarkError, Metric, Result, get, names, register, trial_row
-from hpobench.benchmarks.objective import load as load_objective
+from hpobench.benchmarks import Benchmark, BenchmarkError, Metric, Result, get, names, register, trial_row  # noqa: E402
+from hpobench.benchmarks.objective import load as load_objective  # noqa: E402
 
 __version__ = "0.1.0"
 __all__ = ["Benchmark", "BenchmarkError", "Metric", "Result", "evaluate", "get", "load_objective", "names",

@@ -17,7 +17,7 @@ run on oneDNN's kernels on CPU (`onednn.py`), XLA's elsewhere.
 from __future__ import annotations
 
 import functools
-from typing import Callable
+from collections.abc import Callable
 
 import flax.linen as nn
 import jax

@@ -23,14 +23,24 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
-from ConfigSpace import (AndConjunction, Categorical, Configuration, ConfigurationSpace, Constant,
-                         EqualsCondition, Float, InCondition, Integer, OrConjunction,
-                         OrdinalHyperparameter)
+from ConfigSpace import (
+    AndConjunction,
+    Categorical,
+    Configuration,
+    ConfigurationSpace,
+    Constant,
+    EqualsCondition,
+    Float,
+    InCondition,
+    Integer,
+    OrConjunction,
+    OrdinalHyperparameter,
+)
 from ConfigSpace.hyperparameters import FloatHyperparameter, IntegerHyperparameter
 
 DEPTHS = (8, 14, 20)  # 6n + 2, n blocks per stage

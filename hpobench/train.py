@@ -316,7 +316,9 @@ def _inputs(ds: Dataset, resolution: int):
     x_train = resize(ds.x_train, resolution).astype(np.float32)
     mean = x_train.mean(axis=(0, 1, 2))
     std = x_train.std(axis=(0, 1, 2)) + 1e-6
-    norm = lambda x: ((resize(x, resolution).astype(np.float32) - mean) / std).astype(np.float32)
+
+    def norm(x):
+        return ((resize(x, resolution).astype(np.float32) - mean) / std).astype(np.float32)
     return (x_train - mean) / std, norm(ds.x_val), norm(ds.x_test)
 
 
@@ -336,9 +338,9 @@ def evaluate(eval_step, state, x: np.ndarray, y: np.ndarray, num_classes: int) -
         if n < EVAL_BATCH:  # pad, then drop the padding's outputs: no second compile
             xb = np.concatenate([xb, np.zeros((EVAL_BATCH - n, *xb.shape[1:]), xb.dtype)])
             yb = np.concatenate([yb, np.zeros(EVAL_BATCH - n, yb.dtype)])
-        p, l = eval_step(state, xb, yb)
+        p, loss_b = eval_step(state, xb, yb)
         preds.append(np.asarray(p)[:n])
-        losses.append(np.asarray(l)[:n])
+        losses.append(np.asarray(loss_b)[:n])
     pred, loss = np.concatenate(preds), np.concatenate(losses)
     return {"f1": macro_f1(y, pred, num_classes), "accuracy": float(np.mean(pred == y)),
             "loss": float(np.mean(loss))}

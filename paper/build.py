@@ -19,9 +19,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hpobench.analysis import agreement, data, importance, plots
-from hpobench.experiments.strategies import mean_se, table as strategies_table
 from hpobench import spaces
+from hpobench.analysis import agreement, data, importance, plots
+from hpobench.experiments.strategies import mean_se
+from hpobench.experiments.strategies import table as strategies_table
 
 HERE = Path(__file__).parent
 KNOBS = ("epochs", "data_fraction", "resolution")
@@ -109,7 +110,8 @@ def study(p: Paper, folder: str = "cifar10_cpu") -> None:
                                                        f"{m} raw"]].to_numpy()]
            for m, name in (("fanova", "fANOVA"), ("ped-anova", "PED-ANOVA"))},
         "fANOVA top-3 overlap": agr["fanova top-3"].map("{:.2f}".format),
-        "performance Spearman [90% CI]": [ci(*r) for r in agr[["performance spearman", "perf lo", "perf hi"]].to_numpy()],
+        "performance Spearman [90% CI]": [ci(*r) for r in
+                                          agr[["performance spearman", "perf lo", "perf hi"]].to_numpy()],
     })
     p.table("agreement", show)
     for m in ("fanova", "ped-anova"):
@@ -228,12 +230,13 @@ def live(p: Paper, folder: str = "strategies_live") -> None:
     t, ts = strategies_table(runs), strategies_table(sur[sur.strategy.isin(runs.strategy.unique())])
     pred = vs.groupby(["optimizer", "strategy"])["final_predicted"]
     by = ts.set_index(["optimizer", "strategy"])
+    keys = list(zip(t.optimizer, t.strategy))
     table = pd.DataFrame({
         "optimizer": t["optimizer"], "strategy": t["strategy"], "live seeds": t["seeds"],
         "live final F1": t["final F1"], "live wins vs all": t["wins vs all"],
-        "surrogate's F1 for the live incumbent": [mean_se(pred.get_group(k)) for k in zip(t.optimizer, t.strategy)],
-        "surrogate run, final F1": [by.loc[k, "final F1"] if k in by.index else "" for k in zip(t.optimizer, t.strategy)],
-        "surrogate seeds": [by.loc[k, "seeds"] if k in by.index else 0 for k in zip(t.optimizer, t.strategy)],
+        "surrogate's F1 for the live incumbent": [mean_se(pred.get_group(k)) for k in keys],
+        "surrogate run, final F1": [by.loc[k, "final F1"] if k in by.index else "" for k in keys],
+        "surrogate seeds": [by.loc[k, "seeds"] if k in by.index else 0 for k in keys],
         "hps tuned": t["hps tuned"], "scoping share": t["scoping share"]})
     p.table("live", table)
     p.put("live_budget", budget, p.results / folder / "settings.json", "{:g}")
@@ -335,7 +338,8 @@ def _first_table(md: str) -> str:
 
 PARTS = {"study": (study, "cifar10_cpu/evaluations.parquet"), "strategies": (strategies, "strategies/runs.parquet"),
          "live": (live, "strategies_live/runs.parquet"),
-         "throughput": (throughput, "throughput/jax_vs_torch.jsonl"), "synthetic": (synthetic, "analysis_synthetic/coverage.json")}
+         "throughput": (throughput, "throughput/jax_vs_torch.jsonl"),
+         "synthetic": (synthetic, "analysis_synthetic/coverage.json")}
 
 
 def build(results: str | Path = "results", out: str | Path = HERE, n_boot: int = 50,

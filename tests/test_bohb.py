@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from scipy.stats import truncnorm
 from ConfigSpace import Categorical, ConfigurationSpace, EqualsCondition, Float
+from scipy.stats import truncnorm
 
 import hpobench
 from hpobench import spaces

@@ -95,6 +95,7 @@ def test_builder_reads_the_archive(tmp_path):
     """The CIFAR-10 tfds builder on a two-image archive made here: real JPEG decoding."""
     import io
     import tarfile
+
     from PIL import Image
     src = tmp_path / "mini.tar.gz"
     with tarfile.open(src, "w:gz") as tar:

@@ -101,8 +101,8 @@ def test_two_dask_workers(cwd):
 def test_kill_minus_9_loses_and_repeats_nothing(cwd):
     path = write(cwd, SPEC % 150)  # 151 configurations x 4 fidelities x 2 seeds = 1,208 cells of ~2 ms
     sp = spec.load(path)
-    proc = subprocess.Popen([sys.executable, "-m", "hpobench.experiments.cli", "grid", "run", str(path), "--quiet", "--workers", "1"],
-                            cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    argv = [sys.executable, "-m", "hpobench.experiments.cli", "grid", "run", str(path), "--quiet", "--workers", "1"]
+    proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     journal = cwd / "results/g/journal.jsonl"
     t = time.time()
     while time.time() - t < 120 and (not journal.exists() or journal.read_bytes().count(b"\n") < 300):
@@ -139,7 +139,8 @@ def test_missing_dataset_fails_before_compute(cwd, monkeypatch):
 
 
 def test_default_workers_is_one_per_core_on_cpu():
-    from hpobench.optimizers.parallel import default_workers
     import jax
+
+    from hpobench.optimizers.parallel import default_workers
     expected = len(os.sched_getaffinity(0)) if jax.default_backend() == "cpu" else 1
     assert default_workers() == expected >= 1

@@ -206,9 +206,9 @@ def test_tables_that_do_not_match_the_space_are_rejected(bench):
 def test_fanova_equals_optuna_where_the_definitions_coincide():
     """Uniform floats, same forest: our exact decomposition and Optuna's give the same numbers."""
     optuna = pytest.importorskip("optuna", reason="optuna is a bench extra (pip install optuna==5.0.0)")
-    from optuna.importance import FanovaImportanceEvaluator
     from ConfigSpace import ConfigurationSpace
     from optuna.distributions import FloatDistribution
+    from optuna.importance import FanovaImportanceEvaluator
     rng = np.random.default_rng(0)
     cs = ConfigurationSpace({f"f{i}": (0.0, 1.0) for i in range(4)})
     X = rng.uniform(size=(150, 4))

@@ -1,4 +1,7 @@
-"""What changes when the package is installed rather than run from this checkout (the wheel itself: `make wheel-check`)."""
+"""What changes when the package is installed rather than run from this checkout.
+
+The wheel itself, in a clean venv outside the checkout: `make wheel-check`.
+"""
 
 import subprocess
 

@@ -6,6 +6,7 @@ Every import statement counts, including those inside functions (lazy imports ar
 import ast
 
 import pytest
+
 from sources import ROOT, SETUPTOOLS, modules, package_dir
 
 # Low to high. Helpers that import nothing of hpobench sit at the bottom; the kernels with the model

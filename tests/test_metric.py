@@ -11,8 +11,8 @@ import pytest
 
 import hpobench
 from hpobench import spaces
-from hpobench.experiments import cli
 from hpobench.benchmarks import Benchmark, BenchmarkError, Metric, Result
+from hpobench.experiments import cli
 from hpobench.optimizers.base import Losses
 
 FULL = 81

@@ -5,17 +5,16 @@ example (experiments/examples/) scoped end to end at a tiny budget; Dask workers
 import json
 import math
 import re
-import textwrap
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from ConfigSpace import ConfigurationSpace, Float, Integer
+from ConfigSpace import ConfigurationSpace, Integer
 
 import hpobench
 from hpobench import spaces
-from hpobench.experiments import cli
 from hpobench.benchmarks import BenchmarkError
+from hpobench.experiments import cli
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "experiments" / "examples"
 

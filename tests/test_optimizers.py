@@ -10,8 +10,8 @@ import pytest
 
 import hpobench
 from hpobench import optimizers, spaces
-from hpobench.experiments import cli
 from hpobench.benchmarks.base import Benchmark
+from hpobench.experiments import cli
 from hpobench.optimizers.base import Axis, OptimizerError
 from hpobench.optimizers.hyperband import bracket_sizes
 from hpobench.optimizers.parallel import ExecutorError

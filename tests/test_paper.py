@@ -1,6 +1,5 @@
 """`python -m paper` on a small fixture cut from the committed results: complete, traceable, deterministic."""
 
-import json
 import shutil
 from pathlib import Path
 

@@ -44,7 +44,8 @@ def _cut(src: Path, dst: Path, keep: float) -> int:
     return n
 
 
-@pytest.mark.parametrize("name", ["random", "sh", "hyperband", "bohb", "smac", pytest.param("smac-mf", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("name", ["random", "sh", "hyperband", "bohb", "smac",
+                                  pytest.param("smac-mf", marks=pytest.mark.slow)])
 def test_resume_reproduces_the_uninterrupted_run(name, tmp_path):
     budget = 5 * FULL
     ref = hpobench.tune("synthetic/agree", name, budget=budget, seed=7, out=tmp_path / "ref")

@@ -5,9 +5,9 @@ import pytest
 from ConfigSpace import Configuration, Constant
 
 import hpobench
+from hpobench import spaces
 from hpobench.analysis import importance, plots, sample, scope
 from hpobench.analysis.data import AnalysisError
-from hpobench import spaces
 from hpobench.experiments import cli
 
 LOW, FULL = {"epochs": 1, "data_fraction": 0.05}, {"epochs": 81, "data_fraction": 1.0}

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 import hpobench
-from hpobench.experiments import scope
 from hpobench import spaces
+from hpobench.experiments import scope
 
 
 def test_ladder_and_plan_fit_the_budget():

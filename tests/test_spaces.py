@@ -3,8 +3,16 @@
 import copy
 
 import pytest
-from ConfigSpace import (Categorical, Configuration, ConfigurationSpace, Constant, EqualsCondition, Float,
-                         InCondition, Integer)
+from ConfigSpace import (
+    Categorical,
+    Configuration,
+    ConfigurationSpace,
+    Constant,
+    EqualsCondition,
+    Float,
+    InCondition,
+    Integer,
+)
 
 import hpobench
 from hpobench import spaces

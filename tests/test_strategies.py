@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 
 import hpobench
-from hpobench.experiments import strategies
 from hpobench import spaces
 from hpobench.benchmarks import tabular
+from hpobench.experiments import strategies
 
 LOW, PROBE = {"epochs": 1, "data_fraction": 0.05}, {"epochs": 9, "data_fraction": 0.2}
 SETUP = strategies.Setup(budget=6, k=2, low=LOW, probe=PROBE, n_low=20, n_probe=15, n_boot=10,
@@ -48,7 +48,8 @@ def test_every_strategy_scopes_validly_and_charges_its_scoping(study):
 def test_too_few_recorded_configurations_fail_before_running(study):
     live, table = study
     with pytest.raises(ValueError, match="--n-low 40 needs more"):
-        strategies._draw(table, live, strategies.Setup(n_low=40, low=LOW, probe=PROBE), __import__("numpy").random.default_rng(0))
+        setup = strategies.Setup(n_low=40, low=LOW, probe=PROBE)
+        strategies._draw(table, live, setup, __import__("numpy").random.default_rng(0))
 
 
 def test_a_run_spends_the_budget_minus_scoping_and_resumes(study, tmp_path):

@@ -69,7 +69,10 @@ def test_one_compile_per_spec(cifar10, tiny_config):
     """Other hyperparameters, fidelities and partial last batches reuse the program."""
     run(tiny_config, cifar10, epochs=1, data_fraction=0.01)  # make sure this spec is compiled
     compiles = []
-    listener = lambda name, *a, **k: compiles.append(name) if "backend_compile" in name else None
+
+    def listener(name, *a, **k):
+        if "backend_compile" in name:
+            compiles.append(name)
     jax.monitoring.register_event_duration_secs_listener(listener)
     before = train.COMPILES["count"]
     try:
@@ -168,8 +171,9 @@ def test_cpu_compiler_options_keep_the_numerics(monkeypatch):
     x = rng.standard_normal((32, 16, 16, 3), dtype=np.float32)
     y = rng.integers(0, 10, 32).astype(np.int32)
     out = {}
-    for name, opts in {"ynn": {"xla_backend_optimization_level": 1},
-                       "xla": {"xla_backend_optimization_level": 1, "xla_cpu_experimental_ynn_fusion_type": ""}}.items():
+    lowerings = {"ynn": {"xla_backend_optimization_level": 1},
+                 "xla": {"xla_backend_optimization_level": 1, "xla_cpu_experimental_ynn_fusion_type": ""}}
+    for name, opts in lowerings.items():
         monkeypatch.setattr(train, "compiler_options", lambda opts=opts: opts)
         with onednn.off():  # the options matter for XLA's own convolutions, the fallback
             init, step, _ = train._programs(spec)

@@ -13,8 +13,8 @@ from __future__ import annotations
 import functools
 import importlib.metadata as md
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from ConfigSpace import ConfigurationSpace
 

@@ -44,8 +44,9 @@ import math
 import numbers
 import time
 import traceback
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from ConfigSpace import Configuration, ConfigurationSpace
 from ConfigSpace.hyperparameters import IntegerHyperparameter
@@ -150,7 +151,7 @@ class Metric:
         return dataclasses.asdict(self)
 
     @classmethod
-    def of(cls, spec: "Metric | Mapping | str | None") -> "Metric":
+    def of(cls, spec: Metric | Mapping | str | None) -> Metric:
         """A Metric from a Metric, a dict (`to_dict`, e.g. a run's meta.json), a name, or None (F1)."""
         if spec is None:
             return F1
@@ -189,7 +190,7 @@ class Result:
         if self.status not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}, got {self.status!r}")
 
-    def value(self, metric: "Metric | str" = "f1") -> float:
+    def value(self, metric: Metric | str = "f1") -> float:
         """The value of `metric` (a Metric or a name): from `metrics`, else the field of that name."""
         name = metric.name if isinstance(metric, Metric) else metric
         if name in self.metrics:
@@ -204,7 +205,7 @@ class Result:
 
     @classmethod
     def failed(cls, status: str, error: str, cost_s: float = 0.0, cost: float = 0.0,
-               curve: list | None = None) -> "Result":
+               curve: list | None = None) -> Result:
         nan = float("nan")
         return cls(status, nan, nan, nan, cost_s, cost, curve or [], error)
 

@@ -35,7 +35,7 @@ import zlib
 from dataclasses import dataclass
 
 import numpy as np
-from ConfigSpace import (Categorical, ConfigurationSpace, EqualsCondition, Float, Integer)
+from ConfigSpace import Categorical, ConfigurationSpace, EqualsCondition, Float, Integer
 from scipy.stats import spearmanr
 
 from hpobench.benchmarks.base import Benchmark, Result

@@ -105,7 +105,7 @@ class Forest:
     depth: int
 
     @classmethod
-    def fit(cls, X, y, seed: int, **kw) -> "Forest":
+    def fit(cls, X, y, seed: int, **kw) -> Forest:
         from sklearn.ensemble import RandomForestRegressor
         trees = [e.tree_ for e in RandomForestRegressor(random_state=seed, **kw).fit(X, y).estimators_]
         n = max(t.node_count for t in trees)

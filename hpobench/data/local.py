@@ -15,8 +15,8 @@ import gzip
 import io
 import posixpath
 import tarfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import tensorflow_datasets as tfds
@@ -89,7 +89,8 @@ class Cifar10Jpeg(_LocalBuilder):
     CLASSES = CIFAR10_CLASSES
 
     def _generate_examples(self, split):
-        want = lambda rel: len(parts := rel.split("/")) == 4 and parts[1] == split
+        def want(rel):
+            return len(parts := rel.split("/")) == 4 and parts[1] == split
         for rel, data in _read(self.source, want):
             _, _, label, file = rel.split("/")
             yield f"{split}/{label}/{file}", {"image": _decode(data, f"{self.source}:{rel}"), "label": label}

@@ -21,7 +21,7 @@ an object with `ask()` and `tell(trial, loss)`.
 from __future__ import annotations
 
 import importlib
-from typing import Callable
+from collections.abc import Callable
 
 from hpobench.optimizers.base import Exhausted, OptimizerError, Problem, Proposal, Trial
 from hpobench.optimizers.tune import Run, tune

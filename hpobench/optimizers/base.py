@@ -22,14 +22,14 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from ConfigSpace import Configuration, ConfigurationSpace
 from ConfigSpace.hyperparameters import IntegerHyperparameter
 
 from hpobench import spaces
-
 
 
 class Losses:
@@ -87,7 +87,7 @@ class Axis:
 
     @classmethod
     def of(cls, fidelity_space: ConfigurationSpace, name: str = "epochs",
-           min_budget: float | None = None) -> "Axis":
+           min_budget: float | None = None) -> Axis:
         if name not in fidelity_space:
             raise OptimizerError(f"budget axis {name!r} is not a fidelity knob; knobs: {sorted(fidelity_space)}")
         hp = fidelity_space[name]
@@ -145,7 +145,7 @@ class Problem:
 
     @classmethod
     def make(cls, bench, space: ConfigurationSpace | None = None, axis: str = "epochs",
-             min_budget: float | None = None, seed: int = 0, budget: float = math.inf) -> "Problem":
+             min_budget: float | None = None, seed: int = 0, budget: float = math.inf) -> Problem:
         return cls(space if space is not None else bench.config_space, bench.full_fidelity,
                    Axis.of(bench.fidelity_space, axis, min_budget), int(seed), float(budget), bench.cost)
 

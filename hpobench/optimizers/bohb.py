@@ -41,7 +41,6 @@ from scipy.special import logsumexp, ndtr, ndtri
 from hpobench.optimizers.base import Problem, active_values, values
 from hpobench.optimizers.hyperband import Hyperband
 
-
 # --- encoding -----------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -53,7 +52,7 @@ class Encoding:
     kinds: tuple[int, ...]  # 0: continuous in [0, 1]; c >= 2: categorical with c choices
 
     @classmethod
-    def of(cls, space: ConfigurationSpace) -> "Encoding":
+    def of(cls, space: ConfigurationSpace) -> Encoding:
         names, kinds = [], []
         for name, hp in space.items():
             if isinstance(hp, Constant) or _size(hp) == 1:
@@ -119,7 +118,7 @@ class KDE:
     kinds: tuple[int, ...]
 
     @classmethod
-    def fit(cls, data: np.ndarray, kinds, min_bw: float = 1e-3) -> "KDE":
+    def fit(cls, data: np.ndarray, kinds, min_bw: float = 1e-3) -> KDE:
         n, d = data.shape
         # normal-reference (Scott) rule per dimension, as statsmodels' KDEMultivariate in hpbandster
         bw = np.maximum(1.06 * data.std(axis=0) * n ** (-1.0 / (4 + d)), min_bw)
@@ -226,18 +225,18 @@ class KDESampler:
         x = np.array(xs)
         good, bad = split(ys, self.min_points, self.top_n)
         kinds = self.enc.kinds
-        l = KDE.fit(impute(x[good], kinds, self.rng), kinds, self.min_bandwidth)
-        g = KDE.fit(impute(x[bad], kinds, self.rng), kinds, self.min_bandwidth)
-        return l, g
+        good_kde = KDE.fit(impute(x[good], kinds, self.rng), kinds, self.min_bandwidth)
+        bad_kde = KDE.fit(impute(x[bad], kinds, self.rng), kinds, self.min_bandwidth)
+        return good_kde, bad_kde
 
     def sample(self) -> dict:
         budget = self.model_budget()
         if self.rng.random() < self.random_fraction or budget is None or self.enc.dims == 0:
             self.last = "random"
             return values(self.space.sample_configuration())
-        l, g = self.fit(budget)
-        cands = l.sample(self.rng, self.n_samples, self.bandwidth_factor)
-        best = cands[np.argmax(l.logpdf(cands) - g.logpdf(cands))]
+        good, bad = self.fit(budget)
+        cands = good.sample(self.rng, self.n_samples, self.bandwidth_factor)
+        best = cands[np.argmax(good.logpdf(cands) - bad.logpdf(cands))]
         self.last = f"model@{budget}"
         return self.enc.decode(best)
 

@@ -76,7 +76,8 @@ class Run:
     def incumbent(self) -> dict:
         """The incumbent's configuration (active hyperparameters)."""
         row = self.trials[self.trials["trial"] == self.trials["incumbent_trial"].iloc[-1]].iloc[0]
-        return {k[len("config."):]: spaces.plain(v) for k, v in row.items() if k.startswith("config.") and not pd.isna(v)}
+        return {k[len("config."):]: spaces.plain(v) for k, v in row.items()
+                if k.startswith("config.") and not pd.isna(v)}
 
 
 def tune(benchmark: str | Benchmark, optimizer: str, budget: float, seed: int = 0, *,
@@ -175,7 +176,7 @@ def _budget(budget, bench: Benchmark) -> float:
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 @dataclass
