@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup data run test
+.PHONY: setup data run test test-fast lint doctest wheel-check
 
 setup: $(VENV)/.installed data
 
@@ -27,3 +27,18 @@ run: setup
 
 test: setup
 	$(BIN)/pytest -q
+
+# The inner loop: no compiling, training, subprocesses or clusters (about a minute on one core).
+test-fast: setup
+	$(BIN)/pytest -q -m "not slow"
+
+lint: setup
+	$(BIN)/ruff check .
+
+# Every module's docstring examples (part of `make test` too).
+doctest: setup
+	$(BIN)/pytest -q tests/test_docstrings.py
+
+# The wheel in a clean venv, used from outside the checkout (needs no setup: it installs its own).
+wheel-check:
+	PY=$(PY) .ci/wheel-check
