@@ -47,7 +47,8 @@ for i in range(3):
     x = rng.standard_normal((64, 16, 16, 3), dtype=np.float32)
     state, loss = step(state, x, rng.integers(0, 10, 64).astype(np.int32), key, np.int32(i + 1), np.float32(0.05), hp)
     losses.append(float(loss))
-leaves = [np.asarray(v, np.float64).ravel() for v in jax.tree_util.tree_leaves(state) if np.asarray(v).dtype.kind == "f"]
+leaves = [np.asarray(v, np.float64).ravel() for v in jax.tree_util.tree_leaves(state)
+          if np.asarray(v).dtype.kind == "f"]
 np.save(sys.argv[1], np.concatenate(leaves))
 print(json.dumps({"losses": losses, "device": str(jax.devices()[0])}))
 """
@@ -62,6 +63,7 @@ def _gpu() -> str | None:
 def cpu_specific_off() -> dict:
     import jax
     import jax.numpy as jnp
+
     from hpobench import onednn
     from hpobench.optimizers import parallel
     x, w = jnp.ones((2, 8, 8, 3)), jnp.ones((3, 3, 3, 4))

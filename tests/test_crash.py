@@ -5,11 +5,12 @@ import signal
 import time
 
 import pandas as pd
+import pytest
 from ConfigSpace import ConfigurationSpace, Float
 
+from hpobench.benchmarks.base import Benchmark, Result
 from hpobench.experiments import grid
 from hpobench.experiments.spec import Cell, cell_key
-from hpobench.benchmarks.base import Benchmark, Result
 
 VICTIM = 0.5
 
@@ -24,6 +25,7 @@ def _objective(config, fidelity, seed):
     return Result("ok", config["x"], config["x"], 0.0, 0.2, 1.0)
 
 
+@pytest.mark.slow  # a 2-worker Dask cluster
 def test_killed_worker_is_a_crashed_trial_and_the_rest_are_recorded_once(tmp_path, monkeypatch):
     attempts = tmp_path / "attempts"
     monkeypatch.setenv("CRASH_ATTEMPTS", str(attempts))  # the workers inherit it

@@ -1,7 +1,7 @@
 """Every module's docstring examples run (`make doctest`); those needing data or training say `+SKIP`.
 
 Modules are imported by their installed names (hpobench.analysis..., not the folder names), so the
-examples run against the same objects a user gets.
+examples run against the same objects a user gets; they run in the checkout root and write nowhere.
 """
 
 import doctest
@@ -10,15 +10,15 @@ import io
 
 import pytest
 
-from sources import modules
+from sources import ROOT, modules
 
 EXAMPLES = sorted(name for name, path in modules().items() if ">>>" in path.read_text())
 SLOW = {"hpobench.models"}  # runs the ResNet op by op: each op compiles (~20 s)
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in EXAMPLES])
-def test_examples(name, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # whatever an example writes lands here
+def test_examples(name, monkeypatch):
+    monkeypatch.chdir(ROOT)  # examples name checkout files (experiments/examples/...), as the README does
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     report = io.StringIO()
     for test in doctest.DocTestFinder().find(importlib.import_module(name)):

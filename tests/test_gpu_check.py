@@ -6,8 +6,8 @@ import sys
 import jax
 import pytest
 
-from hpobench.experiments import gpu_check
 from hpobench import env
+from hpobench.experiments import gpu_check
 
 
 @pytest.mark.skipif(jax.default_backend() != "cpu", reason="the no-GPU path")
@@ -22,6 +22,7 @@ def test_accelerator_expected_follows_jax_platforms(monkeypatch, platforms, expe
     assert env.accelerator_expected() is expected
 
 
+@pytest.mark.slow  # a fresh process
 def test_cpu_only_settings_stay_off_where_an_accelerator_is_expected():
     """hpobench.heap's arena settings and worker pinning are decided before JAX starts."""
     code = ("import os, hpobench; from hpobench.optimizers import parallel; a = os.sched_getaffinity(0); "

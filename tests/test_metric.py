@@ -235,7 +235,7 @@ def test_register_an_objective_with_its_metric_and_tune_it_by_name():
     assert run.trials.loc[run.trials["status"] != "ok", "opt_loss"].eq(1.0).all()  # the declared worst bound
 
 
-@pytest.mark.parametrize("optimizer", ["smac", "smac-mf"])
+@pytest.mark.parametrize("optimizer", ["smac", pytest.param("smac-mf", marks=pytest.mark.slow)])
 def test_smac_holds_a_failure_before_any_finite_loss_and_replays_exactly(optimizer, tmp_path):
     base = hpobench.get("synthetic/agree")
     default = dict(base.default)

@@ -94,6 +94,7 @@ def test_the_example_is_scoped_end_to_end_by_one_command(tmp_path, capsys):
 
 # ---------------------------------------------------------------- CLI and Python API
 
+@pytest.mark.slow  # tunes and scopes: seconds
 def test_evaluate_tune_and_scope_a_file_objective(files, capsys):
     assert cli.main(["evaluate", *_args(files), "--fidelity", "steps=3", "--compact"]) == 0
     r = json.loads(capsys.readouterr().out)
@@ -136,6 +137,7 @@ def test_a_number_a_module_and_another_metric(files, monkeypatch, capsys):
     assert r["status"] == "ok" and r["metrics"] == {"x_value": 0.5} and math.isnan(r["f1"])
 
 
+@pytest.mark.slow  # a 2-worker Dask cluster
 def test_two_dask_workers_load_the_objective_themselves(files, tmp_path):
     bench = hpobench.load_objective(f"{files / 'obj.py'}:fn", files / "space.json", files / "fidelity.json",
                                     metric="rmse", direction="minimize")
