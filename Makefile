@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup data run test test-fast lint doctest wheel-check
+.PHONY: setup data run test test-fast lint doctest wheel-check asan onednn3-check gpu-check
 
 setup: $(VENV)/.installed data
 
@@ -42,3 +42,23 @@ doctest: setup
 # The wheel in a clean venv, used from outside the checkout (needs no setup: it installs its own).
 wheel-check:
 	PY=$(PY) .ci/wheel-check
+
+# The CPU kernels under AddressSanitizer: their tests and a 16-process stress (half on AVX2 code).
+ASAN_RUN = HPOBENCH_ONEDNN_SANITIZE=address ASAN_OPTIONS=detect_leaks=0 \
+	LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libstdc++.so.6)"
+asan: setup
+	$(ASAN_RUN) $(BIN)/pytest -q -p no:cacheprovider tests/test_onednn.py
+	$(BIN)/python -m hpobench.experiments.stress --processes 16 --asan
+
+# The kernels against oneDNN 3.x (PyPI's GNU-OpenMP build) instead of the system's 2.x.
+ONEDNN3 := .onednn3
+onednn3-check: setup
+	@test -d $(ONEDNN3)/lib || { $(BIN)/pip download -q --no-deps -d $(ONEDNN3)/whl \
+	  onednn-cpu-gomp==2023.2.0 onednn-devel-cpu-gomp==2023.2.0 && \
+	  for w in $(ONEDNN3)/whl/*.whl; do $(BIN)/python -m zipfile -e $$w $(ONEDNN3)/whl/x; done && \
+	  cp -r $(ONEDNN3)/whl/x/*.data/data/include $(ONEDNN3)/whl/x/*.data/data/lib $(ONEDNN3)/; }
+	HPOBENCH_ONEDNN_ROOT=$(CURDIR)/$(ONEDNN3) $(BIN)/pytest -q -p no:cacheprovider tests/test_onednn.py
+
+# Where a GPU exists: parity with the CPU, throughput, a grid cell (< 5 min); without one it says so.
+gpu-check: setup
+	$(BIN)/python -m hpobench.experiments.gpu_check --out gpu_check.json

@@ -81,7 +81,7 @@ def _library() -> tuple[ctypes.CDLL | None, str | None]:
         so = ctypes.CDLL(str(lib))
     except (OSError, subprocess.CalledProcessError) as e:
         why = (getattr(e, "stderr", None) or str(e)).strip() or type(e).__name__
-        warnings.warn(f"oneDNN kernels unavailable, XLA's own are used (slower on CPU): {why[:500]}")
+        warnings.warn(f"oneDNN kernels unavailable, XLA's own are used (slower on CPU): {why[:500]}", stacklevel=2)
         return None, why.splitlines()[0]
     for name, symbol in TARGETS.items():
         jax.ffi.register_ffi_target(f"hpobench_{name}", jax.ffi.pycapsule(getattr(so, symbol)), platform="cpu")
@@ -142,7 +142,8 @@ def _conv_fwd(x, w, geometry, out_shape):
 
 def _conv_bwd(geometry, out_shape, res, dy):
     x, w = res
-    return _conv_call("conv_bwd_data", x.shape, dy, w, geometry), _conv_call("conv_bwd_weights", w.shape, x, dy, geometry)
+    return (_conv_call("conv_bwd_data", x.shape, dy, w, geometry),
+            _conv_call("conv_bwd_weights", w.shape, x, dy, geometry))
 
 
 _conv.defvjp(_conv_fwd, _conv_bwd)
