@@ -52,25 +52,30 @@ class Run:
     def metric(self) -> Metric:
         return Metric.of(self.meta.get("metric"))
 
+    def _last(self, column: str) -> float:
+        return float(self.trials[column].iloc[-1]) if len(self.trials) else math.nan
+
+    def _default(self, column: str) -> float:
+        first = self.trials[self.trials["trial"] == 0]
+        return float(first[column].iloc[0]) if len(first) else math.nan
+
     @property
     def incumbent_value(self) -> float:
         """The declared metric of the incumbent (best successful full-fidelity trial)."""
-        return float(self.trials["incumbent_value"].iloc[-1]) if len(self.trials) else math.nan
+        return self._last("incumbent_value")
 
     @property
     def default_value(self) -> float:
         """The declared metric of the default configuration (trial 0, full fidelity)."""
-        first = self.trials[self.trials["trial"] == 0]
-        return float(first["value"].iloc[0]) if len(first) else math.nan
+        return self._default("value")
 
     @property
     def incumbent_f1(self) -> float:
-        return float(self.trials["incumbent_f1"].iloc[-1]) if len(self.trials) else math.nan
+        return self._last("incumbent_f1")
 
     @property
     def default_f1(self) -> float:
-        first = self.trials[self.trials["trial"] == 0]
-        return float(first["f1"].iloc[0]) if len(first) else math.nan
+        return self._default("f1")
 
     @property
     def incumbent(self) -> dict:
