@@ -53,6 +53,28 @@ def interval(reps: np.ndarray, level: float = 0.9, point=None, method: str = "pe
     raise ValueError(f"interval method must be 'percentile' or 'basic', got {method!r}")
 
 
+def bias_aware(reps: np.ndarray, level: float, point: np.ndarray, bias: float, null: np.ndarray):
+    """Percentile interval widened by a bound on the estimator's bias, and 0 where a null
+    hyperparameter could have produced the resamples.
+
+    The bootstrap measures the sampling spread of an estimate, not its bias; a surrogate
+    shrinks some shares and inflates others (by up to `bias` times the estimate,
+    calibrated in experiments/importance_battery.py), so an honest interval adds that
+    bound (Armstrong & Kolesar 2020): (q_lo - bias * point, q_hi + bias * point).
+    null: resample shares of a column known to be null (`fanova.fanova(shadow=True)`);
+    a lower bound at or below their upper quantile cannot tell the hp from a null one,
+    so it becomes 0 (an interval of a share that is truly 0 can then cover it).
+    """
+    lo, hi = interval(reps, level)
+    point = np.asarray(point, float)
+    lo, hi = lo - bias * point, hi + bias * point
+    null = np.asarray(null, float)
+    null = null[np.isfinite(null)]
+    if null.size:
+        lo = np.where(lo <= np.quantile(null, (1 + level) / 2), 0.0, lo)
+    return np.clip(lo, 0, None), hi
+
+
 def ranks(values: np.ndarray) -> np.ndarray:
     """Rank 1 = most important, along the last axis (ties: order of appearance)."""
     order = np.argsort(-values, axis=-1, kind="stable")

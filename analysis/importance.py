@@ -4,10 +4,17 @@ The front door of the importance methods (`fanova`, `ped-anova`, `ablation`):
 it selects one fidelity of a trial table, encodes it, computes the point
 importance, and repeats on `n_boot` configuration resamples (shared across
 fidelities by `per_fidelity`, so agreement statistics are paired). Each resample
-refits the forest with its own seed, so the interval includes the forest's
-randomness. The default percentile interval of the fANOVA share covered the true
-share in 85% of 720 nominal-90% intervals on synthetic benchmarks, the rank
-interval the true rank in 95% (results/analysis_synthetic/README.md).
+refits the surrogate with its own seed (a forest's trees, inactive values redrawn).
+
+fANOVA's default interval is bias-aware (`bootstrap.bias_aware`): the resamples'
+5-95% quantiles, widened by BIAS = 0.1 times the estimate (the bootstrap sees the
+surrogate's spread, not its bias), with lower bound 0 where a noise column's share
+reaches it. On the analytic battery (results/importance_battery/summary.md; 8
+objectives x 5 seeds, 40 resamples, 320 intervals per n) nominal 90% intervals
+covered the exact share in 93% / 92% / 88% / 89% / 91% at 30 / 50 / 100 / 300 /
+1,000 configurations (true shares > 0: 89 / 87 / 81 / 82 / 86%; shares of 0: 100%);
+the percentile interval alone covered 34-51% on the calibration tables (a null's
+interval never reaches 0, and a share biased by 10% escapes a narrow interval).
 
     >>> import hpobench, pandas as pd
     >>> from hpobench.analysis import importance
@@ -34,6 +41,7 @@ from hpobench.analysis.fanova import Scores
 
 METHODS = {"fanova": fanova.fanova, "ped-anova": ped_anova.ped_anova, "ablation": ablation.ablation}
 BOOT_TREES = 16  # trees per resample: the interval needs many resamples more than big forests
+BIAS = 0.1  # relative bias bound of the boosted surrogate's shares (experiments/importance_battery.py)
 SPLITS = 4  # random halvings for the split-half reliability
 MIN_HALF = 40  # configurations per half; fewer: a forest ranks 25 hps near-randomly, so the
 # reliability is understated and a correction by it explodes (study, 24 configurations: R 0-0.27)
@@ -86,8 +94,11 @@ class Importance:
 
 def importance(df: pd.DataFrame, space: ConfigurationSpace, method: str = "fanova",
                fidelity: dict | None = None, n_boot: int = 100, level: float = 0.9, seed: int = 0,
-               ci: str = "percentile", failed: str = "drop", metric="f1", **kw) -> Importance:
+               ci: str | None = None, failed: str = "drop", metric="f1", **kw) -> Importance:
     """Importance of every hyperparameter at `fidelity` (default: the table must hold one).
+
+    ci: "percentile", "basic" or "bias-aware" (`bootstrap.bias_aware`); default
+    bias-aware for fANOVA's boosted surrogate, percentile otherwise.
 
     metric: the record's metric, a `hpobench.Metric` or a name (`data.encode`).
     """
@@ -108,7 +119,7 @@ def _identity(draws) -> int:
 
 def per_fidelity(df: pd.DataFrame, space: ConfigurationSpace, fidelities: list[dict] | None = None,
                  method: str = "fanova", n_boot: int = 100, level: float = 0.9, seed: int = 0,
-                 ci: str = "percentile", failed: str = "drop", metric="f1",
+                 ci: str | None = None, failed: str = "drop", metric="f1",
                  skipped: dict | None = None, **kw) -> dict[str, Importance]:
     """Importance at each fidelity (cheapest first), with the same resamples at every fidelity.
 
@@ -143,11 +154,18 @@ def _at(df, space, method, fidelity, draws, level, seed, ci, failed, metric, kw)
         raise data.AnalysisError(f"no trial at fidelity {data.label(fidelity)}")
     enc = data.encode(rows, space, metric=metric, failed=failed, fidelity=fidelity)
     point: Scores = fn(enc, **_point_kw(method, kw, seed))
+    boosted = method == "fanova" and kw.get("surrogate", "boost") == "boost"
+    ci = ci or ("bias-aware" if boosted else "percentile")
+    if ci == "bias-aware" and not boosted:
+        raise data.AnalysisError("the bias-aware interval is calibrated for fANOVA's boosted surrogate only")
     reps = np.full((len(draws), len(enc.names)), np.nan)
+    null = np.full(len(draws), np.nan)  # the share of a noise column in each resample
     failures = 0
     for b, draw in enumerate(draws):
         try:
-            reps[b] = fn(enc.weighted(bootstrap.counts(enc.keys, draw)), **_boot_kw(method, kw, seed + 1 + b)).value
+            s = fn(enc.weighted(bootstrap.counts(enc.keys, draw)),
+                   **_boot_kw(method, kw, seed + 1 + b), **({"shadow": True} if boosted else {}))
+            reps[b], null[b] = s.value, s.extra.get("shadow", np.nan)
         except data.AnalysisError:
             failures += 1  # e.g. a resample with too few distinct configurations
     notes = dict(point.notes)
@@ -155,7 +173,10 @@ def _at(df, space, method, fidelity, draws, level, seed, ci, failed, metric, kw)
     if failures:
         notes["bootstrap"] = f"{failures} of {len(draws)} resamples failed (too few configurations)"
     if len(draws) and failures < len(draws):
-        lo, hi = bootstrap.interval(reps, level, point.value, ci)
+        if ci == "bias-aware":
+            lo, hi = bootstrap.bias_aware(reps, level, point.value, BIAS, null)
+        else:
+            lo, hi = bootstrap.interval(reps, level, point.value, ci)
         if method != "ablation":  # shares and divergences are >= 0; a basic interval may cross 0
             lo = np.clip(lo, 0, None)
     else:
@@ -165,7 +186,8 @@ def _at(df, space, method, fidelity, draws, level, seed, ci, failed, metric, kw)
                               f"({len(np.unique(enc.keys))} configurations: too few for resamples)")
     return Importance(method, dict(fidelity), enc.names, point.value, lo, hi, level, reps,
                       len(np.unique(enc.keys)), notes, point.interactions,
-                      {**point.extra, "dropped": enc.dropped, "encoded": enc, "resamples": _identity(draws)}, rel)
+                      {**point.extra, "dropped": enc.dropped, "encoded": enc, "resamples": _identity(draws),
+                       "null_replicates": null, "ci": ci}, rel)
 
 
 def split_half(fn, enc, kw, seed: int, splits: int = SPLITS) -> float:
@@ -203,8 +225,10 @@ def _point_kw(method, kw, seed):
 def _boot_kw(method, kw, seed):
     if method == "ped-anova":
         return dict(kw)
-    out = {**kw, "seed": seed, "n_trees": kw.get("boot_trees", BOOT_TREES)}
-    out.pop("boot_trees", None)
+    out = {**kw, "seed": seed}
+    trees = out.pop("boot_trees", BOOT_TREES)
+    if method != "fanova" or out.get("surrogate") == "forest":
+        out["n_trees"] = trees  # a forest's resamples; the boosted surrogate is refitted as it is
     if method == "fanova":
         out["pairs"] = 0  # interactions are reported for the point estimate only
     return out

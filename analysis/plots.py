@@ -93,10 +93,12 @@ def agreement(imp_matrix: pd.DataFrame, perf_matrix: pd.DataFrame, labels: list[
 
 
 def marginals(imp, space, stem: Path, top: int = 4) -> list[Path]:
-    """Marginal effect curves (mean and sd over trees) of the `top` most important hps."""
+    """Marginal effect curves of the `top` most important hps (a forest's: mean and sd over trees;
+    the boosted surrogate's: the curve of its sum, whose trees are not replicates)."""
     part, live = imp.extra.get("partition"), imp.extra.get("live")
+    spread = getattr(part, "kind", "forest") == "forest"
     if part is None:
-        raise data.AnalysisError("marginal curves need a fANOVA importance (a forest surrogate)")
+        raise data.AnalysisError("marginal curves need a fANOVA importance (a tree-ensemble surrogate)")
     cols = [c for c in np.argsort(-imp.value[live], kind="stable")[:top]]
     enc = imp.extra.get("encoded")
     metric = getattr(enc, "metric", None)
@@ -108,7 +110,7 @@ def marginals(imp, space, stem: Path, top: int = 4) -> list[Path]:
         if k is not None and k <= 32:
             grid = (np.arange(k) + 0.5) / k
             curves = sign * fanova.marginal(part, c, grid)
-            ax.errorbar(np.arange(k), curves.mean(0), curves.std(0), fmt="o", capsize=3)
+            ax.errorbar(np.arange(k), curves.mean(0), curves.std(0) if spread else None, fmt="o", capsize=3)
             ax.set_xticks(np.arange(k))
             ax.set_xticklabels([str(data.from_unit(space, n, g)) for g in grid], rotation=45, fontsize=7)
         else:
@@ -117,7 +119,8 @@ def marginals(imp, space, stem: Path, top: int = 4) -> list[Path]:
             x = np.array([data.from_unit(space, n, g) for g in grid], float)
             m, s = curves.mean(0), curves.std(0)
             ax.plot(x, m)
-            ax.fill_between(x, m - s, m + s, alpha=0.3)
+            if spread:
+                ax.fill_between(x, m - s, m + s, alpha=0.3)
             if getattr(space[n], "log", False):
                 ax.set_xscale("log")
         ax.set_title(f"{n} (share {imp.value[live[c]]:.2f})", fontsize=9)

@@ -66,6 +66,57 @@ def test_forest_main_effects_of_one_tree_are_the_tree_decomposition():
     assert fanova.forest_variance(part, seed=0) == pytest.approx(part.variance[0], rel=0.02)
 
 
+def test_boosted_surrogate_decomposition_is_exact_against_brute_force_integration():
+    # Sum of depth-2 trees: main effects, the variance (low-order formula) and a pair effect
+    # vs the same function integrated on a midpoint grid.
+    rng = np.random.default_rng(4)
+    X = rng.uniform(size=(400, 3))
+    y = np.sin(6 * X[:, 0]) + 3 * (X[:, 1] - 0.5) * (X[:, 2] - 0.5) + (X[:, 1] - 0.5) ** 2
+    part = fanova.fit_boosted(X, y, seed=0)
+    assert part.kind == "boost" and part.lo.shape[0] == fanova.BOOST["iterations"] + fanova.BOOST["interactions"]
+    G = 64
+    g = (np.arange(G) + 0.5) / G
+    P = np.stack(np.meshgrid(g, g, g, indexing="ij"), -1).reshape(-1, 3)
+    f = part.model.predict(P).reshape(G, G, G)
+    assert np.ptp(f.reshape(-1)[:500] - part.predict(P[:500])) < 1e-9  # the leaves are the trees' sum (+ a constant)
+    assert fanova.low_order_variance(part) == pytest.approx(f.var(), rel=0.02)
+    # Marginals by direct evaluation, the other coordinates integrated out (NaN), on fine grids:
+    # 400 trees cut at midpoints between data points, finer than a 64-point grid resolves.
+    fine = (np.arange(2048) + 0.5) / 2048
+    brute = [part.predict(np.where(np.arange(3) == i, fine[:, None], np.nan)).var() for i in range(3)]
+    np.testing.assert_allclose(fanova.forest_main_effects(part), brute, rtol=0.01, atol=1e-4)
+    g2 = (np.arange(128) + 0.5) / 128
+    a12 = part.predict(np.c_[np.full(128 * 128, np.nan), np.repeat(g2, 128), np.tile(g2, 128)])
+    assert fanova.pair_effects(fanova.merged(part), [(1, 2)])[0, 0] == pytest.approx(
+        a12.var() - brute[1] - brute[2], rel=0.05, abs=1e-3)
+    assert fanova.low_order_variance(fanova.fit(X, y, n_trees=2, seed=0)) is None  # deep trees: QMC instead
+
+
+def test_boosted_shares_recover_a_symmetric_u_shape():
+    # The issue's case: a U-shaped main effect with 20% of the variance beside a monotone one.
+    rng = np.random.default_rng(5)
+    X = rng.uniform(size=(1000, 4))
+    y = np.sqrt(0.8 * 12) * (X[:, 0] - 0.5) + np.sqrt(0.2 * 180) * ((X[:, 1] - 0.5) ** 2 - 1 / 12)
+    enc = data.Encoded(list("abcd"), X, y + 0.1 * rng.standard_normal(1000), np.arange(1000).astype(str),
+                       ConfigurationSpace({n: (0.0, 1.0) for n in "abcd"}))
+    boosted = fanova.fanova(enc, seed=0, pairs=0).value
+    np.testing.assert_allclose(boosted, [0.8, 0.2, 0, 0], atol=0.04)
+    forest = fanova.fanova(enc, seed=0, pairs=0, surrogate="forest").value  # the forest before: ~half the U
+    assert forest[1] < 0.15
+    with pytest.raises(AnalysisError, match="surrogate='forest'"):
+        fanova.fanova(enc, max_features=1.0)
+    with pytest.raises(AnalysisError, match="surrogate='boost'"):
+        fanova.fanova(enc, surrogate="forest", iterations=10)
+    assert fanova.hierarchy({2: {0: None}}, 4) == [[0, 2], [1], [3]]  # a child with its ancestor, others alone
+
+
+def test_bias_aware_interval_widens_by_the_bias_bound_and_reaches_zero_for_nulls():
+    reps = np.tile(np.array([[0.5, 0.010, 0.2]]), (100, 1)) + np.linspace(-0.01, 0.01, 100)[:, None] * [1, 0.1, 1]
+    lo, hi = bootstrap.bias_aware(reps, 0.9, np.array([0.5, 0.010, 0.2]), 0.3, null=np.full(50, 0.02))
+    np.testing.assert_allclose(hi, [0.509 + 0.15, 0.0109 + 0.003, 0.209 + 0.06], atol=1e-3)
+    np.testing.assert_allclose(lo, [0.491 - 0.15, 0.0, 0.191 - 0.06], atol=1e-3)  # hp 1: not above a null's share
+
+
 def test_forest_decomposition_removes_the_tree_noise_that_shrinks_per_tree_shares():
     # Additive truth, shares 16/17 and 1/17 of a noiseless variance; x2 does nothing.
     rng = np.random.default_rng(3)
@@ -73,7 +124,7 @@ def test_forest_decomposition_removes_the_tree_noise_that_shrinks_per_tree_share
     y = 4 * X[:, 0] + X[:, 1] + 0.3 * rng.standard_normal(300)
     space = ConfigurationSpace({n: (0.0, 1.0) for n in "abc"})
     enc = data.Encoded(["a", "b", "c"], X, y, np.arange(300).astype(str), space)
-    kw = dict(n_trees=32, seed=0, pairs=0, max_features=1.0)
+    kw = dict(n_trees=32, seed=0, pairs=0, max_features=1.0, surrogate="forest")
     trees = fanova.fanova(enc, decomposition="trees", **kw).value
     forest = fanova.fanova(enc, decomposition="forest", **kw).value
     truth = np.array([16, 1, 0]) / 17
@@ -131,6 +182,12 @@ def test_ablation_walks_from_the_default_to_the_best_configuration(bench, full_t
 def test_importance_intervals_and_rank_distribution(bench, full_table):
     imp = importance.importance(full_table, bench.config_space, n_boot=20, seed=0)
     assert imp.replicates.shape == (20, len(imp.names))
+    assert imp.extra["ci"] == "bias-aware" and np.isfinite(imp.extra["null_replicates"]).all()
+    perc = importance.importance(full_table, bench.config_space, n_boot=20, seed=0, ci="percentile")
+    np.testing.assert_array_equal(perc.replicates, imp.replicates)
+    assert np.all(perc.lower >= imp.lower) and np.all(perc.upper <= imp.upper + 1e-12)
+    with pytest.raises(AnalysisError, match="boosted surrogate only"):
+        importance.importance(full_table, bench.config_space, method="ped-anova", n_boot=2, ci="bias-aware")
     assert np.all(imp.lower <= imp.upper) and np.all(imp.lower >= 0)
     rd = imp.rank_distribution()
     np.testing.assert_allclose(rd.sum(0), 1)
@@ -222,5 +279,5 @@ def test_fanova_equals_optuna_where_the_definitions_coincide():
     theirs = FanovaImportanceEvaluator(n_trees=8, max_depth=64, seed=0).evaluate(study)
     enc = data.Encoded(names, X, y, np.arange(len(y)).astype(str), cs)
     ours = fanova.fanova(enc, n_trees=8, min_samples_leaf=1, max_features=1.0, pairs=0, seed=0,
-                         decomposition="trees").value  # Hutter et al.'s per-tree rule, as Optuna
+                         decomposition="trees", surrogate="forest").value  # Hutter et al.'s per-tree rule, as Optuna
     np.testing.assert_allclose(ours, [theirs[k] for k in names], atol=1e-10)
