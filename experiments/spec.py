@@ -115,10 +115,10 @@ def load(path: str | Path) -> Spec:
         fail(("benchmark_args",), "benchmark_args must be a mapping")
     try:
         bench = hpobench.get(raw["benchmark"], **args)
-    except TypeError as e:
+    except (TypeError, ValueError) as e:
+        if raw["benchmark"] not in hpobench.benchmarks.names():
+            fail(("benchmark",), str(e))
         fail(("benchmark_args",), f"bad benchmark_args for {raw['benchmark']!r}: {e}")
-    except ValueError as e:
-        fail(("benchmark",), str(e))
 
     configs = raw.get("configs") or {}
     only(configs, CONFIGS, ("configs",))

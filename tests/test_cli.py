@@ -29,6 +29,9 @@ def test_evaluate_prints_result_json(capsys, tmp_path):
 @pytest.mark.parametrize("argv, match", [
     (["evaluate", "nope/x"], "unknown benchmark"),
     (["evaluate", "synthetic/agree", "--fidelity", "epochs=0"], "out of range"),
+    (["evaluate", "synthetic/agree", "--bench-arg", "nois=0.1"], "unknown benchmark argument nois; it takes noise,"),
+    (["evaluate", "replay/cifar10-cpu", "--bench-arg", "seed=1"], "unknown benchmark argument seed; it takes none"),
+    (["evaluate", "resnet/cifar10-cpu", "--bench-arg", "colour=1"], "resnet/cifar10-cpu: unknown benchmark argument"),
 ])
 def test_errors_exit_2(capsys, argv, match):
     assert cli.main(argv) == 2

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata as md
+import inspect
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -26,9 +27,22 @@ __all__ = ["F1", "Benchmark", "BenchmarkError", "Metric", "Result", "get", "name
 _FACTORIES: dict[str, Callable[..., Benchmark]] = {}
 
 
+def _check_args(where: str, fn: Callable, kw: dict, taken: tuple[str, ...] = ()) -> None:
+    """A clear error for a benchmark argument `fn` does not take (before any data is read or compiled)."""
+    params = inspect.signature(fn).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return
+    takes = [n for n in params if n not in taken]
+    bad = sorted(set(kw) - set(takes))
+    if bad:
+        raise BenchmarkError(f"{where}: unknown benchmark argument{'s' * (len(bad) > 1)} {', '.join(bad)}; "
+                             f"it takes {', '.join(takes) or 'none'}")
+
+
 def _synthetic(agreement: float, label: str | None = None) -> Callable[..., Benchmark]:
     def factory(seed: int = 0, **kw) -> Benchmark:
         from hpobench.benchmarks import synthetic
+        _check_args(f"synthetic/{label}" if label else "synthetic", synthetic.make, kw, ("agreement", "seed"))
         name = f"synthetic/{label}" + (f",seed={seed}" if seed else "") if label else None
         return synthetic.make(agreement=agreement, seed=seed, name=name, **kw)
     return factory
@@ -39,6 +53,7 @@ def _resnet(dataset: str, **preset) -> Callable[..., Benchmark]:
         """data: where the images are (the CLI's --data): for resnet/folder a class-per-folder image tree
         or a tar archive of one, for the named datasets their source files (`resnet.make`'s `source`)."""
         from hpobench.benchmarks import resnet  # imports JAX: only when asked for
+        _check_args(preset.get("name", f"resnet/{dataset}"), resnet.make, kw, ("dataset", "source"))
         return resnet.make(dataset, **(preset | kw | ({"source": str(data)} if data is not None else {})))
     return factory
 
@@ -67,6 +82,7 @@ def _tabular(kind: str, live: str) -> Callable[..., Benchmark]:
 @functools.lru_cache(maxsize=8)  # Dask workers ask for the benchmark per trial: fit once per file version
 def _fit(kind: str, live: str, path: str, mtime: float, kw: tuple) -> Benchmark:
     from hpobench.benchmarks import tabular
+    _check_args(f"{kind}/{live.split('/', 1)[1]}", getattr(tabular, kind), dict(kw), ("table", "live", "name"))
     return getattr(tabular, kind)(tabular.read(path), get(live), f"{kind}/{live.split('/', 1)[1]}", **dict(kw))
 
 
