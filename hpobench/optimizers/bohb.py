@@ -247,4 +247,6 @@ def make(problem: Problem, eta: int = 3, top_n: float = 0.15, n_samples: int = 6
     """BOHB on `problem` with the paper's defaults (module docstring)."""
     sampler = KDESampler(problem.seeded_space(), problem.seed, top_n, n_samples, random_fraction,
                          bandwidth_factor, min_bandwidth, min_points)
+    for o in problem.warm.observations if problem.warm is not None else ():  # records from before the run
+        sampler.observe(o.config, o.budget, o.loss)
     return Hyperband(problem, sampler, eta)
