@@ -22,7 +22,8 @@ continuous kernels, and the value of a hyperparameter that is inactive in an
 observation is imputed by one drawn from the same (good or bad) set where it is
 active, or uniformly when it is active nowhere there; candidates are scored on all
 dimensions and the inactive values dropped when decoded. Constants of a scoped space
-are not modelled. Failed trials enter the model with the worst loss.
+are not modelled. Failed trials enter the model with the worst loss. Records from before the
+run (`tune --warm-start`, `hpobench.optimizers.warm`) are observed at their budgets first.
 
     >>> import hpobench
     >>> run = hpobench.tune("synthetic/agree", "bohb", budget=20 * 81, seed=0)

@@ -9,6 +9,11 @@ is not finite yet, because nothing has succeeded so far and the metric declares 
 bound, is told once a finite loss is known, with the worst one), and the random forest runs on
 one thread (SMAC's default uses every core; this machine is shared).
 
+Warm start (`Problem.warm`, `hpobench.optimizers.warm`): `smac`'s initial design is the warm
+configurations and nothing else (SMAC3's `additional_configs` with `n_configs=0`; SMAC puts its
+own Sobol points before additional ones, so they would not come first otherwise); `smac-mf` is
+told the records through SMAC3's `tell` at their budgets before its first ask.
+
 hpobench drives the trials (budget in cost units, run record, Dask workers), so SMAC
 never runs the objective itself and its own Dask runner is not used. SMAC's state and
 output directory are private to a run (a temporary directory, removed by `close`).
