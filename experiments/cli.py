@@ -7,6 +7,8 @@ The top of the one-way flow: it may import every layer, and nothing imports it.
     hpobench evaluate resnet/fashion_mnist --config default --fidelity epochs=1,data_fraction=0.05,resolution=7
     hpobench evaluate resnet/folder --data my_images/ --bench-arg native=64 --fidelity epochs=1,resolution=16
     hpobench tune synthetic/agree --optimizer bohb --budget 2430 --seed 0 --out runs/bohb-0
+    hpobench tune synthetic/agree --space runs/scope/scoped_space.json --warm-start runs/scope --optimizer smac \
+        --budget 2430 --out runs/smac-warm
     hpobench scope --objective experiments/examples/sklearn_objective.py:objective \
         --space experiments/examples/space.json --fidelity-space experiments/examples/fidelity.json \
         --metric log_loss --direction minimize --metric-range 0, --budget 6 --out runs/example
@@ -154,7 +156,8 @@ def _tune(args) -> None:
     space = args.space if args.objective is None else None  # with --objective, --space is its own space
     run = tune(bench, args.optimizer, args.budget, args.seed, space=space, out=args.out,
                workers=args.workers, scheduler=args.scheduler, axis=args.axis, min_budget=args.min_budget,
-               options=options, progress=not args.quiet, bench_kwargs=kwargs)
+               options=options, progress=not args.quiet, bench_kwargs=kwargs, warm_start=args.warm_start,
+               warm_k=args.warm_k)
     m = run.metric
     label, fmt = ("F1", ".4f") if m.name == "f1" else (m.name, ".4g")
     print(f"{len(run.trials)} trials, cost {run.spent:g} of {args.budget:g}; default {label} "
@@ -260,6 +263,11 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--min-budget", type=float, default=None, help="smallest value on --axis (default: its lower bound)")
     s.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="optimizer option, e.g. eta=3")
     s.add_argument("--out", required=True, help="run directory; rerun with the same one to resume")
+    s.add_argument("--warm-start", default=None, metavar="DIR",
+                   help="a scope or tune run folder of the same benchmark: its best configurations (projected onto "
+                        "--space) are evaluated first and model-based optimizers are told its records")
+    s.add_argument("--warm-k", type=int, default=None, metavar="K",
+                   help="with --warm-start: how many of its best configurations to evaluate first (default 4)")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_bench_args(s)
     s.set_defaults(fn=_tune)

@@ -142,12 +142,13 @@ class Problem:
     seed: int = 0
     budget: float = math.inf  # total cost of the run (lets SMAC size its initial design)
     cost: Callable[[dict], float] = field(default=lambda fidelity: 1.0, repr=False)  # fidelity -> cost
+    warm: Any = field(default=None, repr=False)  # a `warm.WarmStart`: what is known before the run (or None)
 
     @classmethod
     def make(cls, bench, space: ConfigurationSpace | None = None, axis: str = "epochs",
-             min_budget: float | None = None, seed: int = 0, budget: float = math.inf) -> Problem:
+             min_budget: float | None = None, seed: int = 0, budget: float = math.inf, warm=None) -> Problem:
         return cls(space if space is not None else bench.config_space, bench.full_fidelity,
-                   Axis.of(bench.fidelity_space, axis, min_budget), int(seed), float(budget), bench.cost)
+                   Axis.of(bench.fidelity_space, axis, min_budget), int(seed), float(budget), bench.cost, warm)
 
     def fidelity(self, budget: float | None = None) -> dict:
         return {**self.full, self.axis.name: self.axis.knob(budget)}

@@ -22,7 +22,8 @@ continuous kernels, and the value of a hyperparameter that is inactive in an
 observation is imputed by one drawn from the same (good or bad) set where it is
 active, or uniformly when it is active nowhere there; candidates are scored on all
 dimensions and the inactive values dropped when decoded. Constants of a scoped space
-are not modelled. Failed trials enter the model with the worst loss.
+are not modelled. Failed trials enter the model with the worst loss. Records from before the
+run (`tune --warm-start`, `hpobench.optimizers.warm`) are observed at their budgets first.
 
     >>> import hpobench
     >>> run = hpobench.tune("synthetic/agree", "bohb", budget=20 * 81, seed=0)
@@ -247,4 +248,6 @@ def make(problem: Problem, eta: int = 3, top_n: float = 0.15, n_samples: int = 6
     """BOHB on `problem` with the paper's defaults (module docstring)."""
     sampler = KDESampler(problem.seeded_space(), problem.seed, top_n, n_samples, random_fraction,
                          bandwidth_factor, min_bandwidth, min_points)
+    for o in problem.warm.observations if problem.warm is not None else ():  # records from before the run
+        sampler.observe(o.config, o.budget, o.loss)
     return Hyperband(problem, sampler, eta)

@@ -55,7 +55,7 @@ from hpobench.benchmarks.base import F1, Metric, Result, json_default, trial_row
 
 FORMAT = 1
 IDENTITY = ("format", "benchmark", "bench_kwargs", "optimizer", "options", "seed", "axis", "min_budget",
-            "space")  # what must match to resume a run (the budget may grow)
+            "space", "warm_start")  # what must match to resume a run (the budget may grow)
 
 
 class RecordError(ValueError):

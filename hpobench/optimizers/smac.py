@@ -9,6 +9,11 @@ is not finite yet, because nothing has succeeded so far and the metric declares 
 bound, is told once a finite loss is known, with the worst one), and the random forest runs on
 one thread (SMAC's default uses every core; this machine is shared).
 
+Warm start (`Problem.warm`, `hpobench.optimizers.warm`): `smac`'s initial design is the warm
+configurations and nothing else (SMAC3's `additional_configs` with `n_configs=0`; SMAC puts its
+own Sobol points before additional ones, so they would not come first otherwise); `smac-mf` is
+told the records through SMAC3's `tell` at their budgets before its first ask.
+
 hpobench drives the trials (budget in cost units, run record, Dask workers), so SMAC
 never runs the objective itself and its own Dask runner is not used. SMAC's state and
 output directory are private to a run (a temporary directory, removed by `close`).
@@ -81,6 +86,7 @@ class SMAC:
     held: list = field(init=False, default_factory=list)  # failed trials told before any finite loss
     worst: float = field(init=False, default=-math.inf)  # largest finite loss told to SMAC
     outdir: Path = field(init=False)
+    proposes_warm: bool = field(init=False, default=False)  # the warm configurations are SMAC's initial design
 
     def __post_init__(self):
         from smac import HyperparameterOptimizationFacade as HPO
@@ -89,22 +95,45 @@ class SMAC:
         from smac.model.random_forest import RandomForest
 
         self.outdir = Path(tempfile.mkdtemp(prefix="hpobench-smac-"))
-        axis = self.problem.axis
+        axis, warm = self.problem.axis, self.problem.warm
         kw = dict(min_budget=axis.low, max_budget=axis.high) if self.multi_fidelity else {}
+        self.proposes_warm = bool(warm is not None and warm.configs and not self.multi_fidelity)
+        n_trials = max(int(self.n_trials), 1 + (len(warm.configs) if self.proposes_warm else 0))
         # crash_cost is used only by SMAC's own runners (never here: hpobench tells every loss); 1.0 as ever
         scenario = Scenario(self.problem.space, name="run", output_directory=self.outdir, deterministic=True,
-                            crash_cost=1.0, n_trials=max(int(self.n_trials), 1), seed=self.problem.seed, **kw)
+                            crash_cost=1.0, n_trials=n_trials, seed=self.problem.seed, **kw)
         # the facade's forest, on one thread
         model = RandomForest(scenario.configspace, log_y=True, n_trees=10, ratio_features=1.0,
                              min_samples_split=2, min_samples_leaf=1, max_depth=2**20, bootstrapping=True,
                              instance_features=scenario.instance_features, seed=scenario.seed, n_jobs=1)
         facade = MF if self.multi_fidelity else HPO
         extra = dict(intensifier=MF.get_intensifier(scenario, eta=self.eta)) if self.multi_fidelity else {}
+        if self.proposes_warm:  # SMAC3's own warm start: the initial design is the warm configurations only
+            extra["initial_design"] = HPO.get_initial_design(
+                scenario, n_configs=0, additional_configs=[Configuration(self.problem.space, values=c)
+                                                           for c in warm.configs])
         maximizer = facade.get_acquisition_maximizer(scenario)
         maximizer._local_search.__class__ = _ordered(type(maximizer._local_search))
         with _quiet():
             self.facade = facade(scenario, None, model=model, acquisition_maximizer=maximizer, logging_level=False,
                                  overwrite=True, **extra)
+        if warm is not None and self.multi_fidelity:
+            self._tell_known(warm.observations)
+
+    def _tell_known(self, observations) -> None:
+        """Records from before the run, through SMAC3's `tell`, at their budgets (`warm`); one seed, 0, as
+        SMAC adopts the seeds in its runhistory. Below the axis' lowest budget: left out (SMAC refuses them)."""
+        from smac.runhistory.dataclasses import TrialInfo, TrialValue
+        from smac.runhistory.enumerations import StatusType
+        self.seed = 0
+        axis = self.problem.axis
+        with _quiet():
+            for o in observations:
+                if axis.low <= o.budget <= axis.high:
+                    info = TrialInfo(Configuration(self.problem.space, values=o.config), seed=0, budget=o.budget)
+                    status = StatusType.SUCCESS if o.ok else StatusType.CRASHED
+                    self.facade.tell(info, TrialValue(cost=o.loss, status=status), save=False)
+                    self.worst = max(self.worst, o.loss)
 
     def ask(self) -> Proposal:
         with _quiet():

@@ -89,7 +89,7 @@ def tune(benchmark: str | Benchmark, optimizer: str, budget: float, seed: int = 
          space: ConfigurationSpace | str | Path | None = None, out: str | Path | None = None,
          workers: int = 1, scheduler: str | None = None, axis: str | None = None,
          min_budget: float | None = None, options: dict | None = None, progress: bool = False,
-         bench_kwargs: dict | None = None) -> Run:
+         bench_kwargs: dict | None = None, warm_start: str | Path | None = None, warm_k: int | None = None) -> Run:
     """Tune `benchmark` with `optimizer` for a total `budget` of cost; return the run's tables.
 
     space: a scoped sub-space (object or ConfigSpace JSON file); default the benchmark's.
@@ -98,6 +98,9 @@ def tune(benchmark: str | Benchmark, optimizer: str, budget: float, seed: int = 
     axis / min_budget: the fidelity knob multi-fidelity optimizers vary (others stay full);
         default "epochs", or the only knob of a fidelity space without one.
     options: keyword arguments of the optimizer's factory (e.g. {"eta": 3}).
+    warm_start: a scope or tune run folder of the same benchmark: its best `warm_k` configurations
+        (default `warm.WARM_K`), projected onto the space, are evaluated first, and model-based
+        optimizers are told its records (`hpobench.optimizers.warm`).
     All input is checked, with a clear error, before any trial runs.
     """
     from hpobench import optimizers
@@ -115,11 +118,13 @@ def tune(benchmark: str | Benchmark, optimizer: str, budget: float, seed: int = 
     budget = _budget(budget, bench)
     bench.check()  # e.g. a missing or bad dataset: an error now, not a crashed first trial
     axis = _axis(axis, bench)
-    problem = Problem.make(bench, space, axis, min_budget, seed, budget)
+    ws = _warm(warm_start, warm_k, out, bench, space, axis, bench_kwargs if name is not None else None)
+    problem = Problem.make(bench, space, axis, min_budget, seed, budget, ws)
     meta = {
         "format": record.FORMAT, "benchmark": bench.name, "bench_kwargs": bench_kwargs,
         "optimizer": optimizer, "options": options, "seed": int(seed), "axis": axis,
         "min_budget": min_budget, "space": spaces.to_json(space), "scoped": space != bench.config_space,
+        **({"warm_start": ws.identity()} if ws is not None else {}),
         "budget": budget, "full_fidelity": bench.full_fidelity, "hp_names": list(bench.config_space),
         "metric": bench.metric.to_dict(),
         **({"objective": bench.meta["objective"]} if "objective" in bench.meta else {}),
@@ -155,6 +160,17 @@ def _space(space, bench: Benchmark) -> ConfigurationSpace:
         raise spaces.SpaceError(f"space must be a ConfigurationSpace or a JSON file, got {type(space).__name__}")
     spaces.check_subspace(space, bench.config_space, name=f"space of {bench.name}")
     return space
+
+
+def _warm(path, k, out, bench: Benchmark, space, axis: str, bench_kwargs):
+    from hpobench.optimizers import warm
+    if path is None:
+        if k is not None:
+            raise OptimizerError("warm_k (--warm-k) goes with warm_start (--warm-start DIR)")
+        return None
+    if out is not None and Path(path).resolve() == Path(out).resolve():
+        raise warm.WarmStartError(f"--warm-start {path} is this run's own --out; give the scope or an earlier run")
+    return warm.load(path, bench, space, axis, warm.WARM_K if k is None else k, bench_kwargs)
 
 
 def _axis(axis: str | None, bench: Benchmark) -> str:
@@ -203,9 +219,14 @@ def _drive(opt, problem: Problem, bench: Benchmark, budget: float, journal, ex, 
     metric = bench.metric
     loss_of = Losses(metric)  # fed in tell order, replay included: the same losses every time
 
+    # warm configurations: evaluated first at full fidelity, unless the optimizer proposes them itself (SMAC)
+    warm = [] if problem.warm is None or getattr(opt, "proposes_warm", False) else problem.warm.configs
+
     def propose() -> Trial:
         if st.next_id == 0:  # the default configuration, at full fidelity, first in every run
             p = Proposal(problem.default, None, {"origin": "default"})
+        elif st.next_id <= len(warm):
+            p = Proposal(warm[st.next_id - 1], None, {"origin": "warm", "rank": st.next_id - 1})
         else:
             p = opt.ask()
         t = Trial(st.next_id, p.config, problem.fidelity(p.budget), p.budget, p.info, st.told)
