@@ -220,7 +220,7 @@ def main(argv=None) -> None:
     (out / "raw").mkdir(parents=True, exist_ok=True)
     if not args.summary_only:
         seeds = range(args.first_seed, args.first_seed + args.seeds)
-        for name, opt in itertools.product(args.functions, args.optimizers):
+        for opt, name in itertools.product(args.optimizers, args.functions):  # an optimizer at a time
             run_function(name, [opt], seeds, args.full_evals).to_csv(out / "raw" / f"{name}__{opt}.csv", index=False)
     df = pd.concat([pd.read_csv(f) for f in sorted((out / "raw").glob("*.csv"))], ignore_index=True)
     text = summarise(df, args.full_evals)
