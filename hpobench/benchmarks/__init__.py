@@ -48,6 +48,11 @@ def _synthetic(agreement: float, label: str | None = None) -> Callable[..., Benc
     return factory
 
 
+def _mf(name: str) -> Benchmark:
+    from hpobench.benchmarks import mf_functions
+    return mf_functions.make(name)
+
+
 def _resnet(dataset: str, **preset) -> Callable[..., Benchmark]:
     def factory(data: str | None = None, **kw) -> Benchmark:
         """data: where the images are (the CLI's --data): for resnet/folder a class-per-folder image tree
@@ -96,6 +101,9 @@ def _builtin() -> None:
         _FACTORIES[f"{kind}/cifar10-cpu"] = _tabular(kind, "resnet/cifar10-cpu")
     for name, agreement in (("agree", 1.0), ("partial", 0.5), ("uncorrelated", 0.0), ("reversed", -1.0)):
         _FACTORIES[f"synthetic/{name}"] = _synthetic(agreement, name)
+
+    for fn in ("branin", "hartmann3", "hartmann6", "styblinski4"):  # known optimum, biased cheap fidelities
+        _FACTORIES[f"mf/{fn}"] = functools.partial(_mf, fn)
 
     def synthetic_any(agreement: float = 1.0, seed: int = 0, **kw) -> Benchmark:
         return _synthetic(agreement)(seed=seed, **kw)
