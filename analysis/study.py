@@ -245,7 +245,7 @@ def budget_table(rungs: pd.DataFrame, curve: dict, n_scope: int, shares=(0.02, 0
 def hierarchy(imp: Importance, hp: str = "learning_rate", claim=(7.0, 20.0), level: float = 0.9) -> list[dict]:
     """"`hp` is 7-20x more important than the rest", tested two ways: against the next most
     important hyperparameter and against the mean of the others that vary. Ratio of fANOVA
-    shares with its 90% interval over the importance's resamples; verdict: "holds" when the
+    shares with its 90% percentile interval over the importance's resamples; verdict: "holds" when the
     interval lies inside the claimed range, "refuted" when it lies wholly outside, else
     "undecided"."""
     if hp not in imp.names:
@@ -258,7 +258,8 @@ def hierarchy(imp: Importance, hp: str = "learning_rate", claim=(7.0, 20.0), lev
                           ("mean of the others", lambda v: v[..., others].mean(-1))):
         est = float(imp.value[i] / max(pick(imp.value), 1e-12))
         rr = reps[:, i] / np.maximum(pick(reps), 1e-12)
-        e, lo, hi = summary(est, rr, level)
+        e = est  # a ratio's resamples are skewed and unbounded: the plain percentile interval
+        lo, hi = (float(v) for v in bootstrap.interval(rr, level)) if len(rr) else (np.nan, np.nan)
         verdict = ("undecided" if not np.isfinite(lo) else "holds" if claim[0] <= lo and hi <= claim[1]
                    else "refuted" if hi < claim[0] or lo > claim[1] else "undecided")
         out.append({"fidelity": data.label(imp.fidelity), "hp": hp, "against": against, "ratio": e, "lower": lo,

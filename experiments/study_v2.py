@@ -194,8 +194,8 @@ def transfers(agr: pd.DataFrame, level: float = 0.9) -> dict:
 def run(results: str | Path = "results", out: str | Path | None = None, n_boot: int = 200) -> dict:
     results = Path(results)
     out = Path(out) if out is not None else results / "study_v2"
-    if n_boot < 20:
-        raise ValueError(f"--n-boot {n_boot}: 90% intervals need at least 20 resamples")
+    if n_boot < 2:
+        raise ValueError(f"n_boot {n_boot}: intervals need resamples (the command line asks for at least 20)")
     out.mkdir(parents=True, exist_ok=True)
     notes, parts, hier, grids = [], [], [], {}
     for s in STUDIES:
@@ -246,6 +246,8 @@ def main(argv=None) -> None:
     p.add_argument("--out", default=None, help="default: RESULTS/study_v2")
     p.add_argument("--n-boot", type=int, default=200, help="bootstrap resamples over configurations")
     a = p.parse_args(argv)
+    if a.n_boot < 20:
+        p.error(f"--n-boot {a.n_boot}: 90% intervals need at least 20 resamples")
     s = run(a.results, a.out, a.n_boot)
     for name, t in s["tables"].items():
         print(f"{name}: {t['n_configs']} configurations, {t['seeds']} seed(s)")
