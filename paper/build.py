@@ -202,8 +202,9 @@ def study_v2(p: Paper, folder: str = "study_v2") -> None:
     p.put("v2_configs", main["n_configs"], src, "{:d}")
     p.put("v2_cells", f"{v2['cells']:,d} of {v2['cells_planned']:,d}", src)
     p.put("v2_status", "complete" if v2["complete"] else
-          f"partial: {v2['cells']:,d} of {v2['cells_planned']:,d} cells recorded, so every number below rests on "
-          f"{main['n_configs']} configurations and will move when the grid completes", src)
+          f"partial ({v2['cells']:,d} of {v2['cells_planned']:,d} cells recorded): the numbers below rest on the "
+          f"configurations recorded so far and will move as the grids complete", src)
+    p.put("v2_seeds", seeds["seeds"] if seeds else 1, src, "{:d}")
     p.put("v2_n_boot", s["n_boot"], src, "{:d}")
     hours = sum(g["cpu_hours"] for g in grids.values())
     p.put("v2_cpu_hours", hours, src, "{:.1f}")
@@ -230,7 +231,8 @@ def study_v2(p: Paper, folder: str = "study_v2") -> None:
                       "performance Spearman": _cis(get(main_rows, "performance", "cross")),
                       "importance, other seed": _cis(get(seed_rows, "importance", "cross_seed")) or "n/m",
                       "performance, other seed": _cis(get(seed_rows, "performance", "cross_seed")) or "n/m",
-                      "ceiling at low (perf.)": _cis(get(seed_rows, "performance", "ceiling")) or "n/m"})
+                      "ceiling at low: importance": _cis(get(seed_rows, "importance", "ceiling")) or "n/m",
+                      "ceiling at low: performance": _cis(get(seed_rows, "performance", "ceiling")) or "n/m"})
     p.table("v2_agreement", pd.DataFrame(table))
     for view in ("importance", "performance"):
         c = _row(seed_rows, view=view, kind="ceiling", a=full, statistic="spearman")
@@ -314,7 +316,8 @@ def _v2_figure(p: Paper, agr: pd.DataFrame, cv: dict) -> None:
         ax.set_title(f"{view} rankings vs full fidelity", fontsize=9)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("Spearman (90% CI); curve: Fisher z linear in log ratio")
-    axes[0].legend(fontsize=7)
+    for ax in axes:
+        ax.legend(fontsize=7)
     plots.save(fig, p.out / "figures" / "v2_agreement_vs_cost")
 
 
