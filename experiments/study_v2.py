@@ -107,7 +107,8 @@ def piece(out: Path, name: str, table: pd.DataFrame, space, fids: list[dict], n_
     study.to_frame(imps).to_parquet(pq, index=False)
     js.write_text(json.dumps({"fingerprint": fp, "settings": settings, "importances": study.meta_of(imps)},
                              indent=1, default=spaces.plain) + "\n")
-    return imps
+    # read back as a resumed run would: fresh and stored pieces then pair alike (resample identity as text)
+    return study.from_frame(pd.read_parquet(pq), json.loads(js.read_text())["importances"])
 
 
 def tables(s: Study, results: Path, notes: list) -> tuple | None:

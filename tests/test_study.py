@@ -172,19 +172,26 @@ def test_the_experiment_writes_every_output_and_resumes(partial_results, tmp_pat
 
 
 def test_seed_replicates_give_the_ceiling_rows(partial_results, tmp_path):
-    res = partial_results
+    res, out = partial_results, tmp_path / "sv2"
     shutil.copytree(res / "cifar10_cpu_v2", res / "cifar10_cpu_seeds")
-    df = pd.read_parquet(res / "cifar10_cpu_seeds" / "evaluations.parquet")
-    df = df[df["config_id"] < 5].assign(seed=1, key=lambda d: d["key"] + "s1")
-    df.to_parquet(res / "cifar10_cpu_seeds" / "evaluations.parquet")
-    s = study_v2.run(res, tmp_path / "sv2", n_boot=3)
-    assert s["tables"]["cifar10-1x-seeds"] == {"n_configs": 5, "seeds": 2}
-    assert any("fANOVA needs at least 10" in n for n in s["notes"])  # 5 configurations: importance left out
-    agr = pd.read_csv(tmp_path / "sv2" / "agreement.csv")
+    df = pd.read_parquet(res / "cifar10_cpu_seeds" / "evaluations.parquet").assign(seed=1)
+    df.assign(key=df["key"] + "s1").to_parquet(res / "cifar10_cpu_seeds" / "evaluations.parquet")
+    s = study_v2.run(res, out, n_boot=3)
+    assert s["tables"]["cifar10-1x-seeds"] == {"n_configs": 20, "seeds": 2}
+    agr = pd.read_csv(out / "agreement.csv")
     seeds = agr[agr["table"] == "cifar10-1x-seeds"]
-    assert set(seeds["view"]) == {"performance"} and set(seeds["kind"]) == {"ceiling", "cross", "cross_seed"}
-    ceiling = seeds[seeds["kind"] == "ceiling"]
-    assert np.allclose(ceiling["estimate"], 1.0)  # identical numbers at both "seeds"
+    assert set(seeds["view"]) == set(study.VIEWS) and set(seeds["kind"]) == {"ceiling", "cross", "cross_seed"}
+    assert np.allclose(seeds.loc[seeds["kind"] == "ceiling", "estimate"], 1.0)  # identical numbers at both "seeds"
+    # one piece recomputed beside one read back: they still pair, and nothing changes
+    (out / "pieces" / "cifar10-1x-seeds-seed1.parquet").unlink()
+    study_v2.run(res, out, n_boot=3)
+    assert pd.read_csv(out / "agreement.csv").equals(agr)
+    # too few seed-replicated configurations for fANOVA: performance rows only, and a note
+    df[df["config_id"] < 5].to_parquet(res / "cifar10_cpu_seeds" / "evaluations.parquet")
+    s = study_v2.run(res, tmp_path / "few", n_boot=3)
+    assert any("fANOVA needs at least 10" in n for n in s["notes"])
+    few = pd.read_csv(tmp_path / "few" / "agreement.csv")
+    assert set(few.loc[few["table"] == "cifar10-1x-seeds", "view"]) == {"performance"}
     with pytest.raises(ValueError, match="n_boot"):
         study_v2.run(res, tmp_path / "x", n_boot=1)
     with pytest.raises(SystemExit):
