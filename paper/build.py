@@ -204,7 +204,6 @@ def study_v2(p: Paper, folder: str = "study_v2") -> None:
     p.put("v2_status", "complete" if v2["complete"] else
           f"partial ({v2['cells']:,d} of {v2['cells_planned']:,d} cells recorded): the numbers below rest on the "
           f"configurations recorded so far and will move as the grids complete", src)
-    p.put("v2_seeds", seeds["seeds"] if seeds else 1, src, "{:d}")
     p.put("v2_n_boot", s["n_boot"], src, "{:d}")
     hours = sum(g["cpu_hours"] for g in grids.values())
     p.put("v2_cpu_hours", hours, src, "{:.1f}")
@@ -212,8 +211,11 @@ def study_v2(p: Paper, folder: str = "study_v2") -> None:
     p.put("v2_grids", "; ".join(f"`{k}` {g['cells']:,d} of {g['cells_planned']:,d} cells, {g['cpu_hours']:.1f} "
                                 f"CPU-hours" for k, g in grids.items()), src)
     sg = grids.get("cifar10_cpu_seeds")
-    p.put("v2_seed_configs", seeds["n_configs"] if seeds else 0, src, "{:d}")
-    p.put("v2_seed_cells", f"{sg['cells']:,d} of {sg['cells_planned']:,d}" if sg else "none", src)
+    p.put("v2_seed_text", f"{seeds['n_configs']} configurations recorded at every fidelity with all {seeds['seeds']} "
+          f"seeds (seed replicates: {sg['cells']:,d} of {sg['cells_planned']:,d} cells)" if seeds else
+          "no configuration yet: the seed-replicate grid (`cifar10_cpu_seeds`) is not among the results read"
+          if sg is None else f"fewer than 3 configurations recorded at every fidelity with every seed "
+          f"({sg['cells']:,d} of {sg['cells_planned']:,d} seed-replicate cells)", src)
 
     main_rows = agr[agr["table"] == "cifar10-1x-main"]
     seed_rows = agr[agr["table"] == "cifar10-1x-seeds"]
@@ -236,9 +238,8 @@ def study_v2(p: Paper, folder: str = "study_v2") -> None:
     p.table("v2_agreement", pd.DataFrame(table))
     for view in ("importance", "performance"):
         c = _row(seed_rows, view=view, kind="ceiling", a=full, statistic="spearman")
-        p.put(f"v2_ceiling_{view}", _cis(c) if c is not None else
-              f"not measurable yet ({seeds['n_configs'] if seeds else 0} configurations recorded at every "
-              f"fidelity with all seeds{'; fANOVA needs 10' if view == 'importance' else ''})", agr_src)
+        p.put(f"v2_ceiling_{view}", _cis(c) if c is not None else "not measured yet" + (
+              f" ({seeds['n_configs']} seed-replicated configurations; fANOVA needs 10)" if seeds else ""), agr_src)
         g = main_rows[(main_rows["kind"] == "cross") & (main_rows["view"] == view) & (main_rows["statistic"] ==
                                                                                     "spearman")]
         p.put(f"v2_range_{view}", f"{g['estimate'].min():.2f}-{g['estimate'].max():.2f}", agr_src)
@@ -248,8 +249,8 @@ def study_v2(p: Paper, folder: str = "study_v2") -> None:
             for r in (0.01, 0.1):
                 j = int(np.argmin(np.abs(np.log(np.array(k["grid"]) / r))))
                 at = k["grid"][j]
-                p.put(f"v2_curve_{view}_{r:g}", f"{ci(k['fit'][j], k['lower'][j], k['upper'][j])} (at {at:.3f})",
-                      cv_src)
+                p.put(f"v2_curve_{view}_{r:g}", f"{ci(k['fit'][j], k['lower'][j], k['upper'][j])} at cost ratio "
+                      f"{at:.3f}", cv_src)
     _v2_figure(p, agr, cv)
     t = cv.get("transfer", {}).get("importance")
     p.put("v2_transfer", "The 5x grid (`experiments/specs/cifar10_5x.yaml`) has no recorded configuration yet, "
