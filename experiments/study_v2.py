@@ -14,10 +14,11 @@ yet leaves its part out with a note:
 Only configurations recorded at every fidelity (and every seed) of a table are used, so a
 grid stopped mid-configuration gives complete, paired tables. Writes to --out:
 
-    pieces/<table>.parquet|.json   fANOVA per fidelity with its resamples, and a fingerprint of the
-                                   records and settings it came from: a rerun reads a piece whose
-                                   fingerprint is unchanged and recomputes the others (resumable;
-                                   deterministic: fixed seeds, sorted inputs)
+    pieces/<table>/<fidelity>.parquet|.json   fANOVA at one fidelity with its resamples, and a
+                                   fingerprint of the records and settings it came from: a rerun reads
+                                   a piece whose fingerprint is unchanged and computes the others, each
+                                   written as it finishes (resumable anywhere; deterministic: fixed
+                                   seeds, sorted inputs)
     agreement.csv                  every comparison (`analysis.study.rows`), raw Spearman / Kendall
     agreement_replicates.parquet   their resample values
     curves.json                    agreement vs cost ratio per study and view, the scales' transfer test
@@ -91,24 +92,37 @@ def fingerprint(table: pd.DataFrame, settings: dict) -> str:
     return hashlib.sha1(json.dumps([settings, rows]).encode()).hexdigest()
 
 
-def piece(out: Path, name: str, table: pd.DataFrame, space, fids: list[dict], n_boot: int, notes: list) -> dict:
-    """fANOVA per fidelity of one table (one seed), read back when its fingerprint is unchanged."""
-    settings = {"n_boot": n_boot, "seed": 0, "fidelities": [data.label(f) for f in fids], "method": "fanova"}
-    fp = fingerprint(table, settings)
-    pq, js = out / "pieces" / f"{name}.parquet", out / "pieces" / f"{name}.json"
-    if pq.exists() and js.exists() and json.loads(js.read_text())["fingerprint"] == fp:
-        return study.from_frame(pd.read_parquet(pq), json.loads(js.read_text())["importances"])
-    try:
-        imps = study.importances(table, space, fids, n_boot, seed=0)
-    except data.TooFew as e:
-        notes.append(f"{name}: importance left out ({e})")
-        return {}
-    pq.parent.mkdir(parents=True, exist_ok=True)
-    study.to_frame(imps).to_parquet(pq, index=False)
-    js.write_text(json.dumps({"fingerprint": fp, "settings": settings, "importances": study.meta_of(imps)},
-                             indent=1, default=spaces.plain) + "\n")
-    # read back as a resumed run would: fresh and stored pieces then pair alike (resample identity as text)
-    return study.from_frame(pd.read_parquet(pq), json.loads(js.read_text())["importances"])
+def piece_path(out: Path, name: str, label: str, suffix: str) -> Path:
+    """pieces/<table>/<fidelity><suffix>: one stored importance per table and fidelity."""
+    return out / "pieces" / name / (label.replace(",", "_").replace("=", "") + suffix)
+
+
+def pieces(out: Path, name: str, table: pd.DataFrame, space, fids: list[dict], n_boot: int, notes: list) -> dict:
+    """fANOVA at each fidelity of one table (one seed), one stored piece per fidelity (a few CPU-minutes
+    each at 400 configurations): a piece whose fingerprint (the table's records, the fidelity and the
+    settings) is unchanged is read back, the others are computed and written as each finishes, so a
+    run stopped anywhere resumes. Every piece draws the same resamples (they depend on the table's
+    configurations only), so pieces pair across fidelities; a fidelity with too few configurations
+    is left out with a note."""
+    out_imps = {}
+    for f in fids:
+        lab = data.label(f)
+        settings = {"n_boot": n_boot, "seed": 0, "fidelity": lab, "method": "fanova"}
+        fp = fingerprint(table, settings)
+        pq, js = (piece_path(out, name, lab, x) for x in (".parquet", ".json"))
+        if not (pq.exists() and js.exists() and json.loads(js.read_text())["fingerprint"] == fp):
+            try:
+                imps = study.importances(table, space, [f], n_boot, seed=0)
+            except data.TooFew as e:
+                notes.append(f"{name} at {lab}: importance left out ({e})")
+                continue
+            pq.parent.mkdir(parents=True, exist_ok=True)
+            study.to_frame(imps).to_parquet(pq, index=False)
+            js.write_text(json.dumps({"fingerprint": fp, "settings": settings, "importances": study.meta_of(imps)},
+                                     indent=1, default=spaces.plain) + "\n")
+        # always as read back: fresh and stored pieces then pair alike (the resample identity is text)
+        out_imps.update(study.from_frame(pd.read_parquet(pq), json.loads(js.read_text())["importances"]))
+    return out_imps
 
 
 def tables(s: Study, results: Path, notes: list) -> tuple | None:
@@ -152,7 +166,7 @@ def compare(out: Path, name: str, s: Study, space, fids, full: str, by_seed: dic
     any_t = next(iter(by_seed.values()))
     keys = data.config_keys(any_t, space)
     draws = bootstrap.resamples(keys, n_boot, 0)  # the draws per_fidelity makes from the same keys
-    imps = {sd: piece(out, f"{name}-seed{sd}", t, space, fids, n_boot, notes) for sd, t in by_seed.items()}
+    imps = {sd: pieces(out, f"{name}-seed{sd}", t, space, fids, n_boot, notes) for sd, t in by_seed.items()}
     imps = {sd: v for sd, v in imps.items() if v}
     ys = {sd: {data.label(f): study.metric_by_config(t, space, f) for f in fids} for sd, t in by_seed.items()}
     cost = study.costs(pd.concat(by_seed.values()), fids)

@@ -162,7 +162,8 @@ def test_the_experiment_writes_every_output_and_resumes(partial_results, tmp_pat
     assert set(curves["curves"]) == {"cifar10 1x importance", "cifar10 1x performance"}
     assert len(pd.read_csv(out / "hierarchy.csv")) == 2 and len(pd.read_csv(out / "budget.csv")) == 8
     first = {f: (out / f).read_bytes() for f in ("agreement.csv", "curves.json", "budget.csv", "hierarchy.csv")}
-    piece = out / "pieces" / "cifar10-1x-main-seed0.parquet"
+    piece = study_v2.piece_path(out, "cifar10-1x-main-seed0", "data_fraction=0.1,epochs=8,resolution=16", ".parquet")
+    assert len(list(piece.parent.glob("*.parquet"))) == 3  # one piece per fidelity
     stamp = piece.stat().st_mtime_ns
     study_v2.run(partial_results, out, n_boot=3)  # resumed: the piece is read back, outputs identical
     assert piece.stat().st_mtime_ns == stamp
@@ -182,8 +183,9 @@ def test_seed_replicates_give_the_ceiling_rows(partial_results, tmp_path):
     seeds = agr[agr["table"] == "cifar10-1x-seeds"]
     assert set(seeds["view"]) == set(study.VIEWS) and set(seeds["kind"]) == {"ceiling", "cross", "cross_seed"}
     assert np.allclose(seeds.loc[seeds["kind"] == "ceiling", "estimate"], 1.0)  # identical numbers at both "seeds"
-    # one piece recomputed beside one read back: they still pair, and nothing changes
-    (out / "pieces" / "cifar10-1x-seeds-seed1.parquet").unlink()
+    # pieces recomputed beside pieces read back: they still pair, and nothing changes
+    for p in (out / "pieces" / "cifar10-1x-seeds-seed1").glob("*epochs1*.parquet"):
+        p.unlink()
     study_v2.run(res, out, n_boot=3)
     assert pd.read_csv(out / "agreement.csv").equals(agr)
     # too few seed-replicated configurations for fANOVA: performance rows only, and a note
