@@ -61,31 +61,43 @@ def statistic(name: str, a: np.ndarray, b: np.ndarray, k: int = 3) -> float:
     raise data.AnalysisError(f"unknown agreement statistic {name!r}; known: {STATISTICS}")
 
 
-def compare(a: Importance, b: Importance, k: int = 3, level: float | None = None) -> pd.DataFrame:
-    """Every statistic between two fidelities' importance: estimate (raw), corrected
-    (Spearman: for attenuation; else = estimate), interval, resamples used."""
+def paired(a: Importance, b: Importance, name: str = "spearman", k: int = 3) -> tuple[float, np.ndarray]:
+    """One statistic between two importances: the estimate and its value in every shared
+    resample (NaN where either resample failed), so statistics of several pairs can be
+    combined resample by resample (a mean over seed pairs, a curve fitted per resample)."""
     if a.names != b.names:
         raise data.AnalysisError("the two importances are over different hyperparameters")
-    level = a.level if level is None else level
     if a.extra.get("resamples") != b.extra.get("resamples"):
         raise data.AnalysisError("the importances were not bootstrapped together (use per_fidelity)")
     keep = np.array([not (n in a.notes and n in b.notes) for n in a.names])
     ok = np.isfinite(a.replicates).all(1) & np.isfinite(b.replicates).all(1)
+    reps = np.array([statistic(name, ra[keep], rb[keep], k) if good else np.nan
+                     for ra, rb, good in zip(a.replicates, b.replicates, ok)])
+    return statistic(name, a.value[keep], b.value[keep], k), reps
+
+
+def compare(a: Importance, b: Importance, k: int = 3, level: float | None = None,
+            correct: bool = True) -> pd.DataFrame:
+    """Every statistic between two fidelities' importance: estimate (raw), corrected
+    (Spearman: for attenuation; else = estimate), interval, resamples used.
+
+    correct=False: no attenuation correction; every interval is the raw percentile one."""
+    level = a.level if level is None else level
+    n_hps = sum(not (n in a.notes and n in b.notes) for n in a.names)
     rows = []
     for name in STATISTICS:
-        est = statistic(name, a.value[keep], b.value[keep], k)
-        reps = np.array([statistic(name, ra[keep], rb[keep], k)
-                         for ra, rb in zip(a.replicates[ok], b.replicates[ok])])
+        est, reps = paired(a, b, name, k)
+        reps = reps[np.isfinite(reps)]
         lo, hi = bootstrap.interval(reps, level) if len(reps) else (np.nan, np.nan)
         corrected, how = est, "none"
-        if name == "spearman" and len(reps):
+        if name == "spearman" and len(reps) and correct:
             rel = np.sqrt(a.reliability * b.reliability)
             how = "attenuation" if rel > 0 else "none: reliability unknown" if np.isnan(rel) else \
                 "none: rankings not reproducible"
             corrected, lo, hi = disattenuate(est, reps, rel, level)
         rows.append(dict(a=data.label(a.fidelity), b=data.label(b.fidelity), statistic=name,
-                         estimate=est, corrected=corrected, lower=float(lo), upper=float(hi), n_boot=int(ok.sum()),
-                         n_hps=int(keep.sum()), k=k if name == "top_k" else None, correction=how))
+                         estimate=est, corrected=corrected, lower=float(lo), upper=float(hi), n_boot=len(reps),
+                         n_hps=n_hps, k=k if name == "top_k" else None, correction=how))
     return pd.DataFrame(rows)
 
 
@@ -115,6 +127,26 @@ def matrix(imps: dict[str, Importance], statistic_name: str = "spearman", k: int
     if not out:
         return pd.DataFrame(columns=["a", "b", "statistic", "estimate", "lower", "upper"])
     return pd.concat(out, ignore_index=True)
+
+
+def values(ya: pd.Series, yb: pd.Series, draws: list, names=("spearman", "kendall")) -> dict:
+    """Rank agreement of two metric vectors indexed by configuration key (the configurations
+    in both), bootstrapped with shared configuration resamples (`bootstrap.resamples`; keys
+    not in both are skipped), so several pairs can be combined resample by resample.
+
+    Returns {statistic: (estimate, replicates)} and "n": the configurations in both.
+    """
+    common = ya.index.intersection(yb.index).sort_values()
+    if len(common) < 3:
+        raise data.TooFew(f"{len(common)} configuration(s) in both: rank agreement needs 3")
+    x, y = ya[common].to_numpy(float), yb[common].to_numpy(float)
+    pos = {k: i for i, k in enumerate(common)}
+    out = {"n": len(common)}
+    idx = [np.repeat([pos[k] for k in d if k in pos], [c for k, c in d.items() if k in pos]) for d in draws]
+    for name in names:
+        reps = np.array([statistic(name, x[i], y[i]) if len(i) >= 3 else np.nan for i in idx])
+        out[name] = (statistic(name, x, y), reps)
+    return out
 
 
 def performance(df: pd.DataFrame, space, fid_a: dict, fid_b: dict, metric="f1",

@@ -120,8 +120,11 @@ def _identity(draws) -> int:
 def per_fidelity(df: pd.DataFrame, space: ConfigurationSpace, fidelities: list[dict] | None = None,
                  method: str = "fanova", n_boot: int = 100, level: float = 0.9, seed: int = 0,
                  ci: str | None = None, failed: str = "drop", metric="f1",
-                 skipped: dict | None = None, **kw) -> dict[str, Importance]:
+                 skipped: dict | None = None, reliability: bool = True, **kw) -> dict[str, Importance]:
     """Importance at each fidelity (cheapest first), with the same resamples at every fidelity.
+
+    reliability: also estimate the ranking's split-half reliability (`split_half`, for the
+    attenuation correction); False leaves it NaN and saves its 2 x SPLITS refits per fidelity.
 
     skipped: a dict to skip fidelities with too few configurations for the method (e.g.
     the top rungs of a Hyperband run), filled with label -> why; None: they raise. When
@@ -132,7 +135,8 @@ def per_fidelity(df: pd.DataFrame, space: ConfigurationSpace, fidelities: list[d
     out, why = {}, {}
     for f in fidelities:
         try:
-            out[data.label(f)] = _at(df, space, method, f, draws, level, seed, ci, failed, metric, kw)
+            out[data.label(f)] = _at(df, space, method, f, draws, level, seed, ci, failed, metric, kw,
+                                     reliability)
         except data.TooFew as e:
             if skipped is None:
                 raise
@@ -145,7 +149,7 @@ def per_fidelity(df: pd.DataFrame, space: ConfigurationSpace, fidelities: list[d
     return out
 
 
-def _at(df, space, method, fidelity, draws, level, seed, ci, failed, metric, kw) -> Importance:
+def _at(df, space, method, fidelity, draws, level, seed, ci, failed, metric, kw, reliability=True) -> Importance:
     if method not in METHODS:
         raise data.AnalysisError(f"unknown importance method {method!r}; known: {sorted(METHODS)}")
     fn = METHODS[method]
@@ -169,7 +173,7 @@ def _at(df, space, method, fidelity, draws, level, seed, ci, failed, metric, kw)
         except data.AnalysisError:
             failures += 1  # e.g. a resample with too few distinct configurations
     notes = dict(point.notes)
-    rel = split_half(fn, enc, _boot_kw(method, kw, seed), seed) if len(draws) else np.nan
+    rel = split_half(fn, enc, _boot_kw(method, kw, seed), seed) if len(draws) and reliability else np.nan
     if failures:
         notes["bootstrap"] = f"{failures} of {len(draws)} resamples failed (too few configurations)"
     if len(draws) and failures < len(draws):

@@ -82,8 +82,8 @@ def study(p: Paper, folder: str = "cifar10_cpu") -> None:
     default = at_full[at_full["config_id"] == 0]
     p.put("default_full_f1", float(default["f1"].iloc[0]) if len(default) else float("nan"), src, "{:.3f}")
 
-    imps = {m: importance.per_fidelity(df, space, fids, method=m, n_boot=p.n_boot, seed=0)
-            for m in ("fanova", "ped-anova")}
+    imps = {m: importance.per_fidelity(df, space, fids, method=m, n_boot=p.n_boot, seed=0, reliability=False)
+            for m in ("fanova", "ped-anova")}  # raw agreement: no attenuation correction, no reliability
     lf = data.label(full)
     rows = []
     for f in fids:
@@ -92,10 +92,9 @@ def study(p: Paper, folder: str = "cifar10_cpu") -> None:
             continue
         row = {"fidelity": lab, "knob": kind(f, full), "relative cost": cost[lab] / cost[lf]}
         for m, im in imps.items():
-            c = agreement.compare(im[lab], im[lf]).set_index("statistic")
+            c = agreement.compare(im[lab], im[lf], correct=False).set_index("statistic")
             s = c.loc["spearman"]
-            row[f"{m} spearman"], row[f"{m} lo"], row[f"{m} hi"] = s["corrected"], s["lower"], s["upper"]
-            row[f"{m} raw"], row[f"{m} correction"] = s["estimate"], s["correction"]
+            row[f"{m} spearman"], row[f"{m} lo"], row[f"{m} hi"] = s["estimate"], s["lower"], s["upper"]
             row[f"{m} top-3"] = c.loc["top_k", "estimate"]
         perf = agreement.performance(df, space, f, full, n_boot=200, seed=0)
         row["performance spearman"], row["perf lo"], row["perf hi"] = perf["estimate"], perf["lower"], perf["upper"]
@@ -105,9 +104,7 @@ def study(p: Paper, folder: str = "cifar10_cpu") -> None:
     show = pd.DataFrame({
         "low fidelity": agr["fidelity"], "knob lowered": agr["knob"],
         "cost vs full": agr["relative cost"].map("{:.3f}".format),
-        **{f"{name} Spearman [90% CI]": [ci(*r[:3]) + (f" (raw {r[4]:.2f})" if r[3] == "attenuation" else " raw")
-                                         for r in agr[[f"{m} spearman", f"{m} lo", f"{m} hi", f"{m} correction",
-                                                       f"{m} raw"]].to_numpy()]
+        **{f"{name} Spearman [90% CI]": [ci(*r) for r in agr[[f"{m} spearman", f"{m} lo", f"{m} hi"]].to_numpy()]
            for m, name in (("fanova", "fANOVA"), ("ped-anova", "PED-ANOVA"))},
         "fANOVA top-3 overlap": agr["fanova top-3"].map("{:.2f}".format),
         "performance Spearman [90% CI]": [ci(*r) for r in
@@ -116,20 +113,13 @@ def study(p: Paper, folder: str = "cifar10_cpu") -> None:
     p.table("agreement", show)
     for m in ("fanova", "ped-anova"):
         p.put(f"mean_agreement_{m}", agr[f"{m} spearman"].mean(), src)
-    best = agr.sort_values(["fanova spearman", "fanova raw"]).iloc[-1]  # raw breaks ties at the ceiling
+    best = agr.sort_values(["fanova spearman", "relative cost"], ascending=[True, False]).iloc[-1]
     p.put("best_low_fidelity", best["fidelity"], src)
     p.put("best_low_agreement", best["fanova spearman"], src)
-    p.put("best_low_raw", best["fanova raw"], src)
-    p.put("mean_raw_agreement_fanova", agr["fanova raw"].mean(), src)
-    p.put("ceiling_share", (agr["fanova spearman"] >= 1 - 1e-9).mean(), src, "{:.0%}")
     p.put("best_low_cost", best["relative cost"], src, "{:.3f}")
     cheap = agr[agr["relative cost"] <= 0.1]
     p.put("cheap_mean_agreement", cheap["fanova spearman"].mean() if len(cheap) else float("nan"), src)
     p.put("mean_performance_agreement", agr["performance spearman"].mean(), src)
-    corr = agr["fanova correction"].eq("attenuation")
-    p.put("agreement_correction", "corrected for attenuation" if corr.all() else
-          "raw (uncorrected: the study is too small to estimate the rankings' reliability, which "
-          "needs 2 x 40 configurations)" if not corr.any() else "corrected where marked", src)
     _agreement_figure(p, agr)
     plots.importance({k: imps["fanova"][k] for k in (data.label(min(fids, key=lambda f: cost[data.label(f)])), lf)},
                      p.out / "figures" / "importance_full", top=12)
@@ -178,6 +168,158 @@ def hierarchy(p: Paper, imp, src) -> None:
                         "share [90% CI]": [ci(imp.value[names.index(n)], imp.lower[names.index(n)],
                                               imp.upper[names.index(n)]) for n in imp.ranking[:8]]})
     p.table("importance_full", top)
+
+
+# --- study v2: agreement beside the noise ceiling, against cost ratio, at two scales -------------
+
+def _row(agr: pd.DataFrame, **eq) -> pd.Series | None:
+    m = np.ones(len(agr), bool)
+    for k, v in eq.items():
+        m &= agr[k].eq(v).to_numpy()
+    return agr[m].iloc[0] if m.any() else None
+
+
+def _cis(r: pd.Series | None) -> str:
+    return "" if r is None else ci(r["estimate"], r["lower"], r["upper"])
+
+
+def _short(label: str) -> str:
+    """data_fraction=0.1,epochs=8,resolution=16 -> 8 ep, 0.1 data, 16 px"""
+    f = dict(kv.split("=") for kv in label.split(","))
+    return f"{f['epochs']} ep, {f['data_fraction']} data, {f['resolution']} px"
+
+
+def study_v2(p: Paper, folder: str = "study_v2") -> None:
+    """Study v2 (experiments/study_v2.py): every number from its outputs, which say what they rest on."""
+    d = p.results / folder
+    src, agr_src, cv_src, bud_src, hi_src = (d / f for f in ("summary.json", "agreement.csv", "curves.json",
+                                                            "budget.csv", "hierarchy.csv"))
+    s = json.loads(src.read_text())
+    agr, cv = pd.read_csv(agr_src), json.loads(cv_src.read_text())
+    grids = s["grids"]
+    main, seeds = s["tables"].get("cifar10-1x-main"), s["tables"].get("cifar10-1x-seeds")
+    v2 = grids["cifar10_cpu_v2"]
+    p.put("v2_configs", main["n_configs"], src, "{:d}")
+    p.put("v2_cells", f"{v2['cells']:,d} of {v2['cells_planned']:,d}", src)
+    p.put("v2_status", "complete" if v2["complete"] else
+          f"partial ({v2['cells']:,d} of {v2['cells_planned']:,d} cells recorded): the numbers below rest on the "
+          f"configurations recorded so far and will move as the grids complete", src)
+    p.put("v2_n_boot", s["n_boot"], src, "{:d}")
+    hours = sum(g["cpu_hours"] for g in grids.values())
+    p.put("v2_cpu_hours", hours, src, "{:.1f}")
+    p.put("v2_train_cpu_hours", sum(g["train_cpu_hours"] for g in grids.values()), src, "{:.1f}")
+    p.put("v2_grids", "; ".join(f"`{k}` {g['cells']:,d} of {g['cells_planned']:,d} cells, {g['cpu_hours']:.1f} "
+                                f"CPU-hours" for k, g in grids.items()), src)
+    sg = grids.get("cifar10_cpu_seeds")
+    p.put("v2_seed_text", f"{seeds['n_configs']} configurations recorded at every fidelity with all {seeds['seeds']} "
+          f"seeds (seed replicates: {sg['cells']:,d} of {sg['cells_planned']:,d} cells)" if seeds else
+          "no configuration yet: the seed-replicate grid (`cifar10_cpu_seeds`) is not among the results read"
+          if sg is None else f"fewer than 3 configurations recorded at every fidelity with every seed "
+          f"({sg['cells']:,d} of {sg['cells_planned']:,d} seed-replicate cells)", src)
+
+    main_rows = agr[agr["table"] == "cifar10-1x-main"]
+    seed_rows = agr[agr["table"] == "cifar10-1x-seeds"]
+    full = main_rows["b"].iloc[0]
+    p.put("v2_full", _short(full), agr_src)
+    lows = main_rows[(main_rows["kind"] == "cross")].drop_duplicates("a").sort_values(["cost_ratio", "a"])["a"]
+    table = []
+    for a in lows:
+        def get(rows, view, kind, stat="spearman", fid=a):
+            return _row(rows, view=view, kind=kind, a=fid, statistic=stat)
+        imp = get(main_rows, "importance", "cross")
+        table.append({"low fidelity": _short(a), "cost ratio": f"{imp['cost_ratio']:.3f}",
+                      "importance Spearman": _cis(imp), "importance Kendall": _cis(get(main_rows, "importance",
+                                                                                       "cross", "kendall")),
+                      "performance Spearman": _cis(get(main_rows, "performance", "cross")),
+                      "importance, other seed": _cis(get(seed_rows, "importance", "cross_seed")) or "n/m",
+                      "performance, other seed": _cis(get(seed_rows, "performance", "cross_seed")) or "n/m",
+                      "ceiling at low: importance": _cis(get(seed_rows, "importance", "ceiling")) or "n/m",
+                      "ceiling at low: performance": _cis(get(seed_rows, "performance", "ceiling")) or "n/m"})
+    p.table("v2_agreement", pd.DataFrame(table))
+    for view in ("importance", "performance"):
+        c = _row(seed_rows, view=view, kind="ceiling", a=full, statistic="spearman")
+        p.put(f"v2_ceiling_{view}", _cis(c) if c is not None else "not measured yet" + (
+              f" ({seeds['n_configs']} seed-replicated configurations; fANOVA needs 10)" if seeds else ""), agr_src)
+        g = main_rows[(main_rows["kind"] == "cross") & (main_rows["view"] == view) & (main_rows["statistic"] ==
+                                                                                    "spearman")]
+        p.put(f"v2_range_{view}", f"{g['estimate'].min():.2f}-{g['estimate'].max():.2f}", agr_src)
+        k = cv["curves"].get(f"cifar10 1x {view}")
+        if k:
+            p.put(f"v2_slope_{view}", ci(k["slope"], *k["slope_ci"]), cv_src)
+            for r in (0.01, 0.1):
+                j = int(np.argmin(np.abs(np.log(np.array(k["grid"]) / r))))
+                at = k["grid"][j]
+                p.put(f"v2_curve_{view}_{r:g}", f"{ci(k['fit'][j], k['lower'][j], k['upper'][j])} at cost ratio "
+                      f"{at:.3f}", cv_src)
+    _v2_figure(p, agr, cv)
+    t = cv.get("transfer", {}).get("importance")
+    p.put("v2_transfer", "The 5x grid (`experiments/specs/cifar10_5x.yaml`) has no recorded configuration yet, "
+          "so whether agreement is a function of the cost ratio alone is not yet tested." if t is None else
+          f"At cost ratio {t['at']:.3f} the 5x curve predicts {t['b']:.2f} and the 1x curve {t['a']:.2f}: a "
+          f"difference of {ci(t['difference'], t['lower'], t['upper'])}, "
+          + ("consistent with agreement depending on the cost ratio alone." if t["same"] else
+             "so agreement is not a function of the cost ratio alone."), cv_src)
+    fm = cv["curves"].get("fashion_mnist 1x importance")
+    p.put("v2_fashion", "The Fashion-MNIST grid (`experiments/specs/fashion_mnist_cpu.yaml`) has no recorded "
+          "configuration yet." if fm is None else
+          f"On Fashion-MNIST ({s['tables']['fashion_mnist-1x-main']['n_configs']} configurations) importance "
+          f"agreement with full fidelity ranges {min(fm['estimate']):.2f}-{max(fm['estimate']):.2f}; slope per "
+          f"decade of cost ratio {ci(fm['slope'], *fm['slope_ci'])} (CIFAR-10: {ci(cv['curves']['cifar10 1x importance']['slope'], *cv['curves']['cifar10 1x importance']['slope_ci'])}).",  # noqa: E501
+          cv_src)
+    if bud_src.exists():
+        b = pd.read_csv(bud_src)
+        b = b[(b["dataset"] == "cifar10") & (b["scale"] == "1x")]
+        p.table("v2_budget", pd.DataFrame({
+            "budget (full trainings)": b["budget (full trainings)"], "scoping share": b["scoping share"].map(
+                "{:.0%}".format), "max cost ratio": b["max cost ratio"].map("{:.3f}".format),
+            "cheap fidelity": [_short(f) if "=" in f else f for f in b["fidelity"]],
+            "importance Spearman, measured [90% CI]": [ci(*r) if np.isfinite(r[0]) else "" for r in
+                                                       b[["measured", "lower", "upper"]].to_numpy()],
+            "curve": b["curve"].map(lambda v: f"{v:.2f}" if np.isfinite(v) else "")}))
+        p.put("v2_budget_n", int(b["n_scope"].iloc[0]), bud_src, "{:d}")
+    h = pd.read_csv(hi_src)
+    for _, r in h[(h["dataset"] == "cifar10") & (h["scale"] == "1x")].iterrows():
+        key = "next" if r["against"].startswith("next") else "mean"
+        p.put(f"v2_lr_vs_{key}", ci(r["ratio"], r["lower"], r["upper"]), hi_src)
+        p.put(f"v2_lr_verdict_{key}", r["verdict"], hi_src)
+        p.put("v2_lr_share", r["share"], hi_src)
+        p.put("v2_lr_rank", int(r["rank"]), hi_src, "{:d}")
+        p.put("v2_top_hp", r["top"], hi_src)
+    h5 = h[(h["dataset"] == "cifar10") & (h["scale"] == "5x")]
+    p.put("v2_lr_5x", "not yet measured (the 5x grid has not run)" if h5.empty else "; ".join(
+        f"against the {r['against']} {ci(r['ratio'], r['lower'], r['upper'])} ({r['verdict']})"
+        for _, r in h5.iterrows()), hi_src)
+
+
+def _v2_figure(p: Paper, agr: pd.DataFrame, cv: dict) -> None:
+    fig, axes = plots.plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    colours = {"cifar10 1x": "C0", "cifar10 5x": "C1", "fashion_mnist 1x": "C2"}
+    for ax, view in zip(axes, ("importance", "performance")):
+        for name, colour in colours.items():
+            ds, sc = name.split()
+            g = agr[(agr["table"] == f"{ds}-{sc}-main") & (agr["kind"] == "cross") & (agr["view"] == view)
+                    & (agr["statistic"] == "spearman")].sort_values("cost_ratio")
+            if g.empty:
+                continue
+            err = np.vstack([g["estimate"] - g["lower"], g["upper"] - g["estimate"]]).clip(0)
+            ax.errorbar(g["cost_ratio"], g["estimate"], yerr=err, fmt="o", color=colour, capsize=2, label=name,
+                        alpha=0.85)
+            k = cv["curves"].get(f"{name} {view}")
+            if k:
+                ax.plot(k["grid"], k["fit"], color=colour, lw=1)
+                ax.fill_between(k["grid"], k["lower"], k["upper"], color=colour, alpha=0.12)
+            c = _row(agr, table=f"{ds}-{sc}-seeds", kind="ceiling", view=view, statistic="spearman", a=g["b"].iloc[0])
+            if c is not None:
+                ax.axhspan(c["lower"], c["upper"], color=colour, alpha=0.08, hatch="//")
+                ax.axhline(c["estimate"], color=colour, ls="--", lw=0.8, label=f"{name} seed-to-seed ceiling")
+        ax.set_xscale("log")
+        ax.set_xlabel("cost ratio (low fidelity / full fidelity)")
+        ax.set_title(f"{view} rankings vs full fidelity", fontsize=9)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("Spearman (90% CI); curve: Fisher z linear in log ratio")
+    for ax in axes:
+        ax.legend(fontsize=7)
+    plots.save(fig, p.out / "figures" / "v2_agreement_vs_cost")
 
 
 # --- scoping strategies ------------------------------------------------------------------------
@@ -336,7 +478,8 @@ def _first_table(md: str) -> str:
     return "\n".join(lines[start:end])
 
 
-PARTS = {"study": (study, "cifar10_cpu/evaluations.parquet"), "strategies": (strategies, "strategies/runs.parquet"),
+PARTS = {"study": (study, "cifar10_cpu/evaluations.parquet"), "study_v2": (study_v2, "study_v2/summary.json"),
+         "strategies": (strategies, "strategies/runs.parquet"),
          "live": (live, "strategies_live/runs.parquet"),
          "throughput": (throughput, "throughput/jax_vs_torch.jsonl"),
          "synthetic": (synthetic, "analysis_synthetic/coverage.json")}
@@ -365,6 +508,7 @@ def build(results: str | Path = "results", out: str | Path = HERE, n_boot: int =
     elif missing:
         raise KeyError(f"the template quotes {missing}, which the results in {p.results} do not give"
                        + (f" ({'; '.join(p.notes)})" if p.notes else ""))
-    (p.out / "paper.md").write_text(re.sub(r"\{\{([^}]+)\}\}", lambda m: p.numbers[m.group(1)]["text"], text))
     (p.out / "numbers.json").write_text(json.dumps(p.numbers, indent=1, default=str) + "\n")
+    numbers = json.loads((p.out / "numbers.json").read_text())  # the text quotes what numbers.json holds
+    (p.out / "paper.md").write_text(re.sub(r"\{\{([^}]+)\}\}", lambda m: numbers[m.group(1)]["text"], text))
     return p

@@ -6,6 +6,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from hpobench.experiments import study_v2
 from hpobench.paper import build
 
 pytestmark = pytest.mark.slow  # each build draws every figure
@@ -29,6 +30,11 @@ def results(tmp_path_factory):
     for name in ("runs", "curves"):
         t = pd.read_parquet(ROOT / f"strategies/{name}.parquet")
         t[t["seed"] < 3].to_parquet(res / f"strategies/{name}.parquet")
+    (res / "cifar10_cpu_v2").mkdir()
+    shutil.copy(ROOT / "cifar10_cpu_v2/meta.json", res / "cifar10_cpu_v2/meta.json")
+    v2 = pd.read_parquet(ROOT / "cifar10_cpu_v2/evaluations.parquet")
+    v2[v2["config_id"] < 20].to_parquet(res / "cifar10_cpu_v2/evaluations.parquet")
+    study_v2.run(res, res / "study_v2", n_boot=5)
     return res
 
 
@@ -37,10 +43,13 @@ def test_the_paper_builds_completely_and_every_number_has_a_source(results, tmp_
     text = (tmp_path / "a" / "paper.md").read_text()
     assert "{{" not in text and "n/a" not in text
     assert p.numbers["n_configs"]["value"] == 20
+    assert p.numbers["v2_configs"]["value"] == 20 and "partial (200 of 4,010 cells recorded)" in text  # partial
+    assert "not yet tested" in p.numbers["v2_transfer"]["text"]  # no 5x grid in the fixture
+    assert float(p.numbers["v2_cpu_hours"]["text"]) > 0
     for key, n in p.numbers.items():
         src = Path(n["source"])
         assert (src if src.is_absolute() or src.exists() else tmp_path / "a" / src).exists(), key
-    for fig in ("agreement_vs_cost", "importance_full", "strategies_anytime", "live_anytime"):
+    for fig in ("agreement_vs_cost", "importance_full", "strategies_anytime", "live_anytime", "v2_agreement_vs_cost"):
         assert (tmp_path / "a" / "figures" / f"{fig}.png").stat().st_size > 10_000
     assert "| 20 |" not in p.numbers["table:agreement"]["text"]  # a table, not a dump
     assert len(pd.read_csv(tmp_path / "a" / "tables" / "agreement.csv")) == 9  # every low fidelity vs full
@@ -49,8 +58,9 @@ def test_the_paper_builds_completely_and_every_number_has_a_source(results, tmp_
 def test_same_results_same_paper(results, tmp_path):
     build.build(results, tmp_path / "a", n_boot=5)
     build.build(results, tmp_path / "b", n_boot=5)
-    for f in ("paper.md", "numbers.json", "tables/agreement.csv", "tables/strategies.csv", "tables/live.csv"):
-        assert (tmp_path / "a" / f).read_text() == (tmp_path / "b" / f).read_text(), f
+    for f in ("paper.md", "numbers.json", "tables/agreement.csv", "tables/strategies.csv", "tables/live.csv",
+              "tables/v2_agreement.csv", "tables/v2_budget.csv"):
+        assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes(), f
 
 
 def test_missing_results_name_what_is_missing(results, tmp_path):

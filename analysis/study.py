@@ -1,0 +1,300 @@
+"""A multi-fidelity study made reportable: the seed-to-seed noise ceiling, cross-fidelity
+agreement beside it, agreement against cost ratio with a fitted curve, a budget table for
+practitioners, and the learning-rate hierarchy claim, each with 90% bootstrap intervals.
+
+Every statistic is a raw rank correlation (Spearman, Kendall tau-b); nothing is corrected
+for attenuation. What the agreement is judged against is measured instead: the *noise
+ceiling* at a fidelity is the agreement between two training seeds at that same fidelity,
+on the same configurations (the seed replicates). Three kinds of comparison, one row each:
+
+- ``ceiling``: fidelity f at seed s vs f at seed t (mean over the seed pairs s < t);
+- ``cross``: a low fidelity vs full at the same seed (mean over the seeds in the table);
+- ``cross_seed``: low at seed s vs full at seed t != s (mean over ordered pairs): the
+  fidelity changes *and* the seed does, so it is directly comparable with the ceiling at full.
+
+Two views, each a comparison of two vectors: *importance* (fANOVA shares of the 25
+hyperparameters, `importance.per_fidelity`, boosted surrogate) and *performance* (the
+metric of the configurations). Intervals bootstrap configurations: one set of resamples
+is shared by every fidelity and seed of a table (`bootstrap.resamples` over its keys), so
+a statistic averaged over seed pairs, or a curve fitted across rungs, is computed resample
+by resample and its interval is the 5-95% quantile of those.
+
+    >>> import numpy as np
+    >>> c = fit_curve(np.array([0.01, 0.1, 0.5]), np.array([0.3, 0.6, 0.8]), np.zeros((0, 3)))
+    >>> round(c["slope"], 2) > 0
+    True
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+
+from hpobench.analysis import agreement, bootstrap, data, importance
+from hpobench.analysis.importance import Importance
+
+STATISTICS = ("spearman", "kendall")
+VIEWS = ("importance", "performance")
+CLIP = 0.995  # |rho| bound before Fisher's z (a resample at exactly 1 would be infinite)
+
+
+# ---------------------------------------------------------------- tables
+
+def recorded(df: pd.DataFrame, space, fidelities: list[dict], seeds) -> pd.DataFrame:
+    """Rows (at `fidelities`, `seeds`) of the configurations recorded at every one of those
+    fidelities for every one of those seeds: paired tables with one key set, so resamples
+    drawn from it apply to each fidelity and seed alike (a grid stopped mid-configuration
+    leaves a partial configuration out)."""
+    seeds = list(seeds)
+    if "seed" not in df:
+        raise data.AnalysisError("the records have no 'seed' column")
+    rows = df[df["seed"].isin(seeds)]
+    parts = [data.at(rows, f).assign(_fid=data.label(f)) for f in fidelities]
+    rows = pd.concat(parts) if parts else rows.iloc[:0].assign(_fid="")
+    rows = rows.assign(_key=data.config_keys(rows, space))
+    have = rows.groupby("_key")[["_fid", "seed"]].apply(lambda g: len(set(zip(g["_fid"], g["seed"]))))
+    full = have.index[have == len(fidelities) * len(seeds)]
+    return rows[rows["_key"].isin(full)].drop(columns=["_fid", "_key"])
+
+
+def costs(df: pd.DataFrame, fidelities: list[dict]) -> dict[str, float]:
+    """Median recorded cost (full-data, native-resolution epoch equivalents) of each fidelity."""
+    out = {}
+    for f in fidelities:
+        c = data.at(df, f)["cost"]
+        if not c.notna().any():
+            raise data.AnalysisError(f"no recorded cost at {data.label(f)}")
+        out[data.label(f)] = float(c.median())
+    return out
+
+
+def metric_by_config(df: pd.DataFrame, space, fidelity: dict, metric="f1") -> pd.Series:
+    """The metric (larger is better) of each configuration at `fidelity`, by configuration key."""
+    enc = data.encode(data.at(df, fidelity), space, metric=metric, fidelity=fidelity)
+    return pd.Series(enc.y, index=enc.keys).groupby(level=0).mean()
+
+
+def importances(df: pd.DataFrame, space, fidelities: list[dict], n_boot: int, seed: int = 0,
+                level: float = 0.9, metric="f1") -> dict[str, Importance]:
+    """fANOVA at each fidelity (the default boosted surrogate), resamples shared across fidelities."""
+    return importance.per_fidelity(df, space, fidelities, "fanova", n_boot, level, seed, metric=metric,
+                                   reliability=False)
+
+
+# ---------------------------------------------------------------- agreement rows
+
+def centred(est, reps: np.ndarray, level: float = 0.9, bounds=(-1.0, 1.0)):
+    """The resamples' 5-95% spread placed around the estimate: est + (quantile - resample mean),
+    along axis 0, clipped to `bounds`. Not the plain percentile interval: an importance on a
+    resample sees ~63% distinct configurations, so its surrogate ranks more noisily than the
+    one on the whole table and the resamples' agreement sits below the estimate (by 0.1-0.3 at
+    42 configurations) - a shift of location, not sampling uncertainty. Each comparison (ceiling
+    and cross alike) is treated the same way, so they stay comparable."""
+    reps = np.asarray(reps, float)
+    reps = reps[np.isfinite(reps).all(axis=tuple(range(1, reps.ndim)))] if reps.ndim > 1 else reps[np.isfinite(reps)]
+    if not len(reps):
+        nan = np.full(np.shape(est), np.nan)
+        return nan, nan
+    lo, hi = bootstrap.interval(reps - reps.mean(axis=0), level)
+    return tuple(np.clip(np.asarray(est) + d, *bounds) for d in (lo, hi))
+
+
+def summary(est: float, reps: np.ndarray, level: float = 0.9) -> tuple[float, float, float]:
+    lo, hi = centred(est, reps, level)
+    return float(est), float(lo), float(hi)
+
+
+def mean_of(pairs: list[tuple[float, np.ndarray]]) -> tuple[float, np.ndarray]:
+    """Mean over pairs of the estimate, and resample by resample of the replicates."""
+    return float(np.mean([e for e, _ in pairs])), np.mean([r for _, r in pairs], axis=0)
+
+
+def _stat(view: str, name: str, a, b, draws) -> tuple[float, np.ndarray]:
+    if view == "importance":
+        return agreement.paired(a, b, name)
+    return agreement.values(a, b, draws, (name,))[name]
+
+
+def rows(imps: dict[int, dict[str, Importance]], ys: dict[int, dict[str, pd.Series]], draws: list,
+         cost: dict[str, float], full: str, level: float = 0.9, **tags) -> pd.DataFrame:
+    """Every comparison (module docstring) of a table's seeds and fidelities, both views.
+
+    imps / ys: seed -> fidelity label -> importance / metric by configuration, all from one
+    `recorded` table and the same `draws`. A fidelity whose importance could not be computed
+    (too few configurations) is absent from `imps` and its importance rows are skipped.
+    Columns: the tags, view, kind, a, b (fidelity labels), cost_ratio (cost of a / cost of full),
+    statistic, estimate, lower, upper, n_configs, seeds, replicates (array per row).
+    """
+    seeds = sorted(ys)
+    out = []
+
+    def add(view, kind, a, b, pairs):
+        for name in STATISTICS:
+            got = sources[view]
+            vals = [(got[s][a], got[t][b]) for s, t in pairs if a in got.get(s, {}) and b in got.get(t, {})]
+            if not vals:
+                continue
+            est, reps = mean_of([_stat(view, name, x, y, draws) for x, y in vals])
+            e, lo, hi = summary(est, reps, level)
+            out.append(dict(**tags, view=view, kind=kind, a=a, b=b, cost_ratio=cost[a] / cost[full], statistic=name,
+                            estimate=e, lower=lo, upper=hi, n_configs=len(ys[seeds[0]][full]),
+                            seeds=len({s for p in pairs for s in p}), replicates=reps))
+
+    sources = {"importance": imps, "performance": ys}
+    labels = list(cost)
+    for view in VIEWS:
+        for f in labels:
+            if len(seeds) > 1:
+                add(view, "ceiling", f, f, list(itertools.combinations(seeds, 2)))
+            if f != full:
+                add(view, "cross", f, full, [(s, s) for s in seeds])
+                if len(seeds) > 1:
+                    add(view, "cross_seed", f, full, [(s, t) for s in seeds for t in seeds if s != t])
+    return pd.DataFrame(out)
+
+
+# ---------------------------------------------------------------- agreement vs cost ratio
+
+def fisher(r) -> np.ndarray:
+    return np.arctanh(np.clip(r, -CLIP, CLIP))
+
+
+def fit_curve(ratio: np.ndarray, estimate: np.ndarray, replicates: np.ndarray, level: float = 0.9,
+              grid: np.ndarray | None = None) -> dict:
+    """Agreement against cost ratio: Fisher's z of the correlation, linear in log10(ratio).
+
+    z(rho) = intercept + slope * log10(ratio), least squares over the rungs; refitted on each
+    resample (`replicates`: (B, rungs), the rungs' statistics in shared resamples) for the
+    parameters' and the curve's intervals (`centred`). Predictions are back on the correlation scale.
+    """
+    ratio, estimate = np.asarray(ratio, float), np.asarray(estimate, float)
+    if len(ratio) < 2 or np.ptp(np.log10(ratio)) == 0:
+        raise data.AnalysisError(f"a curve needs at least two distinct cost ratios, got {sorted(set(ratio))}")
+    x = np.log10(ratio)
+    grid = np.geomspace(ratio.min(), 1.0, 25) if grid is None else np.asarray(grid, float)
+    slope, icpt = np.polyfit(x, fisher(estimate), 1)
+    reps = np.asarray(replicates, float).reshape(-1, len(x))
+    reps = reps[np.isfinite(reps).all(1)]
+    fits = np.array([np.polyfit(x, fisher(r), 1) for r in reps]) if len(reps) else np.full((0, 2), np.nan)
+    band = np.tanh(fits[:, 1:] + fits[:, :1] * np.log10(grid)) if len(fits) else np.full((0, len(grid)), np.nan)
+    fit = np.tanh(icpt + slope * np.log10(grid))
+    (slo, shi), (ilo, ihi) = (centred(v, fits[:, i], level, (-np.inf, np.inf)) for i, v in enumerate((slope, icpt)))
+    blo, bhi = centred(fit, band, level)
+    return {"slope": float(slope), "intercept": float(icpt), "slope_ci": [float(slo), float(shi)],
+            "intercept_ci": [float(ilo), float(ihi)], "grid": grid.tolist(), "fit": fit.tolist(),
+            "lower": np.asarray(blo).tolist(), "upper": np.asarray(bhi).tolist(), "n_rungs": len(x),
+            "n_boot": len(fits),
+            "residual_sd": float(np.std(fisher(estimate) - (icpt + slope * x), ddof=min(2, len(x) - 1)))}
+
+
+def predict(curve: dict, ratio: float) -> float:
+    return float(np.tanh(curve["intercept"] + curve["slope"] * np.log10(ratio)))
+
+
+def transfer(ratio_a, est_a, reps_a, ratio_b, est_b, reps_b, at: float, level: float = 0.9) -> dict:
+    """Is agreement a function of the cost ratio alone? Both scales' curves at one cost ratio
+    `at` (inside both ranges): the difference b - a, with the interval of the difference of
+    the two scales' resampled curves (resample b of one scale beside resample b of the other;
+    the scales' tables are resampled independently, which is conservative when they share
+    configurations)."""
+    ca, cb = fit_curve(ratio_a, est_a, reps_a, level, [at]), fit_curve(ratio_b, est_b, reps_b, level, [at])
+    n = min(len(reps_a), len(reps_b))
+
+    def at_ratio(ratio, reps):
+        x = np.log10(np.asarray(ratio, float))
+        return np.array([np.tanh(np.polyval(np.polyfit(x, fisher(r), 1), np.log10(at))) for r in reps[:n]])
+    diff = at_ratio(ratio_b, reps_b) - at_ratio(ratio_a, reps_a)
+    a, b = ca["fit"][0], cb["fit"][0]
+    lo, hi = centred(b - a, diff, level, (-2.0, 2.0))
+    return {"at": at, "a": a, "b": b, "difference": b - a, "lower": float(lo), "upper": float(hi),
+            "same": bool(lo <= 0 <= hi) if np.isfinite(lo) else None}
+
+
+# ---------------------------------------------------------------- practitioner's table
+
+def budget_table(rungs: pd.DataFrame, curve: dict, n_scope: int, shares=(0.02, 0.05, 0.1, 0.25),
+                 budgets=(50, 200)) -> pd.DataFrame:
+    """For a tuning budget (in full trainings) and the share of it spent on scoping `n_scope`
+    configurations: the costliest affordable cost ratio (share x budget / n_scope), the rung
+    to use (the measured one of highest agreement among those affordable) and the agreement
+    to expect there: measured [90% CI] and the curve's prediction at its cost ratio.
+
+    rungs: one row per low fidelity: a (label), cost_ratio, estimate, lower, upper.
+    """
+    out = []
+    for b in budgets:
+        for s in shares:
+            cap = s * b / n_scope
+            ok = rungs[rungs["cost_ratio"] <= cap * (1 + 1e-9)]
+            row = {"budget (full trainings)": b, "scoping share": s, "max cost ratio": cap}
+            if ok.empty:
+                out.append({**row, "fidelity": f"none (cheapest costs {rungs['cost_ratio'].min():.3g})",
+                            "cost ratio": np.nan, "measured": np.nan, "lower": np.nan, "upper": np.nan,
+                            "curve": np.nan})
+                continue
+            r = ok.sort_values(["estimate", "cost_ratio"], ascending=[False, True]).iloc[0]
+            out.append({**row, "fidelity": r["a"], "cost ratio": r["cost_ratio"], "measured": r["estimate"],
+                        "lower": r["lower"], "upper": r["upper"], "curve": predict(curve, r["cost_ratio"])})
+    return pd.DataFrame(out)
+
+
+# ---------------------------------------------------------------- the hierarchy claim
+
+def hierarchy(imp: Importance, hp: str = "learning_rate", claim=(7.0, 20.0), level: float = 0.9) -> list[dict]:
+    """"`hp` is 7-20x more important than the rest", tested two ways: against the next most
+    important hyperparameter and against the mean of the others that vary. Ratio of fANOVA
+    shares with its 90% percentile interval over the importance's resamples; verdict: "holds" when the
+    interval lies inside the claimed range, "refuted" when it lies wholly outside, else
+    "undecided"."""
+    if hp not in imp.names:
+        raise data.AnalysisError(f"{hp!r} is not a hyperparameter of the importance ({imp.names[:4]}...)")
+    i = imp.names.index(hp)
+    others = np.array([j for j, n in enumerate(imp.names) if j != i and n not in imp.notes])
+    reps = imp.replicates[np.isfinite(imp.replicates).all(1)]
+    out = []
+    for against, pick in (("next most important", lambda v: v[..., others].max(-1)),
+                          ("mean of the others", lambda v: v[..., others].mean(-1))):
+        est = float(imp.value[i] / max(pick(imp.value), 1e-12))
+        rr = reps[:, i] / np.maximum(pick(reps), 1e-12)
+        e = est  # a ratio's resamples are skewed and unbounded: the plain percentile interval
+        lo, hi = (float(v) for v in bootstrap.interval(rr, level)) if len(rr) else (np.nan, np.nan)
+        verdict = ("undecided" if not np.isfinite(lo) else "holds" if claim[0] <= lo and hi <= claim[1]
+                   else "refuted" if hi < claim[0] or lo > claim[1] else "undecided")
+        out.append({"fidelity": data.label(imp.fidelity), "hp": hp, "against": against, "ratio": e, "lower": lo,
+                    "upper": hi, "claim": f"{claim[0]:g}-{claim[1]:g}x", "verdict": verdict,
+                    "share": float(imp.share[i]), "rank": imp.ranking.index(hp) + 1, "top": imp.ranking[0],
+                    "n_configs": imp.n_configs, "n_boot": len(rr)})
+    return out
+
+
+# ---------------------------------------------------------------- storing importances
+
+def to_frame(imps: dict[str, Importance]) -> pd.DataFrame:
+    """Importances as one long table (kind value / lower / upper / replicate b, one column per
+    hyperparameter) that `from_frame` turns back into Importance objects, for resuming."""
+    parts = []
+    for lab, imp in imps.items():
+        m = np.vstack([imp.value, imp.lower, imp.upper, imp.replicates])
+        kinds = ["value", "lower", "upper"] + ["replicate"] * len(imp.replicates)
+        b = [-1, -1, -1] + list(range(len(imp.replicates)))
+        parts.append(pd.DataFrame(m, columns=imp.names).assign(fidelity=lab, kind=kinds, b=b))
+    return pd.concat(parts, ignore_index=True)
+
+
+def meta_of(imps: dict[str, Importance]) -> dict:
+    return {lab: {"fidelity": imp.fidelity, "notes": imp.notes, "n_configs": imp.n_configs, "level": imp.level,
+                  "resamples": str(imp.extra.get("resamples"))} for lab, imp in imps.items()}
+
+
+def from_frame(df: pd.DataFrame, meta: dict) -> dict[str, Importance]:
+    out = {}
+    for lab, m in meta.items():
+        g = df[df["fidelity"] == lab]
+        names = [c for c in df.columns if c not in ("fidelity", "kind", "b")]
+        row = {k: g.loc[g["kind"] == k, names].to_numpy(float)[0] for k in ("value", "lower", "upper")}
+        reps = g[g["kind"] == "replicate"].sort_values("b")[names].to_numpy(float)
+        out[lab] = Importance("fanova", m["fidelity"], names, row["value"], row["lower"], row["upper"], m["level"],
+                              reps, m["n_configs"], m["notes"], extra={"resamples": m["resamples"]})
+    return out

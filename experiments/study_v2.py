@@ -1,0 +1,276 @@
+"""Study v2's evidence (issue 13), from the grids' records, ready for the paper at any stage.
+
+    python -m hpobench.experiments.study_v2                    # results/ -> results/study_v2/
+    python -m hpobench.experiments.study_v2 --n-boot 200 --results R --out O
+
+Reads the grid folders below (each one's Parquet and journal, so cells of a running grid
+count); each is optional except the first study's first grid, and a grid that is not there
+yet leaves its part out with a note:
+
+    cifar10  scale 1x  cifar10_cpu_v2 (seed 0) + cifar10_cpu_seeds (seeds 1, 2: the noise ceiling)
+    cifar10  scale 5x  cifar10_5x + the rungs of cifar10_cpu_v2 for the same configurations
+    fashion_mnist 1x   fashion_mnist_cpu
+
+Only configurations recorded at every fidelity (and every seed) of a table are used, so a
+grid stopped mid-configuration gives complete, paired tables. Writes to --out:
+
+    pieces/<table>/<fidelity>.parquet|.json   fANOVA at one fidelity with its resamples, and a
+                                   fingerprint of the records and settings it came from: a rerun reads
+                                   a piece whose fingerprint is unchanged and computes the others, each
+                                   written as it finishes (resumable anywhere; deterministic: fixed
+                                   seeds, sorted inputs)
+    agreement.csv                  every comparison (`analysis.study.rows`), raw Spearman / Kendall
+    agreement_replicates.parquet   their resample values
+    curves.json                    agreement vs cost ratio per study and view, the scales' transfer test
+    budget.csv                     the practitioner's table
+    hierarchy.csv                  learning rate vs the rest, at each study's full fidelity
+    summary.json                   cells, configurations, seeds and CPU-hours of every grid read;
+                                   whether each is complete; what was left out and why
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from hpobench import spaces
+from hpobench.analysis import bootstrap, data, study
+from hpobench.experiments import grid
+from hpobench.experiments import spec as specs
+
+
+@dataclass(frozen=True)
+class Study:
+    dataset: str
+    scale: str
+    grids: tuple[str, ...]  # the first holds the full fidelity; later ones add rungs for its configurations
+    seeds_grid: str | None = None  # seed replicates of the first grid's configurations
+
+
+STUDIES = (Study("cifar10", "1x", ("cifar10_cpu_v2",), "cifar10_cpu_seeds"),
+           Study("cifar10", "5x", ("cifar10_5x", "cifar10_cpu_v2")),
+           Study("fashion_mnist", "1x", ("fashion_mnist_cpu",)))
+SHARES = (0.02, 0.05, 0.1, 0.25)
+BUDGETS = (50, 200)
+
+
+def read_grid(folder: Path) -> tuple[pd.DataFrame, dict]:
+    """A grid folder's finished cells (Parquet + journal) and its meta.json."""
+    meta = json.loads((folder / "meta.json").read_text())
+    return grid.load(folder), meta
+
+
+def space_of(meta: dict):
+    s = meta["space"]
+    return spaces.from_json(s if isinstance(s, str) else json.dumps(s))
+
+
+def grid_summary(folder: Path, df: pd.DataFrame, meta: dict) -> dict:
+    """What a grid holds and cost: CPU-hours from the records (every cell runs on one core):
+    `wall_s` (the whole cell: data, compile, train, evaluate) and `cost_s` (training alone)."""
+    total = None
+    path = meta.get("spec", {}).get("path")
+    if path and Path(path).exists():
+        total = len(specs.cells(specs.load(path)))
+    return {"folder": str(folder), "cells": len(df), "cells_planned": total,
+            "complete": total is not None and len(df) >= total,
+            "configs": int(df["config_id"].nunique()) if len(df) else 0,
+            "seeds": sorted(int(s) for s in df["seed"].unique()) if len(df) else [],
+            "failed": int((df["status"] != "ok").sum()) if len(df) else 0,
+            "cpu_hours": float(df["wall_s"].sum() / 3600) if len(df) else 0.0,
+            "train_cpu_hours": float(df["cost_s"].sum() / 3600) if len(df) else 0.0}
+
+
+def fingerprint(table: pd.DataFrame, settings: dict) -> str:
+    rows = table[["key", "seed", "status", "f1"]].sort_values(["key", "seed"]).astype(str).to_numpy().tolist()
+    return hashlib.sha1(json.dumps([settings, rows]).encode()).hexdigest()
+
+
+def piece_path(out: Path, name: str, label: str, suffix: str) -> Path:
+    """pieces/<table>/<fidelity><suffix>: one stored importance per table and fidelity."""
+    return out / "pieces" / name / (label.replace(",", "_").replace("=", "") + suffix)
+
+
+def pieces(out: Path, name: str, table: pd.DataFrame, space, fids: list[dict], n_boot: int, notes: list) -> dict:
+    """fANOVA at each fidelity of one table (one seed), one stored piece per fidelity (a few CPU-minutes
+    each at 400 configurations): a piece whose fingerprint (the table's records, the fidelity and the
+    settings) is unchanged is read back, the others are computed and written as each finishes, so a
+    run stopped anywhere resumes. Every piece draws the same resamples (they depend on the table's
+    configurations only), so pieces pair across fidelities; a fidelity with too few configurations
+    is left out with a note."""
+    out_imps = {}
+    for f in fids:
+        lab = data.label(f)
+        settings = {"n_boot": n_boot, "seed": 0, "fidelity": lab, "method": "fanova"}
+        fp = fingerprint(table, settings)
+        pq, js = (piece_path(out, name, lab, x) for x in (".parquet", ".json"))
+        if not (pq.exists() and js.exists() and json.loads(js.read_text())["fingerprint"] == fp):
+            try:
+                imps = study.importances(table, space, [f], n_boot, seed=0)
+            except data.TooFew as e:
+                notes.append(f"{name} at {lab}: importance left out ({e})")
+                continue
+            pq.parent.mkdir(parents=True, exist_ok=True)
+            study.to_frame(imps).to_parquet(pq, index=False)
+            js.write_text(json.dumps({"fingerprint": fp, "settings": settings, "importances": study.meta_of(imps)},
+                                     indent=1, default=spaces.plain) + "\n")
+        # always as read back: fresh and stored pieces then pair alike (the resample identity is text)
+        out_imps.update(study.from_frame(pd.read_parquet(pq), json.loads(js.read_text())["importances"]))
+    return out_imps
+
+
+def tables(s: Study, results: Path, notes: list) -> tuple | None:
+    """The study's paired tables: (space, fidelities, full label, {seed: rows}, {seed: rows}) for the
+    main table (seed 0, every configuration) and the seed-replicate table (None without one)."""
+    folders = [results / g for g in s.grids]
+    if not (folders[0] / "meta.json").exists():
+        notes.append(f"{s.dataset} {s.scale}: {folders[0]} not found")
+        return None
+    frames, metas = zip(*(read_grid(f) for f in folders if (f / "meta.json").exists()))
+    space = space_of(metas[0])
+    first = frames[0]
+    if first.empty:
+        notes.append(f"{s.dataset} {s.scale}: {folders[0]} holds no cell yet")
+        return None
+    fids_first = data.fidelities(first)
+    full = max(fids_first, key=lambda f: float(data.at(first, f)["cost"].median()))
+    keys = set(data.config_keys(first, space))
+    rest = [f[np.isin(data.config_keys(f, space), list(keys))] for f in frames[1:]]
+    df = pd.concat([first, *rest], ignore_index=True)
+    fids = [f for f in data.fidelities(df) if study.costs(df, [f])[data.label(f)] <= study.costs(df, [full])[
+        data.label(full)]]
+    main = {0: study.recorded(df, space, fids, [0])}
+    seeded = None
+    if s.seeds_grid and (results / s.seeds_grid / "meta.json").exists():
+        extra, _ = read_grid(results / s.seeds_grid)
+        both = pd.concat([df, extra], ignore_index=True)
+        seeds = sorted(int(x) for x in both["seed"].unique())
+        t = study.recorded(both, space, fids, seeds)
+        if t["config_id"].nunique() >= 3:
+            seeded = {sd: t[t["seed"] == sd] for sd in seeds}
+        else:
+            notes.append(f"{s.dataset} {s.scale}: {t['config_id'].nunique()} configuration(s) recorded at every "
+                         f"fidelity for seeds {seeds}: the noise ceiling needs 3")
+    return space, fids, data.label(full), main, seeded, df
+
+
+def compare(out: Path, name: str, s: Study, space, fids, full: str, by_seed: dict, n_boot: int,
+            notes: list) -> tuple[pd.DataFrame, dict]:
+    """Agreement rows of one paired table (its seeds), importance pieces computed or read back."""
+    any_t = next(iter(by_seed.values()))
+    keys = data.config_keys(any_t, space)
+    draws = bootstrap.resamples(keys, n_boot, 0)  # the draws per_fidelity makes from the same keys
+    imps = {sd: pieces(out, f"{name}-seed{sd}", t, space, fids, n_boot, notes) for sd, t in by_seed.items()}
+    imps = {sd: v for sd, v in imps.items() if v}
+    ys = {sd: {data.label(f): study.metric_by_config(t, space, f) for f in fids} for sd, t in by_seed.items()}
+    cost = study.costs(pd.concat(by_seed.values()), fids)
+    return study.rows(imps, ys, draws, cost, full, dataset=s.dataset, scale=s.scale, table=name), imps
+
+
+def curves(agr: pd.DataFrame, level: float = 0.9) -> dict:
+    """Spearman agreement of each low fidelity with full vs cost ratio, per study and view."""
+    out = {}
+    cross = agr[(agr["kind"] == "cross") & (agr["statistic"] == "spearman") & (agr["table"].str.endswith("main"))]
+    for (ds, sc, view), g in cross.groupby(["dataset", "scale", "view"], sort=True):
+        g = g.sort_values("cost_ratio")
+        if g["cost_ratio"].nunique() < 2:
+            continue
+        out[f"{ds} {sc} {view}"] = {"dataset": ds, "scale": sc, "view": view, "rungs": g["a"].tolist(),
+                                    "cost_ratio": g["cost_ratio"].tolist(), "estimate": g["estimate"].tolist(),
+                                    **study.fit_curve(g["cost_ratio"].to_numpy(), g["estimate"].to_numpy(),
+                                                      np.vstack(g["replicates"].to_list()).T, level)}
+    return out
+
+
+def transfers(agr: pd.DataFrame, level: float = 0.9) -> dict:
+    """cifar10 1x vs 5x, per view: the two curves at the geometric middle of the shared cost-ratio range."""
+    out = {}
+    cross = agr[(agr["kind"] == "cross") & (agr["statistic"] == "spearman") & (agr["table"].str.endswith("main"))
+                & (agr["dataset"] == "cifar10")]
+    for view, g in cross.groupby("view", sort=True):
+        a, b = g[g["scale"] == "1x"].sort_values("cost_ratio"), g[g["scale"] == "5x"].sort_values("cost_ratio")
+        if a["cost_ratio"].nunique() < 2 or b["cost_ratio"].nunique() < 2:
+            continue
+        lo, hi = max(a["cost_ratio"].min(), b["cost_ratio"].min()), min(a["cost_ratio"].max(), b["cost_ratio"].max())
+        if lo > hi:
+            continue
+        ra, rb = (np.vstack(x["replicates"].to_list()).T for x in (a, b))
+        out[view] = study.transfer(a["cost_ratio"], a["estimate"], ra, b["cost_ratio"], b["estimate"], rb,
+                                   float(np.sqrt(lo * hi)), level)
+    return out
+
+
+def run(results: str | Path = "results", out: str | Path | None = None, n_boot: int = 200) -> dict:
+    results = Path(results)
+    out = Path(out) if out is not None else results / "study_v2"
+    if n_boot < 2:
+        raise ValueError(f"n_boot {n_boot}: intervals need resamples (the command line asks for at least 20)")
+    out.mkdir(parents=True, exist_ok=True)
+    notes, parts, hier, grids = [], [], [], {}
+    for s in STUDIES:
+        for g in s.grids + ((s.seeds_grid,) if s.seeds_grid else ()):
+            if (results / g / "meta.json").exists() and g not in grids:
+                grids[g] = grid_summary(results / g, *read_grid(results / g))
+        got = tables(s, results, notes)
+        if got is None:
+            continue
+        space, fids, full, main, seeded, _ = got
+        name = f"{s.dataset}-{s.scale}"
+        agr, imps = compare(out, f"{name}-main", s, space, fids, full, main, n_boot, notes)
+        parts.append(agr)
+        if 0 in imps and full in imps[0]:
+            hier += [{"dataset": s.dataset, "scale": s.scale, **r} for r in study.hierarchy(imps[0][full])]
+        if seeded:
+            parts.append(compare(out, f"{name}-seeds", s, space, fids, full, seeded, n_boot, notes)[0])
+    if not parts:
+        raise FileNotFoundError(f"no study records under {results}: " + "; ".join(notes))
+    agr = pd.concat(parts, ignore_index=True)
+    reps = agr[["replicates"]].assign(row=np.arange(len(agr)))
+    reps["replicates"] = reps["replicates"].map(lambda r: np.asarray(r, float).tolist())
+    reps.to_parquet(out / "agreement_replicates.parquet", index=False)
+    agr.drop(columns="replicates").assign(row=np.arange(len(agr))).to_csv(out / "agreement.csv", index=False)
+    cv = curves(agr)
+    (out / "curves.json").write_text(json.dumps({"curves": cv, "transfer": transfers(agr)}, indent=1) + "\n")
+    budget = []
+    for c in cv.values():
+        if c["view"] != "importance":
+            continue
+        g = agr[(agr["kind"] == "cross") & (agr["statistic"] == "spearman") & (agr["view"] == "importance")
+                & (agr["dataset"] == c["dataset"]) & (agr["scale"] == c["scale"]) & agr["table"].str.endswith("main")]
+        t = study.budget_table(g, c, int(g["n_configs"].iloc[0]), SHARES, BUDGETS)
+        budget.append(t.assign(dataset=c["dataset"], scale=c["scale"], n_scope=int(g["n_configs"].iloc[0])))
+    if budget:
+        pd.concat(budget, ignore_index=True).to_csv(out / "budget.csv", index=False)
+    pd.DataFrame(hier).to_csv(out / "hierarchy.csv", index=False)
+    summary = {"n_boot": n_boot, "level": 0.9, "grids": grids, "notes": notes,
+               "tables": {t: {"n_configs": int(g["n_configs"].iloc[0]), "seeds": int(g["seeds"].max())}
+                          for t, g in agr.groupby("table", sort=True)}}
+    (out / "summary.json").write_text(json.dumps(summary, indent=1, default=spaces.plain) + "\n")
+    return summary
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(prog="python -m hpobench.experiments.study_v2", description=__doc__.split("\n")[0])
+    p.add_argument("--results", default="results")
+    p.add_argument("--out", default=None, help="default: RESULTS/study_v2")
+    p.add_argument("--n-boot", type=int, default=200, help="bootstrap resamples over configurations")
+    a = p.parse_args(argv)
+    if a.n_boot < 20:
+        p.error(f"--n-boot {a.n_boot}: 90% intervals need at least 20 resamples")
+    s = run(a.results, a.out, a.n_boot)
+    for name, t in s["tables"].items():
+        print(f"{name}: {t['n_configs']} configurations, {t['seeds']} seed(s)")
+    for g, v in s["grids"].items():
+        print(f"{g}: {v['cells']} of {v['cells_planned']} cells, {v['cpu_hours']:.2f} CPU-hours")
+    for n in s["notes"]:
+        print("note:", n)
+
+
+if __name__ == "__main__":
+    main()
