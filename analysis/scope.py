@@ -13,6 +13,10 @@ far the cheap ranking is trusted:
 - low    (corrected estimate < `disagree`): the cheap fidelity ranks importance
           unlike the probe: fix nothing and say that a higher fidelity is needed.
 
+The agreement is an estimate with a centred bootstrap interval that contains it
+(`hpobench.analysis.agreement`), printed with the interval's meaning and a noise
+reference: the cheap fidelity's agreement with itself at the probe's sample size.
+
 In every case a hyperparameter that belongs to the chosen set in at least half of
 the bootstrap resamples is kept too (it may matter), and the ancestors of a kept
 hyperparameter are kept (fixing them could switch it off). Everything else is
@@ -29,6 +33,15 @@ the kept set carried >= 85% of the true full-fidelity variance in only 78% of th
 scoped instances, with target = 0.95 in all of them (mean 94%, 6.4 of 12 hps
 tuned). disagree = 0.2 (on the corrected estimate) sent 20 of 24 instances
 designed at 0 or below to "higher fidelity needed", and 1 of 8 designed at 0.5.
+
+Stopping rule (`Decision.settled`, used by the main job's rounds, experiments/scope.py):
+a decision is settled when (1) the agreement interval lies wholly on one side of `agree`
+and of `disagree` (`clears`: a narrower interval, from more configurations, would likely
+not change the verdict) and (2) in at least `stable` of the bootstrap resamples the rule's
+set lies within the kept set (`stability`: fixing the rest is safe in that resample).
+Undecided when the budget ends, `outlook` estimates the cost that would likely decide it.
+
+Adaptive vs fixed at equal budget: results/scope_adaptive/summary.md (experiments/scope_adaptive.py).
 
     >>> from hpobench.analysis import scope
     >>> scope.smallest_set([0.5, 0.3, 0.15, 0.05], 0.9)

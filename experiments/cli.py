@@ -194,6 +194,8 @@ def _analysis(args) -> None:
                       metric=_metric(args), skipped=skipped)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    if args.verb == "agreement":
+        print(report.agreement_note(args.level, args.n_boot))
     for label, why in skipped.items():
         print(f"skipped fidelity {label}: {why}")
     for f in figs:
