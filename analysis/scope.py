@@ -72,8 +72,10 @@ class Rule:
     statistic: str = "spearman"
     fix_at: str = "default"  # or "low-fidelity"
     resample_keep: float = 0.5
-    stable: float = 0.9  # settled: >= this share of resamples tune nothing the decision fixes ...
-    # ... and the agreement interval lies on one side of `agree` and of `disagree` (`Decision.settled`)
+    # settled: >= this share of resamples tune nothing the decision fixes, and the agreement interval
+    # lies on one side of `agree` and of `disagree` (`Decision.settled`). 0.5: calibrated on seeds
+    # 100-104 (results/scope_adaptive/calibration.json), where 0.5-0.9 stopped alike; the lowest wins
+    stable: float = 0.5
 
 
 @dataclass

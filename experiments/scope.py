@@ -23,8 +23,8 @@ configurations (low, probe), the fewest the importance and its bootstrap stand; 
 of the budget is split into `rounds - 1` equal steps, each adding low and probe
 configurations in the plan's cost split. After every round the decision is recomputed,
 and sampling stops as soon as it is settled (`hpobench.analysis.scope.Decision.settled`:
-the agreement interval is clear of the rule's thresholds and >= 90% of the bootstrap
-resamples tune nothing it fixes), or when the rounds are spent; the report then says
+the agreement interval is clear of the rule's thresholds and >= `Rule.stable` (50%) of the
+bootstrap resamples tune nothing it fixes), or when the rounds are spent; the report then says
 UNDECIDED and about how much more cost would likely decide it (`scope.outlook`).
 Evaluation against the fixed design: `experiments/scope_adaptive.py`.
 

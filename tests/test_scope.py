@@ -162,15 +162,15 @@ def test_settled_needs_both_a_clear_interval_and_stability(agree):
     assert a["lower"] <= a["estimate"] <= a["upper"]  # the estimate inside its own interval
     assert dec.settled == (scope.clears(a, dec.rule) and dec.stability >= dec.rule.stable)
     assert not dataclasses.replace(dec, clears=False, stability=1.0).settled
-    assert not dataclasses.replace(dec, clears=True, stability=0.5).settled
-    assert dataclasses.replace(dec, clears=True, stability=0.95).settled
+    assert not dataclasses.replace(dec, clears=True, stability=dec.rule.stable - 0.01).settled
+    assert dataclasses.replace(dec, clears=True, stability=dec.rule.stable).settled
     assert "decided" in dataclasses.replace(dec, clears=True, stability=0.95).summary()
 
 
 def test_outlook_says_undecided_and_how_much_more_cost_would_likely_decide(agree):
     b, _, imps = agree
     low, probe = imps.values()
-    dec = scope.decide(low, b.config_space, probe)
+    dec = scope.decide(low, b.config_space, probe, scope.Rule(stable=0.9))
     rounds = [dict(n_low=20, n_probe=15, cost=100.0, stability=0.7),
               dict(n_low=40, n_probe=30, cost=200.0, stability=0.8)]
     # interval [0.1, 0.7] around 0.5: half-width 0.4 towards agree = 0.4 at distance 0.1 -> 16x;
