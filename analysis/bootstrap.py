@@ -41,6 +41,10 @@ def interval(reps: np.ndarray, level: float = 0.9, point=None, method: str = "pe
     percentile: the replicates' quantiles. basic: reflected around the point
     estimate (2*point - q_hi, 2*point - q_lo), which corrects a bias that the
     resamples reproduce (e.g. a surrogate that shrinks more on fewer points).
+    centred: the point estimate plus the replicates' spread around their median
+    (point + q_lo - median, point + q_hi - median): always contains the point, and
+    ignores a shift of the resamples (a statistic of rankings is noisier, so nearer 0,
+    on a resample's ~63% distinct configurations than on the table).
     """
     a = (1 - level) / 2
     lo, hi = np.nanquantile(reps, [a, 1 - a], axis=0)
@@ -50,7 +54,12 @@ def interval(reps: np.ndarray, level: float = 0.9, point=None, method: str = "pe
         if point is None:
             raise ValueError("the basic interval needs the point estimate")
         return 2 * np.asarray(point) - hi, 2 * np.asarray(point) - lo
-    raise ValueError(f"interval method must be 'percentile' or 'basic', got {method!r}")
+    if method == "centred":
+        if point is None:
+            raise ValueError("the centred interval needs the point estimate")
+        mid = np.nanmedian(reps, axis=0)
+        return np.asarray(point) + lo - mid, np.asarray(point) + hi - mid
+    raise ValueError(f"interval method must be 'percentile', 'basic' or 'centred', got {method!r}")
 
 
 def bias_aware(reps: np.ndarray, level: float, point: np.ndarray, bias: float, null: np.ndarray):

@@ -46,6 +46,13 @@ def importance(records, space=None, fidelities: list[dict] | None = None, method
     return table, figs
 
 
+def agreement_note(level: float, n_boot: int) -> str:
+    """One line on what an agreement row's interval means (printed under the table)."""
+    return (f"lower, upper: {level:.0%} interval of `corrected` (the estimate, Spearman's corrected for attenuation "
+            f"where the reliability is known): the estimate plus the statistic's spread over {n_boot} bootstrap "
+            f"resamples of the configurations, around their median; it always contains the estimate")
+
+
 def agreement(records, space=None, fidelities: list[dict] | None = None, method: str = "fanova",
               n_boot: int = 100, level: float = 0.9, seed: int = 0, k: int = 3,
               out: str | Path | None = None, failed: str = "drop", metric=None,

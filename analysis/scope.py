@@ -13,6 +13,10 @@ far the cheap ranking is trusted:
 - low    (corrected estimate < `disagree`): the cheap fidelity ranks importance
           unlike the probe: fix nothing and say that a higher fidelity is needed.
 
+The agreement is an estimate with a centred bootstrap interval that contains it
+(`hpobench.analysis.agreement`), printed with the interval's meaning and a noise
+reference: the cheap fidelity's agreement with itself at the probe's sample size.
+
 In every case a hyperparameter that belongs to the chosen set in at least half of
 the bootstrap resamples is kept too (it may matter), and the ancestors of a kept
 hyperparameter are kept (fixing them could switch it off). Everything else is
@@ -29,6 +33,28 @@ the kept set carried >= 85% of the true full-fidelity variance in only 78% of th
 scoped instances, with target = 0.95 in all of them (mean 94%, 6.4 of 12 hps
 tuned). disagree = 0.2 (on the corrected estimate) sent 20 of 24 instances
 designed at 0 or below to "higher fidelity needed", and 1 of 8 designed at 0.5.
+
+Stopping rule (`Decision.settled`, used by the main job's rounds, experiments/scope.py):
+a decision is settled when (1) the agreement interval lies wholly on one side of `agree`
+and of `disagree` (`clears`: a narrower interval, from more configurations, would likely
+not change the verdict) and (2) in at least `stable` of the bootstrap resamples the rule's
+set lies within the kept set (`stability`: fixing the rest is safe in that resample).
+Undecided when the budget ends, `outlook` estimates the cost that would likely decide it.
+
+Adaptive (rounds 20+15, then up to 3 steps, this stopping rule) vs the fixed design (40+15 in
+one go) at equal budget 300 on the synthetic family, 20 resamples (results/scope_adaptive/summary.md;
+`python -m hpobench.experiments.scope_adaptive --stage calibrate`, then `--stage evaluate`;
+threshold from calibration seeds 100-104). So far seeds 0-9 of the planned 0-19 (10 instances,
+2 per designed agreement): adaptive does NOT win here.
+
+    design    runs  recall  captured  captured_p10  tuned   cost  decided
+    adaptive    10    0.90     0.935         0.818   10.0  294.1     0.10
+    fixed       10    1.00     0.996         0.987   11.3  246.2     0.30
+
+At 15-21 probe configurations the agreement interval is ~0.6 wide (the noise reference, the
+cheap fidelity against itself at the probe's size, is itself 0.2-0.9), so it rarely clears both
+thresholds; adaptive spends the rounds, ends with fewer cheap configurations (35 vs 40) and tunes
+fewer hps, losing true variance; the fixed design keeps nearly everything (11.3 of 12).
 
     >>> from hpobench.analysis import scope
     >>> scope.smallest_set([0.5, 0.3, 0.15, 0.05], 0.9)
@@ -59,6 +85,10 @@ class Rule:
     statistic: str = "spearman"
     fix_at: str = "default"  # or "low-fidelity"
     resample_keep: float = 0.5
+    # settled: >= this share of resamples tune nothing the decision fixes, and the agreement interval
+    # lies on one side of `agree` and of `disagree` (`Decision.settled`). 0.5: calibrated on seeds
+    # 100-104 (results/scope_adaptive/calibration.json), where 0.5-0.9 stopped alike; the lowest wins
+    stable: float = 0.5
 
 
 @dataclass
@@ -73,6 +103,16 @@ class Decision:
     space: ConfigurationSpace
     fixed_at: str
     share: dict[str, float] = field(default_factory=dict)
+    stability: float = np.nan  # share of resamples whose rule tunes nothing this decision fixes
+    clears: bool = False  # the agreement interval lies on one side of each threshold
+    reference: dict = field(default_factory=dict)  # noise reference of the agreement (`agreement.reference`)
+    rounds: list[dict] = field(default_factory=list)  # the job's rounds (`experiments/scope.py`)
+    budget: float = np.nan  # the job's budget, for `outlook`
+
+    @property
+    def settled(self) -> bool:
+        """Stable enough to stop sampling: more configurations would likely not change it."""
+        return bool(self.clears and self.stability >= self.rule.stable)
 
     def table(self) -> pd.DataFrame:
         rows = []
@@ -83,15 +123,34 @@ class Decision:
         return pd.DataFrame(rows).sort_values("share", ascending=False).reset_index(drop=True)
 
     def summary(self) -> str:
-        a = self.agreement
-        lines = [f"verdict: {self.verdict}",
-                 f"agreement ({a.get('statistic')}, {a.get('between')}): "
-                 + (f"{a['estimate']:.2f} [{a['lower']:.2f}, {a['upper']:.2f}]" if "estimate" in a else "none"),
-                 f"tune {len(self.tune)}: {', '.join(self.tune)}",
-                 f"fix {len(self.fix)} (at {self.fixed_at}): "
-                 + ", ".join(f"{k}={v!r}" for k, v in self.fix.items()),
-                 f"removed (inactive under fixed parents): {', '.join(self.removed) or 'none'}",
-                 f"rule: {asdict(self.rule)}"]
+        a, r = self.agreement, self.rule
+        lines = [f"verdict: {self.verdict} ({'decided' if self.settled else 'UNDECIDED'})"]
+        if "estimate" in a:
+            lines += [f"agreement of the importance rankings ({a['statistic']}, {a['between']}): "
+                      f"{a['estimate']:.2f}, {a['level']:.0%} interval [{a['lower']:.2f}, {a['upper']:.2f}]"
+                      + (" (corrected for attenuation)" if a.get("correction") == "attenuation" else ""),
+                      f"  interval: the estimate plus the spread of the agreement over {a['n_boot']} bootstrap "
+                      f"resamples of the configurations ({a['level']:.0%} of them, around their median)"]
+            ref = self.reference
+            if ref:
+                lines.append(f"  noise reference: {ref['estimate']:.2f} [{ref['lower']:.2f}, {ref['upper']:.2f}], "
+                             f"{ref['what']}: what a probe ranking exactly like the low fidelity would show")
+            lines.append(f"  judged by the rule: scope if the interval's lower end >= {r.agree:g}, higher fidelity "
+                         f"needed if the estimate < {r.disagree:g}; decided once the interval is clear of both "
+                         f"({'it is' if self.clears else 'it is not'})")
+        else:
+            lines.append(f"agreement: none ({a.get('between')}); the verdict cannot be decided without a probe")
+        lines.append(f"stability: in {self.stability:.0%} of the bootstrap resamples the rule tunes nothing this "
+                     f"decision fixes (decided at >= {r.stable:.0%})")
+        if self.rounds:
+            lines.append(f"rounds: {len(self.rounds)}: " + ", ".join(
+                f"{x['n_low']}+{x['n_probe']} configs (cost {x['cost']:.3g}, stability {x['stability']:.0%})"
+                for x in self.rounds))
+            lines.append(outlook(self))
+        lines += [f"tune {len(self.tune)}: {', '.join(self.tune)}",
+                  f"fix {len(self.fix)} (at {self.fixed_at}): " + ", ".join(f"{k}={v!r}" for k, v in self.fix.items()),
+                  f"removed (inactive under fixed parents): {', '.join(self.removed) or 'none'}",
+                  f"rule: {asdict(self.rule)}"]
         return "\n".join(lines)
 
 
@@ -121,7 +180,8 @@ def decide(low: Importance, space: ConfigurationSpace, probe: Importance | None 
         row = agreement.compare(low, probe).set_index("statistic").loc[rule.statistic]
         # estimate: corrected for attenuation, the value its interval is about (`agreement`)
         agr = {"statistic": rule.statistic, "between": f"{row.a} vs {row.b}", "estimate": float(row.corrected),
-               "raw": float(row.estimate), "lower": float(row.lower), "upper": float(row.upper)}
+               "raw": float(row.estimate), "lower": float(row.lower), "upper": float(row.upper),
+               "level": low.level, "n_boot": int(row.n_boot), "correction": row.correction}
         if row.lower >= rule.agree:
             verdict = "scope"
         elif row.corrected < rule.disagree:
@@ -129,6 +189,7 @@ def decide(low: Importance, space: ConfigurationSpace, probe: Importance | None 
         else:
             verdict = "scope-conservative"
     share = dict(zip(names, low.share))
+    sources, target = [], None
     if verdict == "higher-fidelity-needed":
         keep = {n for n in names if n not in low.notes or probe is not None and n not in probe.notes}
         for n in keep:
@@ -164,7 +225,78 @@ def decide(low: Importance, space: ConfigurationSpace, probe: Importance | None 
     keep = kept
     tune = [n for n in space if n in keep]
     return Decision(verdict, tune, fix, removed, reasons, agr, rule, reduced,
-                    "the value favoured at " + data.label(low.fidelity) if favoured else "default", share)
+                    "the value favoured at " + data.label(low.fidelity) if favoured else "default", share,
+                    stability(space, sources, target, kept), clears(agr, rule))
+
+
+def stability(space: ConfigurationSpace, sources: list[Importance], target: float | None, kept: set) -> float:
+    """Share of the bootstrap resamples in which the rule's set (the `target` sets of `sources`
+    and their ancestors, from resample b of each) lies within `kept`: fixing the rest is then
+    safe in that resample. 1 when nothing is chosen by shares (everything kept)."""
+    if not sources:
+        return 1.0
+    ok = np.all([np.isfinite(i.replicates).all(1) for i in sources], axis=0)
+    if not ok.any():
+        return 0.0
+    names, hits = sources[0].names, 0
+    for b in np.flatnonzero(ok):
+        chosen = {names[j] for imp in sources for j in smallest_set(imp.replicates[b], target)}
+        for n in list(chosen):
+            chosen |= _ancestors(space, n)
+        hits += chosen <= kept
+    return float(hits / ok.sum())
+
+
+def clears(agr: dict, rule: Rule) -> bool:
+    """The agreement interval lies wholly on one side of `agree` and of `disagree`: more
+    configurations, narrowing it, would likely not change the verdict."""
+    if "estimate" not in agr:
+        return False
+    return not any(bool(agr["lower"] < t <= agr["upper"]) for t in (rule.agree, rule.disagree))
+
+
+def outlook(dec: Decision, cap: float = 10.0) -> str:
+    """What the rounds say: decided, or undecided and about how much more cost would likely decide it.
+
+    Two extrapolations from the rounds (`dec.rounds`: cost, n_probe, stability; the last one is
+    `dec`), the larger wins. Agreement: the interval narrows as 1/sqrt(n), so clearing a threshold t
+    at distance d from the estimate with half-width h (towards t) needs (h / d)^2 times the
+    configurations, hence the cost. Stability: linear in log cost through the last two rounds,
+    extended to `rule.stable`. Beyond `cap` times the cost spent it says so.
+    """
+    r = dec.rounds
+    spent, left = r[-1]["cost"], dec.budget - r[-1]["cost"]
+    if dec.settled:
+        return (f"decided after round {len(r)}: cost {spent:.3g} of {dec.budget:.3g}"
+                + (f" ({left:.3g} left unspent)" if left > 0 else ""))
+    factor = max(_agreement_factor(dec.agreement, dec.rule), _stability_factor(r, dec.rule.stable))
+    head = f"UNDECIDED when the budget ran out (cost {spent:.3g} of {dec.budget:.3g}, {len(r)} rounds)"
+    if not np.isfinite(factor) or factor > cap:
+        return head + f"; not likely decided within {cap:g}x the cost spent (the rounds do not converge on it)"
+    return head + (f"; likely decided with about {factor:.1f}x the cost spent, i.e. a budget of "
+                   f"about {spent * factor:.3g} ({spent * (factor - 1):.3g} more)")
+
+
+def _agreement_factor(agr: dict, rule: Rule) -> float:
+    if "estimate" not in agr:
+        return np.inf
+    e, lo, hi, f = agr["estimate"], agr["lower"], agr["upper"], 1.0
+    for t in (rule.agree, rule.disagree):
+        if lo < t <= hi:
+            d, h = abs(e - t), (e - lo if e >= t else hi - e)
+            f = max(f, (h / d) ** 2 if d > 1e-9 else np.inf)
+    return f
+
+
+def _stability_factor(rounds: list[dict], stable: float) -> float:
+    s = rounds[-1]["stability"]
+    if s >= stable:
+        return 1.0
+    if len(rounds) < 2:
+        return np.inf
+    (c1, s1), (c2, s2) = ((x["cost"], x["stability"]) for x in rounds[-2:])
+    slope = (s2 - s1) / np.log(c2 / c1)
+    return float(np.exp((stable - s2) / slope)) if slope > 0 else np.inf
 
 
 def reduce(space: ConfigurationSpace, keep, values: dict | None = None):

@@ -197,6 +197,8 @@ def _analysis(args) -> None:
                       metric=_metric(args), skipped=skipped)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    if args.verb == "agreement":
+        print(report.agreement_note(args.level, args.n_boot))
     for label, why in skipped.items():
         print(f"skipped fidelity {label}: {why}")
     for f in figs:
@@ -219,9 +221,18 @@ def _scope(args) -> None:
     decision = scope.run(bench, args.budget, args.out, low=_fidelity(args.low, "--low") or None,
                          probe=_fidelity(args.probe, "--probe") or None, n_low=args.n_low, n_probe=args.n_probe,
                          resolution=args.resolution, seed=args.seed, method=args.method, workers=_workers(args),
-                         scheduler=args.scheduler, progress=not args.quiet, bench_kwargs=kwargs)
+                         scheduler=args.scheduler, progress=not args.quiet, bench_kwargs=kwargs,
+                         adaptive=not args.fixed, rounds=args.rounds, first=_first(args.first))
     print(decision.summary())
     print(f"report: {args.out}/report.md; scoped space: {args.out}/scoped_space.json")
+
+
+def _first(text: str) -> tuple[int, int]:
+    try:
+        n_low, n_probe = (int(v) for v in text.split(","))
+    except ValueError:
+        raise SystemExit(f"error: --first takes N_LOW,N_PROBE (two integers), got {text!r}") from None
+    return n_low, n_probe
 
 
 def parser() -> argparse.ArgumentParser:
@@ -279,8 +290,14 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="output folder; rerun with the same one to resume")
     s.add_argument("--low", default=None, help="low fidelity, e.g. epochs=2,data_fraction=0.05 (default: from budget)")
     s.add_argument("--probe", default=None, help="probe fidelity (default: from budget)")
-    s.add_argument("--n-low", type=int, default=40, help="configurations at the low fidelity (default included)")
+    s.add_argument("--n-low", type=int, default=40, help="configurations at the low fidelity (default included); "
+                   "adaptive: the fixed design's, which picks the fidelities and the low/probe cost split")
     s.add_argument("--n-probe", type=int, default=15, help="of those, how many also run at the probe")
+    s.add_argument("--fixed", action="store_true", help="the fixed design: n-low + n-probe in one go, no rounds")
+    s.add_argument("--rounds", type=int, default=4,
+                   help="adaptive: rounds at most (stops once the decision is settled)")
+    s.add_argument("--first", default="20,15", metavar="N_LOW,N_PROBE",
+                   help="adaptive: the first round's configurations")
     s.add_argument("--resolution", type=int, default=None, help="resolution of the automatic ladder")
     s.add_argument("--method", default="fanova", choices=["fanova", "ped-anova"])
     s.add_argument("--seed", type=int, default=0)

@@ -53,8 +53,19 @@ def test_attenuation_correction_moves_away_from_zero_and_keeps_the_bootstrap_spr
     est, lo, hi = agreement.disattenuate(0.4, reps, 0.5, 0.9)
     assert (est, lo, hi) == pytest.approx((0.8, 0.44, 1.0))  # / k, clipped to 1
     assert agreement.disattenuate(0.4, reps, 0.0, 0.9) == (0.4, -1.0, 1.0)  # no reproducible ranking
+    # unknown: the raw estimate with its centred interval
+    assert agreement.disattenuate(0.4, reps, np.nan, 0.9) == pytest.approx((0.4, 0.22, 0.58))
+
+
+def test_interval_contains_its_estimate_when_the_resamples_sit_lower():
+    # the main job printed 0.48 [-0.19, 0.43]: resample rankings are noisier, so their agreement
+    # sits nearer 0 than the table's; the percentile interval then misses the estimate
+    reps = np.linspace(-0.25, 0.49, 101)  # median 0.12, 5-95% quantiles -0.21 .. 0.45
     lo, hi = np.quantile(reps, [0.05, 0.95])
-    assert agreement.disattenuate(0.4, reps, np.nan, 0.9) == pytest.approx((0.4, lo, hi))  # unknown: raw
+    assert not lo <= 0.48 <= hi
+    for k, want in ((np.nan, (0.48, 0.147, 0.813)), (1.0, (0.48, 0.147, 0.813)), (0.7, (0.686, 0.21, 1.0))):
+        est, lo, hi = agreement.disattenuate(0.48, reps, k, 0.9)
+        assert (est, lo, hi) == pytest.approx(want, abs=0.001) and lo <= est <= hi
 
 
 @pytest.mark.slow
@@ -78,7 +89,20 @@ def test_small_tables_report_agreement_uncorrected():
     assert np.isnan(low.reliability) and np.isnan(probe.reliability)
     sp = agreement.compare(low, probe).set_index("statistic").loc["spearman"]
     assert sp.corrected == sp.estimate and sp.correction == "none: reliability unknown"
-    assert (sp.lower, sp.upper) != (-1.0, 1.0) and sp.lower <= sp.upper  # the raw percentile interval
+    assert (sp.lower, sp.upper) != (-1.0, 1.0) and sp.lower <= sp.estimate <= sp.upper
+    c = agreement.compare(low, probe)
+    assert ((c.lower <= c.corrected) & (c.corrected <= c.upper)).all()  # every statistic, its own interval
+
+
+def test_noise_reference_is_the_low_fidelity_against_itself():
+    b, df, imps = _imps(-1.0, n=60, probe=40, n_boot=10)
+    low, probe = imps.values()
+    ref = agreement.reference(df, b.config_space, low, FULL, n_boot=10, seed=0)
+    sp = agreement.compare(low, probe).set_index("statistic").loc["spearman"]
+    assert ref.lower <= ref.corrected <= ref.upper and ref.n_boot == 10
+    assert ref.corrected > 0.5 > sp.corrected  # a reversed probe sits far below what noise allows
+    with pytest.raises(AnalysisError, match="no probe configuration"):
+        agreement.reference(df, b.config_space, low, {"epochs": 27, "data_fraction": 1.0}, n_boot=3)
 
 
 def test_paired_resamples_are_shared_across_fidelities():

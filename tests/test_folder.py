@@ -20,7 +20,7 @@ from hpobench import data
 from hpobench.benchmarks import BenchmarkError
 from hpobench.data import sources
 
-SCOPE_ARGS = ["--bench-arg", "native=16", "--budget", "7", "--n-low", "20", "--n-probe", "15",
+SCOPE_ARGS = ["--bench-arg", "native=16", "--budget", "7", "--n-low", "20", "--n-probe", "15", "--fixed",
               "--low", "epochs=1,data_fraction=0.5,resolution=8", "--probe", "epochs=1,data_fraction=1,resolution=8",
               "--quiet"]
 

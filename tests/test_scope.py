@@ -1,5 +1,7 @@
 """The scoping decision, its reduced space, the figures and the CLI verbs."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 from ConfigSpace import Configuration, Constant
@@ -115,9 +117,72 @@ def test_cli_importance_and_agreement(agree, tmp_path, capsys):
     assert cli.main(["agreement", str(rec), "--n-boot", "5", "--method", "ped-anova",
                      "--out", str(tmp_path / "out")]) == 0
     out = capsys.readouterr().out
-    assert "weighted_tau" in out and "performance_spearman" in out
+    assert "weighted_tau" in out and "performance_spearman" in out and "always contains the estimate" in out
     # bad input: a clear error, exit code 2
     assert cli.main(["importance", str(rec), "--fidelity", "epochs=2"]) == 2
     assert "no trial at fidelity" in capsys.readouterr().err
     assert cli.main(["importance", str(tmp_path / "missing.parquet")]) == 2
     assert "record not found" in capsys.readouterr().err
+
+
+def _imp(names, value, reps):
+    return importance.Importance("fanova", {}, list(names), np.asarray(value, float), np.zeros(len(names)),
+                                 np.zeros(len(names)), 0.9, np.asarray(reps, float), 30)
+
+
+def test_agreement_interval_clears_the_thresholds_only_on_one_side_of_each():
+    rule = scope.Rule(agree=0.4, disagree=0.2)
+    assert scope.clears(dict(estimate=0.7, lower=0.45, upper=0.9), rule)  # scope, decided
+    assert scope.clears(dict(estimate=-0.5, lower=-0.9, upper=0.1), rule)  # higher fidelity, decided
+    assert scope.clears(dict(estimate=0.3, lower=0.25, upper=0.35), rule)  # conservative, decided
+    assert not scope.clears(dict(estimate=0.5, lower=0.3, upper=0.8), rule)  # straddles agree
+    assert not scope.clears(dict(estimate=0.1, lower=-0.2, upper=0.25), rule)  # straddles disagree
+    assert not scope.clears({"between": "no probe"}, rule)
+
+
+def test_stability_counts_resamples_whose_set_stays_within_the_kept_set():
+    cs = hpobench.get("synthetic/agree").config_space
+    names = list(cs)
+    big = np.where(np.isin(names, ["x0"]), 1.0, 0.0)
+    other = np.where(np.isin(names, ["x1"]), 1.0, 0.0)
+    low = _imp(names, big, [big] * 9 + [other])  # one resample of 10 would tune x1
+    assert scope.stability(cs, [low], 0.9, {"x0"}) == pytest.approx(0.9)
+    assert scope.stability(cs, [low], 0.9, {"x0", "x1"}) == 1.0
+    child = np.where(np.isin(names, ["right_x"]), 1.0, 0.0)  # its parent comes with it
+    assert scope.stability(cs, [_imp(names, child, [child] * 4)], 0.9, {"right_x"}) == 0.0
+    assert scope.stability(cs, [_imp(names, child, [child] * 4)], 0.9, {"right_x", "branch"}) == 1.0
+    assert scope.stability(cs, [], None, set()) == 1.0  # nothing chosen by shares: everything kept
+
+
+def test_settled_needs_both_a_clear_interval_and_stability(agree):
+    b, _, imps = agree
+    low, probe = imps.values()
+    dec = scope.decide(low, b.config_space, probe)
+    a = dec.agreement
+    assert a["lower"] <= a["estimate"] <= a["upper"]  # the estimate inside its own interval
+    assert dec.settled == (scope.clears(a, dec.rule) and dec.stability >= dec.rule.stable)
+    assert not dataclasses.replace(dec, clears=False, stability=1.0).settled
+    assert not dataclasses.replace(dec, clears=True, stability=dec.rule.stable - 0.01).settled
+    assert dataclasses.replace(dec, clears=True, stability=dec.rule.stable).settled
+    assert "decided" in dataclasses.replace(dec, clears=True, stability=0.95).summary()
+
+
+def test_outlook_says_undecided_and_how_much_more_cost_would_likely_decide(agree):
+    b, _, imps = agree
+    low, probe = imps.values()
+    dec = scope.decide(low, b.config_space, probe, scope.Rule(stable=0.9))
+    rounds = [dict(n_low=20, n_probe=15, cost=100.0, stability=0.7),
+              dict(n_low=40, n_probe=30, cost=200.0, stability=0.8)]
+    # interval [0.1, 0.7] around 0.5: half-width 0.4 towards agree = 0.4 at distance 0.1 -> 16x;
+    # stability 0.7 -> 0.8 per doubling: 0.9 at 400, 2x
+    und = dataclasses.replace(dec, clears=False, stability=0.8, budget=200.0, rounds=rounds,
+                              agreement={**dec.agreement, "estimate": 0.5, "lower": 0.1, "upper": 0.7})
+    assert "UNDECIDED" in scope.outlook(und) and "not likely decided within 10x" in scope.outlook(und)
+    und.agreement.update(estimate=0.6, lower=0.35, upper=0.8)  # 0.25 / 0.2 -> 1.56x; stability 2x wins
+    text = scope.outlook(und)
+    assert "about 2.0x" in text and "400 (200 more)" in text
+    und.rounds = [{**rounds[0], "stability": 0.85}, rounds[1]]  # stability fell
+    assert "not likely" in scope.outlook(und)
+    done = dataclasses.replace(und, clears=True, stability=0.95, budget=300.0)
+    assert scope.outlook(done) == "decided after round 2: cost 200 of 300 (100 left unspent)"
+    assert "UNDECIDED" in und.summary() and "noise reference" not in und.summary()

@@ -26,10 +26,42 @@ def test_too_small_a_budget_fails_before_compute(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_rounds_fit_the_budget_and_the_plan_cost_split():
+    bench = hpobench.get("synthetic/partial")
+    p = scope.plan(bench, 300)  # low costs 2.5, probe 10; the fixed design: 40 + 15, cost 250
+    steps = scope.schedule(bench, p, 300)
+    assert [(r.n_low, r.n_probe, r.cost) for r in steps] == [(20, 15, 200), (25, 17, 232.5), (30, 19, 265),
+                                                             (35, 21, 297.5)]
+    assert scope.schedule(bench, p, 300, rounds=2, first=(30, 20))[-1].cost <= 300
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(rounds=1), "at least 2 rounds"),
+    (dict(first=(10, 15)), "first round needs"),
+    (dict(first=(20, 25)), "first round needs"),
+    (dict(rounds=50), "50 rounds do not fit budget 300"),  # a step buys no low configuration
+    (dict(first=(60, 15)), "4 rounds do not fit budget 300"),  # the first round takes it all
+])
+def test_round_settings_that_cannot_fit_fail_before_compute(tmp_path, kw, match):
+    with pytest.raises(ValueError, match=match):
+        scope.run("synthetic/partial", 300, tmp_path / "out", progress=False, **kw)
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_rejects_bad_round_settings_before_compute(tmp_path, capsys):
+    from hpobench.experiments import cli
+    assert cli.main(["scope", "synthetic/partial", "--budget", "300", "--out", str(tmp_path / "o"),
+                     "--rounds", "50"]) == 2
+    assert "50 rounds do not fit budget 300" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="--first takes N_LOW,N_PROBE"):
+        cli.main(["scope", "synthetic/partial", "--budget", "300", "--out", str(tmp_path / "o"), "--first", "20"])
+    assert not (tmp_path / "o").exists()
+
+
 @pytest.mark.slow
 def test_scope_writes_report_space_and_trials_and_resumes(tmp_path):
     out = tmp_path / "scope"
-    dec = scope.run("synthetic/agree", 600, out, n_boot=30, progress=False)
+    dec = scope.run("synthetic/agree", 600, out, n_boot=30, progress=False, adaptive=False)
     for f in ("report.md", "scoped_space.json", "evaluations.parquet", "importance.png", "decision.png"):
         assert (out / f).exists(), f
     reduced = spaces.load(out / "scoped_space.json")
@@ -40,8 +72,35 @@ def test_scope_writes_report_space_and_trials_and_resumes(tmp_path):
     df = pd.read_parquet(out / "evaluations.parquet")
     assert len(df) == 40 + 15 and df["key"].is_unique
     before = df.copy()
-    scope.run("synthetic/agree", 600, out, n_boot=30, progress=False)  # resumes: nothing re-run
+    scope.run("synthetic/agree", 600, out, n_boot=30, progress=False, adaptive=False)  # resumes: nothing re-run
     pd.testing.assert_frame_equal(pd.read_parquet(out / "evaluations.parquet"), before)
     with pytest.raises(ValueError, match="other settings"):
-        scope.run("synthetic/agree", 600, out, seed=1, progress=False)
+        scope.run("synthetic/agree", 600, out, seed=1, progress=False, adaptive=False)
     assert json.loads((out / "meta.json").read_text())["scope"]["seed"] == 0
+
+
+@pytest.mark.slow
+def test_adaptive_scope_stops_when_settled_reports_rounds_and_resumes(tmp_path):
+    out = tmp_path / "scope"
+    dec = scope.run("synthetic/agree", 600, out, n_boot=20, progress=False)
+    rounds = json.loads((out / "rounds.json").read_text())
+    assert rounds == dec.rounds and [r["n_low"] for r in rounds] == [20, 25, 30, 35][:len(rounds)]
+    assert all(not r["settled"] for r in rounds[:-1])  # it stopped at the first settled round, if any
+    assert dec.settled == rounds[-1]["settled"] and (dec.settled or len(rounds) == 4)
+    df = pd.read_parquet(out / "evaluations.parquet")
+    assert df["cost"].sum() == pytest.approx(rounds[-1]["cost"]) and rounds[-1]["cost"] <= 600
+    report = (out / "report.md").read_text()
+    a = dec.agreement
+    assert a["lower"] <= a["estimate"] <= a["upper"]
+    for text in ("rounds: ", "stability: in", "noise reference:", "interval: the estimate plus",
+                 f"{a['estimate']:.2f}, 90% interval [{a['lower']:.2f}, {a['upper']:.2f}]",
+                 "decided after round" if dec.settled else "UNDECIDED when the budget ran out"):
+        assert text in report, text
+    before = df.copy()
+    again = scope.run("synthetic/agree", 600, out, n_boot=20, progress=False)  # resumes: nothing re-run
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "evaluations.parquet"), before)
+    assert again.tune == dec.tune and again.rounds == dec.rounds
+    every = scope.run("synthetic/agree", 600, out, n_boot=20, progress=False, stop=False)  # every round
+    assert len(every.rounds) == 4 and every.rounds[:len(rounds)] == rounds
+    with pytest.raises(ValueError, match="other settings"):
+        scope.run("synthetic/agree", 600, out, rounds=3, progress=False)
