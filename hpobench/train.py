@@ -13,10 +13,13 @@ both optimizer families and Nesterov or not (traced flags, `_opt_step`). Every
 other hyperparameter (learning rate, momentum, weight decay, label smoothing,
 dropout, BatchNorm momentum, augmentation strengths, clipping) is a traced array,
 and a partial last batch is filled with extra random examples, so neither triggers
-a recompile. Compiled programs are stored on disk (`$HPOBENCH_JAX_CACHE`), so a
-later process loads them without tracing, lowering or compiling: ~0.7 s instead
-of ~7 s. `prefetch(spec)` builds a coming trial's programs in a background thread
-while the current one trains (with two or more usable cores).
+a recompile. The init and eval programs depend on the architecture and input
+shape only, so every optimizer family and batch size shares them (`part_key`).
+Compiled programs are stored on disk (`$HPOBENCH_JAX_CACHE`), so a later process
+loads them without tracing, lowering or compiling (ResNet-20 w16 at 7 px, one
+core: init/train/eval load in 0.38/0.5/0.08 s, compile in 3.2/5.0/0.9 s).
+`prefetch(spec)` builds a coming trial's programs in a background thread while
+the current one trains (with two or more usable cores).
 
     >>> from hpobench import data, spaces, train
     >>> ds = data.load("fashion_mnist")  # doctest: +SKIP
