@@ -48,8 +48,8 @@ def make(dataset: str, max_epochs: int = 50, max_fraction: float = 1.0, max_reso
     traced conditional, `hpobench.train._opt_step`): 27 -> 22 train programs for the main job's 30
     configurations, 48 -> 30 for 60. It does not pay at the main job's scale (ResNet-20 w16 b128
     7 px, one core: compile 6.5 s vs 5.0-5.6 s per program, step +2-9%; 22 x 6.5 s ~ 27 x 5.3 s),
-    and it is not bit for bit: SGD is, AdamW's parameters differ by up to 2.3e-7 after 8 steps (F1
-    by 3e-4 on the runs compared), as XLA fuses its update differently. Off by default.
+    and it is not bit for bit: SGD is, AdamW's parameters differ by up to 9.2e-7 after 8 steps (F1
+    by 4.3e-4 on 2-epoch runs at 7 and 14 px), as XLA fuses its update differently. Off by default.
     """
     if not isinstance(shared_programs, bool):
         raise BenchmarkError(f"shared_programs must be true or false, got {shared_programs!r}")
