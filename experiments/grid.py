@@ -30,6 +30,8 @@ from hpobench.benchmarks.base import json_default, trial_row
 from hpobench.experiments.spec import Cell, Spec, cells
 from hpobench.optimizers.record import Journal, RecordError, read_journal, write_text_atomic
 
+LOOKAHEAD = 4  # queued cells whose preparation (compiling) may start early: bounded memory
+
 
 class GridError(RecordError):
     """A results directory that cannot be used safely."""
@@ -122,6 +124,8 @@ def run_cells(bench, name: str | None, bench_kwargs: dict, all_cells: list[Cell]
                 i, cell = queue.pop(0)
                 ex.submit(i, cell.config, cell.fidelity, cell.seed)
                 inflight[i] = cell
+            for _, cell in queue[:LOOKAHEAD]:  # their programs compile while these train
+                ex.prefetch(cell.config, cell.fidelity)
             running = {"pid": os.getpid(), "keys": [c.key for c in inflight.values()]}
             write_text_atomic(p["running"], json.dumps(running))
             for i, outcome in ex.wait():

@@ -144,3 +144,26 @@ def test_default_workers_is_one_per_core_on_cpu():
     from hpobench.optimizers.parallel import default_workers
     expected = len(os.sched_getaffinity(0)) if jax.default_backend() == "cpu" else 1
     assert default_workers() == expected >= 1
+
+
+def test_queued_cells_are_prefetched_in_order(tmp_path):
+    """The serial runner hints the next cells to the benchmark (the ResNets compile them meanwhile):
+    each cell is hinted before it runs, and a hint with bad input is ignored, not an error."""
+    import dataclasses
+
+    import hpobench
+    from hpobench.experiments.spec import Cell
+    events = []
+    base = hpobench.get("synthetic/partial")
+
+    def fn(config, fidelity, seed):
+        events.append(("run", fidelity["epochs"]))
+        return base.fn(config, fidelity, seed)
+    bench = dataclasses.replace(base, fn=fn, warm=lambda config, fidelity: events.append(("warm", fidelity["epochs"])))
+    cells = [Cell(f"k{e}", 0, dict(base.default), {"epochs": e}, 0) for e in (1, 2, 3)]
+    grid.run_cells(bench, None, {}, cells, tmp_path / "run", {}, progress=False)
+    assert events.index(("warm", 2)) < events.index(("run", 2)) and events.index(("warm", 3)) < events.index(("run", 3))
+    assert ("warm", 1) not in events  # the first cell runs at once: nothing to overlap
+    n = len(events)
+    bench.prefetch({"no_such_hp": 1}, {"epochs": 1})  # advisory: evaluate reports bad input
+    assert len(events) == n

@@ -8,6 +8,7 @@ import sys
 
 import jax
 import numpy as np
+import optax
 import pytest
 
 from hpobench import onednn, train
@@ -143,11 +144,11 @@ def test_programs_stored_for_later_processes(tmp_path):
 
     first = step()
     stored = list((tmp_path / "hpobench").glob("*.pkl"))
-    assert first["loaded"] == 0 and len(stored) == 1
-    assert step() == {"loaded": 1, "loss": first["loss"]}
+    assert first["loaded"] == 0 and len(stored) == 3  # init, train step, eval step
+    assert step() == {"loaded": 3, "loss": first["loss"]}
     stored[0].write_bytes(b"not a program")
-    assert step() == {"loaded": 0, "loss": first["loss"]}
-    assert step() == {"loaded": 1, "loss": first["loss"]}
+    assert step() == {"loaded": 2, "loss": first["loss"]}
+    assert step() == {"loaded": 3, "loss": first["loss"]}
 
 
 def test_xla_flags_are_part_of_the_program_store_key(monkeypatch):
@@ -186,3 +187,97 @@ def test_cpu_compiler_options_keep_the_numerics(monkeypatch):
     assert out["xla"][0] == pytest.approx(out["ynn"][0], rel=1e-4)
     for a, b in zip(out["xla"][1], out["ynn"][1]):
         np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5)
+
+
+def _chain(config: dict, h: dict, lr):
+    """The per-family optax chain train.py compiled before the shared program (its reference);
+    `h`: the hyperparameters, traced as they were (constants would be folded otherwise)."""
+    if config["optimizer"] == "sgd":
+        mid = [optax.add_decayed_weights(h["weight_decay"]),
+               optax.trace(decay=h["momentum"], nesterov=bool(config["sgd_nesterov"]))]
+    else:
+        mid = [optax.scale_by_adam(h["b1"], h["b2"], h["eps"]), optax.add_decayed_weights(h["weight_decay"])]
+    return optax.chain(optax.clip_by_global_norm(h["clip_norm"]), *mid, optax.scale_by_learning_rate(lr))
+
+
+_FAMILIES = {"nesterov": {"optimizer": "sgd", "sgd_momentum": 0.9, "sgd_nesterov": True},
+             "momentum": {"optimizer": "sgd", "sgd_momentum": 0.7, "sgd_nesterov": False},
+             "adamw": {"optimizer": "adamw", "adamw_beta1": 0.85, "adamw_beta2": 0.99, "adamw_eps": 1e-7}}
+
+
+@pytest.mark.parametrize("family", sorted(_FAMILIES))
+@pytest.mark.parametrize("clip", [False, True])
+@pytest.mark.slow
+def test_optimizer_programs_match_the_optax_chains(family, clip):
+    """A per-family program updates parameters bit for bit as optax's chain for that family (what
+    the recorded studies ran); the shared program picks the same family, equal to float rounding."""
+    config = _FAMILIES[family] | {"weight_decay": 1e-3, "grad_clip": clip, "clip_norm": 0.5}
+    rng = np.random.default_rng(0)
+    params = {"w": rng.standard_normal((3, 3, 16, 32), np.float32), "b": rng.standard_normal(32, np.float32)}
+    grads = [jax.tree.map(lambda p, i=i: np.random.default_rng(i).standard_normal(p.shape, np.float32), params)
+             for i in range(6)]
+    lr = np.float32(0.05)
+    opt_hp = {k: np.float32(v) for k, v in train.optimizer_hparams(config).items()}
+
+    @jax.jit
+    def reference(p, s, g, h):
+        u, s = _chain(config, h, lr).update(g, s, p)
+        return optax.apply_updates(p, u), s
+
+    fixed = (config["optimizer"], bool(config.get("sgd_nesterov", False)))
+    ours = {name: jax.jit(lambda p, s, g, f=f: train._opt_step(g, s, p, lr, f)) for name, f in
+            (("per-family", fixed), ("shared", None))}
+    ref_p, ref_s = params, _chain(config, opt_hp, lr).init(params)
+    got = {name: (params, train._opt_init(params, opt_hp)) for name in ours}
+    for g in grads:
+        ref_p, ref_s = reference(ref_p, ref_s, g, opt_hp)
+        got = {name: step(*got[name], g) for name, step in ours.items()}
+        for a, b in zip(jax.tree.leaves(ref_p), jax.tree.leaves(got["per-family"][0])):
+            np.testing.assert_array_equal(a, b)
+        for a, b in zip(jax.tree.leaves(ref_p), jax.tree.leaves(got["shared"][0])):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert not np.array_equal(ref_p["w"], params["w"])  # it did move
+
+
+def test_shared_spec_serves_both_families():
+    from hpobench import spaces
+    from hpobench.data import Dataset
+    x, y = np.zeros((4, 8, 8, 3), np.uint8), np.zeros(4, np.int32)
+    ds = Dataset("toy", x, y, x, y, x, y, tuple("ab"))
+    sgd = dict(spaces.resnet().get_default_configuration())
+    adamw = {k: v for k, v in sgd.items() if not k.startswith("sgd")} | {"optimizer": "adamw"}
+    plain = sgd | {"sgd_nesterov": False}
+    assert len({train.spec_of(c, ds, 8) for c in (sgd, adamw, plain)}) == 3
+    assert len({train.spec_of(c, ds, 8, shared=True) for c in (sgd, adamw, plain)}) == 1
+    shared, own = train.spec_of(sgd, ds, 8, shared=True), train.spec_of(sgd, ds, 8)
+    assert train._stored("train", shared) != train._stored("train", own)  # another program, another entry
+    for part in ("init", "eval"):  # the same for every family and batch size
+        assert train.part_key(part, shared) == train.part_key(part, own) == train.part_key(
+            part, train.spec_of(adamw | {"batch_size": 32}, ds, 8))
+    with pytest.raises(ValueError, match="unknown optimizer 'lion'"):
+        train.optimizer_hparams(sgd | {"optimizer": "lion"})
+
+
+@pytest.mark.slow
+def test_prefetch_builds_once_in_the_background(monkeypatch):
+    """A prefetched spec is built once, off the calling thread; `programs` then returns it."""
+    import threading
+    monkeypatch.setenv("HPOBENCH_JAX_CACHE", "")
+    monkeypatch.setattr(train.env, "cpus_usable", lambda: 2)
+    spec = train.Spec(8, 4, 10, None, None, 8, 3, 16)
+    threads = []
+    build = train._build_program
+    monkeypatch.setattr(train, "_build_program", lambda part, s: threads.append(threading.current_thread().name)
+                        or build(part, s))
+    before = train.COMPILES["count"]
+    train.prefetch(spec)
+    train.prefetch(spec)  # idempotent
+    progs = train.programs(spec)
+    assert train.programs(spec) == progs and train.COMPILES["count"] == before + 3  # init, train, eval
+    assert len(threads) == 3 and all(t.startswith("hpobench-build") for t in threads)
+    train.prefetch(train.Spec(8, 4, 10, None, None, 8, 3, 24))  # another batch size: its train step only
+    train.programs(train.Spec(8, 4, 10, None, None, 8, 3, 24))
+    assert len(threads) == 4
+    monkeypatch.setattr(train.env, "cpus_usable", lambda: 1)
+    train.prefetch(train.Spec(8, 4, 10, None, None, 8, 3, 40))  # one core: nothing starts
+    assert len(threads) == 4

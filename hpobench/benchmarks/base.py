@@ -224,11 +224,23 @@ class Benchmark:
     meta: dict = field(default_factory=dict)
     prepare: Callable[[], None] | None = None  # fetch/check what evaluate needs; raises BenchmarkError
     metric: Metric = F1  # what `fn` reports and optimizers optimise
+    warm: Callable[[dict, dict], None] | None = None  # (config, fidelity): start what a later evaluate needs
 
     def check(self) -> None:
         """Fail now, before compute, if something `evaluate` needs (e.g. a dataset) is missing."""
         if self.prepare is not None:
             self.prepare()
+
+    def prefetch(self, config, fidelity: Mapping | None = None) -> None:
+        """A hint that `evaluate(config, fidelity)` comes soon: the ResNet benchmarks start compiling
+        its program in the background. Advisory: bad input is left for `evaluate` to report."""
+        if self.warm is None:
+            return
+        try:
+            cfg, fid = self.config(config), self.fidelity(fidelity)
+        except BenchmarkError:
+            return
+        self.warm({k: plain(v) for k, v in dict(cfg).items()}, fid)
 
     @property
     def default(self) -> Configuration:

@@ -1,10 +1,11 @@
 """Where trials run: in this process, on a local Dask cluster, or on an existing Dask cluster.
 
-Every executor has the same three calls: `submit(trial_id, config, fidelity, seed)`,
-`wait()` (the trials that finished since the last call, as (trial_id, Outcome)) and
-`close()`. `capacity` is how many trials it runs at once. A trial that raises, or whose
-worker dies (killed, aborted, out of memory), comes back as a `crashed` result and is not run
-again; a local cluster restarts the worker. A run never stops because of one trial.
+Every executor has the same four calls: `submit(trial_id, config, fidelity, seed)`,
+`wait()` (the trials that finished since the last call, as (trial_id, Outcome)),
+`prefetch(config, fidelity)` (a hint about a later trial) and `close()`. `capacity` is how
+many trials it runs at once. A trial that raises, or whose worker dies (killed, aborted, out of
+memory), comes back as a `crashed` result and is not run again; a local cluster restarts the
+worker. A run never stops because of one trial.
 
 Workers rebuild a registered benchmark by name (cached per worker process); a
 `Benchmark` object that is not registered is shipped to them once (scattered).
@@ -76,6 +77,10 @@ class Serial:
         key, config, fidelity, seed = self.queue.popleft()
         return [(key, run_trial(self.bench, config, fidelity, seed))]
 
+    def prefetch(self, config, fidelity: dict) -> None:
+        """A trial that comes later: let the benchmark prepare it (compile) while others run."""
+        self.bench.prefetch(config, fidelity)
+
     def close(self) -> None:
         self.queue.clear()
 
@@ -131,6 +136,9 @@ class Dask:
                                   "unknown", time.time(), 0.0)
             out.append((key, outcome))
         return out
+
+    def prefetch(self, config, fidelity: dict) -> None:
+        """No-op: which worker runs a trial is not known in advance (each worker's store still helps)."""
 
     def close(self) -> None:
         for fut in self.futures:
