@@ -58,7 +58,7 @@ def _resnet(dataset: str, **preset) -> Callable[..., Benchmark]:
         """data: where the images are (the CLI's --data): for resnet/folder a class-per-folder image tree
         or a tar archive of one, for the named datasets their source files (`resnet.make`'s `source`)."""
         from hpobench.benchmarks import resnet  # imports JAX: only when asked for
-        _check_args(preset.get("name", f"resnet/{dataset}"), resnet.make, kw, ("dataset", "source"))
+        _check_args(preset.get("name", f"resnet/{dataset}"), resnet.make, kw, ("dataset",))
         return resnet.make(dataset, **(preset | kw | ({"source": str(data)} if data is not None else {})))
     return factory
 
