@@ -616,15 +616,21 @@ def fanova(enc: Encoded, n_trees: int | None = None, seed: int = 0, min_samples_
     value[live] = (forest_shares(part, main, seed) if decomposition == "forest"
                    else np.mean(main[ok] / var[ok, None], 0))
     inter = {}
-    if pairs and live.size > 1:
-        top = np.argsort(-value[live])[:pairs]
-        cand = [(a, b) for a, b in combinations(sorted(top), 2)
-                if b not in regions.get(a, {}) and a not in regions.get(b, {})]
-        if cand:
-            pv = np.mean(pair_effects(part, cand, main)[ok] / var[ok, None], 0)
-            inter = {(enc.names[live[a]], enc.names[live[b]]): float(v) for (a, b), v in zip(cand, pv)}
+    cand = _pair_candidates(value[live], regions, pairs)
+    if cand:
+        pv = np.mean(pair_effects(part, cand, main)[ok] / var[ok, None], 0)
+        inter = {(enc.names[live[a]], enc.names[live[b]]): float(v) for (a, b), v in zip(cand, pv)}
     return Scores("fanova", enc.names, value, notes, inter,
                   {"partition": part, "live": live, "tree_std": np.std(main[ok] / var[ok, None], 0)})
+
+
+def _pair_candidates(shares: np.ndarray, regions: dict, pairs: int) -> list[tuple[int, int]]:
+    """Pairs among the `pairs` largest shares (live indices), leaving out a parent with its own child."""
+    if not pairs or shares.size < 2:
+        return []
+    top = np.argsort(-shares)[:pairs]
+    return [(a, b) for a, b in combinations(sorted(top), 2)
+            if b not in regions.get(a, {}) and a not in regions.get(b, {})]
 
 
 def _boosted(enc, live, regions, levels, notes, seed, pairs, settings, shadow=False) -> Scores:
@@ -644,13 +650,10 @@ def _boosted(enc, live, regions, levels, notes, seed, pairs, settings, shadow=Fa
     value[live] = main[:live.size]
     extra = {"shadow": float(main[-1])} if shadow else {}
     inter = {}
-    if pairs and live.size > 1:
-        top = np.argsort(-value[live])[:pairs]
-        cand = [(a, b) for a, b in combinations(sorted(top), 2)
-                if b not in regions.get(a, {}) and a not in regions.get(b, {})]
-        if cand:
-            pv = pair_effects(merged(part), cand)[0] / var
-            inter = {(enc.names[live[a]], enc.names[live[b]]): float(v) for (a, b), v in zip(cand, pv)}
+    cand = _pair_candidates(value[live], regions, pairs)
+    if cand:
+        pv = pair_effects(merged(part), cand)[0] / var
+        inter = {(enc.names[live[a]], enc.names[live[b]]): float(v) for (a, b), v in zip(cand, pv)}
     return Scores("fanova", enc.names, value, notes, inter,
                   {"partition": part, "live": live, "surrogate": "boost", "settings": settings, **extra})
 

@@ -308,21 +308,32 @@ SETTINGS = {  # surrogates compared by `calibrate_settings`; the first is the de
 }
 
 
+def _truth(obj: Objective) -> np.ndarray:
+    """The exact shares in the order of `obj.names`."""
+    t = obj.truth()
+    return np.array([t[k] for k in obj.names])
+
+
+def _tables(ns, seeds):
+    """(objective, its exact shares, n, seed, trial table) for every table of the battery."""
+    for obj in BATTERY:
+        tv = _truth(obj)
+        for n in ns:
+            for s in seeds:
+                yield obj, tv, n, s, table(obj, n, s)[0]
+
+
 def calibrate_settings(ns=NS, seeds=CAL_SEEDS) -> pd.DataFrame:
     """tau and L1 of each boosted setting (and the forest before) on calibration tables."""
     from hpobench.analysis import fanova
     rows = []
-    for obj in BATTERY:
-        tv = np.array([obj.truth()[k] for k in obj.names])
-        for n in ns:
-            for s in seeds:
-                df, _ = table(obj, n, s)
-                enc = data.encode(df, obj.space)
-                for name, kw in SETTINGS.items():
-                    t = time.process_time()
-                    v = fanova.fanova(enc, seed=s, pairs=0, **kw).value
-                    rows.append(dict(objective=obj.name, n=n, seed=s, setting=name,
-                                     cpu_s=time.process_time() - t, **scores(tv, v)))
+    for obj, tv, n, s, df in _tables(ns, seeds):
+        enc = data.encode(df, obj.space)
+        for name, kw in SETTINGS.items():
+            t = time.process_time()
+            v = fanova.fanova(enc, seed=s, pairs=0, **kw).value
+            rows.append(dict(objective=obj.name, n=n, seed=s, setting=name,
+                             cpu_s=time.process_time() - t, **scores(tv, v)))
     out = pd.DataFrame(rows)
     out.to_csv(OUT / "calibrate_settings.csv", index=False)
     return out
@@ -333,18 +344,14 @@ def calibrate_intervals(ns=(50, 100, 300, 1000), seeds=CAL_SEEDS, n_boot: int = 
     and the 95% quantile of the noise column's resample shares (`bootstrap.bias_aware`),
     from which `interval_coverage` scores any interval method."""
     rows = []
-    for obj in BATTERY:
-        tv = np.array([obj.truth()[k] for k in obj.names])
-        for n in ns:
-            for s in seeds:
-                df, _ = table(obj, n, s)
-                imp = importance.importance(df, obj.space, n_boot=n_boot, seed=s)
-                reps = imp.replicates[np.isfinite(imp.replicates).all(1)]
-                q_lo, q_hi = np.quantile(reps, [0.05, 0.95], axis=0)
-                null_hi = float(np.nanquantile(imp.extra["null_replicates"], 0.95))
-                for j, name in enumerate(obj.names):
-                    rows.append(dict(objective=obj.name, n=n, seed=s, hp=name, truth=tv[j], estimate=imp.value[j],
-                                     q_lo=q_lo[j], q_hi=q_hi[j], boot_mean=reps[:, j].mean(), null_hi=null_hi))
+    for obj, tv, n, s, df in _tables(ns, seeds):
+        imp = importance.importance(df, obj.space, n_boot=n_boot, seed=s)
+        reps = imp.replicates[np.isfinite(imp.replicates).all(1)]
+        q_lo, q_hi = np.quantile(reps, [0.05, 0.95], axis=0)
+        null_hi = float(np.nanquantile(imp.extra["null_replicates"], 0.95))
+        for j, name in enumerate(obj.names):
+            rows.append(dict(objective=obj.name, n=n, seed=s, hp=name, truth=tv[j], estimate=imp.value[j],
+                             q_lo=q_lo[j], q_hi=q_hi[j], boot_mean=reps[:, j].mean(), null_hi=null_hi))
     out = pd.DataFrame(rows)
     out.to_csv(OUT / "calibrate_intervals.csv", index=False)
     return out
@@ -399,7 +406,7 @@ def run(ns=NS, seeds=range(5), n_boot: int = 40, objectives=None, estimators=EST
     for obj in BATTERY:
         if objectives and obj.name not in objectives:
             continue
-        tv = np.array([obj.truth()[k] for k in obj.names])
+        tv = _truth(obj)
         for n in ns:
             for s in seeds:
                 todo = [e for e in estimators if (obj.name, str(n), str(s), e) not in done]
