@@ -18,6 +18,8 @@ fidelity are drawn from the same pool and simply have no row at the other.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections import Counter
 
 import numpy as np
@@ -28,6 +30,13 @@ def resamples(keys: np.ndarray, n_boot: int, seed: int = 0) -> list[Counter]:
     uniq = np.unique(keys)
     rng = np.random.default_rng(seed)
     return [Counter(uniq[rng.integers(0, len(uniq), len(uniq))].tolist()) for _ in range(n_boot)]
+
+
+def identity(draws: list[Counter]) -> str:
+    """Names a set of resamples, the same in every process (agreement statistics need one set at
+    both fidelities, and stored importances are paired with fresh ones; `hash` is salted per process)."""
+    text = json.dumps([sorted(d.items()) for d in draws], default=str)
+    return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
 
 
 def counts(keys: np.ndarray, draw: Counter) -> np.ndarray:

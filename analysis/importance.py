@@ -112,11 +112,6 @@ def importance(df: pd.DataFrame, space: ConfigurationSpace, method: str = "fanov
     return _at(df, space, method, fidelity, draws, level, seed, ci, failed, metric, kw)
 
 
-def _identity(draws) -> int:
-    """Identifies a set of resamples: agreement statistics need the same one at both fidelities."""
-    return hash(tuple(tuple(sorted(d.items())) for d in draws))
-
-
 def per_fidelity(df: pd.DataFrame, space: ConfigurationSpace, fidelities: list[dict] | None = None,
                  method: str = "fanova", n_boot: int = 100, level: float = 0.9, seed: int = 0,
                  ci: str | None = None, failed: str = "drop", metric="f1",
@@ -190,7 +185,7 @@ def _at(df, space, method, fidelity, draws, level, seed, ci, failed, metric, kw,
                               f"({len(np.unique(enc.keys))} configurations: too few for resamples)")
     return Importance(method, dict(fidelity), enc.names, point.value, lo, hi, level, reps,
                       len(np.unique(enc.keys)), notes, point.interactions,
-                      {**point.extra, "dropped": enc.dropped, "encoded": enc, "resamples": _identity(draws),
+                      {**point.extra, "dropped": enc.dropped, "encoded": enc, "resamples": bootstrap.identity(draws),
                        "null_replicates": null, "ci": ci}, rel)
 
 

@@ -97,6 +97,13 @@ def piece_path(out: Path, name: str, label: str, suffix: str) -> Path:
     return out / "pieces" / name / (label.replace(",", "_").replace("=", "") + suffix)
 
 
+def stored(js: Path, fp: str, draws: str) -> bool:
+    """A stored piece is reused when its records and settings are unchanged and its resamples are
+    the table's (pieces written before resamples were named stably carry another name)."""
+    got = json.loads(js.read_text())
+    return got["fingerprint"] == fp and all(m["resamples"] == draws for m in got["importances"].values())
+
+
 def pieces(out: Path, name: str, table: pd.DataFrame, space, fids: list[dict], n_boot: int, notes: list) -> dict:
     """fANOVA at each fidelity of one table (one seed), one stored piece per fidelity (a few CPU-minutes
     each at 400 configurations): a piece whose fingerprint (the table's records, the fidelity and the
@@ -105,12 +112,13 @@ def pieces(out: Path, name: str, table: pd.DataFrame, space, fids: list[dict], n
     configurations only), so pieces pair across fidelities; a fidelity with too few configurations
     is left out with a note."""
     out_imps = {}
+    draws = bootstrap.identity(bootstrap.resamples(data.config_keys(table, space), n_boot, 0))
     for f in fids:
         lab = data.label(f)
         settings = {"n_boot": n_boot, "seed": 0, "fidelity": lab, "method": "fanova"}
         fp = fingerprint(table, settings)
         pq, js = (piece_path(out, name, lab, x) for x in (".parquet", ".json"))
-        if not (pq.exists() and js.exists() and json.loads(js.read_text())["fingerprint"] == fp):
+        if not (pq.exists() and js.exists() and stored(js, fp, draws)):
             try:
                 imps = study.importances(table, space, [f], n_boot, seed=0)
             except data.TooFew as e:

@@ -198,3 +198,29 @@ def test_seed_replicates_give_the_ceiling_rows(partial_results, tmp_path):
         study_v2.run(res, tmp_path / "x", n_boot=1)
     with pytest.raises(SystemExit):
         study_v2.main(["--results", str(res), "--out", str(tmp_path / "x"), "--n-boot", "5"])
+
+
+def test_resamples_are_named_alike_in_every_process():
+    """Stored pieces pair with fresh ones only if a set of resamples has one name everywhere
+    (`hash` is salted per process: the cause of 'not bootstrapped together' on a resumed study)."""
+    import subprocess
+    import sys
+    code = ("import numpy as np; from hpobench.analysis import bootstrap; "
+            "print(bootstrap.identity(bootstrap.resamples(np.array(list('abcdefg')), 5, 0)))")
+    names = {subprocess.run([sys.executable, "-c", code], env={"PYTHONHASHSEED": str(s)}, capture_output=True,
+                            text=True, check=True).stdout for s in (1, 2)}
+    here = bootstrap.identity(bootstrap.resamples(np.array(list("abcdefg")), 5, 0))
+    assert names == {here + "\n"}
+    assert here != bootstrap.identity(bootstrap.resamples(np.array(list("abcdefg")), 5, 1))
+
+
+def test_a_piece_from_other_resamples_is_recomputed(partial_results, tmp_path):
+    out = tmp_path / "sv2"
+    study_v2.run(partial_results, out, n_boot=3)
+    js = study_v2.piece_path(out, "cifar10-1x-main-seed0", "data_fraction=0.1,epochs=8,resolution=16", ".json")
+    meta = json.loads(js.read_text())
+    for m in meta["importances"].values():
+        m["resamples"] = "4162839834074011857"  # as a salted hash named them before
+    js.write_text(json.dumps(meta))
+    study_v2.run(partial_results, out, n_boot=3)  # would raise 'not bootstrapped together' if read back
+    assert json.loads(js.read_text())["importances"] != meta["importances"]
