@@ -217,12 +217,15 @@ def _metric(args):
 
 def _scope(args) -> None:
     from hpobench.experiments import scope
+    if not args.adaptive and (args.rounds is not None or args.first is not None):
+        raise SystemExit("error: --rounds and --first set the adaptive design's rounds; add --adaptive")
     bench, kwargs = _bench(args)
     decision = scope.run(bench, args.budget, args.out, low=_fidelity(args.low, "--low") or None,
                          probe=_fidelity(args.probe, "--probe") or None, n_low=args.n_low, n_probe=args.n_probe,
                          resolution=args.resolution, seed=args.seed, method=args.method, workers=_workers(args),
                          scheduler=args.scheduler, progress=not args.quiet, bench_kwargs=kwargs,
-                         adaptive=not args.fixed, rounds=args.rounds, first=_first(args.first))
+                         adaptive=args.adaptive, rounds=scope.ROUNDS if args.rounds is None else args.rounds,
+                         first=scope.FIRST if args.first is None else _first(args.first))
     print(decision.summary())
     print(f"report: {args.out}/report.md; scoped space: {args.out}/scoped_space.json")
 
@@ -293,11 +296,13 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--n-low", type=int, default=40, help="configurations at the low fidelity (default included); "
                    "adaptive: the fixed design's, which picks the fidelities and the low/probe cost split")
     s.add_argument("--n-probe", type=int, default=15, help="of those, how many also run at the probe")
-    s.add_argument("--fixed", action="store_true", help="the fixed design: n-low + n-probe in one go, no rounds")
-    s.add_argument("--rounds", type=int, default=4,
-                   help="adaptive: rounds at most (stops once the decision is settled)")
-    s.add_argument("--first", default="20,15", metavar="N_LOW,N_PROBE",
-                   help="adaptive: the first round's configurations")
+    design = s.add_mutually_exclusive_group()
+    design.add_argument("--adaptive", action="store_true", help="sample in rounds, stop once the decision is "
+                        "settled (lost to the fixed design at equal budget: results/scope_adaptive/summary.md)")
+    design.add_argument("--fixed", action="store_true", help="the fixed design, n-low + n-probe in one go (default)")
+    s.add_argument("--rounds", type=int, default=None, help="with --adaptive: rounds at most (default 4)")
+    s.add_argument("--first", default=None, metavar="N_LOW,N_PROBE",
+                   help="with --adaptive: the first round's configurations (default 20,15)")
     s.add_argument("--resolution", type=int, default=None, help="resolution of the automatic ladder")
     s.add_argument("--method", default="fanova", choices=["fanova", "ped-anova"])
     s.add_argument("--seed", type=int, default=0)

@@ -44,17 +44,20 @@ def test_rounds_fit_the_budget_and_the_plan_cost_split():
 ])
 def test_round_settings_that_cannot_fit_fail_before_compute(tmp_path, kw, match):
     with pytest.raises(ValueError, match=match):
-        scope.run("synthetic/partial", 300, tmp_path / "out", progress=False, **kw)
+        scope.run("synthetic/partial", 300, tmp_path / "out", progress=False, adaptive=True, **kw)
     assert not (tmp_path / "out").exists()
 
 
 def test_cli_rejects_bad_round_settings_before_compute(tmp_path, capsys):
     from hpobench.experiments import cli
     assert cli.main(["scope", "synthetic/partial", "--budget", "300", "--out", str(tmp_path / "o"),
-                     "--rounds", "50"]) == 2
+                     "--adaptive", "--rounds", "50"]) == 2
     assert "50 rounds do not fit budget 300" in capsys.readouterr().err
     with pytest.raises(SystemExit, match="--first takes N_LOW,N_PROBE"):
-        cli.main(["scope", "synthetic/partial", "--budget", "300", "--out", str(tmp_path / "o"), "--first", "20"])
+        cli.main(["scope", "synthetic/partial", "--budget", "300", "--out", str(tmp_path / "o"), "--adaptive",
+                  "--first", "20"])
+    with pytest.raises(SystemExit, match="add --adaptive"):  # round settings without rounds
+        cli.main(["scope", "synthetic/partial", "--budget", "300", "--out", str(tmp_path / "o"), "--rounds", "3"])
     assert not (tmp_path / "o").exists()
 
 
@@ -82,7 +85,7 @@ def test_scope_writes_report_space_and_trials_and_resumes(tmp_path):
 @pytest.mark.slow
 def test_adaptive_scope_stops_when_settled_reports_rounds_and_resumes(tmp_path):
     out = tmp_path / "scope"
-    dec = scope.run("synthetic/agree", 600, out, n_boot=20, progress=False)
+    dec = scope.run("synthetic/agree", 600, out, n_boot=20, progress=False, adaptive=True)
     rounds = json.loads((out / "rounds.json").read_text())
     assert rounds == dec.rounds and [r["n_low"] for r in rounds] == [20, 25, 30, 35][:len(rounds)]
     assert all(not r["settled"] for r in rounds[:-1])  # it stopped at the first settled round, if any
@@ -97,10 +100,22 @@ def test_adaptive_scope_stops_when_settled_reports_rounds_and_resumes(tmp_path):
                  "decided after round" if dec.settled else "UNDECIDED when the budget ran out"):
         assert text in report, text
     before = df.copy()
-    again = scope.run("synthetic/agree", 600, out, n_boot=20, progress=False)  # resumes: nothing re-run
+    again = scope.run("synthetic/agree", 600, out, n_boot=20, progress=False, adaptive=True)  # resumes: nothing re-run
     pd.testing.assert_frame_equal(pd.read_parquet(out / "evaluations.parquet"), before)
     assert again.tune == dec.tune and again.rounds == dec.rounds
-    every = scope.run("synthetic/agree", 600, out, n_boot=20, progress=False, stop=False)  # every round
+    every = scope.run("synthetic/agree", 600, out, n_boot=20, progress=False, adaptive=True, stop=False)  # every round
     assert len(every.rounds) == 4 and every.rounds[:len(rounds)] == rounds
     with pytest.raises(ValueError, match="other settings"):
-        scope.run("synthetic/agree", 600, out, rounds=3, progress=False)
+        scope.run("synthetic/agree", 600, out, rounds=3, progress=False, adaptive=True)
+
+
+def test_the_adaptive_comparison_pairs_designs_by_instance():
+    from hpobench.experiments import scope_adaptive
+    df = pd.DataFrame([dict(seed=s, design=d, recall=1.0, captured=c, tuned=t, cost=100.0)
+                       for s, (ca, cf) in enumerate([(0.9, 1.0), (0.8, 1.0), (1.0, 1.0), (0.95, 0.9)])
+                       for d, c, t in (("adaptive", ca, 8), ("fixed", cf, 10))])
+    p = scope_adaptive.paired(df).set_index("measure")
+    assert (p.loc["captured", ["higher", "lower", "ties"]] == [1, 2, 1]).all()
+    assert p.loc["captured", "mean_difference"] == pytest.approx((-0.1 - 0.2 + 0 + 0.05) / 4)
+    assert p.loc["tuned", "lower"] == 4 and p.loc["tuned", "sign_p"] == pytest.approx(0.125)
+    assert p.loc["recall", "ties"] == 4 and p.loc["recall", "sign_p"] == 1.0
