@@ -90,6 +90,7 @@ class Output:
     test: dict | None = None
     error: str | None = None
     spec: dict = field(default_factory=dict)
+    build_seconds: float = 0.0  # spent building this call's new programs, waited for or in the background
 
 
 COMPILES = {"count": 0, "seconds": 0.0, "loaded": 0}  # programs built (compiled or loaded) by this process
@@ -385,9 +386,16 @@ def _claim(key: tuple[str, Spec]) -> tuple[Future, bool]:
         return fut, True
 
 
+_BUILD_S: dict[tuple[str, Spec], float] = {}  # build seconds not yet charged to a trial
+
+
 def _fill(key: tuple[str, Spec], fut: Future) -> None:
+    t0 = time.perf_counter()
     try:
-        fut.set_result(_build_program(*key))
+        prog = _build_program(*key)
+        with _LOCK:
+            _BUILD_S[key] = time.perf_counter() - t0
+        fut.set_result(prog)
     except BaseException as e:  # the trial that asks gets the error; a later ask builds afresh
         with _LOCK:
             _BUILT.pop(key, None)
@@ -424,6 +432,13 @@ def programs(spec: Spec):
             _fill(key, fut)
         out.append(fut.result())
     return tuple(out)
+
+
+def build_seconds(spec: Spec) -> float:
+    """Seconds spent building `spec`'s programs that no trial was charged for yet (then charged):
+    a background build's cost, which the trial that waits for it may not see."""
+    with _LOCK:
+        return sum(_BUILD_S.pop((part, part_key(part, spec)), 0.0) for part in PARTS)
 
 
 @functools.lru_cache(maxsize=8)
@@ -470,6 +485,7 @@ def run(config: dict, ds: Dataset, epochs: int, data_fraction: float, resolution
     c0 = time.perf_counter()
     init, train_step, eval_step = programs(spec)
     compile_s = time.perf_counter() - c0  # waited for: a prefetched build overlapped earlier trials
+    build_s = build_seconds(spec)
     x_train, x_val, x_test = _inputs(ds, resolution)  # once per process, like compilation
     t0 = time.perf_counter()
     idx = nested_subset(ds.y_train, data_fraction, data_seed)
@@ -503,8 +519,8 @@ def run(config: dict, ds: Dataset, epochs: int, data_fraction: float, resolution
     if status == "diverged":
         nan = float("nan")
         return Output("diverged", nan, nan, nan, curve, time.perf_counter() - t0, compile_s, step * b,
-                      error=f"non-finite training loss at epoch {len(curve)}", spec=vars(spec))
+                      error=f"non-finite training loss at epoch {len(curve)}", spec=vars(spec), build_seconds=build_s)
     final = curve[-1]
     test = evaluate(eval_step, state, x_test, ds.y_test, ds.num_classes) if report_test else None
     return Output("ok", final["val_f1"], final["val_accuracy"], final["val_loss"], curve,
-                  time.perf_counter() - t0, compile_s, step * b, test=test, spec=vars(spec))
+                  time.perf_counter() - t0, compile_s, step * b, test=test, spec=vars(spec), build_seconds=build_s)

@@ -112,6 +112,7 @@ def test_evaluate_fashion_mnist_records_everything():
     assert r.cost == pytest.approx(3 * 0.05 * (7 / 28) ** 2) and r.cost_s > 0
     assert r.info["fidelity"] == LOW
     assert r.info["seed"] == 1 and r.info["config"]["depth"] == 8
+    assert r.info["build_s"] >= 0 and r.info["compile_s"] >= 0  # built (in the background or not) vs waited
     env = r.info["env"]
     assert env["versions"]["jax"] and env["cpu_count"] and env["devices"]
     row = base.trial_row(bench.name, r.info["config"], r.info["fidelity"], 1, r, bench.config_space)

@@ -274,6 +274,7 @@ def test_prefetch_builds_once_in_the_background(monkeypatch):
     train.prefetch(spec)  # idempotent
     progs = train.programs(spec)
     assert train.programs(spec) == progs and train.COMPILES["count"] == before + 3  # init, train, eval
+    assert train.build_seconds(spec) > 0 and train.build_seconds(spec) == 0  # charged once, to the first asker
     assert len(threads) == 3 and all(t.startswith("hpobench-build") for t in threads)
     train.prefetch(train.Spec(8, 4, 10, None, None, 8, 3, 24))  # another batch size: its train step only
     train.programs(train.Spec(8, 4, 10, None, None, 8, 3, 24))

@@ -91,7 +91,7 @@ def make(dataset: str, max_epochs: int = 50, max_fraction: float = 1.0, max_reso
         ds = prepare()
         out = train.run(config, ds, fidelity["epochs"], fidelity["data_fraction"], fidelity["resolution"],
                         seed, report_test=report_test, shared=shared_programs)
-        info = {"spec": out.spec, "compile_s": out.compile_seconds, "images": out.images}
+        info = {"spec": out.spec, "compile_s": out.compile_seconds, "build_s": out.build_seconds, "images": out.images}
         return Result(out.status, out.f1, out.accuracy, out.loss, out.seconds, cost(fidelity), out.curve,
                       out.error, out.test, info)
 
