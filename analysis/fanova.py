@@ -27,8 +27,8 @@ calibration tables). On the analytic battery (experiments/importance_battery.py,
 exact truths, identical tables, 5 seeds x 8 objectives per n) Kendall tau-b vs the
 truth / L1 of normalised shares, ours vs Optuna's FanovaImportanceEvaluator: 0.52 /
 0.55 vs 0.40 / 0.76 at 30 configurations, 0.77 / 0.27 vs 0.62 / 0.53 at 100, 0.86 /
-0.14 vs 0.71 / 0.41 at 300, 0.90 / 0.07 vs 0.76 / 0.30 at 1,000 (2 seeds there), and a
-point estimate at 1,000 configurations costs 0.18 CPU s vs Optuna's 26 s (149x).
+0.14 vs 0.71 / 0.41 at 300, 0.89 / 0.07 vs 0.74 / 0.30 at 1,000, and a point
+estimate at 1,000 configurations costs 0.18 CPU s vs Optuna's 27.5 s (153x).
 It loses to Optuna on single objectives: `noisy` (tau and L1 at 30-50), `dominant` (tau
 at 30-50), `u_shaped` (L1 at 30) and `interactions` (tau at 100-300, L1 0.12 vs 0.05 at
 1,000): the depth-2 stage on residuals rarely finds a product with no main effect, so
