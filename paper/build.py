@@ -469,6 +469,16 @@ def synthetic(p: Paper) -> None:
     p.put("optimizers_table", _first_table(opt.read_text()), opt)
 
 
+def estimators(p: Paper) -> None:
+    """The estimators against their best peers (issue 15): the importance battery's table and the
+    multi-fidelity optimizers' goal lines, quoted from each harness's summary."""
+    bat = p.results / "importance_battery" / "summary.md"
+    p.put("battery_table", _first_table(bat.read_text()), bat)
+    peers = p.results / "bohb_peers" / "summary.md"
+    goal = [s for s in peers.read_text().splitlines() if s.startswith("- **")]
+    p.put("peers_goal", "\n".join("  " + s for s in goal), peers)
+
+
 def _first_table(md: str) -> str:
     lines = md.splitlines()
     start = next((i for i, s in enumerate(lines) if s.startswith("|")), None)
@@ -482,7 +492,8 @@ PARTS = {"study": (study, "cifar10_cpu/evaluations.parquet"), "study_v2": (study
          "strategies": (strategies, "strategies/runs.parquet"),
          "live": (live, "strategies_live/runs.parquet"),
          "throughput": (throughput, "throughput/jax_vs_torch.jsonl"),
-         "synthetic": (synthetic, "analysis_synthetic/coverage.json")}
+         "synthetic": (synthetic, "analysis_synthetic/coverage.json"),
+         "estimators": (estimators, "importance_battery/summary.md")}
 
 
 def build(results: str | Path = "results", out: str | Path = HERE, n_boot: int = 50,

@@ -16,7 +16,7 @@ COPY = ("throughput/jax_vs_torch.jsonl", "analysis_synthetic/tau_vs_n.csv", "ana
         "optimizers_synthetic/summary.md", "cifar10_cpu/meta.json", "strategies/holdout.parquet",
         "strategies/landscape.json", "strategies_live/runs.parquet", "strategies_live/curves.parquet",
         "strategies_live/settings.json", "strategies_live/versus_surrogate.parquet",
-        "strategies_live/surrogate/runs.parquet")
+        "strategies_live/surrogate/runs.parquet", "importance_battery/summary.md", "bohb_peers/summary.md")
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +52,7 @@ def test_the_paper_builds_completely_and_every_number_has_a_source(results, tmp_
     for fig in ("agreement_vs_cost", "importance_full", "strategies_anytime", "live_anytime", "v2_agreement_vs_cost"):
         assert (tmp_path / "a" / "figures" / f"{fig}.png").stat().st_size > 10_000
     assert "| 20 |" not in p.numbers["table:agreement"]["text"]  # a table, not a dump
+    assert "| 1000 | 40 |" in p.numbers["battery_table"]["text"] and "- **smac-mf**" in text  # the estimators' peers
     assert len(pd.read_csv(tmp_path / "a" / "tables" / "agreement.csv")) == 9  # every low fidelity vs full
 
 
