@@ -272,8 +272,15 @@ def outlook(dec: Decision, cap: float = 10.0) -> str:
     if dec.settled:
         return (f"decided after round {len(r)}: cost {spent:.3g} of {dec.budget:.3g}"
                 + (f" ({left:.3g} left unspent)" if left > 0 else ""))
-    factor = max(_agreement_factor(dec.agreement, dec.rule), _stability_factor(r, dec.rule.stable))
-    head = f"UNDECIDED when the budget ran out (cost {spent:.3g} of {dec.budget:.3g}, {len(r)} rounds)"
+    fa, fs = _agreement_factor(dec.agreement, dec.rule), _stability_factor(r, dec.rule.stable)
+    head = (f"UNDECIDED when the budget ran out (cost {spent:.3g} of {dec.budget:.3g}, "
+            + ("1 round)" if len(r) == 1 else f"{len(r)} rounds)"))
+    if len(r) == 1 and fs > 1:  # one round has no trend in stability to extend
+        agreement = (f"the agreement alone would likely clear the rule with about {fa:.1f}x the cost spent"
+                     if fa <= cap else f"the agreement alone would not likely clear the rule within {cap:g}x")
+        return head + (f"; {agreement}; stability ({r[-1]['stability']:.0%} of resamples, {dec.rule.stable:.0%} "
+                       "needed) cannot be extrapolated from one round (--adaptive samples in rounds)")
+    factor = max(fa, fs)
     if not np.isfinite(factor) or factor > cap:
         return head + f"; not likely decided within {cap:g}x the cost spent (the rounds do not converge on it)"
     return head + (f"; likely decided with about {factor:.1f}x the cost spent, i.e. a budget of "

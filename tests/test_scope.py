@@ -183,6 +183,9 @@ def test_outlook_says_undecided_and_how_much_more_cost_would_likely_decide(agree
     assert "about 2.0x" in text and "400 (200 more)" in text
     und.rounds = [{**rounds[0], "stability": 0.85}, rounds[1]]  # stability fell
     assert "not likely" in scope.outlook(und)
+    one = dataclasses.replace(und, rounds=rounds[1:])  # the fixed design: one round, no stability trend
+    assert "(cost 200 of 200, 1 round)" in scope.outlook(one) and "about 1.6x" in scope.outlook(one)
+    assert "cannot be extrapolated from one round" in scope.outlook(one)
     done = dataclasses.replace(und, clears=True, stability=0.95, budget=300.0)
     assert scope.outlook(done) == "decided after round 2: cost 200 of 300 (100 left unspent)"
     assert "UNDECIDED" in und.summary() and "noise reference" not in und.summary()
