@@ -23,7 +23,7 @@ data:
 
 # The main job: decide what to tune for the ResNet on Fashion-MNIST (~8 min on 2 CPU cores).
 run: setup
-	$(BIN)/hpobench scope resnet/fashion_mnist --budget 0.9 --n-low 45 --n-probe 22 --resolution 7 --out runs/scope
+	$(BIN)/hpobench scope resnet/fashion_mnist --budget 0.6 --n-low 30 --resolution 7 --out runs/scope
 
 test: setup
 	$(BIN)/pytest -q
