@@ -21,7 +21,7 @@ data:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $(DEBS); }
 
-# The main job: decide what to tune for the ResNet on Fashion-MNIST (~8 min on 2 CPU cores).
+# The main job: decide what to tune for the ResNet on Fashion-MNIST (~5 min on 2 CPU cores, ~6 with set-up on a fresh clone).
 run: setup
 	$(BIN)/hpobench scope resnet/fashion_mnist --budget 0.6 --n-low 30 --resolution 7 --out runs/scope
 
