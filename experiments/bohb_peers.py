@@ -28,8 +28,9 @@ at least 3 of the 4 functions, and never above 1.2x it.
 Result (results/bohb_peers/summary.md, 10 seeds, budget 100 full evaluations), median final regret,
 ours vs the best peer (Syne Tune's BOHB): bohb 0.046 vs 0.097 (branin), 0.072 vs 0.091 (hartmann3),
 0.205 vs 0.270 (hartmann6), 21.3 vs 20.9 (styblinski4, 1.02x): goal met, 3 of 4, none above 1.2x.
-smac-mf 0.032, 0.025, 0.339 (1.25x: not met on hartmann6), 18.9. Syne Tune's runs depend on
-numpy's global random state (its runs in a fresh process differed from these), ours do not.
+smac-mf 0.032, 0.025, 0.339 (1.25x: not met on hartmann6), 18.9. Syne Tune's runs then depended
+on numpy's global random state (a fresh process gave other runs); the adapter now gives it a state
+of its own per run (`SyneTuneBOHB`), so these Syne Tune figures are not reproducible, later ones are.
 
 Raw rows go to OUT/raw/<function>__<optimizer>.csv (one file per pair: the run can be done in
 pieces with --functions and --optimizers), the table to OUT/summary.md (default OUT: results/bohb_peers).
@@ -38,6 +39,7 @@ pieces with --functions and --optimizers), the table to OUT/summary.md (default 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import itertools
 import logging
@@ -72,10 +74,19 @@ class SyneTuneBOHB:
     each rung's result, is continued to the next rung or stopped. Here each rung is one
     evaluation at that rung's budget: `ask` returns the continuation of the last trial while
     the scheduler says CONTINUE, else a new configuration from its searcher.
+
+    Syne Tune (0.16) draws its random configurations and its bracket from numpy's global
+    random state (`config_space` sampling, `np.random.choice` in ASHA), so a run depended on
+    whatever that state was. Every call into the scheduler runs with numpy's global state
+    swapped for the run's own (`_own_rng`), seeded from the run's seed and kept between calls:
+    the same seed gives the same run in any process, and the caller's global state is left as
+    it was. (Its KDE searcher has its own RandomState, seeded by `random_seed`; Python's
+    `random` is not drawn on this path.)
     """
 
     problem: Problem
     scheduler: object = field(init=False, repr=False)
+    rng_state: tuple = field(init=False, repr=False)  # numpy's global state while Syne Tune runs
     rungs: list = field(init=False)
     trials: dict = field(init=False, default_factory=dict)  # Syne Tune trial id -> its Trial
     cont: tuple | None = field(init=False, default=None)  # (trial id, next rung) to run next
@@ -86,15 +97,29 @@ class SyneTuneBOHB:
         except ImportError:
             raise OptimizerError("synetune-bohb needs Syne Tune: pip install 'hpobench[peers]'") from None
         self.rungs = self.problem.axis.rungs(3)
+        # a stream of its own, not the KDE searcher's RandomState(seed) (same seed: the same draws)
+        self.rng_state = np.random.RandomState(np.random.SeedSequence((self.problem.seed, 1)).generate_state(4)
+                                               ).get_state()
         self.scheduler = BOHB(_synetune_space(self.problem.space), metric="loss", time_attr="budget",
                               max_t=self.rungs[-1], grace_period=self.rungs[0], reduction_factor=3,
                               do_minimize=True, random_seed=self.problem.seed, points_to_evaluate=[])
+
+    @contextlib.contextmanager
+    def _own_rng(self):
+        outer = np.random.get_state()
+        np.random.set_state(self.rng_state)
+        try:
+            yield
+        finally:
+            self.rng_state = np.random.get_state()
+            np.random.set_state(outer)
 
     def _new(self, config: dict):
         from syne_tune.backend.trial_status import Trial as StTrial
         t = StTrial(trial_id=len(self.trials), config=config, creation_time=dt.datetime.now())
         self.trials[t.trial_id] = t
-        self.scheduler.on_trial_add(t)
+        with self._own_rng():
+            self.scheduler.on_trial_add(t)
         return t
 
     def ask(self) -> Proposal:
@@ -102,7 +127,9 @@ class SyneTuneBOHB:
             tid, rung = self.cont
             self.cont = None
         else:
-            tid, rung = self._new(self.scheduler.suggest().config).trial_id, 0
+            with self._own_rng():
+                config = self.scheduler.suggest().config
+            tid, rung = self._new(config).trial_id, 0
         config = {k: float(v) for k, v in self.trials[tid].config.items()}
         return Proposal(config, self.rungs[rung], {"st": tid, "rung": rung})
 
@@ -112,7 +139,9 @@ class SyneTuneBOHB:
             tid, rung = self._new(dict(trial.config)).trial_id, len(self.rungs) - 1
         else:
             tid, rung = trial.info["st"], trial.info["rung"]
-        decision = self.scheduler.on_trial_result(self.trials[tid], {"loss": float(loss), "budget": self.rungs[rung]})
+        with self._own_rng():
+            decision = self.scheduler.on_trial_result(self.trials[tid], {"loss": float(loss),
+                                                                          "budget": self.rungs[rung]})
         if decision == SchedulerDecision.CONTINUE and rung + 1 < len(self.rungs) and "st" in trial.info:
             self.cont = (tid, rung + 1)
 

@@ -246,3 +246,15 @@ def test_same_seed_same_run_in_any_process(name):
     runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                            env=os.environ | {"PYTHONHASHSEED": h}).stdout for h in ("1", "2")]
     assert runs[0] == runs[1] and len(json.loads(runs[0])["config.lr"]) >= 12
+
+
+def test_smac_mf_starts_from_5_random_configs_and_models_a_budget_with_d_plus_1_trials():
+    """SMAC3 2.x's defaults (60 random configurations for 6-d, a model from 1 trial) replaced (smac.py)."""
+    from hpobench.optimizers.base import Problem
+    problem = Problem.make(hpobench.get("mf/hartmann6"), axis="budget", seed=0, budget=100 * 27)
+    opt = optimizers.factory("smac-mf")(problem)
+    try:
+        selector = opt.facade._config_selector
+        assert len(selector._initial_design_configs) == 5 and selector._min_trials == 6 + 1
+    finally:
+        opt.close()
