@@ -25,12 +25,12 @@ at least 3 of the 4 functions, and never above 1.2x it.
         .venv/bin/python -m hpobench.experiments.bohb_peers --seeds 10            # the evidence
     .venv/bin/python -m hpobench.experiments.bohb_peers --seeds 1 --functions branin --out /tmp/x
 
-Result (results/bohb_peers/summary.md, 10 seeds, budget 100 full evaluations), median final regret,
-ours vs the best peer (Syne Tune's BOHB): bohb 0.046 vs 0.097 (branin), 0.072 vs 0.091 (hartmann3),
-0.205 vs 0.270 (hartmann6), 21.3 vs 20.9 (styblinski4, 1.02x): goal met, 3 of 4, none above 1.2x.
-smac-mf 0.032, 0.025, 0.339 (1.25x: not met on hartmann6), 18.9. Syne Tune's runs then depended
-on numpy's global random state (a fresh process gave other runs); the adapter now gives it a state
-of its own per run (`SyneTuneBOHB`), so these Syne Tune figures are not reproducible, later ones are.
+Result (results/bohb_peers/summary.md, 10 seeds, budget 100 full evaluations, every row from one
+session with the repeatable Syne Tune adapter), median final regret, ours vs the best peer (Syne
+Tune's BOHB): smac-mf 0.00048 vs 0.275 (branin), 0.021 vs 0.169 (hartmann3), 0.283 vs 0.287
+(hartmann6, 0.98x), 14.3 vs 12.4 (styblinski4, 1.16x): goal met. bohb 0.046, 0.072, 0.205 (0.17x,
+0.42x, 0.71x) but 21.3 on styblinski4 (1.72x): goal NOT met there. An earlier, unrepeatable Syne
+Tune run (numpy's global state) scored 20.9 on styblinski4: ten seeds do not pin that peer down.
 
 Raw rows go to OUT/raw/<function>__<optimizer>.csv (one file per pair: the run can be done in
 pieces with --functions and --optimizers), the table to OUT/summary.md (default OUT: results/bohb_peers).
