@@ -361,15 +361,18 @@ def _build_program(part: str, spec: Spec):
                 _store(path, prog)
             except Exception:  # a backend without serialisation still trains; only the store is lost
                 pass
+    seconds = time.perf_counter() - t0
     with _LOCK:
         COMPILES["count"] += 1
         COMPILES["loaded"] += loaded
-        COMPILES["seconds"] += time.perf_counter() - t0
+        COMPILES["seconds"] += seconds
+        _BUILD_S[(part, spec)] = seconds
     return prog
 
 
 MAX_PROGRAMS = 3 * 64  # built programs kept per process: bounded memory in long studies; the disk store refills fast
 _LOCK = threading.Lock()
+_BUILD_S: dict[tuple[str, Spec], float] = {}  # build seconds not yet charged to a trial (`build_seconds`)
 _BUILT: collections.OrderedDict[tuple[str, Spec], Future] = collections.OrderedDict()  # least recently asked first
 
 
@@ -386,16 +389,9 @@ def _claim(key: tuple[str, Spec]) -> tuple[Future, bool]:
         return fut, True
 
 
-_BUILD_S: dict[tuple[str, Spec], float] = {}  # build seconds not yet charged to a trial
-
-
 def _fill(key: tuple[str, Spec], fut: Future) -> None:
-    t0 = time.perf_counter()
     try:
-        prog = _build_program(*key)
-        with _LOCK:
-            _BUILD_S[key] = time.perf_counter() - t0
-        fut.set_result(prog)
+        fut.set_result(_build_program(*key))
     except BaseException as e:  # the trial that asks gets the error; a later ask builds afresh
         with _LOCK:
             _BUILT.pop(key, None)
