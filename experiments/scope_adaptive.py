@@ -31,9 +31,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from hpobench.analysis import scope as scoping
+from hpobench.analysis.paired import sign_test
 from hpobench.experiments import scope
 from hpobench.experiments.importance_synthetic import FULL, instance
 
@@ -165,9 +165,9 @@ def paired(df: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for m in ("recall", "captured", "tuned", "cost"):
         d = (p[m]["adaptive"] - p[m]["fixed"]).to_numpy()
-        up, down = int((d > 1e-9).sum()), int((d < -1e-9).sum())
-        rows.append(dict(measure=m, instances=len(d), mean_difference=d.mean(), higher=up, lower=down,
-                         ties=len(d) - up - down, sign_p=stats.binomtest(up, up + down).pvalue if up + down else 1.0))
+        s = sign_test(d)
+        rows.append(dict(measure=m, instances=len(d), mean_difference=d.mean(), higher=s["above"],
+                         lower=s["below"], ties=s["ties"], sign_p=s["sign_p"]))
     return pd.DataFrame(rows)
 
 

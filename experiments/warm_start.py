@@ -63,9 +63,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 import hpobench
+from hpobench.analysis.paired import sign_test
 from hpobench.experiments import optimizers_synthetic as synth
 from hpobench.experiments import scope
 from hpobench.optimizers import record, warm
@@ -140,11 +140,10 @@ def paired(df: pd.DataFrame) -> pd.DataFrame:
     for (label, opt, frac), g in df.groupby(["label", "optimizer", "fraction"], sort=False):
         p = g.pivot_table(index=["benchmark", "seed"], columns="arm", values="regret")
         d = (p["warm"] - p["cold"]).dropna()
-        wins, losses = int((d < -1e-9).sum()), int((d > 1e-9).sum())
-        test = stats.binomtest(wins, wins + losses, 0.5).pvalue if wins + losses else 1.0
+        s = sign_test(d.to_numpy())
         rows.append(dict(benchmark=label, optimizer=opt, fraction=frac, pairs=len(d),
                          cold=_mse(p["cold"]), warm=_mse(p["warm"]), diff=_mse(d),
-                         wins=wins, ties=len(d) - wins - losses, losses=losses, sign_p=test))
+                         wins=s["below"], ties=s["ties"], losses=s["above"], sign_p=s["sign_p"]))
     return pd.DataFrame(rows)
 
 
