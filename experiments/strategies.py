@@ -13,6 +13,9 @@ for the rest; hyperparameters outside the scope stay at their defaults.
     oracle    fANOVA at full fidelity on every recorded configuration; top k; free and
               unattainable in practice: the reference for what scoping could gain
     random-k  k hyperparameters drawn at random; free
+    one-epoch no scoping: the cheap evaluations pick configurations instead (Egele et al. 2023,
+              "one epoch is all you need"): the `--n-low` configurations at one epoch (`screen`),
+              then the best of them fully trained while the budget lasts; no optimizer (`none`)
 
 Scoping reads real recorded trainings: per seed, `--n-low` configurations (the default
 and a random draw) from the study's table, charged their recorded cost. Tuning runs on
@@ -21,6 +24,9 @@ same table; its held-out error is written beside the results), or live with
 `--bench resnet/cifar10-cpu` to confirm the surrogate's verdict.
 
     nice -n 10 .venv/bin/python -m hpobench.experiments.strategies              # 10 seeds
+    taskset -c 0 .venv/bin/python -m hpobench.experiments.strategies --bench resnet/cifar10-cpu \
+        --out results/strategies_live_v2 --budget 10 --strategies all expert tool low-topk one-epoch
+        # study v2's live comparison (issue 13): ~9 runs a seed, ~1.5 CPU-h a seed; resumable
     for s in all expert tool; do                    # live confirmation: ~1.5 h on 2 cores, 3 processes
       .venv/bin/python -m hpobench.experiments.strategies --bench resnet/cifar10-cpu --out results/strategies_live \
           --seeds 2 --budget 20 --optimizers smac --strategies $s &
@@ -50,15 +56,17 @@ import pandas as pd
 from scipy import stats
 
 import hpobench
-from hpobench.analysis import data, importance, scope
+from hpobench.analysis import data, importance, paired, scope
 from hpobench.benchmarks import study as study_table
 from hpobench.benchmarks import tabular
 from hpobench.optimizers import record
 
-STRATEGIES = ("all", "expert", "low-topk", "tool", "oracle", "random-k")
+STRATEGIES = ("all", "expert", "low-topk", "tool", "oracle", "random-k", "one-epoch")
+NO_OPTIMIZER = "none"  # the optimizer column of strategies that run none (one-epoch)
 EXPERT = ("learning_rate", "batch_size")
 LIVE = "resnet/cifar10-cpu"
 FRACTIONS = (0.1, 0.25, 0.5, 0.75, 1.0)
+ANYTIME = tuple(i / 10 for i in range(1, 11))  # shares of the budget the anytime table reads
 
 
 @dataclass(frozen=True)
@@ -67,6 +75,7 @@ class Setup:
     k: int = 3
     low: dict = field(default_factory=lambda: {"epochs": 2, "data_fraction": 0.025, "resolution": 8})
     probe: dict = field(default_factory=lambda: {"epochs": 4, "data_fraction": 0.05, "resolution": 8})
+    screen: dict = field(default_factory=lambda: {"epochs": 1})  # one-epoch's; the rest at full
     n_low: int = 40
     n_probe: int = 15
     n_boot: int = 50
@@ -112,23 +121,64 @@ def _reduced(space, keep, cost: float) -> Scope:
     return Scope(reduced, cost, [n for n in space if n in kept])
 
 
-def _draw(study: pd.DataFrame, live, s: Setup, rng) -> pd.DataFrame:
-    """Rows of `n_low` recorded configurations (the default first) at the low fidelity, and of
-    the first `n_probe` of them at the probe fidelity: what a practitioner would have run."""
-    low, probe = (data.at(study, live.fidelity(f)) for f in (s.low, s.probe))
-    ids = sorted(set(low["config_id"]) & set(probe["config_id"]))
+def _chosen(study: pd.DataFrame, live, s: Setup, rng) -> list[int]:
+    """`n_low` recorded configurations (the default first), drawn among those recorded at every
+    cheap fidelity a strategy reads, so that a seed's tool, low-topk and one-epoch see the same ones."""
+    cheap = (s.low, s.probe, s.screen)
+    ids = sorted(set.intersection(*(set(data.at(study, live.fidelity(f))["config_id"]) for f in cheap)))
     if len(ids) < s.n_low:
-        raise ValueError(f"the study has {len(ids)} configurations at both {s.low} and {s.probe}; "
+        raise ValueError(f"the study has {len(ids)} configurations at all of {cheap}; "
                          f"--n-low {s.n_low} needs more (run more of the study or lower --n-low)")
     rest = [i for i in ids if i != 0]
-    chosen = ([0] if 0 in ids else []) + rng.choice(rest, s.n_low - (0 in ids), replace=False).tolist()
+    return ([0] if 0 in ids else []) + rng.choice(rest, s.n_low - (0 in ids), replace=False).tolist()
+
+
+def _draw(study: pd.DataFrame, live, s: Setup, rng) -> pd.DataFrame:
+    """Rows of the chosen configurations at the low fidelity, and of the first `n_probe` of them at
+    the probe fidelity: what a practitioner would have run."""
+    chosen = _chosen(study, live, s, rng)
+    low, probe = (data.at(study, live.fidelity(f)) for f in (s.low, s.probe))
     return pd.concat([low[low["config_id"].isin(chosen)], probe[probe["config_id"].isin(chosen[: s.n_probe])]])
+
+
+def one_epoch(study: pd.DataFrame, live, bench, s: Setup, seed: int) -> tuple[float, pd.DataFrame, list[dict]]:
+    """The one-epoch baseline: the seed's chosen configurations' recorded one-epoch F1 ranks them;
+    the best are trained at full fidelity on `bench`, best first, while the budget lasts.
+    Returns the screening cost, the trials (cumulative cost and incumbent) and their configurations."""
+    chosen = _chosen(study, live, s, np.random.default_rng(seed))
+    screen = data.at(study, live.fidelity(s.screen))
+    screen = screen[screen["config_id"].isin(chosen)]
+    cost, full = float(screen["cost"].sum()), live.cost(live.full_fidelity)
+    k = int((s.budget * full - cost) / full + 1e-9)
+    if k < 1:
+        raise ValueError(f"budget {s.budget:g} leaves no full training after screening {len(chosen)} "
+                         f"configurations at {s.screen} (cost {cost:.3g}); raise --budget or lower --n-low")
+    top = screen.assign(score=tabular.scored_f1(screen)).sort_values(["score", "config_id"], ascending=[False, True])
+    configs = tabular.configs(top.head(k), live)
+    f1 = tabular.scored_f1(pd.DataFrame([vars(r) for r in (bench.evaluate(c, live.full_fidelity, seed=seed)
+                                                          for c in configs)]))
+    trials = pd.DataFrame({"spent": cost + full * np.arange(1, k + 1), "f1": f1})
+    best = trials["f1"].cummax()
+    trials["incumbent_trial"] = [int(np.argmax(f1[: i + 1])) for i in range(k)]
+    trials["incumbent_f1"] = best
+    return cost, trials, configs
 
 
 def run_one(strategy: str, optimizer: str, seed: int, study, live, bench, s: Setup) -> tuple[dict, pd.DataFrame]:
     t0 = time.perf_counter()
-    sc = scope_for(strategy, study, live, s, seed)
     total = s.budget * live.cost(live.full_fidelity)
+    if strategy == "one-epoch":
+        cost, trials, configs = one_epoch(study, live, bench, s, seed)
+        curve = trials[["spent", "incumbent_trial", "incumbent_f1"]].assign(total=trials["spent"])
+        best = configs[int(trials["incumbent_trial"].iloc[-1])]
+        row = dict(strategy=strategy, optimizer=NO_OPTIMIZER, seed=seed, scoping_cost=cost,
+                   scoping_share=cost / total, n_tuned=0, tuned=[], verdict="",
+                   final_f1=float(trials["incumbent_f1"].iloc[-1]), default_f1=np.nan, trials=len(trials),
+                   incumbent=json.dumps({k: hpobench.spaces.plain(v) for k, v in best.items()}),
+                   wall_s=time.perf_counter() - t0)
+        row.update({f"f1_at_{f:g}": _at(curve, f * total) for f in FRACTIONS})
+        return row, curve.assign(strategy=strategy, optimizer=NO_OPTIMIZER, seed=seed)
+    sc = scope_for(strategy, study, live, s, seed)
     run = hpobench.tune(bench, optimizer, total - sc.cost, seed=seed, space=sc.space)
     curve = run.trajectory[["spent", "incumbent_trial", "incumbent_f1"]].assign(total=lambda d: d["spent"] + sc.cost)
     row = dict(strategy=strategy, optimizer=optimizer, seed=seed, scoping_cost=sc.cost,
@@ -180,29 +230,76 @@ def mean_se(x) -> str:
     return f"{x.mean():.4f} ± {x.std(ddof=1) / np.sqrt(len(x)):.4f}" if len(x) > 1 else f"{x.mean():.4f}"
 
 
+def _baselines(runs: pd.DataFrame, optimizer: str) -> list[str]:
+    """The optimizers whose `all` a strategy is paired with: its own, or every one for a strategy
+    that runs none (one-epoch)."""
+    opts = runs.loc[runs.strategy == "all", "optimizer"].unique().tolist()
+    return opts if optimizer == NO_OPTIMIZER else [o for o in opts if o == optimizer]
+
+
 def table(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per optimizer x strategy: anytime and final F1 (mean ± SE), paired wins vs `all`.
     Column `mean` is the final F1's mean, for ranking."""
     rows = []
     for (opt, strat), g in runs.groupby(["optimizer", "strategy"], sort=False):
-        base = runs[(runs.optimizer == opt) & (runs.strategy == "all")].set_index("seed")["final_f1"]
-        mine = g.set_index("seed")["final_f1"]
-        both = mine.index.intersection(base.index)
+        mine, wins = g.set_index("seed")["final_f1"], []
+        for b in _baselines(runs, opt) if strat != "all" else []:
+            base = runs[(runs.optimizer == b) & (runs.strategy == "all")].set_index("seed")["final_f1"]
+            both = mine.index.intersection(base.index)
+            wins.append(f"{int((mine[both] > base[both]).sum())}/{len(both)}" + (f" ({b})" if b != opt else ""))
         rows.append({"optimizer": opt, "strategy": strat, "seeds": len(g), "F1 at 25%": mean_se(g["f1_at_0.25"]),
                      "F1 at 50%": mean_se(g["f1_at_0.5"]), "final F1": mean_se(g["final_f1"]),
-                     "mean": g["final_f1"].mean(),
-                     "wins vs all": "" if strat == "all" else f"{int((mine[both] > base[both]).sum())}/{len(both)}",
+                     "mean": g["final_f1"].mean(), "wins vs all": ", ".join(wins),
                      "hps tuned": f"{g['n_tuned'].mean():.1f}", "scoping share": f"{g['scoping_share'].mean():.1%}"})
     return pd.DataFrame(rows)
 
 
+def versus_all(runs: pd.DataFrame, column: str = "final_f1") -> pd.DataFrame:
+    """Each strategy paired by seed with `all` (same optimizer; both for one-epoch): the sign
+    test and the mean difference with its 90% paired-bootstrap interval."""
+    rows = []
+    for (opt, strat), g in runs[runs.strategy != "all"].groupby(["optimizer", "strategy"], sort=False):
+        for b in _baselines(runs, opt):
+            base = runs[(runs.optimizer == b) & (runs.strategy == "all")].set_index("seed")[column]
+            mine = g.set_index("seed")[column]
+            both = mine.index.intersection(base.index)
+            rows.append({"strategy": strat, "optimizer": opt, "versus": f"all ({b})", "pairs": len(both),
+                         **paired.compare((mine[both] - base[both]).to_numpy())})
+    return pd.DataFrame(rows)
+
+
+def anytime(curves: pd.DataFrame, total: float, fractions=ANYTIME) -> pd.DataFrame:
+    """Incumbent F1 at each share of the total budget (scoping included): mean over seeds and its
+    90% bootstrap interval, per optimizer x strategy (NaN before a seed's first full training)."""
+    rows = []
+    for (opt, strat), g in curves.groupby(["optimizer", "strategy"], sort=False):
+        for f in fractions:
+            at = [_at(c, f * total) for _, c in g.groupby("seed")]
+            mean, lo, hi = paired.mean_interval(at)
+            rows.append({"optimizer": opt, "strategy": strat, "fraction": float(f), "seeds": int(np.isfinite(at).sum()),
+                         "mean": mean, "lower": lo, "upper": hi})
+    return pd.DataFrame(rows)
+
+
 def summarise(runs: pd.DataFrame, hold: pd.DataFrame | None, s: Setup, bench: str,
-              versus: pd.DataFrame | None = None) -> str:
+              versus: pd.DataFrame | None = None, at: pd.DataFrame | None = None) -> str:
     lines = [f"# Scoping strategies at equal total cost ({bench})", "",
              f"Budget: {s.budget:g} full-fidelity trainings, scoping included. Setup: {json.dumps(asdict(s))}.",
              "Validation macro-F1 of the incumbent (mean ± SE over seeds); `wins vs all`: seeds where the",
              "strategy's final F1 beats tuning everything with the same optimizer and seed.", "",
              table(runs).drop(columns="mean").to_markdown(index=False, disable_numparse=True)]
+    if at is not None:
+        wide = at[at.fraction.round(2).isin([0.2, 0.5, 1.0])].assign(
+            cell=lambda d: [f"{m:.4f} [{lo:.4f}, {hi:.4f}]" for m, lo, hi in zip(d["mean"], d["lower"], d["upper"])])
+        lines += ["", "## Anytime: incumbent F1 at a share of the total budget, mean over seeds [90% interval]", "",
+                  wide.pivot_table(index=["optimizer", "strategy"], columns="fraction", values="cell", aggfunc="first",
+                                   sort=False).rename(columns=lambda f: f"{f:.0%}").reset_index()
+                  .to_markdown(index=False, disable_numparse=True)]
+    vs = versus_all(runs)
+    if len(vs):
+        lines += ["", "## Paired by seed against `all`: final F1 difference (strategy - all)", "",
+                  "Sign test over seeds; mean difference with its 90% paired-bootstrap interval.", "",
+                  vs.to_markdown(index=False, floatfmt=".4f")]
     tool = runs[runs.strategy == "tool"]
     if len(tool):
         lines += ["", "Tool verdicts: " + ", ".join(f"{k} {v}" for k, v in tool["verdict"].value_counts().items())]
@@ -241,10 +338,11 @@ def main(argv=None) -> None:
         bench = tabular.surrogate(study, live, name="surrogate/cifar10-cpu")
     else:
         bench = hpobench.get(a.bench)
-    todo = [(st, o, sd) for sd in range(a.seeds) for o in a.optimizers for st in a.strategies]
+    todo = list(dict.fromkeys((st, NO_OPTIMIZER if st == "one-epoch" else o, sd) for sd in range(a.seeds)
+                              for o in a.optimizers for st in a.strategies))  # seed-major: pairs complete early
     for st, _, sd in todo:  # bad settings fail before any run (e.g. too few recorded configurations)
-        if st in ("low-topk", "tool"):
-            _draw(study, live, s, np.random.default_rng(sd))
+        if st in ("low-topk", "tool", "one-epoch"):
+            _chosen(study, live, s, np.random.default_rng(sd))
     settings = {"setup": asdict(s), "bench": bench.name, "table_rows": len(study),
                 "surrogate": bench.meta.get("forest")}
     part = a.optimizers + ([] if set(a.strategies) == set(STRATEGIES) else a.strategies)
@@ -256,7 +354,8 @@ def main(argv=None) -> None:
             if (st, o, sd) in done:
                 continue
             row, curve = run_one(st, o, sd, study, live, bench, s)
-            journal.append({"settings": settings, "row": row, "curve": curve.to_dict("list")})
+            journal.append({"settings": settings, "row": row, "curve": curve.to_dict("list"),
+                            "env": hpobench.env.describe()})  # versions, CPU and kernels of this run
             print(f"{st:9s} {o:5s} seed {sd}: final F1 {row['final_f1']:.4f}, {row['n_tuned']} tuned, "
                   f"scoping {row['scoping_share']:.1%}, {row['wall_s']:.0f} s", flush=True)
     finally:
@@ -273,7 +372,8 @@ def main(argv=None) -> None:
         (out / "landscape.json").write_text(json.dumps(landscape(study, live, bench), indent=1) + "\n")
     else:
         (vs := versus_surrogate(runs, study, live)).to_parquet(out / "versus_surrogate.parquet")
-    (out / "summary.md").write_text(summarise(runs, hold, s, bench.name, vs))
+    (at := anytime(curves, s.budget * live.cost(live.full_fidelity))).to_parquet(out / "anytime.parquet")
+    (out / "summary.md").write_text(summarise(runs, hold, s, bench.name, vs, at))
     print((out / "summary.md").read_text())
 
 

@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -10,8 +11,8 @@ from hpobench import spaces
 from hpobench.benchmarks import tabular
 from hpobench.experiments import strategies
 
-LOW, PROBE = {"epochs": 1, "data_fraction": 0.05}, {"epochs": 9, "data_fraction": 0.2}
-SETUP = strategies.Setup(budget=6, k=2, low=LOW, probe=PROBE, n_low=20, n_probe=15, n_boot=10,
+LOW, PROBE, SCREEN = {"epochs": 1, "data_fraction": 0.05}, {"epochs": 9, "data_fraction": 0.2}, {"epochs": 3}
+SETUP = strategies.Setup(budget=6, k=2, low=LOW, probe=PROBE, screen=SCREEN, n_low=20, n_probe=15, n_boot=10,
                          expert=("lr", "n"))
 
 
@@ -20,7 +21,7 @@ def study():
     live = hpobench.get("synthetic/agree")
     rows = []
     for i, c in enumerate(spaces.sample(live.config_space, 29, seed=0)):
-        for f in (LOW, PROBE, live.full_fidelity):
+        for f in (LOW, PROBE, SCREEN, live.full_fidelity):
             f = live.fidelity(f)
             rows.append(hpobench.trial_row(live.name, c, f, 0, live.evaluate(c, f), live.config_space)
                         | {"config_id": i})
@@ -30,7 +31,7 @@ def study():
 @pytest.mark.slow
 def test_every_strategy_scopes_validly_and_charges_its_scoping(study):
     live, table = study
-    for name in strategies.STRATEGIES:
+    for name in set(strategies.STRATEGIES) - {"one-epoch"}:  # the one that scopes nothing
         sc = strategies.scope_for(name, table, live, SETUP, seed=1)
         spaces.check_subspace(sc.space, live.config_space)
         assert set(sc.tuned) <= set(sc.space)
@@ -61,6 +62,52 @@ def test_a_run_spends_the_budget_minus_scoping_and_resumes(study, tmp_path):
     assert row["final_f1"] >= row["default_f1"] and row["f1_at_1"] == row["final_f1"]
     assert json.loads(row["incumbent"])  # the incumbent configuration, as JSON
     assert row["n_tuned"] < len(live.config_space)
+
+
+def test_one_epoch_fully_trains_the_best_screened_configurations_of_the_tools_draw(study):
+    live, table = study
+    row, curve = strategies.run_one("one-epoch", "smac", 3, table, live, live, SETUP)
+    full, screen = live.cost(live.full_fidelity), live.cost(live.fidelity(SCREEN))
+    assert row["optimizer"] == "none" and row["scoping_cost"] == pytest.approx(20 * screen)
+    k = int((SETUP.budget * full - 20 * screen) // full)
+    assert row["trials"] == k and curve["total"].max() <= SETUP.budget * full + 1e-9
+    ids = strategies._chosen(table, live, SETUP, np.random.default_rng(3))
+    drawn = strategies._draw(table, live, SETUP, np.random.default_rng(3))
+    assert set(ids) == set(drawn["config_id"])  # the same configurations the tool scopes from
+    at = table[(table["fidelity.epochs"] == 3) & table["config_id"].isin(ids)].sort_values("f1", ascending=False)
+    top = tabular.configs(at.head(k), live)
+    want = max(live.evaluate(c, live.full_fidelity, seed=3).f1 for c in top)
+    assert row["final_f1"] == pytest.approx(want) and row["f1_at_1"] == row["final_f1"]
+    assert spaces.typed(live.config_space, json.loads(row["incumbent"])) in top
+    with pytest.raises(ValueError, match="no full training after screening"):
+        strategies.one_epoch(table, live, live, strategies.Setup(budget=1, low=LOW, probe=PROBE, screen=SCREEN,
+                                                                 n_low=20), 0)
+
+
+def test_strategies_are_paired_with_all_by_seed_and_one_epoch_with_every_optimizer():
+    runs = pd.DataFrame({"strategy": ["all"] * 6 + ["expert"] * 3 + ["one-epoch"] * 3,
+                         "optimizer": ["smac"] * 3 + ["bohb"] * 3 + ["smac"] * 3 + ["none"] * 3,
+                         "seed": [0, 1, 2] * 4,
+                         "final_f1": [0.5, 0.6, 0.7, 0.4, 0.5, 0.6, 0.6, 0.7, 0.8, 0.5, 0.5, 0.5]})
+    vs = strategies.versus_all(runs).set_index(["strategy", "versus"])
+    assert vs.loc[("expert", "all (smac)"), "mean_diff"] == pytest.approx(0.1)
+    assert vs.loc[("expert", "all (smac)"), ["below", "above", "decided"]].tolist() == [0, 3, True]
+    assert ("expert", "all (bohb)") not in vs.index  # expert ran with smac only
+    assert vs.loc[("one-epoch", "all (smac)"), ["below", "above", "ties"]].tolist() == [2, 0, 1]
+    assert vs.loc[("one-epoch", "all (bohb)"), "mean_diff"] == pytest.approx(0.0)
+    t = strategies.table(runs.assign(**{"f1_at_0.25": 0.3, "f1_at_0.5": 0.4, "n_tuned": 2, "scoping_share": 0.1}))
+    t = t.set_index("strategy")
+    assert t.loc["one-epoch", "wins vs all"] == "0/3 (smac), 1/3 (bohb)"
+
+
+def test_anytime_reads_each_seeds_incumbent_at_a_share_of_the_budget():
+    curves = pd.DataFrame({"optimizer": "smac", "strategy": "all", "seed": [0, 0, 1, 1],
+                           "total": [2.0, 6.0, 4.0, 10.0], "incumbent_trial": [0, 1, 0, 1],
+                           "incumbent_f1": [0.2, 0.4, 0.3, 0.5]})
+    at = strategies.anytime(curves, 10.0, fractions=(0.1, 0.5, 1.0)).set_index("fraction")
+    assert at.loc[0.1, "seeds"] == 0  # nothing trained fully yet
+    assert at.loc[0.5, ["seeds", "mean"]].tolist() == [2, pytest.approx(0.25)]
+    assert at.loc[1.0, "mean"] == pytest.approx(0.45) and at.loc[1.0, "lower"] <= 0.45 <= at.loc[1.0, "upper"]
 
 
 

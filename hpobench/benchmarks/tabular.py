@@ -82,14 +82,17 @@ def _targets(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return scored_f1(table), np.log(table["cost_s"].astype(float).clip(lower=1e-3))
 
 
+def configs(table: pd.DataFrame, live: Benchmark) -> list[dict]:
+    """Each row's configuration, typed as the space says."""
+    return [spaces.typed(live.config_space, {k: r[f"config.{k}"] for k in live.config_space if f"config.{k}" in r})
+            for r in table.to_dict("records")]
+
+
 def _rows(table: pd.DataFrame, live: Benchmark) -> tuple[list[dict], list[dict]]:
     """Each row's configuration and fidelity, typed as their spaces say."""
-    configs, fids = [], []
-    for r in table.to_dict("records"):
-        configs.append(spaces.typed(live.config_space, {k: r[f"config.{k}"] for k in live.config_space
-                                                        if f"config.{k}" in r}))
-        fids.append(spaces.typed(live.fidelity_space, {k: r[f"fidelity.{k}"] for k in live.fidelity_space}))
-    return configs, fids
+    fids = [spaces.typed(live.fidelity_space, {k: r[f"fidelity.{k}"] for k in live.fidelity_space})
+            for r in table.to_dict("records")]
+    return configs(table, live), fids
 
 
 @dataclass(frozen=True)
