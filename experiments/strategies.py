@@ -347,9 +347,9 @@ def main(argv=None) -> None:
                 "surrogate": bench.meta.get("forest")}
     part = a.optimizers + ([] if set(a.strategies) == set(STRATEGIES) else a.strategies)
     journal = record.Journal(out / f"runs-{'-'.join(part)}.jsonl")  # one per process: run parts in parallel
-    try:
+    try:  # what any process finished with these settings (a restart may split the work differently)
         done = {(e["row"]["strategy"], e["row"]["optimizer"], e["row"]["seed"])
-                for e in _mine(journal.events, settings)}
+                for log in sorted(out.glob("runs-*.jsonl")) for e in _mine(record.read_journal(log), settings)}
         for st, o, sd in todo:
             if (st, o, sd) in done:
                 continue

@@ -133,3 +133,14 @@ def test_live_runs_are_set_beside_the_surrogates_predictions(study):
     inc = spaces.typed(live.config_space, json.loads(row["incumbent"]))
     assert vs.loc[0, "final_predicted"] == sur.evaluate(inc, live.full_fidelity).f1
     assert abs(vs.loc[0, "default_predicted"] - row["default_f1"]) < 0.1  # the default is in the table
+
+
+@pytest.mark.slow
+def test_a_process_skips_runs_another_process_finished_with_the_same_settings(tmp_path):
+    args = ["--seeds", "1", "--budget", "2", "--optimizers", "random", "--out", str(tmp_path)]
+    strategies.main(args + ["--strategies", "expert"])
+    strategies.main(args + ["--strategies", "expert", "all"])  # split differently: expert is done
+    second = [json.loads(s) for s in (tmp_path / "runs-random-expert-all.jsonl").read_text().splitlines()]
+    assert [e["row"]["strategy"] for e in second if "row" in e] == ["all"]
+    assert sorted(pd.read_parquet(tmp_path / "runs.parquet")["strategy"]) == ["all", "expert"]
+    assert second[-1]["env"]["cpu"]  # each run records where it ran
