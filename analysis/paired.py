@@ -5,8 +5,9 @@ mean difference with its bootstrap interval.
     >>> from hpobench.analysis import paired
     >>> paired.sign_test(np.array([-0.2, -0.1, 0.0, 0.3]))
     {'below': 2, 'above': 1, 'ties': 1, 'sign_p': 1.0}
-    >>> round(paired.compare(np.array([0.1, 0.2, 0.3]))['mean_diff'], 3)
-    0.2
+    >>> c = paired.compare(np.array([0.1, 0.2, 0.3, 0.2, 0.1]))
+    >>> round(c['mean_diff'], 2), c['decided'], paired.compare(np.array([0.1, 0.2]))['decided']
+    (0.18, True, False)
 """
 
 from __future__ import annotations
@@ -26,11 +27,14 @@ def sign_test(d: np.ndarray, tol: float = 1e-9) -> dict:
     return {"below": below, "above": above, "ties": len(d) - below - above, "sign_p": p}
 
 
+MIN_N = 5  # a percentile bootstrap over fewer instances is too narrow to trust (3 give 10 distinct resamples)
+
+
 def mean_interval(x, level: float = 0.9, n_boot: int = 2000, seed: int = 0) -> tuple[float, float, float]:
-    """The mean over instances and its percentile-bootstrap interval (NaN bounds under 2 instances)."""
+    """The mean over instances and its percentile-bootstrap interval (NaN bounds under MIN_N instances)."""
     x = np.asarray(x, float)
     x = x[~np.isnan(x)]
-    if len(x) < 2:
+    if len(x) < MIN_N:
         return (float(x.mean()) if len(x) else np.nan), np.nan, np.nan
     means = x[np.random.default_rng(seed).integers(0, len(x), (n_boot, len(x)))].mean(axis=1)
     lo, hi = bootstrap.interval(means, level)

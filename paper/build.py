@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 
 from hpobench import spaces
-from hpobench.analysis import agreement, data, importance, plots
-from hpobench.experiments.strategies import mean_se
+from hpobench.analysis import agreement, data, importance, paired, plots
+from hpobench.experiments.strategies import NO_OPTIMIZER, mean_se, versus_all
 from hpobench.experiments.strategies import table as strategies_table
 
 HERE = Path(__file__).parent
@@ -397,6 +397,45 @@ def live(p: Paper, folder: str = "strategies_live") -> None:
     _anytime_figure(p, pd.read_parquet(p.results / folder / "curves.parquet"), runs, "live_anytime")
 
 
+def live_v2(p: Paper, folder: str = "strategies_live_v2") -> None:
+    """Study v2's live comparison (issue 13): anytime F1 with 90% intervals over seeds, and every
+    strategy paired by seed with tuning everything (`experiments/strategies.py` writes both)."""
+    src, at_src = p.results / folder / "runs.parquet", p.results / folder / "anytime.parquet"
+    runs, at = pd.read_parquet(src), pd.read_parquet(at_src)
+    settings = json.loads((p.results / folder / "settings.json").read_text())
+    cell = {(r.optimizer, r.strategy, round(r.fraction, 2)): "n/a" if not np.isfinite(r.mean) else
+            f"{r.mean:.3f}" + (f" [{r.lower:.3f}, {r.upper:.3f}]" if np.isfinite(r.lower) else "")
+            for r in at.itertuples()}
+    vs = versus_all(runs).set_index(["optimizer", "strategy"])
+    rows = []
+    for r in strategies_table(runs).to_dict("records"):
+        key = (r["optimizer"], r["strategy"])
+        base = {"optimizer": key[0], "strategy": key[1], "seeds": r["seeds"],
+                **{f"F1 at {f:.0%}": cell[(*key, f)] for f in (0.2, 0.5, 1.0)},
+                "hps tuned": r["hps tuned"], "scoping share": r["scoping share"]}
+        for v in vs.loc[[key]].itertuples() if key in vs.index else [None]:
+            rows.append(base | ({"versus": "", "difference [90%]": "", "wins/losses/ties": "", "sign p": ""}
+                                if v is None else
+                                {"versus": v.versus, "difference [90%]": f"{v.mean_diff:+.3f} [{v.lower:+.3f}, "
+                                 f"{v.upper:+.3f}]", "wins/losses/ties": f"{v.above}/{v.below}/{v.ties}",
+                                 "sign p": f"{v.sign_p:.2f}"}))
+    p.table("live_v2", pd.DataFrame(rows))
+    per_seed = runs.groupby("seed").size()
+    p.put("live2_budget", settings["setup"]["budget"], p.results / folder / "settings.json", "{:g}")
+    p.put("live2_seeds", int((per_seed == per_seed.max()).sum()), src, "{:d}")  # seeds with every run
+    p.put("live2_runs", len(runs), src, "{:d}")
+    p.put("live2_cpu_hours", runs["wall_s"].sum() / 3600, src, "{:.1f}")
+    decided = vs.reset_index()
+    decided = decided[decided["decided"]]
+    p.put("live2_decided", "; ".join(f"{r.strategy} ({r.optimizer}) vs {r.versus}: {r.mean_diff:+.3f} "
+                                     f"[{r.lower:+.3f}, {r.upper:+.3f}]" for r in decided.itertuples())
+          or "none: every interval contains 0", src)
+    n = int((per_seed == per_seed.max()).sum())
+    p.put("live2_reading", f"With {n} paired seeds the smallest two-sided sign-test p possible is "
+          f"{min(1.0, 2 * 0.5 ** n):.2g}, and a bootstrap interval over so few seeds is itself rough.", src)
+    _anytime_figure(p, pd.read_parquet(p.results / folder / "curves.parquet"), runs, "live_v2_anytime")
+
+
 def _order(t: pd.DataFrame) -> str:
     """Strategies from best to worst final F1 (mean); ties within 0.001 joined by '='."""
     t = t.sort_values("mean", ascending=False)
@@ -407,26 +446,27 @@ def _order(t: pd.DataFrame) -> str:
 
 
 def _anytime_figure(p: Paper, curves: pd.DataFrame, runs: pd.DataFrame, name: str) -> None:
-    opts = list(dict.fromkeys(runs["optimizer"]))
+    """Mean incumbent F1 over seeds with its 90% bootstrap interval, a panel per optimizer (a strategy
+    that runs none, one-epoch, is drawn in every panel)."""
+    opts = [o for o in dict.fromkeys(runs["optimizer"]) if o != NO_OPTIMIZER]
     fig, axes = plots.plt.subplots(1, len(opts), figsize=(5.5 * len(opts), 4), squeeze=False)
     total = curves["total"].max()  # runs end at the budget, within one trial's cost
     grid = np.linspace(0.05, 1, 40) * total
     for ax, opt in zip(axes[0], opts):
         for strat in dict.fromkeys(runs["strategy"]):
-            ys = []
+            ys, mine = [], curves[curves.optimizer.isin([opt, NO_OPTIMIZER]) & (curves.strategy == strat)]
             for seed in runs["seed"].unique():
-                c = curves[(curves.optimizer == opt) & (curves.strategy == strat) & (curves.seed == seed)]
+                c = mine[mine.seed == seed]
                 if len(c):
                     idx = np.searchsorted(c["total"].to_numpy(), grid, side="right") - 1
                     ys.append(np.where(idx >= 0, c["incumbent_f1"].to_numpy()[np.maximum(idx, 0)], np.nan))
             if ys:
-                y = np.array(ys)
-                m, se = np.nanmean(y, 0), np.nanstd(y, 0, ddof=1) / np.sqrt(np.isfinite(y).sum(0).clip(1))
+                m, lo, hi = np.array([paired.mean_interval(y) for y in np.array(ys).T]).T
                 ax.plot(grid / total, m, label=strat)
-                ax.fill_between(grid / total, m - se, m + se, alpha=0.15)
+                ax.fill_between(grid / total, lo, hi, alpha=0.15)
         ax.set_title(opt)
         ax.set_xlabel("share of the total budget spent (scoping included)")
-        ax.set_ylabel("incumbent validation macro-F1 (mean ± SE)")
+        ax.set_ylabel("incumbent validation macro-F1 (mean, 90% interval)")
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=8)
     plots.save(fig, p.out / "figures" / name)
@@ -491,6 +531,7 @@ def _first_table(md: str) -> str:
 PARTS = {"study": (study, "cifar10_cpu/evaluations.parquet"), "study_v2": (study_v2, "study_v2/summary.json"),
          "strategies": (strategies, "strategies/runs.parquet"),
          "live": (live, "strategies_live/runs.parquet"),
+         "live_v2": (live_v2, "strategies_live_v2/runs.parquet"),
          "throughput": (throughput, "throughput/jax_vs_torch.jsonl"),
          "synthetic": (synthetic, "analysis_synthetic/coverage.json"),
          "estimators": (estimators, "importance_battery/summary.md")}

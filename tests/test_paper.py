@@ -16,7 +16,8 @@ COPY = ("throughput/jax_vs_torch.jsonl", "analysis_synthetic/tau_vs_n.csv", "ana
         "optimizers_synthetic/summary.md", "cifar10_cpu/meta.json", "strategies/holdout.parquet",
         "strategies/landscape.json", "strategies_live/runs.parquet", "strategies_live/curves.parquet",
         "strategies_live/settings.json", "strategies_live/versus_surrogate.parquet",
-        "strategies_live/surrogate/runs.parquet", "importance_battery/summary.md", "bohb_peers/summary.md")
+        "strategies_live/surrogate/runs.parquet", "importance_battery/summary.md", "bohb_peers/summary.md",
+        *(f"strategies_live_v2/{f}" for f in ("runs.parquet", "curves.parquet", "anytime.parquet", "settings.json")))
 
 
 @pytest.fixture(scope="module")
@@ -49,9 +50,12 @@ def test_the_paper_builds_completely_and_every_number_has_a_source(results, tmp_
     for key, n in p.numbers.items():
         src = Path(n["source"])
         assert (src if src.is_absolute() or src.exists() else tmp_path / "a" / src).exists(), key
-    for fig in ("agreement_vs_cost", "importance_full", "strategies_anytime", "live_anytime", "v2_agreement_vs_cost"):
+    for fig in ("agreement_vs_cost", "importance_full", "strategies_anytime", "live_anytime", "v2_agreement_vs_cost",
+                "live_v2_anytime"):
         assert (tmp_path / "a" / "figures" / f"{fig}.png").stat().st_size > 10_000
     assert "| 20 |" not in p.numbers["table:agreement"]["text"]  # a table, not a dump
+    live2 = p.numbers["table:live_v2"]["text"]
+    assert "one-epoch" in live2 and "all (bohb)" in live2 and "all (smac)" in live2  # paired with both
     assert "| 1000 | 40 |" in p.numbers["battery_table"]["text"] and "- **smac-mf**" in text  # the estimators' peers
     assert len(pd.read_csv(tmp_path / "a" / "tables" / "agreement.csv")) == 9  # every low fidelity vs full
 
