@@ -328,6 +328,8 @@ def main(argv=None) -> None:
     p.add_argument("--table", default=None, help="recorded study trials, Parquet (default: benchmarks.study())")
     p.add_argument("--bench", default="surrogate", help=f"'surrogate' or a live benchmark, e.g. {LIVE}")
     p.add_argument("--out", default="results/strategies")
+    p.add_argument("--summarise", action="store_true",
+                   help="run nothing: summarise the runs --out holds with these settings (e.g. a study under way)")
     a = p.parse_args(argv)
     s = Setup(a.budget, a.k, n_low=a.n_low, n_probe=a.n_probe)
     out = Path(a.out)
@@ -340,28 +342,33 @@ def main(argv=None) -> None:
         bench = hpobench.get(a.bench)
     todo = list(dict.fromkeys((st, NO_OPTIMIZER if st == "one-epoch" else o, sd) for sd in range(a.seeds)
                               for o in a.optimizers for st in a.strategies))  # seed-major: pairs complete early
+    todo = [] if a.summarise else todo
     for st, _, sd in todo:  # bad settings fail before any run (e.g. too few recorded configurations)
         if st in ("low-topk", "tool", "one-epoch"):
             _chosen(study, live, s, np.random.default_rng(sd))
     settings = {"setup": asdict(s), "bench": bench.name, "table_rows": len(study),
                 "surrogate": bench.meta.get("forest")}
     part = a.optimizers + ([] if set(a.strategies) == set(STRATEGIES) else a.strategies)
-    journal = record.Journal(out / f"runs-{'-'.join(part)}.jsonl")  # one per process: run parts in parallel
-    try:  # what any process finished with these settings (a restart may split the work differently)
-        done = {(e["row"]["strategy"], e["row"]["optimizer"], e["row"]["seed"])
-                for log in sorted(out.glob("runs-*.jsonl")) for e in _mine(record.read_journal(log), settings)}
+    # what any process finished with these settings (a restart may split the work differently)
+    done = {(e["row"]["strategy"], e["row"]["optimizer"], e["row"]["seed"])
+            for log in sorted(out.glob("runs-*.jsonl")) for e in _mine(record.read_journal(log), settings)}
+    todo = [t for t in todo if t not in done]
+    journal = record.Journal(out / f"runs-{'-'.join(part)}.jsonl") if todo else None  # one per process
+    try:
         for st, o, sd in todo:
-            if (st, o, sd) in done:
-                continue
             row, curve = run_one(st, o, sd, study, live, bench, s)
             journal.append({"settings": settings, "row": row, "curve": curve.to_dict("list"),
                             "env": hpobench.env.describe()})  # versions, CPU and kernels of this run
             print(f"{st:9s} {o:5s} seed {sd}: final F1 {row['final_f1']:.4f}, {row['n_tuned']} tuned, "
                   f"scoping {row['scoping_share']:.1%}, {row['wall_s']:.0f} s", flush=True)
     finally:
-        journal.close()
+        if journal is not None:
+            journal.close()
     logs = sorted(out.glob("runs-*.jsonl"))
-    runs, curves = _load([e for log in logs for e in _mine(record.read_journal(log), settings)])
+    entries = [e for log in logs for e in _mine(record.read_journal(log), settings)]
+    if not entries:
+        raise SystemExit(f"{out} holds no runs made with these settings: nothing to summarise")
+    runs, curves = _load(entries)
     (out / "settings.json").write_text(json.dumps(settings, indent=1) + "\n")
     hold = tabular.holdout(study, live) if a.bench == "surrogate" else None
     runs.to_parquet(out / "runs.parquet")

@@ -121,7 +121,15 @@ def test_a_process_skips_runs_another_process_finished_with_the_same_settings(tm
     args = ["--seeds", "1", "--budget", "2", "--optimizers", "random", "--out", str(tmp_path)]
     strategies.main(args + ["--strategies", "expert"])
     strategies.main(args + ["--strategies", "expert", "all"])  # split differently: expert is done
+    strategies.main(args + ["--strategies", "expert", "all", "--summarise"])  # reads both journals, runs nothing
     second = [json.loads(s) for s in (tmp_path / "runs-random-expert-all.jsonl").read_text().splitlines()]
     assert [e["row"]["strategy"] for e in second if "row" in e] == ["all"]
     assert sorted(pd.read_parquet(tmp_path / "runs.parquet")["strategy"]) == ["all", "expert"]
     assert second[-1]["env"]["cpu"]  # each run records where it ran
+
+
+def test_summarise_runs_nothing_and_says_so_when_nothing_is_recorded(tmp_path):
+    with pytest.raises(SystemExit, match="holds no runs made with these settings"):
+        strategies.main(["--summarise", "--seeds", "1", "--budget", "2", "--optimizers", "random",
+                         "--strategies", "expert", "--out", str(tmp_path)])
+    assert not list(tmp_path.glob("runs-*.jsonl"))  # no journal opened, no run made
