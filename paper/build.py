@@ -403,7 +403,7 @@ def live_v2(p: Paper, folder: str = "strategies_live_v2") -> None:
     src, at_src = p.results / folder / "runs.parquet", p.results / folder / "anytime.parquet"
     runs, at = pd.read_parquet(src), pd.read_parquet(at_src)
     settings = json.loads((p.results / folder / "settings.json").read_text())
-    cell = {(r.optimizer, r.strategy, round(r.fraction, 2)): "n/a" if not np.isfinite(r.mean) else
+    cell = {(r.optimizer, r.strategy, round(r.fraction, 2)): "—" if not np.isfinite(r.mean) else
             f"{r.mean:.3f}" + (f" [{r.lower:.3f}, {r.upper:.3f}]" if np.isfinite(r.lower) else "")
             for r in at.itertuples()}
     vs = versus_all(runs).set_index(["optimizer", "strategy"])
