@@ -157,10 +157,9 @@ def one_epoch(study: pd.DataFrame, live, bench, s: Setup, seed: int) -> tuple[fl
     configs = tabular.configs(top.head(k), live)
     f1 = tabular.scored_f1(pd.DataFrame([vars(r) for r in (bench.evaluate(c, live.full_fidelity, seed=seed)
                                                           for c in configs)]))
-    trials = pd.DataFrame({"spent": cost + full * np.arange(1, k + 1), "f1": f1})
-    best = trials["f1"].cummax()
-    trials["incumbent_trial"] = [int(np.argmax(f1[: i + 1])) for i in range(k)]
-    trials["incumbent_f1"] = best
+    trials = pd.DataFrame({"spent": cost + full * np.arange(1, k + 1), "f1": f1,
+                           "incumbent_trial": [int(np.argmax(f1[: i + 1])) for i in range(k)]})
+    trials["incumbent_f1"] = trials["f1"].cummax()
     return cost, trials, configs
 
 
@@ -240,13 +239,13 @@ def _baselines(runs: pd.DataFrame, optimizer: str) -> list[str]:
 def table(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per optimizer x strategy: anytime and final F1 (mean ± SE), paired wins vs `all`.
     Column `mean` is the final F1's mean, for ranking."""
-    rows = []
+    rows, vs = [], versus_all(runs)
+    vs = vs.set_index(["optimizer", "strategy", "versus"]) if len(vs) else vs
     for (opt, strat), g in runs.groupby(["optimizer", "strategy"], sort=False):
-        mine, wins = g.set_index("seed")["final_f1"], []
+        wins = []
         for b in _baselines(runs, opt) if strat != "all" else []:
-            base = runs[(runs.optimizer == b) & (runs.strategy == "all")].set_index("seed")["final_f1"]
-            both = mine.index.intersection(base.index)
-            wins.append(f"{int((mine[both] > base[both]).sum())}/{len(both)}" + (f" ({b})" if b != opt else ""))
+            v = vs.loc[(opt, strat, f"all ({b})")]
+            wins.append(f"{v.above}/{v.pairs}" + (f" ({b})" if b != opt else ""))
         rows.append({"optimizer": opt, "strategy": strat, "seeds": len(g), "F1 at 25%": mean_se(g["f1_at_0.25"]),
                      "F1 at 50%": mean_se(g["f1_at_0.5"]), "final F1": mean_se(g["final_f1"]),
                      "mean": g["final_f1"].mean(), "wins vs all": ", ".join(wins),

@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 
 from hpobench import spaces
-from hpobench.analysis import agreement, data, importance, paired, plots
-from hpobench.experiments.strategies import NO_OPTIMIZER, mean_se, versus_all
+from hpobench.analysis import agreement, data, importance, plots
+from hpobench.experiments.strategies import NO_OPTIMIZER, anytime, mean_se, versus_all
 from hpobench.experiments.strategies import table as strategies_table
 
 HERE = Path(__file__).parent
@@ -421,8 +421,9 @@ def live_v2(p: Paper, folder: str = "strategies_live_v2") -> None:
                                  "sign p": f"{v.sign_p:.2f}"}))
     p.table("live_v2", pd.DataFrame(rows))
     per_seed = runs.groupby("seed").size()
+    n = int((per_seed == per_seed.max()).sum())  # seeds with every run
     p.put("live2_budget", settings["setup"]["budget"], p.results / folder / "settings.json", "{:g}")
-    p.put("live2_seeds", int((per_seed == per_seed.max()).sum()), src, "{:d}")  # seeds with every run
+    p.put("live2_seeds", n, src, "{:d}")
     p.put("live2_runs", len(runs), src, "{:d}")
     p.put("live2_cpu_hours", runs["wall_s"].sum() / 3600, src, "{:.1f}")
     decided = vs.reset_index()
@@ -430,7 +431,6 @@ def live_v2(p: Paper, folder: str = "strategies_live_v2") -> None:
     p.put("live2_decided", "; ".join(f"{r.strategy} ({r.optimizer}) vs {r.versus}: {r.mean_diff:+.3f} "
                                      f"[{r.lower:+.3f}, {r.upper:+.3f}]" for r in decided.itertuples())
           or "none: every interval contains 0", src)
-    n = int((per_seed == per_seed.max()).sum())
     p.put("live2_reading", f"With {n} paired seeds the smallest two-sided sign-test p possible is "
           f"{min(1.0, 2 * 0.5 ** n):.2g}, and a bootstrap interval over so few seeds is itself rough.", src)
     _anytime_figure(p, pd.read_parquet(p.results / folder / "curves.parquet"), runs, "live_v2_anytime")
@@ -450,20 +450,14 @@ def _anytime_figure(p: Paper, curves: pd.DataFrame, runs: pd.DataFrame, name: st
     that runs none, one-epoch, is drawn in every panel)."""
     opts = [o for o in dict.fromkeys(runs["optimizer"]) if o != NO_OPTIMIZER]
     fig, axes = plots.plt.subplots(1, len(opts), figsize=(5.5 * len(opts), 4), squeeze=False)
-    total = curves["total"].max()  # runs end at the budget, within one trial's cost
-    grid = np.linspace(0.05, 1, 40) * total
+    # runs end at the budget, within one trial's cost
+    at = anytime(curves, curves["total"].max(), np.linspace(0.05, 1, 40))
     for ax, opt in zip(axes[0], opts):
         for strat in dict.fromkeys(runs["strategy"]):
-            ys, mine = [], curves[curves.optimizer.isin([opt, NO_OPTIMIZER]) & (curves.strategy == strat)]
-            for seed in runs["seed"].unique():
-                c = mine[mine.seed == seed]
-                if len(c):
-                    idx = np.searchsorted(c["total"].to_numpy(), grid, side="right") - 1
-                    ys.append(np.where(idx >= 0, c["incumbent_f1"].to_numpy()[np.maximum(idx, 0)], np.nan))
-            if ys:
-                m, lo, hi = np.array([paired.mean_interval(y) for y in np.array(ys).T]).T
-                ax.plot(grid / total, m, label=strat)
-                ax.fill_between(grid / total, lo, hi, alpha=0.15)
+            a = at[at.optimizer.isin([opt, NO_OPTIMIZER]) & (at.strategy == strat)]
+            if len(a):
+                ax.plot(a["fraction"], a["mean"], label=strat)
+                ax.fill_between(a["fraction"], a["lower"], a["upper"], alpha=0.15)
         ax.set_title(opt)
         ax.set_xlabel("share of the total budget spent (scoping included)")
         ax.set_ylabel("incumbent validation macro-F1 (mean, 90% interval)")
