@@ -424,7 +424,6 @@ def live_v2(p: Paper, folder: str = "strategies_live_v2") -> None:
     per_seed = runs.groupby("seed").size()
     n = int((per_seed == per_seed.max()).sum())  # seeds with every run
     p.put("live2_budget", settings["setup"]["budget"], p.results / folder / "settings.json", "{:g}")
-    p.put("live2_seeds", n, src, "{:d}")
     p.put("live2_progress", f"{n} complete seeds" + (", as planned" if n >= LIVE2_PLANNED_SEEDS else
                                                      f" of the {LIVE2_PLANNED_SEEDS} planned so far"), src)
     p.put("live2_runs", len(runs), src, "{:d}")
