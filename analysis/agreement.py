@@ -92,14 +92,14 @@ def compare(a: Importance, b: Importance, k: int = 3, level: float | None = None
     """Every statistic between two fidelities' importance: estimate (raw), corrected
     (Spearman: for attenuation; else = estimate), interval, resamples used.
 
-    correct=False: no attenuation correction; every interval is the centred one (`_centred`)."""
+    correct=False: no attenuation correction; every interval is the centred one (`centred`)."""
     level = a.level if level is None else level
     n_hps = sum(not (n in a.notes and n in b.notes) for n in a.names)
     rows = []
     for name in STATISTICS:
         est, reps = paired(a, b, name, k)
         reps = reps[np.isfinite(reps)]
-        lo, hi = _centred(est, reps, level, name)
+        lo, hi = centred(est, reps, level, name)
         corrected, how = est, "none"
         if name == "spearman" and len(reps) and correct:
             rel = np.sqrt(a.reliability * b.reliability)
@@ -118,7 +118,7 @@ def disattenuate(est: float, reps: np.ndarray, k: float, level: float) -> tuple[
     k unknown (NaN): the raw estimate and its centred interval. k <= 0: the rankings are not
     reproducible, the interval is all of [-1, 1]. The estimate is always inside the interval.
     """
-    lo, hi = _centred(est, reps, level)
+    lo, hi = centred(est, reps, level)
     if np.isnan(k):
         return est, lo, hi
     if not k > 0:
@@ -126,7 +126,7 @@ def disattenuate(est: float, reps: np.ndarray, k: float, level: float) -> tuple[
     return tuple(float(np.clip(v / k, -1, 1)) for v in (est, lo, hi))
 
 
-def _centred(est: float, reps: np.ndarray, level: float, name: str = "spearman") -> tuple[float, float]:
+def centred(est: float, reps: np.ndarray, level: float, name: str = "spearman") -> tuple[float, float]:
     """Centred bootstrap interval, clipped to the statistic's range (which holds the estimate)."""
     if not len(reps):
         return np.nan, np.nan
@@ -202,12 +202,16 @@ def performance(df: pd.DataFrame, space, fid_a: dict, fid_b: dict, metric="f1",
     if len(common) < 3:
         return {**out, "estimate": np.nan, "lower": np.nan, "upper": np.nan,
                 "note": f"{len(common)} configuration(s) at both fidelities: need 3"}
-    x, y = ya[common].to_numpy(), yb[common].to_numpy()
-    est = float(stats.spearmanr(x, y).statistic) if np.ptp(x) > 0 and np.ptp(y) > 0 else 0.0
+    est, lo, hi = pairs(ya[common].to_numpy(), yb[common].to_numpy(), "spearman", n_boot, level, seed)
+    return {**out, "estimate": est, "lower": lo, "upper": hi, "note": ""}
+
+
+def pairs(x: np.ndarray, y: np.ndarray, name: str = "spearman", n_boot: int = 200, level: float = 0.9,
+          seed: int = 0) -> tuple[float, float, float]:
+    """Rank agreement of paired values (x[i], y[i]) with its centred bootstrap interval over the pairs."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
     rng = np.random.default_rng(seed)
-    reps = []
-    for _ in range(n_boot):
-        i = rng.integers(0, len(x), len(x))
-        reps.append(stats.spearmanr(x[i], y[i]).statistic if np.ptp(x[i]) > 0 and np.ptp(y[i]) > 0 else 0.0)
-    lo, hi = _centred(est, np.array(reps), level)
-    return {**out, "estimate": est, "lower": float(lo), "upper": float(hi), "note": ""}
+    reps = [statistic(name, x[i], y[i]) for i in (rng.integers(0, len(x), len(x)) for _ in range(n_boot))]
+    est = statistic(name, x, y)
+    lo, hi = centred(est, np.array(reps), level, name)
+    return est, lo, hi
