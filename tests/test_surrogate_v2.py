@@ -37,7 +37,8 @@ def test_held_out_error_per_fidelity_beside_the_spread_of_f1():
                          "pred": [0.1, 0.2, 0.3, 0.4, 0.4, 0.3, 0.2, 0.1]})
     e = surrogate_v2.error(hold, n_boot=20).set_index("epochs")
     assert e.loc[1, "rmse"] == 0 and e.loc[1, "spearman"] == pytest.approx(1)
-    assert e.loc[2, "spearman"] == pytest.approx(-1) and e.loc[2, "sd"] == pytest.approx(np.std([.1, .2, .3, .4], ddof=1))
+    assert e.loc[2, "spearman"] == pytest.approx(-1)
+    assert e.loc[2, "sd"] == pytest.approx(np.std([.1, .2, .3, .4], ddof=1))
 
 
 @pytest.mark.slow
