@@ -222,21 +222,7 @@ def study_v2(p: Paper, folder: str = "study_v2") -> None:
     seed_rows = agr[agr["table"] == "cifar10-1x-seeds"]
     full = main_rows["b"].iloc[0]
     p.put("v2_full", _short(full), agr_src)
-    lows = main_rows[(main_rows["kind"] == "cross")].drop_duplicates("a").sort_values(["cost_ratio", "a"])["a"]
-    table = []
-    for a in lows:
-        def get(rows, view, kind, stat="spearman", fid=a):
-            return _row(rows, view=view, kind=kind, a=fid, statistic=stat)
-        imp = get(main_rows, "importance", "cross")
-        table.append({"low fidelity": _short(a), "cost ratio": f"{imp['cost_ratio']:.3f}",
-                      "importance Spearman": _cis(imp), "importance Kendall": _cis(get(main_rows, "importance",
-                                                                                       "cross", "kendall")),
-                      "performance Spearman": _cis(get(main_rows, "performance", "cross")),
-                      "importance, other seed": _cis(get(seed_rows, "importance", "cross_seed")) or "n/m",
-                      "performance, other seed": _cis(get(seed_rows, "performance", "cross_seed")) or "n/m",
-                      "ceiling at low: importance": _cis(get(seed_rows, "importance", "ceiling")) or "n/m",
-                      "ceiling at low: performance": _cis(get(seed_rows, "performance", "ceiling")) or "n/m"})
-    p.table("v2_agreement", pd.DataFrame(table))
+    p.table("v2_agreement", _v2_agreement(main_rows, seed_rows))
     for view in ("importance", "performance"):
         c = _row(seed_rows, view=view, kind="ceiling", a=full, statistic="spearman")
         p.put(f"v2_ceiling_{view}", _cis(c) if c is not None else "not measured yet" + (
@@ -267,6 +253,9 @@ def study_v2(p: Paper, folder: str = "study_v2") -> None:
           f"agreement with full fidelity ranges {min(fm['estimate']):.2f}-{max(fm['estimate']):.2f}; slope per "
           f"decade of cost ratio {ci(fm['slope'], *fm['slope_ci'])} (CIFAR-10: {ci(cv['curves']['cifar10 1x importance']['slope'], *cv['curves']['cifar10 1x importance']['slope_ci'])}).",  # noqa: E501
           cv_src)
+    fm_rows = agr[agr["table"] == "fashion_mnist-1x-main"]
+    p.table("v2_fashion_agreement", _v2_agreement(fm_rows) if len(fm_rows) else
+            pd.DataFrame({"Fashion-MNIST": ["no configuration recorded yet"]}))
     if bud_src.exists():
         b = pd.read_csv(bud_src)
         b = b[(b["dataset"] == "cifar10") & (b["scale"] == "1x")]
@@ -286,10 +275,35 @@ def study_v2(p: Paper, folder: str = "study_v2") -> None:
         p.put("v2_lr_share", r["share"], hi_src)
         p.put("v2_lr_rank", int(r["rank"]), hi_src, "{:d}")
         p.put("v2_top_hp", r["top"], hi_src)
-    h5 = h[(h["dataset"] == "cifar10") & (h["scale"] == "5x")]
-    p.put("v2_lr_5x", "not yet measured (the 5x grid has not run)" if h5.empty else "; ".join(
-        f"against the {r['against']} {ci(r['ratio'], r['lower'], r['upper'])} ({r['verdict']})"
-        for _, r in h5.iterrows()), hi_src)
+    for key, dataset, scale, grid in (("5x", "cifar10", "5x", "5x"),
+                                      ("fashion", "fashion_mnist", "1x", "Fashion-MNIST")):
+        hs = h[(h["dataset"] == dataset) & (h["scale"] == scale)]
+        p.put(f"v2_lr_{key}", f"not yet measured (the {grid} grid has not run)" if hs.empty else "; ".join(
+            f"against the {r['against']} {ci(r['ratio'], r['lower'], r['upper'])} ({r['verdict']})"
+            for _, r in hs.iterrows()) + f" (top: {hs['top'].iloc[0]}; learning rate ranks {int(hs['rank'].iloc[0])})",
+            hi_src)
+
+
+def _v2_agreement(main_rows: pd.DataFrame, seed_rows: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per low fidelity of a study v2 table: agreement with its full fidelity, and where the study
+    has seed replicates, across seeds and the noise ceiling at that low fidelity."""
+    lows = main_rows[(main_rows["kind"] == "cross")].drop_duplicates("a").sort_values(["cost_ratio", "a"])["a"]
+    table = []
+    for a in lows:
+        def get(rows, view, kind, stat="spearman", fid=a):
+            return _row(rows, view=view, kind=kind, a=fid, statistic=stat)
+        imp = get(main_rows, "importance", "cross")
+        row = {"low fidelity": _short(a), "cost ratio": f"{imp['cost_ratio']:.3f}",
+               "importance Spearman": _cis(imp), "importance Kendall": _cis(get(main_rows, "importance", "cross",
+                                                                                "kendall")),
+               "performance Spearman": _cis(get(main_rows, "performance", "cross"))}
+        if seed_rows is not None:
+            row |= {"importance, other seed": _cis(get(seed_rows, "importance", "cross_seed")) or "n/m",
+                    "performance, other seed": _cis(get(seed_rows, "performance", "cross_seed")) or "n/m",
+                    "ceiling at low: importance": _cis(get(seed_rows, "importance", "ceiling")) or "n/m",
+                    "ceiling at low: performance": _cis(get(seed_rows, "performance", "ceiling")) or "n/m"}
+        table.append(row)
+    return pd.DataFrame(table)
 
 
 def _v2_figure(p: Paper, agr: pd.DataFrame, cv: dict) -> None:
@@ -438,6 +452,26 @@ def live_v2(p: Paper, folder: str = "strategies_live_v2") -> None:
     _anytime_figure(p, pd.read_parquet(p.results / folder / "curves.parquet"), runs, "live_v2_anytime")
 
 
+def surrogate_v2(p: Paper, folder: str = "surrogate_v2") -> None:
+    """Surrogate v2 (experiments/surrogate_v2.py): the forest refitted on study v2, tested against real trainings."""
+    src = p.results / folder / "summary.json"
+    s = json.loads(src.read_text())
+    h, i, st = s["holdout_full"], s["incumbents"], s["strategies"]
+    p.put("sv2_configs", s["configs"], src, "{:d}")
+    p.put("sv2_holdout", f"RMSE {h['rmse']:.3f} against an SD of {h['sd']:.3f}, Spearman "
+          f"{ci(h['spearman'], h['lower'], h['upper'])}", src)
+    p.put("sv2_size", "; ".join(f"{int(r['configs'])}: {ci(r['spearman'], r['lower'], r['upper'])}"
+                                for r in s["size"]), src)
+    p.put("sv2_incumbents", f"Spearman {ci(i['spearman'], i['lower'], i['upper'])} over {i['runs']} runs, mean "
+          f"bias {i['bias']:+.3f}; {i['beats_default_live']} beat the default measured, "
+          f"{i['beats_default_predicted']} predicted", src)
+    p.put("sv2_landscape", s["landscape"]["share_above_default_predicted"], src, "{:.1%}")
+    p.put("sv2_order", f"{ci(st['kendall'], st['lower'], st['upper'])} over {st['seeds']} paired seeds", src)
+    p.put("sv2_decisions", f"{st['same']} of {st['comparisons']} comparisons with `all` decided the same way, "
+          f"{st['live_decided_same']} of the {st['live_decided']} the live runs decide", src)
+    p.put("sv2_kept", "; ".join(f"{k}: {'kept' if v else 'not kept'}" for k, v in s["kept"].items()), src)
+
+
 def _order(t: pd.DataFrame) -> str:
     """Strategies from best to worst final F1 (mean); ties within 0.001 joined by '='."""
     t = t.sort_values("mean", ascending=False)
@@ -528,6 +562,7 @@ PARTS = {"study": (study, "cifar10_cpu/evaluations.parquet"), "study_v2": (study
          "strategies": (strategies, "strategies/runs.parquet"),
          "live": (live, "strategies_live/runs.parquet"),
          "live_v2": (live_v2, "strategies_live_v2/runs.parquet"),
+         "surrogate_v2": (surrogate_v2, "surrogate_v2/summary.json"),
          "throughput": (throughput, "throughput/jax_vs_torch.jsonl"),
          "synthetic": (synthetic, "analysis_synthetic/coverage.json"),
          "estimators": (estimators, "importance_battery/summary.md")}

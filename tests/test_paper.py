@@ -17,6 +17,7 @@ COPY = ("throughput/jax_vs_torch.jsonl", "analysis_synthetic/tau_vs_n.csv", "ana
         "strategies/landscape.json", "strategies_live/runs.parquet", "strategies_live/curves.parquet",
         "strategies_live/settings.json", "strategies_live/versus_surrogate.parquet",
         "strategies_live/surrogate/runs.parquet", "importance_battery/summary.md", "bohb_peers/summary.md",
+        "surrogate_v2/summary.json",
         *(f"strategies_live_v2/{f}" for f in ("runs.parquet", "curves.parquet", "anytime.parquet", "settings.json")))
 
 
