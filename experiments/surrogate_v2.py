@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 import hpobench
-from hpobench.analysis import agreement
+from hpobench.analysis import agreement, data
 from hpobench.benchmarks import tabular
 from hpobench.experiments import strategies
 
@@ -38,36 +38,29 @@ GRID, LIVE_RUNS = Path("results/cifar10_cpu_v2"), Path("results/strategies_live_
 SIZES = (24, 48, 96, 200, 400)  # nested prefixes of the grid's configurations, plus all of them
 
 
-def full_rows(hold: pd.DataFrame, full: dict) -> pd.DataFrame:
-    """The held-out predictions at the full fidelity."""
-    m = np.ones(len(hold), bool)
-    for k, v in full.items():
-        m &= np.isclose(hold[f"fidelity.{k}"].to_numpy(float), float(v))
-    return hold[m]
-
-
 def error(hold: pd.DataFrame, n_boot: int = 200) -> pd.DataFrame:
     """Held-out error per fidelity: RMSE beside the SD of F1 (RMSE = SD predicts nothing), and the
     Spearman of predicted against recorded F1 with its 90% interval over configurations."""
-    rows = []
-    for fid, g in hold.groupby([c for c in hold.columns if c.startswith("fidelity.")]):
+    knobs, rows = data.fidelity_columns(hold), []
+    for fid, g in hold.groupby([data.FIDELITY + k for k in knobs]):
         e = g["pred"] - g["f1"]
         rho, lo, hi = agreement.pairs(g["f1"], g["pred"], n_boot=n_boot)
-        rows.append({**{c.removeprefix("fidelity."): v for c, v in zip(
-            [c for c in hold.columns if c.startswith("fidelity.")], fid)}, "n": len(g),
-            "rmse": float(np.sqrt((e ** 2).mean())), "sd": float(g["f1"].std()),
-            "spearman": rho, "lower": lo, "upper": hi})
+        rows.append({**dict(zip(knobs, fid)), "n": len(g), "rmse": float(np.sqrt((e ** 2).mean())),
+                     "sd": float(g["f1"].std()), "spearman": rho, "lower": lo, "upper": hi})
     return pd.DataFrame(rows)
 
 
-def size_curve(table: pd.DataFrame, live, sizes=SIZES, n_boot: int = 200) -> pd.DataFrame:
+def size_curve(table: pd.DataFrame, live, sizes=SIZES, n_boot: int = 200,
+               hold: pd.DataFrame | None = None) -> pd.DataFrame:
     """Held-out error at full fidelity refitted on the grid's first n configurations: whether more
-    configurations make the surrogate better, and by how much."""
+    configurations make the surrogate better, and by how much. `hold`: the whole grid's holdout, if
+    already made (`tabular.holdout(table, live)`)."""
     ids = np.sort(table["config_id"].unique())
     rows = []
     for n in sorted({s for s in sizes if s < len(ids)} | {len(ids)}):
-        sub = table[table["config_id"].isin(ids[:n])]
-        e = error(full_rows(tabular.holdout(sub, live), live.full_fidelity), n_boot)
+        whole = n == len(ids) and hold is not None
+        h = hold if whole else tabular.holdout(table[table["config_id"].isin(ids[:n])], live)
+        e = error(data.at(h, live.full_fidelity), n_boot)
         rows.append({"configs": n, **e.iloc[0][["rmse", "sd", "spearman", "lower", "upper"]].to_dict()})
     return pd.DataFrame(rows)
 
@@ -175,7 +168,7 @@ def main(argv=None) -> None:
                      "--strategies", *live_runs.strategy.unique()])
     sur_runs = pd.read_parquet(out / "strategies" / "runs.parquet")
     hold = pd.read_parquet(out / "strategies" / "holdout.parquet")
-    err, size = error(hold, a.n_boot), size_curve(table, live, n_boot=a.n_boot)  # size: refits the holdout
+    err, size = error(hold, a.n_boot), size_curve(table, live, n_boot=a.n_boot, hold=hold)
     inc = strategies.versus_surrogate(live_runs, table, live)
     rank, dec = order(sur_runs, live_runs, a.n_boot), decisions(sur_runs, live_runs)
     land = json.loads((out / "strategies" / "landscape.json").read_text())
