@@ -194,22 +194,29 @@ def predict(curve: dict, ratio: float) -> float:
 
 
 def transfer(ratio_a, est_a, reps_a, ratio_b, est_b, reps_b, at: float, level: float = 0.9) -> dict:
-    """Is agreement a function of the cost ratio alone? Both scales' curves at one cost ratio
-    `at` (inside both ranges): the difference b - a, with the interval of the difference of
-    the two scales' resampled curves (resample b of one scale beside resample b of the other;
-    the scales' tables are resampled independently, which is conservative when they share
-    configurations)."""
+    """Do two studies' curves differ (two scales, or two datasets)? Both curves at one cost ratio
+    `at` (inside both ranges) and their slopes: the differences b - a, with intervals from the
+    differences of the two studies' resampled curves (resample b of one beside resample b of the
+    other; the tables are resampled independently, which is exact for two datasets and
+    conservative for two scales that share configurations)."""
     ca, cb = fit_curve(ratio_a, est_a, reps_a, level, [at]), fit_curve(ratio_b, est_b, reps_b, level, [at])
+    reps_a, reps_b = (np.asarray(r, float).reshape(-1, len(x)) for r, x in ((reps_a, ratio_a), (reps_b, ratio_b)))
+    reps_a, reps_b = reps_a[np.isfinite(reps_a).all(1)], reps_b[np.isfinite(reps_b).all(1)]
     n = min(len(reps_a), len(reps_b))
 
-    def at_ratio(ratio, reps):
+    def lines(ratio, reps):  # (n, 2): slope, intercept of each resample's line
         x = np.log10(np.asarray(ratio, float))
-        return np.array([np.tanh(np.polyval(np.polyfit(x, fisher(r), 1), np.log10(at))) for r in reps[:n]])
-    diff = at_ratio(ratio_b, reps_b) - at_ratio(ratio_a, reps_a)
+        return np.array([np.polyfit(x, fisher(r), 1) for r in reps[:n]]).reshape(-1, 2)
+    la, lb = lines(ratio_a, reps_a), lines(ratio_b, reps_b)
+    diff = np.tanh(lb[:, 1] + lb[:, 0] * np.log10(at)) - np.tanh(la[:, 1] + la[:, 0] * np.log10(at))
     a, b = ca["fit"][0], cb["fit"][0]
     lo, hi = centred(b - a, diff, level, (-2.0, 2.0))
+    ds = cb["slope"] - ca["slope"]
+    slo, shi = centred(ds, lb[:, 0] - la[:, 0], level, (-np.inf, np.inf))
     return {"at": at, "a": a, "b": b, "difference": b - a, "lower": float(lo), "upper": float(hi),
-            "same": bool(lo <= 0 <= hi) if np.isfinite(lo) else None}
+            "same": bool(lo <= 0 <= hi) if np.isfinite(lo) else None, "slope_a": ca["slope"],
+            "slope_b": cb["slope"], "slope_difference": ds, "slope_lower": float(slo), "slope_upper": float(shi),
+            "same_slope": bool(slo <= 0 <= shi) if np.isfinite(slo) else None}
 
 
 # ---------------------------------------------------------------- practitioner's table

@@ -21,7 +21,7 @@ grid stopped mid-configuration gives complete, paired tables. Writes to --out:
                                    seeds, sorted inputs)
     agreement.csv                  every comparison (`analysis.study.rows`), raw Spearman / Kendall
     agreement_replicates.parquet   their resample values
-    curves.json                    agreement vs cost ratio per study and view, the scales' transfer test
+    curves.json                    agreement vs cost ratio per study and view; scales and datasets compared
     budget.csv                     the practitioner's table
     hierarchy.csv                  learning rate vs the rest, at each study's full fidelity
     summary.json                   cells, configurations, seeds and CPU-hours of every grid read;
@@ -196,20 +196,21 @@ def curves(agr: pd.DataFrame, level: float = 0.9) -> dict:
     return out
 
 
-def transfers(agr: pd.DataFrame, level: float = 0.9) -> dict:
-    """cifar10 1x vs 5x, per view: the two curves at the geometric middle of the shared cost-ratio range."""
+def transfers(agr: pd.DataFrame, a=("cifar10", "1x"), b=("cifar10", "5x"), level: float = 0.9) -> dict:
+    """Study b's curve against study a's (dataset, scale), per view: the difference at the geometric
+    middle of the shared cost-ratio range, and of the slopes (`study.transfer`)."""
     out = {}
-    cross = agr[(agr["kind"] == "cross") & (agr["statistic"] == "spearman") & (agr["table"].str.endswith("main"))
-                & (agr["dataset"] == "cifar10")]
+    cross = agr[(agr["kind"] == "cross") & (agr["statistic"] == "spearman") & (agr["table"].str.endswith("main"))]
     for view, g in cross.groupby("view", sort=True):
-        a, b = g[g["scale"] == "1x"].sort_values("cost_ratio"), g[g["scale"] == "5x"].sort_values("cost_ratio")
-        if a["cost_ratio"].nunique() < 2 or b["cost_ratio"].nunique() < 2:
+        ga, gb = (g[(g["dataset"] == d) & (g["scale"] == sc)].sort_values("cost_ratio") for d, sc in (a, b))
+        if ga["cost_ratio"].nunique() < 2 or gb["cost_ratio"].nunique() < 2:
             continue
-        lo, hi = max(a["cost_ratio"].min(), b["cost_ratio"].min()), min(a["cost_ratio"].max(), b["cost_ratio"].max())
+        lo = max(ga["cost_ratio"].min(), gb["cost_ratio"].min())
+        hi = min(ga["cost_ratio"].max(), gb["cost_ratio"].max())
         if lo > hi:
             continue
-        ra, rb = (np.vstack(x["replicates"].to_list()).T for x in (a, b))
-        out[view] = study.transfer(a["cost_ratio"], a["estimate"], ra, b["cost_ratio"], b["estimate"], rb,
+        ra, rb = (np.vstack(x["replicates"].to_list()).T for x in (ga, gb))
+        out[view] = study.transfer(ga["cost_ratio"], ga["estimate"], ra, gb["cost_ratio"], gb["estimate"], rb,
                                    float(np.sqrt(lo * hi)), level)
     return out
 
@@ -244,7 +245,8 @@ def run(results: str | Path = "results", out: str | Path | None = None, n_boot: 
     reps.to_parquet(out / "agreement_replicates.parquet", index=False)
     agr.drop(columns="replicates").assign(row=np.arange(len(agr))).to_csv(out / "agreement.csv", index=False)
     cv = curves(agr)
-    (out / "curves.json").write_text(json.dumps({"curves": cv, "transfer": transfers(agr)}, indent=1) + "\n")
+    (out / "curves.json").write_text(json.dumps({"curves": cv, "transfer": transfers(agr),
+                                                "dataset": transfers(agr, b=("fashion_mnist", "1x"))}, indent=1) + "\n")
     budget = []
     for c in cv.values():
         if c["view"] != "importance":

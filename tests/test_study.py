@@ -100,6 +100,12 @@ def test_curve_recovers_a_known_line_and_the_transfer_test_sees_a_shift():
     shifted = study.transfer(ratio, np.tanh(z), reps, ratio, np.tanh(z - 0.5), np.tanh(np.arctanh(reps) - 0.5),
                              at=0.05)
     assert same["same"] and not shifted["same"] and shifted["difference"] < 0
+    assert same["same_slope"] and shifted["same_slope"]  # a shift of level only
+    tilt = 0.3 * np.log10(ratio / 0.05)  # a steeper line through the same point at 0.05
+    steeper = study.transfer(ratio, np.tanh(z), reps, ratio, np.tanh(z + tilt), np.tanh(np.arctanh(reps) + tilt),
+                             at=0.05)
+    assert steeper["same"] and not steeper["same_slope"]
+    assert steeper["slope_difference"] == pytest.approx(0.3) and steeper["slope_lower"] > 0
     with pytest.raises(data.AnalysisError, match="two distinct"):
         study.fit_curve(np.array([0.1, 0.1]), np.array([0.5, 0.6]), reps[:, :2])
 
