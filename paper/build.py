@@ -239,20 +239,24 @@ def study_v2(p: Paper, folder: str = "study_v2") -> None:
                 p.put(f"v2_curve_{view}_{r:g}", f"{ci(k['fit'][j], k['lower'][j], k['upper'][j])} at cost ratio "
                       f"{at:.3f}", cv_src)
     _v2_figure(p, agr, cv)
-    t = cv.get("transfer", {}).get("importance")
-    p.put("v2_transfer", "The 5x grid (`experiments/specs/cifar10_5x.yaml`) has no recorded configuration yet, "
-          "so whether agreement is a function of the cost ratio alone is not yet tested." if t is None else
-          f"5x against 1x: {_versus(t, 'agreement being a function of the cost ratio alone')}",
-          cv_src)
+    five = cv["curves"].get("cifar10 5x importance")
+    top = _row(agr, table="cifar10-5x-main", kind="cross", view="importance", statistic="spearman", a=full)
+    p.put("v2_transfer", "The 5x grid (`experiments/specs/cifar10_5x.yaml`) has no configuration recorded at every "
+          "rung yet, so whether agreement is a function of the cost ratio alone is not yet tested." if five is None
+          else f"At the 5x scale ({s['tables']['cifar10-5x-main']['n_configs']} configurations) importance agreement "
+          f"with its full fidelity ranges {min(five['estimate']):.2f}-{max(five['estimate']):.2f}"
+          + ("" if top is None else f"; the 1x full fidelity itself (cost ratio {top['cost_ratio']:.1f}) reaches "
+             f"{_cis(top)}") + f"; slope per decade "
+          f"{ci(five['slope'], *five['slope_ci'])}. 5x against 1x. "
+          + _versus(cv.get("transfer", {}), "agreement being a function of the cost ratio alone"), cv_src)
     fm = cv["curves"].get("fashion_mnist 1x importance")
-    t = cv.get("dataset", {}).get("importance")
     p.put("v2_fashion", "The Fashion-MNIST grid (`experiments/specs/fashion_mnist_cpu.yaml`) has no recorded "
           "configuration yet." if fm is None else
           f"On Fashion-MNIST ({s['tables']['fashion_mnist-1x-main']['n_configs']} configurations) importance "
           f"agreement with full fidelity ranges {min(fm['estimate']):.2f}-{max(fm['estimate']):.2f}; slope per "
           f"decade of cost ratio {ci(fm['slope'], *fm['slope_ci'])} (CIFAR-10: {ci(cv['curves']['cifar10 1x importance']['slope'], *cv['curves']['cifar10 1x importance']['slope_ci'])})."  # noqa: E501
-          + ("" if t is None else f" Fashion-MNIST against CIFAR-10: "
-             f"{_versus(t, 'one curve for both datasets')}"), cv_src)
+          + (f" Fashion-MNIST against CIFAR-10. {_versus(cv['dataset'], 'one curve for both datasets')}"
+             if cv.get("dataset") else ""), cv_src)
     fm_rows = agr[agr["table"] == "fashion_mnist-1x-main"]
     p.table("v2_fashion_agreement", _v2_agreement(fm_rows) if len(fm_rows) else
             pd.DataFrame({"Fashion-MNIST": ["no configuration recorded yet"]}))
@@ -284,17 +288,22 @@ def study_v2(p: Paper, folder: str = "study_v2") -> None:
             hi_src)
 
 
-def _versus(t: dict, claim: str) -> str:
-    """study.transfer's result in words: the curves' difference at one cost ratio and of their slopes,
-    and the verdict, with the largest difference the intervals leave open when none is detected."""
-    text = (f"the curves differ by {ci(t['difference'], t['lower'], t['upper'])} at cost ratio {t['at']:.3f} "
-            f"({t['b']:.2f} against {t['a']:.2f}) and their slopes by "
-            f"{ci(t['slope_difference'], t['slope_lower'], t['slope_upper'])} per decade")
-    if not (t["same"] and t["same_slope"]):
-        return f"{text}: the data rule out {claim}."
-    wide = max(-t["lower"], t["upper"])
-    return (f"{text}: no difference detected, so the data are consistent with {claim}, but a difference "
-            f"of up to {wide:.2f} in agreement at that ratio is not excluded.")
+def _versus(views: dict, claim: str) -> str:
+    """study.transfer's results (per view) in words: the curves' difference at one cost ratio and of
+    their slopes, and the verdict, with the largest difference the intervals leave open when none is
+    detected."""
+    out = []
+    for view, t in views.items():
+        text = (f"for {view}, the curves differ by {ci(t['difference'], t['lower'], t['upper'])} at cost ratio "
+                f"{t['at']:.3f} ({t['b']:.2f} against {t['a']:.2f}) and their slopes by "
+                f"{ci(t['slope_difference'], t['slope_lower'], t['slope_upper'])} per decade")
+        if not (t["same"] and t["same_slope"]):
+            out.append(f"{text}: the data rule out {claim}.")
+        else:
+            wide = max(-t["lower"], t["upper"])
+            out.append(f"{text}: no difference detected, consistent with {claim}, but a difference of up to "
+                       f"{wide:.2f} at that ratio is not excluded.")
+    return " ".join(o[0].upper() + o[1:] for o in out) if out else "not testable yet (too few configurations)."
 
 
 def _v2_agreement(main_rows: pd.DataFrame, seed_rows: pd.DataFrame | None = None) -> pd.DataFrame:
