@@ -161,6 +161,14 @@ def fisher(r) -> np.ndarray:
     return np.arctanh(np.clip(r, -CLIP, CLIP))
 
 
+def lines(ratio, replicates) -> np.ndarray:
+    """(B, 2): slope and intercept of Fisher's z linear in log10(ratio), one line per finite resample
+    (`replicates`: (B, rungs))."""
+    x = np.log10(np.asarray(ratio, float))
+    reps = np.asarray(replicates, float).reshape(-1, len(x))
+    return np.array([np.polyfit(x, fisher(r), 1) for r in reps[np.isfinite(reps).all(1)]]).reshape(-1, 2)
+
+
 def fit_curve(ratio: np.ndarray, estimate: np.ndarray, replicates: np.ndarray, level: float = 0.9,
               grid: np.ndarray | None = None) -> dict:
     """Agreement against cost ratio: Fisher's z of the correlation, linear in log10(ratio).
@@ -175,9 +183,7 @@ def fit_curve(ratio: np.ndarray, estimate: np.ndarray, replicates: np.ndarray, l
     x = np.log10(ratio)
     grid = np.geomspace(ratio.min(), 1.0, 25) if grid is None else np.asarray(grid, float)
     slope, icpt = np.polyfit(x, fisher(estimate), 1)
-    reps = np.asarray(replicates, float).reshape(-1, len(x))
-    reps = reps[np.isfinite(reps).all(1)]
-    fits = np.array([np.polyfit(x, fisher(r), 1) for r in reps]) if len(reps) else np.full((0, 2), np.nan)
+    fits = lines(ratio, replicates)
     band = np.tanh(fits[:, 1:] + fits[:, :1] * np.log10(grid)) if len(fits) else np.full((0, len(grid)), np.nan)
     fit = np.tanh(icpt + slope * np.log10(grid))
     (slo, shi), (ilo, ihi) = (centred(v, fits[:, i], level, (-np.inf, np.inf)) for i, v in enumerate((slope, icpt)))
@@ -200,14 +206,9 @@ def transfer(ratio_a, est_a, reps_a, ratio_b, est_b, reps_b, at: float, level: f
     other; the tables are resampled independently, which is exact for two datasets and
     conservative for two scales that share configurations)."""
     ca, cb = fit_curve(ratio_a, est_a, reps_a, level, [at]), fit_curve(ratio_b, est_b, reps_b, level, [at])
-    reps_a, reps_b = (np.asarray(r, float).reshape(-1, len(x)) for r, x in ((reps_a, ratio_a), (reps_b, ratio_b)))
-    reps_a, reps_b = reps_a[np.isfinite(reps_a).all(1)], reps_b[np.isfinite(reps_b).all(1)]
-    n = min(len(reps_a), len(reps_b))
-
-    def lines(ratio, reps):  # (n, 2): slope, intercept of each resample's line
-        x = np.log10(np.asarray(ratio, float))
-        return np.array([np.polyfit(x, fisher(r), 1) for r in reps[:n]]).reshape(-1, 2)
     la, lb = lines(ratio_a, reps_a), lines(ratio_b, reps_b)
+    n = min(len(la), len(lb))
+    la, lb = la[:n], lb[:n]
     diff = np.tanh(lb[:, 1] + lb[:, 0] * np.log10(at)) - np.tanh(la[:, 1] + la[:, 0] * np.log10(at))
     a, b = ca["fit"][0], cb["fit"][0]
     lo, hi = centred(b - a, diff, level, (-2.0, 2.0))

@@ -294,7 +294,7 @@ def _versus(views: dict, claim: str) -> str:
     detected."""
     out = []
     for view, t in views.items():
-        text = (f"for {view}, the curves differ by {ci(t['difference'], t['lower'], t['upper'])} at cost ratio "
+        text = (f"For {view}, the curves differ by {ci(t['difference'], t['lower'], t['upper'])} at cost ratio "
                 f"{t['at']:.3f} ({t['b']:.2f} against {t['a']:.2f}) and their slopes by "
                 f"{ci(t['slope_difference'], t['slope_lower'], t['slope_upper'])} per decade")
         if not (t["same"] and t["same_slope"]):
@@ -303,7 +303,7 @@ def _versus(views: dict, claim: str) -> str:
             wide = max(-t["lower"], t["upper"])
             out.append(f"{text}: no difference detected, consistent with {claim}, but a difference of up to "
                        f"{wide:.2f} at that ratio is not excluded.")
-    return " ".join(o[0].upper() + o[1:] for o in out) if out else "not testable yet (too few configurations)."
+    return " ".join(out) if out else "not testable yet (too few configurations)."
 
 
 def _v2_agreement(main_rows: pd.DataFrame, seed_rows: pd.DataFrame | None = None) -> pd.DataFrame:
