@@ -238,6 +238,21 @@ def study_v2(p: Paper, folder: str = "study_v2") -> None:
                 at = k["grid"][j]
                 p.put(f"v2_curve_{view}_{r:g}", f"{ci(k['fit'][j], k['lower'][j], k['upper'][j])} at cost ratio "
                       f"{at:.3f}", cv_src)
+    c = _row(seed_rows, view="importance", kind="ceiling", a=full, statistic="spearman")
+    g = main_rows[(main_rows["kind"] == "cross") & (main_rows["view"] == "importance") &
+                  (main_rows["statistic"] == "spearman")].sort_values(["cost_ratio", "estimate"])
+    at = g[g["estimate"] >= c["lower"]].head(1) if c is not None else g.iloc[:0]
+    p.put("v2_at_ceiling", "not measurable yet (no noise ceiling)" if c is None else
+          f"none of the rungs reaches {c['lower']:.2f}" if at.empty else
+          f"{_short(at['a'].iloc[0])}, cost ratio {at['cost_ratio'].iloc[0]:.3f}: {_cis(at.iloc[0])}", agr_src)
+    for key, views, claim in (("scale", cv.get("transfer", {}), "the 5x scale"),
+                              ("dataset", cv.get("dataset", {}), "Fashion-MNIST")):
+        t = views.get("importance")
+        if t is not None:
+            words = "no difference detected" if t["same"] and t["same_slope"] else "a difference"
+            t = (f"{words} ({ci(t['difference'], t['lower'], t['upper'])} at cost ratio {t['at']:.3f}; slopes "
+                 f"{ci(t['slope_difference'], t['slope_lower'], t['slope_upper'])})")
+        p.put(f"v2_answer_{key}", f"{claim}: {t or 'not testable yet'}", cv_src)
     _v2_figure(p, agr, cv)
     five = cv["curves"].get("cifar10 5x importance")
     top = _row(agr, table="cifar10-5x-main", kind="cross", view="importance", statistic="spearman", a=full)
@@ -376,6 +391,8 @@ def strategies(p: Paper, folder: str = "strategies") -> None:
     gain = runs["final_f1"] - runs["default_f1"]
     p.put("share_beating_default", (gain > 1e-9).mean(), src, "{:.0%}")
     p.put("max_gain_over_default", gain.max(), src, "{:.3f}")
+    stuck = runs.assign(stuck=gain.abs() < 1e-4).groupby(["optimizer", "strategy"])["stuck"].all()  # 4 decimals shown
+    p.put("surrogate_ties", f"{int(stuck.sum())} of {len(stuck)}", src)
     tool = runs[runs.strategy == "tool"]
     p.put("tool_verdicts", ", ".join(f"{k} {v}" for k, v in tool["verdict"].value_counts().items()) or "none", src)
     _anytime_figure(p, curves, runs, "strategies_anytime")
@@ -469,6 +486,10 @@ def live_v2(p: Paper, folder: str = "strategies_live_v2") -> None:
     p.put("live2_decided", "; ".join(f"{r.strategy} ({r.optimizer}) vs {r.versus}: {r.mean_diff:+.3f} "
                                      f"[{r.lower:+.3f}, {r.upper:+.3f}]" for r in decided.itertuples())
           or "none: every interval contains 0", src)
+    open_ = vs.reset_index()
+    open_ = open_[~open_["decided"]]
+    p.put("live2_undecided", "; ".join(f"{r.strategy} ({r.optimizer}) vs {r.versus}: {r.mean_diff:+.3f} "
+                                       f"[{r.lower:+.3f}, {r.upper:+.3f}]" for r in open_.itertuples()) or "none", src)
     p.put("live2_reading", f"With {n} paired seeds the smallest two-sided sign-test p possible is "
           f"{min(1.0, 2 * 0.5 ** n):.2g}, and a bootstrap interval over so few seeds is itself rough.", src)
     _anytime_figure(p, pd.read_parquet(p.results / folder / "curves.parquet"), runs, "live_v2_anytime")
