@@ -251,8 +251,8 @@ def budget_table(rungs: pd.DataFrame, curve: dict, n_scope: int, shares=(0.02, 0
 # ---------------------------------------------------------------- the hierarchy claim
 
 def hierarchy(imp: Importance, hp: str = "learning_rate", claim=(7.0, 20.0), level: float = 0.9) -> list[dict]:
-    """"`hp` is 7-20x more important than the rest", tested two ways: against the next most
-    important hyperparameter and against the mean of the others that vary. Ratio of fANOVA
+    """"`hp` is 7-20x more important than the rest", tested two ways: against the largest share
+    among the other hyperparameters that vary and against their mean share. Ratio of fANOVA
     shares with its 90% percentile interval over the importance's resamples; verdict: "holds" when the
     interval lies inside the claimed range, "refuted" when it lies wholly outside, else
     "undecided"."""
@@ -262,7 +262,7 @@ def hierarchy(imp: Importance, hp: str = "learning_rate", claim=(7.0, 20.0), lev
     others = np.array([j for j, n in enumerate(imp.names) if j != i and n not in imp.notes])
     reps = imp.replicates[np.isfinite(imp.replicates).all(1)]
     out = []
-    for against, pick in (("next most important", lambda v: v[..., others].max(-1)),
+    for against, pick in (("largest other share", lambda v: v[..., others].max(-1)),
                           ("mean of the others", lambda v: v[..., others].mean(-1))):
         est = float(imp.value[i] / max(pick(imp.value), 1e-12))
         rr = reps[:, i] / np.maximum(pick(reps), 1e-12)

@@ -203,7 +203,7 @@ def study_v2(p: Paper, folder: str = "study_v2") -> None:
     p.put("v2_configs", main["n_configs"], src, "{:d}")
     p.put("v2_cells", f"{v2['cells']:,d} of {v2['cells_planned']:,d}", src)
     p.put("v2_status", "complete" if v2["complete"] else
-          f"partial ({v2['cells']:,d} of {v2['cells_planned']:,d} cells recorded): the numbers below rest on the "
+          f"partial ({v2['cells']:,d} of {v2['cells_planned']:,d} cells recorded): its numbers rest on the "
           f"configurations recorded so far and will move as the grids complete", src)
     p.put("v2_n_boot", s["n_boot"], src, "{:d}")
     hours = sum(g["cpu_hours"] for g in grids.values())
@@ -239,20 +239,16 @@ def study_v2(p: Paper, folder: str = "study_v2") -> None:
                 p.put(f"v2_curve_{view}_{r:g}", f"{ci(k['fit'][j], k['lower'][j], k['upper'][j])} at cost ratio "
                       f"{at:.3f}", cv_src)
     c = _row(seed_rows, view="importance", kind="ceiling", a=full, statistic="spearman")
-    g = main_rows[(main_rows["kind"] == "cross") & (main_rows["view"] == "importance") &
-                  (main_rows["statistic"] == "spearman")].sort_values(["cost_ratio", "estimate"])
+    g = seed_rows[(seed_rows["kind"] == "cross_seed") & (seed_rows["view"] == "importance") &
+                  (seed_rows["statistic"] == "spearman")].sort_values(["cost_ratio", "estimate"])
     at = g[g["estimate"] >= c["lower"]].head(1) if c is not None else g.iloc[:0]
     p.put("v2_at_ceiling", "not measurable yet (no noise ceiling)" if c is None else
           f"none of the rungs reaches {c['lower']:.2f}" if at.empty else
           f"{_short(at['a'].iloc[0])}, cost ratio {at['cost_ratio'].iloc[0]:.3f}: {_cis(at.iloc[0])}", agr_src)
     for key, views, claim in (("scale", cv.get("transfer", {}), "the 5x scale"),
                               ("dataset", cv.get("dataset", {}), "Fashion-MNIST")):
-        t = views.get("importance")
-        if t is not None:
-            words = "no difference detected" if t["same"] and t["same_slope"] else "a difference"
-            t = (f"{words} ({ci(t['difference'], t['lower'], t['upper'])} at cost ratio {t['at']:.3f}; slopes "
-                 f"{ci(t['slope_difference'], t['slope_lower'], t['slope_upper'])})")
-        p.put(f"v2_answer_{key}", f"{claim}: {t or 'not testable yet'}", cv_src)
+        p.put(f"v2_answer_{key}", f"{claim}: " + ("; ".join(_verdict(v, t) for v, t in views.items())
+                                                 or "not testable yet"), cv_src)
     _v2_figure(p, agr, cv)
     five = cv["curves"].get("cifar10 5x importance")
     top = _row(agr, table="cifar10-5x-main", kind="cross", view="importance", statistic="spearman", a=full)
@@ -262,7 +258,7 @@ def study_v2(p: Paper, folder: str = "study_v2") -> None:
           f"with its full fidelity ranges {min(five['estimate']):.2f}-{max(five['estimate']):.2f}"
           + ("" if top is None else f"; the 1x full fidelity itself (cost ratio {top['cost_ratio']:.1f}) reaches "
              f"{_cis(top)}") + f"; slope per decade "
-          f"{ci(five['slope'], *five['slope_ci'])}. 5x against 1x. "
+          f"{ci(five['slope'], *five['slope_ci'])}. Against the 1x curve: "
           + _versus(cv.get("transfer", {}), "agreement being a function of the cost ratio alone"), cv_src)
     fm = cv["curves"].get("fashion_mnist 1x importance")
     p.put("v2_fashion", "The Fashion-MNIST grid (`experiments/specs/fashion_mnist_cpu.yaml`) has no recorded "
@@ -270,7 +266,7 @@ def study_v2(p: Paper, folder: str = "study_v2") -> None:
           f"On Fashion-MNIST ({s['tables']['fashion_mnist-1x-main']['n_configs']} configurations) importance "
           f"agreement with full fidelity ranges {min(fm['estimate']):.2f}-{max(fm['estimate']):.2f}; slope per "
           f"decade of cost ratio {ci(fm['slope'], *fm['slope_ci'])} (CIFAR-10: {ci(cv['curves']['cifar10 1x importance']['slope'], *cv['curves']['cifar10 1x importance']['slope_ci'])})."  # noqa: E501
-          + (f" Fashion-MNIST against CIFAR-10. {_versus(cv['dataset'], 'one curve for both datasets')}"
+          + (f" Against CIFAR-10: {_versus(cv['dataset'], 'one curve for both datasets')}"
              if cv.get("dataset") else ""), cv_src)
     fm_rows = agr[agr["table"] == "fashion_mnist-1x-main"]
     p.table("v2_fashion_agreement", _v2_agreement(fm_rows) if len(fm_rows) else
@@ -288,7 +284,7 @@ def study_v2(p: Paper, folder: str = "study_v2") -> None:
         p.put("v2_budget_n", int(b["n_scope"].iloc[0]), bud_src, "{:d}")
     h = pd.read_csv(hi_src)
     for _, r in h[(h["dataset"] == "cifar10") & (h["scale"] == "1x")].iterrows():
-        key = "next" if r["against"].startswith("next") else "mean"
+        key = "mean" if r["against"].startswith("mean") else "next"  # "largest other share"
         p.put(f"v2_lr_vs_{key}", ci(r["ratio"], r["lower"], r["upper"]), hi_src)
         p.put(f"v2_lr_verdict_{key}", r["verdict"], hi_src)
         p.put("v2_lr_share", r["share"], hi_src)
@@ -301,6 +297,16 @@ def study_v2(p: Paper, folder: str = "study_v2") -> None:
             f"against the {r['against']} {ci(r['ratio'], r['lower'], r['upper'])} ({r['verdict']})"
             for _, r in hs.iterrows()) + f" (top: {hs['top'].iloc[0]}; learning rate ranks {int(hs['rank'].iloc[0])})",
             hi_src)
+
+
+def _verdict(view: str, t: dict) -> str:
+    """study.transfer's result for one view in a clause: what is detected, with the largest
+    difference left open when nothing is."""
+    d = f"{ci(t['difference'], t['lower'], t['upper'])} at cost ratio {t['at']:.3f}"
+    sl = f"slopes {ci(t['slope_difference'], t['slope_lower'], t['slope_upper'])}"
+    if t["same"] and t["same_slope"]:
+        return f"for {view}, no difference detected ({d}, {sl}; up to {max(-t['lower'], t['upper']):.2f} not excluded)"
+    return f"for {view}, a difference ({d}, {sl})"
 
 
 def _versus(views: dict, claim: str) -> str:
@@ -486,6 +492,9 @@ def live_v2(p: Paper, folder: str = "strategies_live_v2") -> None:
     p.put("live2_decided", "; ".join(f"{r.strategy} ({r.optimizer}) vs {r.versus}: {r.mean_diff:+.3f} "
                                      f"[{r.lower:+.3f}, {r.upper:+.3f}]" for r in decided.itertuples())
           or "none: every interval contains 0", src)
+    worse = decided[decided["upper"] < 0]
+    p.put("live2_worse", "; ".join(f"{r.strategy} ({r.optimizer}) vs {r.versus}" for r in worse.itertuples())
+          or "none", src)
     open_ = vs.reset_index()
     open_ = open_[~open_["decided"]]
     p.put("live2_undecided", "; ".join(f"{r.strategy} ({r.optimizer}) vs {r.versus}: {r.mean_diff:+.3f} "
