@@ -8,7 +8,9 @@ count); each is optional except the first study's first grid, and a grid that is
 yet leaves its part out with a note:
 
     cifar10  scale 1x  cifar10_cpu_v2 (seed 0) + cifar10_cpu_seeds (seeds 1, 2: the noise ceiling)
-    cifar10  scale 5x  cifar10_5x + the rungs of cifar10_cpu_v2 for the same configurations
+    cifar10  scale 5x  cifar10_5x + the rungs of cifar10_cpu_v2 for the same configurations; and
+                       1x-nested: those rungs against the 1x full on the same configurations and
+                       resamples, what the 5x curve is tested against (`transfers`)
     fashion_mnist 1x   fashion_mnist_cpu
 
 Only configurations recorded at every fidelity (and every seed) of a table are used, so a
@@ -33,7 +35,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +58,7 @@ class Study:
 STUDIES = (Study("cifar10", "1x", ("cifar10_cpu_v2",), "cifar10_cpu_seeds"),
            Study("cifar10", "5x", ("cifar10_5x", "cifar10_cpu_v2")),
            Study("fashion_mnist", "1x", ("fashion_mnist_cpu",)))
+NESTED = "1x-nested"  # the 1x full's agreement measured on the 5x grid's configurations
 SHARES = (0.02, 0.05, 0.1, 0.25)
 BUDGETS = (50, 200)
 
@@ -169,8 +172,9 @@ def tables(s: Study, results: Path, notes: list) -> tuple | None:
 
 
 def compare(out: Path, name: str, s: Study, space, fids, full: str, by_seed: dict, n_boot: int,
-            notes: list) -> tuple[pd.DataFrame, dict]:
-    """Agreement rows of one paired table (its seeds), importance pieces computed or read back."""
+            notes: list, table: str | None = None) -> tuple[pd.DataFrame, dict]:
+    """Agreement rows of one paired table (its seeds), importance pieces computed or read back;
+    `table` names the rows when they are not the pieces' own table (another full fidelity)."""
     any_t = next(iter(by_seed.values()))
     keys = data.config_keys(any_t, space)
     draws = bootstrap.resamples(keys, n_boot, 0)  # the draws per_fidelity makes from the same keys
@@ -178,7 +182,7 @@ def compare(out: Path, name: str, s: Study, space, fids, full: str, by_seed: dic
     imps = {sd: v for sd, v in imps.items() if v}
     ys = {sd: {data.label(f): study.metric_by_config(t, space, f) for f in fids} for sd, t in by_seed.items()}
     cost = study.costs(pd.concat(by_seed.values()), fids)
-    return study.rows(imps, ys, draws, cost, full, dataset=s.dataset, scale=s.scale, table=name), imps
+    return study.rows(imps, ys, draws, cost, full, dataset=s.dataset, scale=s.scale, table=table or name), imps
 
 
 def curves(agr: pd.DataFrame, level: float = 0.9) -> dict:
@@ -221,7 +225,7 @@ def run(results: str | Path = "results", out: str | Path | None = None, n_boot: 
     if n_boot < 2:
         raise ValueError(f"n_boot {n_boot}: intervals need resamples (the command line asks for at least 20)")
     out.mkdir(parents=True, exist_ok=True)
-    notes, parts, hier, grids = [], [], [], {}
+    notes, parts, hier, grids, base_full = [], [], [], {}, None
     for s in STUDIES:
         for g in s.grids + ((s.seeds_grid,) if s.seeds_grid else ()):
             if (results / g / "meta.json").exists() and g not in grids:
@@ -230,6 +234,8 @@ def run(results: str | Path = "results", out: str | Path | None = None, n_boot: 
         if got is None:
             continue
         space, fids, full, main, seeded, _ = got
+        if s.scale == "1x" and s.dataset == "cifar10":
+            base_full = next(f for f in fids if data.label(f) == full)
         name = f"{s.dataset}-{s.scale}"
         agr, imps = compare(out, f"{name}-main", s, space, fids, full, main, n_boot, notes)
         parts.append(agr)
@@ -237,6 +243,13 @@ def run(results: str | Path = "results", out: str | Path | None = None, n_boot: 
             hier += [{"dataset": s.dataset, "scale": s.scale, **r} for r in study.hierarchy(imps[0][full])]
         if seeded:
             parts.append(compare(out, f"{name}-seeds", s, space, fids, full, seeded, n_boot, notes)[0])
+        if s.scale == "5x" and base_full:
+            # 1x on the 5x's own configurations and resamples: the transfer test compares like with like
+            # (agreement grows with the number of configurations, and the 5x grid trails the 1x one)
+            low = [f for f in fids if study.costs(main[0], [f])[data.label(f)] <= study.costs(main[0], [base_full])[
+                data.label(base_full)]]
+            parts.append(compare(out, f"{name}-main", replace(s, scale=NESTED), space, low, data.label(base_full),
+                                 main, n_boot, notes, table=f"{s.dataset}-{NESTED}-main")[0])
     if not parts:
         raise FileNotFoundError(f"no study records under {results}: " + "; ".join(notes))
     agr = pd.concat(parts, ignore_index=True)
@@ -245,7 +258,7 @@ def run(results: str | Path = "results", out: str | Path | None = None, n_boot: 
     reps.to_parquet(out / "agreement_replicates.parquet", index=False)
     agr.drop(columns="replicates").assign(row=np.arange(len(agr))).to_csv(out / "agreement.csv", index=False)
     cv = curves(agr)
-    (out / "curves.json").write_text(json.dumps({"curves": cv, "transfer": transfers(agr),
+    (out / "curves.json").write_text(json.dumps({"curves": cv, "transfer": transfers(agr, a=("cifar10", NESTED)),
                                                 "dataset": transfers(agr, b=("fashion_mnist", "1x"))}, indent=1) + "\n")
     budget = []
     for c in cv.values():

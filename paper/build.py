@@ -258,7 +258,8 @@ def study_v2(p: Paper, folder: str = "study_v2") -> None:
           f"with its full fidelity ranges {min(five['estimate']):.2f}-{max(five['estimate']):.2f}"
           + ("" if top is None else f"; the 1x full fidelity itself (cost ratio {top['cost_ratio']:.1f}) reaches "
              f"{_cis(top)}") + f"; slope per decade "
-          f"{ci(five['slope'], *five['slope_ci'])}. Against the 1x curve: "
+          f"{ci(five['slope'], *five['slope_ci'])}. Against the 1x curve measured on the same configurations "
+          f"and resamples (agreement grows with the number of configurations): "
           + _versus(cv.get("transfer", {}), "agreement being a function of the cost ratio alone"), cv_src)
     fm = cv["curves"].get("fashion_mnist 1x importance")
     p.put("v2_fashion", "The Fashion-MNIST grid (`experiments/specs/fashion_mnist_cpu.yaml`) has no recorded "

@@ -230,3 +230,21 @@ def test_a_piece_from_other_resamples_is_recomputed(partial_results, tmp_path):
     js.write_text(json.dumps(meta))
     study_v2.run(partial_results, out, n_boot=3)  # would raise 'not bootstrapped together' if read back
     assert json.loads(js.read_text())["importances"] != meta["importances"]
+
+
+def test_the_5x_curve_is_tested_against_1x_on_its_own_configurations(partial_results, tmp_path):
+    res, out = partial_results, tmp_path / "sv2"
+    five = V2.parent / "cifar10_5x"
+    (res / "cifar10_5x").mkdir()
+    shutil.copy(five / "meta.json", res / "cifar10_5x" / "meta.json")
+    df = pd.read_parquet(five / "evaluations.parquet")
+    df[df["config_id"] < 16].to_parquet(res / "cifar10_5x" / "evaluations.parquet")  # fewer than 1x's 20
+    s = study_v2.run(res, out, n_boot=3)
+    assert s["tables"]["cifar10-5x-main"]["n_configs"] == s["tables"]["cifar10-1x-nested-main"]["n_configs"] == 16
+    agr = pd.read_csv(out / "agreement.csv")
+    nested = agr[agr["table"] == "cifar10-1x-nested-main"]
+    assert set(nested["b"]) == {"data_fraction=0.1,epochs=8,resolution=16"} and len(nested) == 2 * 2 * 2
+    assert not (out / "pieces" / "cifar10-1x-nested-main-seed0").exists()  # the 5x table's pieces, read back
+    t = json.loads((out / "curves.json").read_text())["transfer"]["importance"]
+    curves = json.loads((out / "curves.json").read_text())["curves"]
+    assert t["a"] != curves["cifar10 1x importance"]["fit"][0] and {"same", "same_slope"} <= set(t)
