@@ -203,8 +203,9 @@ def transfer(ratio_a, est_a, reps_a, ratio_b, est_b, reps_b, at: float, level: f
     """Do two studies' curves differ (two scales, or two datasets)? Both curves at one cost ratio
     `at` (inside both ranges) and their slopes: the differences b - a, with intervals from the
     differences of the two studies' resampled curves (resample b of one beside resample b of the
-    other; the tables are resampled independently, which is exact for two datasets and
-    conservative for two scales that share configurations)."""
+    other: independent draws for two datasets; the same draws for a scale against another scale's
+    full measured on its configurations, where the pairing is exact as long as no resample of
+    either is dropped as non-finite)."""
     ca, cb = fit_curve(ratio_a, est_a, reps_a, level, [at]), fit_curve(ratio_b, est_b, reps_b, level, [at])
     la, lb = lines(ratio_a, reps_a), lines(ratio_b, reps_b)
     n = min(len(la), len(lb))

@@ -53,12 +53,12 @@ class Study:
     scale: str
     grids: tuple[str, ...]  # the first holds the full fidelity; later ones add rungs for its configurations
     seeds_grid: str | None = None  # seed replicates of the first grid's configurations
+    nested: str | None = None  # a scale of the same dataset whose full is also compared on these configurations
 
 
 STUDIES = (Study("cifar10", "1x", ("cifar10_cpu_v2",), "cifar10_cpu_seeds"),
-           Study("cifar10", "5x", ("cifar10_5x", "cifar10_cpu_v2")),
+           Study("cifar10", "5x", ("cifar10_5x", "cifar10_cpu_v2"), nested="1x"),
            Study("fashion_mnist", "1x", ("fashion_mnist_cpu",)))
-NESTED = "1x-nested"  # the 1x full's agreement measured on the 5x grid's configurations
 SHARES = (0.02, 0.05, 0.1, 0.25)
 BUDGETS = (50, 200)
 
@@ -225,7 +225,7 @@ def run(results: str | Path = "results", out: str | Path | None = None, n_boot: 
     if n_boot < 2:
         raise ValueError(f"n_boot {n_boot}: intervals need resamples (the command line asks for at least 20)")
     out.mkdir(parents=True, exist_ok=True)
-    notes, parts, hier, grids, base_full = [], [], [], {}, None
+    notes, parts, hier, grids, fulls = [], [], [], {}, {}
     for s in STUDIES:
         for g in s.grids + ((s.seeds_grid,) if s.seeds_grid else ()):
             if (results / g / "meta.json").exists() and g not in grids:
@@ -234,8 +234,7 @@ def run(results: str | Path = "results", out: str | Path | None = None, n_boot: 
         if got is None:
             continue
         space, fids, full, main, seeded, _ = got
-        if s.scale == "1x" and s.dataset == "cifar10":
-            base_full = next(f for f in fids if data.label(f) == full)
+        fulls[s.dataset, s.scale] = full
         name = f"{s.dataset}-{s.scale}"
         agr, imps = compare(out, f"{name}-main", s, space, fids, full, main, n_boot, notes)
         parts.append(agr)
@@ -243,13 +242,14 @@ def run(results: str | Path = "results", out: str | Path | None = None, n_boot: 
             hier += [{"dataset": s.dataset, "scale": s.scale, **r} for r in study.hierarchy(imps[0][full])]
         if seeded:
             parts.append(compare(out, f"{name}-seeds", s, space, fids, full, seeded, n_boot, notes)[0])
-        if s.scale == "5x" and base_full:
-            # 1x on the 5x's own configurations and resamples: the transfer test compares like with like
-            # (agreement grows with the number of configurations, and the 5x grid trails the 1x one)
-            low = [f for f in fids if study.costs(main[0], [f])[data.label(f)] <= study.costs(main[0], [base_full])[
-                data.label(base_full)]]
-            parts.append(compare(out, f"{name}-main", replace(s, scale=NESTED), space, low, data.label(base_full),
-                                 main, n_boot, notes, table=f"{s.dataset}-{NESTED}-main")[0])
+        other = fulls.get((s.dataset, s.nested))
+        if other:
+            # the other scale's full on these configurations and resamples: the transfer test compares like
+            # with like (agreement grows with the number of configurations, and the 5x grid trails the 1x one)
+            cost, nested = study.costs(main[0], fids), replace(s, scale=f"{s.nested}-nested")
+            low = [f for f in fids if cost[data.label(f)] <= cost[other]]
+            parts.append(compare(out, f"{name}-main", nested, space, low, other, main, n_boot, notes,
+                                 table=f"{s.dataset}-{nested.scale}-main")[0])
     if not parts:
         raise FileNotFoundError(f"no study records under {results}: " + "; ".join(notes))
     agr = pd.concat(parts, ignore_index=True)
@@ -258,7 +258,7 @@ def run(results: str | Path = "results", out: str | Path | None = None, n_boot: 
     reps.to_parquet(out / "agreement_replicates.parquet", index=False)
     agr.drop(columns="replicates").assign(row=np.arange(len(agr))).to_csv(out / "agreement.csv", index=False)
     cv = curves(agr)
-    (out / "curves.json").write_text(json.dumps({"curves": cv, "transfer": transfers(agr, a=("cifar10", NESTED)),
+    (out / "curves.json").write_text(json.dumps({"curves": cv, "transfer": transfers(agr, a=("cifar10", "1x-nested")),
                                                 "dataset": transfers(agr, b=("fashion_mnist", "1x"))}, indent=1) + "\n")
     budget = []
     for c in cv.values():

@@ -300,14 +300,20 @@ def study_v2(p: Paper, folder: str = "study_v2") -> None:
             hi_src)
 
 
+def _gap(t: dict) -> tuple[str, str, float | None]:
+    """study.transfer's result: the curves' difference at its cost ratio, the slopes' difference, and
+    the largest difference the intervals leave open (None when a difference is detected)."""
+    return (f"{ci(t['difference'], t['lower'], t['upper'])} at cost ratio {t['at']:.3f}",
+            ci(t['slope_difference'], t['slope_lower'], t['slope_upper']),
+            max(-t["lower"], t["upper"]) if t["same"] and t["same_slope"] else None)
+
+
 def _verdict(view: str, t: dict) -> str:
-    """study.transfer's result for one view in a clause: what is detected, with the largest
-    difference left open when nothing is."""
-    d = f"{ci(t['difference'], t['lower'], t['upper'])} at cost ratio {t['at']:.3f}"
-    sl = f"slopes {ci(t['slope_difference'], t['slope_lower'], t['slope_upper'])}"
-    if t["same"] and t["same_slope"]:
-        return f"for {view}, no difference detected ({d}, {sl}; up to {max(-t['lower'], t['upper']):.2f} not excluded)"
-    return f"for {view}, a difference ({d}, {sl})"
+    """One view's transfer result in a clause."""
+    d, sl, wide = _gap(t)
+    if wide is None:
+        return f"for {view}, a difference ({d}, slopes {sl})"
+    return f"for {view}, no difference detected ({d}, slopes {sl}; up to {wide:.2f} not excluded)"
 
 
 def _versus(views: dict, claim: str) -> str:
@@ -316,15 +322,12 @@ def _versus(views: dict, claim: str) -> str:
     detected."""
     out = []
     for view, t in views.items():
-        text = (f"For {view}, the curves differ by {ci(t['difference'], t['lower'], t['upper'])} at cost ratio "
-                f"{t['at']:.3f} ({t['b']:.2f} against {t['a']:.2f}) and their slopes by "
-                f"{ci(t['slope_difference'], t['slope_lower'], t['slope_upper'])} per decade")
-        if not (t["same"] and t["same_slope"]):
-            out.append(f"{text}: the data rule out {claim}.")
-        else:
-            wide = max(-t["lower"], t["upper"])
-            out.append(f"{text}: no difference detected, consistent with {claim}, but a difference of up to "
-                       f"{wide:.2f} at that ratio is not excluded.")
+        d, sl, wide = _gap(t)
+        text = (f"For {view}, the curves differ by {d} ({t['b']:.2f} against {t['a']:.2f}) and their slopes by "
+                f"{sl} per decade")
+        out.append(f"{text}: the data rule out {claim}." if wide is None else
+                   f"{text}: no difference detected, consistent with {claim}, but a difference of up to "
+                   f"{wide:.2f} at that ratio is not excluded.")
     return " ".join(out) if out else "not testable yet (too few configurations)."
 
 
@@ -488,18 +491,15 @@ def live_v2(p: Paper, folder: str = "strategies_live_v2") -> None:
                                                      f" of the {LIVE2_PLANNED_SEEDS} planned so far"), src)
     p.put("live2_runs", len(runs), src, "{:d}")
     p.put("live2_cpu_hours", runs["wall_s"].sum() / 3600, src, "{:.1f}")
-    decided = vs.reset_index()
-    decided = decided[decided["decided"]]
-    p.put("live2_decided", "; ".join(f"{r.strategy} ({r.optimizer}) vs {r.versus}: {r.mean_diff:+.3f} "
-                                     f"[{r.lower:+.3f}, {r.upper:+.3f}]" for r in decided.itertuples())
-          or "none: every interval contains 0", src)
-    worse = decided[decided["upper"] < 0]
-    p.put("live2_worse", "; ".join(f"{r.strategy} ({r.optimizer}) vs {r.versus}" for r in worse.itertuples())
-          or "none", src)
-    open_ = vs.reset_index()
-    open_ = open_[~open_["decided"]]
-    p.put("live2_undecided", "; ".join(f"{r.strategy} ({r.optimizer}) vs {r.versus}: {r.mean_diff:+.3f} "
-                                       f"[{r.lower:+.3f}, {r.upper:+.3f}]" for r in open_.itertuples()) or "none", src)
+    pairs = vs.reset_index()
+    decided = pairs[pairs["decided"]]
+
+    def listed(rows, diff=True):
+        return "; ".join(f"{r.strategy} ({r.optimizer}) vs {r.versus}" + (
+            f": {r.mean_diff:+.3f} [{r.lower:+.3f}, {r.upper:+.3f}]" if diff else "") for r in rows.itertuples())
+    p.put("live2_decided", listed(decided) or "none: every interval contains 0", src)
+    p.put("live2_worse", listed(decided[decided["upper"] < 0], diff=False) or "none", src)
+    p.put("live2_undecided", listed(pairs[~pairs["decided"]]) or "none", src)
     p.put("live2_reading", f"With {n} paired seeds the smallest two-sided sign-test p possible is "
           f"{min(1.0, 2 * 0.5 ** n):.2g}, and a bootstrap interval over so few seeds is itself rough.", src)
     _anytime_figure(p, pd.read_parquet(p.results / folder / "curves.parquet"), runs, "live_v2_anytime")

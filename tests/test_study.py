@@ -245,6 +245,6 @@ def test_the_5x_curve_is_tested_against_1x_on_its_own_configurations(partial_res
     nested = agr[agr["table"] == "cifar10-1x-nested-main"]
     assert set(nested["b"]) == {"data_fraction=0.1,epochs=8,resolution=16"} and len(nested) == 2 * 2 * 2
     assert not (out / "pieces" / "cifar10-1x-nested-main-seed0").exists()  # the 5x table's pieces, read back
-    t = json.loads((out / "curves.json").read_text())["transfer"]["importance"]
-    curves = json.loads((out / "curves.json").read_text())["curves"]
+    cv = json.loads((out / "curves.json").read_text())
+    t, curves = cv["transfer"]["importance"], cv["curves"]
     assert t["a"] != curves["cifar10 1x importance"]["fit"][0] and {"same", "same_slope"} <= set(t)
