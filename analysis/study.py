@@ -204,10 +204,15 @@ def transfer(ratio_a, est_a, reps_a, ratio_b, est_b, reps_b, at: float, level: f
     `at` (inside both ranges) and their slopes: the differences b - a, with intervals from the
     differences of the two studies' resampled curves (resample b of one beside resample b of the
     other: independent draws for two datasets; the same draws for a scale against another scale's
-    full measured on its configurations, where the pairing is exact as long as no resample of
-    either is dropped as non-finite)."""
+    full measured on its configurations). With equally many resamples, one that is non-finite in
+    either is dropped from both, so shared draws stay paired."""
     ca, cb = fit_curve(ratio_a, est_a, reps_a, level, [at]), fit_curve(ratio_b, est_b, reps_b, level, [at])
-    la, lb = lines(ratio_a, reps_a), lines(ratio_b, reps_b)
+    ra = np.asarray(reps_a, float).reshape(-1, len(ratio_a))
+    rb = np.asarray(reps_b, float).reshape(-1, len(ratio_b))
+    if len(ra) == len(rb):
+        keep = np.isfinite(ra).all(1) & np.isfinite(rb).all(1)
+        ra, rb = ra[keep], rb[keep]
+    la, lb = lines(ratio_a, ra), lines(ratio_b, rb)
     n = min(len(la), len(lb))
     la, lb = la[:n], lb[:n]
     diff = np.tanh(lb[:, 1] + lb[:, 0] * np.log10(at)) - np.tanh(la[:, 1] + la[:, 0] * np.log10(at))

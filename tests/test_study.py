@@ -106,6 +106,10 @@ def test_curve_recovers_a_known_line_and_the_transfer_test_sees_a_shift():
                              at=0.05)
     assert steeper["same"] and not steeper["same_slope"]
     assert steeper["slope_difference"] == pytest.approx(0.3) and steeper["slope_lower"] > 0
+    gapped_a, gapped_b = reps.copy(), np.tanh(np.arctanh(reps) + tilt)
+    gapped_a[0, 0] = gapped_b[1, 2] = np.nan  # shared draws: a lost resample must not shift the pairing
+    paired = study.transfer(ratio, np.tanh(z), gapped_a, ratio, np.tanh(z + tilt), gapped_b, at=0.05)
+    assert paired["slope_lower"] == pytest.approx(0.3) and paired["slope_upper"] == pytest.approx(0.3)
     with pytest.raises(data.AnalysisError, match="two distinct"):
         study.fit_curve(np.array([0.1, 0.1]), np.array([0.5, 0.6]), reps[:, :2])
 
