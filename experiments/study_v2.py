@@ -11,7 +11,9 @@ yet leaves its part out with a note:
     cifar10  scale 5x  cifar10_5x + the rungs of cifar10_cpu_v2 for the same configurations; and
                        1x-nested: those rungs against the 1x full on the same configurations and
                        resamples, what the 5x curve is tested against (`transfers`)
-    fashion_mnist 1x   fashion_mnist_cpu
+    fashion_mnist 1x   fashion_mnist_cpu; compared with cifar10 1x-matched: the CIFAR-10 1x table cut
+                       to as many configurations (its first, by id), since agreement grows with
+                       their number and the CIFAR-10 grid is the larger
 
 Only configurations recorded at every fidelity (and every seed) of a table are used, so a
 grid stopped mid-configuration gives complete, paired tables. Writes to --out:
@@ -54,11 +56,12 @@ class Study:
     grids: tuple[str, ...]  # the first holds the full fidelity; later ones add rungs for its configurations
     seeds_grid: str | None = None  # seed replicates of the first grid's configurations
     nested: str | None = None  # a scale of the same dataset whose full is also compared on these configurations
+    matched: tuple[str, str] | None = None  # (dataset, scale) compared with these, cut to as many configurations
 
 
 STUDIES = (Study("cifar10", "1x", ("cifar10_cpu_v2",), "cifar10_cpu_seeds"),
            Study("cifar10", "5x", ("cifar10_5x", "cifar10_cpu_v2"), nested="1x"),
-           Study("fashion_mnist", "1x", ("fashion_mnist_cpu",)))
+           Study("fashion_mnist", "1x", ("fashion_mnist_cpu",), matched=("cifar10", "1x")))
 SHARES = (0.02, 0.05, 0.1, 0.25)
 BUDGETS = (50, 200)
 
@@ -185,6 +188,19 @@ def compare(out: Path, name: str, s: Study, space, fids, full: str, by_seed: dic
     return study.rows(imps, ys, draws, cost, full, dataset=s.dataset, scale=s.scale, table=table or name), imps
 
 
+def matched(out: Path, ref: tuple, full: str, n: int, n_boot: int, notes: list) -> pd.DataFrame:
+    """The reference study's main table cut to its first `n` configurations (by id) and analysed as
+    its own table, '<scale>-matched': a comparison with a study of `n` configurations is then not one
+    of grid sizes. Its configurations are fixed once the reference has `n`, so its pieces are too."""
+    s, space, fids, t = ref
+    ids = np.sort(t["config_id"].unique())
+    if len(ids) < n:
+        notes.append(f"{s.dataset} {s.scale}: {len(ids)} configurations, fewer than the {n} it is matched to")
+    m = replace(s, scale=f"{s.scale}-matched")
+    return compare(out, f"{s.dataset}-{m.scale}-main", m, space, fids, full, {0: t[t["config_id"].isin(ids[:n])]},
+                   n_boot, notes)[0]
+
+
 def curves(agr: pd.DataFrame, level: float = 0.9) -> dict:
     """Spearman agreement of each low fidelity with full vs cost ratio, per study and view."""
     out = {}
@@ -225,7 +241,7 @@ def run(results: str | Path = "results", out: str | Path | None = None, n_boot: 
     if n_boot < 2:
         raise ValueError(f"n_boot {n_boot}: intervals need resamples (the command line asks for at least 20)")
     out.mkdir(parents=True, exist_ok=True)
-    notes, parts, hier, grids, fulls = [], [], [], {}, {}
+    notes, parts, hier, grids, fulls, mains = [], [], [], {}, {}, {}
     for s in STUDIES:
         for g in s.grids + ((s.seeds_grid,) if s.seeds_grid else ()):
             if (results / g / "meta.json").exists() and g not in grids:
@@ -235,6 +251,7 @@ def run(results: str | Path = "results", out: str | Path | None = None, n_boot: 
             continue
         space, fids, full, main, seeded, _ = got
         fulls[s.dataset, s.scale] = full
+        mains[s.dataset, s.scale] = s, space, fids, main[0]
         name = f"{s.dataset}-{s.scale}"
         agr, imps = compare(out, f"{name}-main", s, space, fids, full, main, n_boot, notes)
         parts.append(agr)
@@ -250,6 +267,9 @@ def run(results: str | Path = "results", out: str | Path | None = None, n_boot: 
             low = [f for f in fids if cost[data.label(f)] <= cost[other]]
             parts.append(compare(out, f"{name}-main", nested, space, low, other, main, n_boot, notes,
                                  table=f"{s.dataset}-{nested.scale}-main")[0])
+        if s.matched in mains:
+            parts.append(matched(out, mains[s.matched], fulls[s.matched], main[0]["config_id"].nunique(),
+                                 n_boot, notes))
     if not parts:
         raise FileNotFoundError(f"no study records under {results}: " + "; ".join(notes))
     agr = pd.concat(parts, ignore_index=True)
@@ -259,7 +279,10 @@ def run(results: str | Path = "results", out: str | Path | None = None, n_boot: 
     agr.drop(columns="replicates").assign(row=np.arange(len(agr))).to_csv(out / "agreement.csv", index=False)
     cv = curves(agr)
     (out / "curves.json").write_text(json.dumps({"curves": cv, "transfer": transfers(agr, a=("cifar10", "1x-nested")),
-                                                "dataset": transfers(agr, b=("fashion_mnist", "1x"))}, indent=1) + "\n")
+                                                "dataset": transfers(agr, a=("cifar10", "1x-matched"),
+                                                                     b=("fashion_mnist", "1x")),
+                                                "size": transfers(agr, a=("cifar10", "1x-matched"),
+                                                                  b=("cifar10", "1x"))}, indent=1) + "\n")
     budget = []
     for c in cv.values():
         if c["view"] != "importance":

@@ -252,3 +252,25 @@ def test_the_5x_curve_is_tested_against_1x_on_its_own_configurations(partial_res
     cv = json.loads((out / "curves.json").read_text())
     t, curves = cv["transfer"]["importance"], cv["curves"]
     assert t["a"] != curves["cifar10 1x importance"]["fit"][0] and {"same", "same_slope"} <= set(t)
+
+
+def test_the_datasets_are_compared_at_as_many_configurations(partial_results, tmp_path):
+    """Agreement grows with the number of configurations: Fashion-MNIST (16 here) is tested against
+    CIFAR-10 1x cut to its first 16 of 20, not against all 20."""
+    res, out, fm = partial_results, tmp_path / "sv2", V2.parent / "fashion_mnist_cpu"
+    (res / "fashion_mnist_cpu").mkdir()
+    shutil.copy(fm / "meta.json", res / "fashion_mnist_cpu" / "meta.json")
+    df = pd.read_parquet(fm / "evaluations.parquet")
+    keep = (df["fidelity.data_fraction"] == 0.1) & df["fidelity.epochs"].isin([1, 8]) | (
+        df["fidelity.resolution"] == 7) & (df["fidelity.epochs"] == 8)
+    df[keep & (df["config_id"] < 16)].to_parquet(res / "fashion_mnist_cpu" / "evaluations.parquet")
+    s = study_v2.run(res, out, n_boot=3)
+    n = {t: v["n_configs"] for t, v in s["tables"].items()}
+    assert n["fashion_mnist-1x-main"] == n["cifar10-1x-matched-main"] == 16 and n["cifar10-1x-main"] == 20
+    agr = pd.read_csv(out / "agreement.csv")
+    cut = agr[agr["table"] == "cifar10-1x-matched-main"]
+    assert len(cut) == 2 * 2 * 2 and set(cut["b"]) == {"data_fraction=0.1,epochs=8,resolution=16"}
+    cv = json.loads((out / "curves.json").read_text())
+    t, curves = cv["dataset"]["importance"], cv["curves"]
+    assert t["a"] == pytest.approx(study.predict(curves["cifar10 1x-matched importance"], t["at"]))
+    assert t["a"] != pytest.approx(study.predict(curves["cifar10 1x importance"], t["at"]))
