@@ -202,9 +202,12 @@ def study_v2(p: Paper, folder: str = "study_v2") -> None:
     v2 = grids["cifar10_cpu_v2"]
     p.put("v2_configs", main["n_configs"], src, "{:d}")
     p.put("v2_cells", f"{v2['cells']:,d} of {v2['cells_planned']:,d}", src)
-    p.put("v2_status", "complete" if v2["complete"] else
-          f"partial ({v2['cells']:,d} of {v2['cells_planned']:,d} cells recorded): its numbers rest on the "
-          f"configurations recorded so far and will move as the grids complete", src)
+    left = {k: g for k, g in grids.items() if not g["complete"]}
+    p.put("v2_status", "complete" if not left else "partial (" + "; ".join(
+          f"`{k}` {g['cells']:,d} of {g['cells_planned']:,d} cells" for k, g in left.items()) + " recorded): its "
+          "numbers rest on the configurations recorded so far and will move as the grids complete", src)
+    p.put("v2_partial", "." if not left else ": every study v2 number in Sections 1 and 4.1-4.5 will move as "
+          "the grids complete.", src)
     p.put("v2_n_boot", s["n_boot"], src, "{:d}")
     hours = sum(g["cpu_hours"] for g in grids.values())
     p.put("v2_cpu_hours", hours, src, "{:.1f}")
@@ -233,6 +236,10 @@ def study_v2(p: Paper, folder: str = "study_v2") -> None:
         k = cv["curves"].get(f"cifar10 1x {view}")
         if k:
             p.put(f"v2_slope_{view}", ci(k["slope"], *k["slope_ci"]), cv_src)
+            lo, hi = k["slope_ci"]
+            p.put(f"v2_trend_{view}", "agree with full fidelity the more the low fidelity costs" if lo > 0 else
+                  "agree with full fidelity the less the low fidelity costs" if hi < 0 else
+                  "show no detected trend with the low fidelity's cost", cv_src)
             for r in (0.01, 0.1):
                 j = int(np.argmin(np.abs(np.log(np.array(k["grid"]) / r))))
                 at = k["grid"][j]
@@ -259,16 +266,22 @@ def study_v2(p: Paper, folder: str = "study_v2") -> None:
           + ("" if top is None else f"; the 1x full fidelity itself (cost ratio {top['cost_ratio']:.1f}) reaches "
              f"{_cis(top)}") + f"; slope per decade "
           f"{ci(five['slope'], *five['slope_ci'])}. Against the 1x curve measured on the same configurations "
-          f"and resamples (agreement grows with the number of configurations): "
+          f"and resamples (so the test is not one of grid sizes, Section 4.3): "
           + _versus(cv.get("transfer", {}), "agreement being a function of the cost ratio alone"), cv_src)
-    fm = cv["curves"].get("fashion_mnist 1x importance")
+    fm, cm = cv["curves"].get("fashion_mnist 1x importance"), cv["curves"].get("cifar10 1x-matched importance")
     p.put("v2_fashion", "The Fashion-MNIST grid (`experiments/specs/fashion_mnist_cpu.yaml`) has no recorded "
           "configuration yet." if fm is None else
           f"On Fashion-MNIST ({s['tables']['fashion_mnist-1x-main']['n_configs']} configurations) importance "
           f"agreement with full fidelity ranges {min(fm['estimate']):.2f}-{max(fm['estimate']):.2f}; slope per "
-          f"decade of cost ratio {ci(fm['slope'], *fm['slope_ci'])} (CIFAR-10: {ci(cv['curves']['cifar10 1x importance']['slope'], *cv['curves']['cifar10 1x importance']['slope_ci'])})."  # noqa: E501
-          + (f" Against CIFAR-10: {_versus(cv['dataset'], 'one curve for both datasets')}"
-             if cv.get("dataset") else ""), cv_src)
+          f"decade of cost ratio {ci(fm['slope'], *fm['slope_ci'])}."
+          + (f" Against CIFAR-10 1x on its first {s['tables']['cifar10-1x-matched-main']['n_configs']} "
+             f"configurations (as many as Fashion-MNIST has; slope {ci(cm['slope'], *cm['slope_ci'])}): "
+             f"{_versus(cv['dataset'], 'one curve for both datasets')}" if cv.get("dataset") else ""), cv_src)
+    size = cv.get("size", {}).get("importance")
+    p.put("v2_size", "not measured (no matched table)" if size is None else
+          f"CIFAR-10 1x on all {main['n_configs']} configurations against its first "
+          f"{s['tables']['cifar10-1x-matched-main']['n_configs']}, importance agreement differs by "
+          f"{_gap(size)[0]} (independent resamples of nested sets, so the interval is conservative)", cv_src)
     fm_rows = agr[agr["table"] == "fashion_mnist-1x-main"]
     p.table("v2_fashion_agreement", _v2_agreement(fm_rows) if len(fm_rows) else
             pd.DataFrame({"Fashion-MNIST": ["no configuration recorded yet"]}))
@@ -300,20 +313,23 @@ def study_v2(p: Paper, folder: str = "study_v2") -> None:
             hi_src)
 
 
-def _gap(t: dict) -> tuple[str, str, float | None]:
+def _gap(t: dict) -> tuple[str, str, float | str]:
     """study.transfer's result: the curves' difference at its cost ratio, the slopes' difference, and
-    the largest difference the intervals leave open (None when a difference is detected)."""
+    the largest difference at that ratio the intervals leave open, or "differ" when an interval
+    excludes 0, or "untested" when one is not finite."""
+    same = (t["same"], t["same_slope"])
     return (f"{ci(t['difference'], t['lower'], t['upper'])} at cost ratio {t['at']:.3f}",
             ci(t['slope_difference'], t['slope_lower'], t['slope_upper']),
-            max(-t["lower"], t["upper"]) if t["same"] and t["same_slope"] else None)
+            "differ" if False in same else "untested" if None in same else max(-t["lower"], t["upper"]))
 
 
 def _verdict(view: str, t: dict) -> str:
     """One view's transfer result in a clause."""
     d, sl, wide = _gap(t)
-    if wide is None:
-        return f"for {view}, a difference ({d}, slopes {sl})"
-    return f"for {view}, no difference detected ({d}, slopes {sl}; up to {wide:.2f} not excluded)"
+    if isinstance(wide, str):
+        return f"for {view}, {'a difference' if wide == 'differ' else 'no interval (too few resamples)'} ({d}, " \
+               f"slopes {sl})"
+    return f"for {view}, no difference detected ({d}, slopes {sl}; up to {wide:.2f} at that ratio not excluded)"
 
 
 def _versus(views: dict, claim: str) -> str:
@@ -325,7 +341,8 @@ def _versus(views: dict, claim: str) -> str:
         d, sl, wide = _gap(t)
         text = (f"For {view}, the curves differ by {d} ({t['b']:.2f} against {t['a']:.2f}) and their slopes by "
                 f"{sl} per decade")
-        out.append(f"{text}: the data rule out {claim}." if wide is None else
+        out.append(f"{text}: the data rule out {claim}." if wide == "differ" else
+                   f"{text}: too few resamples for an interval, so {claim} is not tested." if wide == "untested" else
                    f"{text}: no difference detected, consistent with {claim}, but a difference of up to "
                    f"{wide:.2f} at that ratio is not excluded.")
     return " ".join(out) if out else "not testable yet (too few configurations)."
@@ -519,10 +536,16 @@ def surrogate_v2(p: Paper, folder: str = "surrogate_v2") -> None:
           f"bias {i['bias']:+.3f}; {i['beats_default_live']} beat the default measured, "
           f"{i['beats_default_predicted']} predicted", src)
     p.put("sv2_landscape", s["landscape"]["share_above_default_predicted"], src, "{:.1%}")
-    p.put("sv2_order", f"{ci(st['kendall'], st['lower'], st['upper'])} over {st['seeds']} paired seeds", src)
-    p.put("sv2_decisions", f"{st['same']} of {st['comparisons']} comparisons with `all` decided the same way, "
-          f"{st['live_decided_same']} of the {st['live_decided']} the live runs decide", src)
+    order = f"{ci(st['kendall'], st['lower'], st['upper'])} over {st['seeds']} paired seeds"
+    decisions = (f"{st['same']} of {st['comparisons']} comparisons with `all` decided the same way, "
+                 f"{st['live_decided_same']} of the {st['live_decided']} the live runs decide")
+    p.put("sv2_order", order, src)
+    p.put("sv2_decisions", decisions, src)
     p.put("sv2_kept", "; ".join(f"{k}: {'kept' if v else 'not kept'}" for k, v in s["kept"].items()), src)
+    kept = s["kept"]["ranking strategies"]
+    p.put("sv2_answer", f"A forest refitted on {s['configs']} of study v2's configurations orders the strategies "
+          f"as the live runs do at Kendall {order} ({decisions}), so it is {'' if kept else 'not '}kept for "
+          "ranking strategies" + ("" if kept else ": the comparison rests on live runs"), src)
 
 
 def _order(t: pd.DataFrame) -> str:

@@ -81,3 +81,16 @@ def test_missing_results_name_what_is_missing(results, tmp_path):
     bad.write_text("{{no_such_number}}")
     with pytest.raises(KeyError, match="no_such_number"):
         build.build(results, tmp_path / "out2", n_boot=5, template=bad)
+
+
+@pytest.mark.parametrize("same,same_slope,says", [(True, True, "no difference detected"),
+                                                  (False, True, "the data rule out"),
+                                                  (True, False, "the data rule out"),
+                                                  (None, True, "not tested")])
+def test_a_transfer_is_worded_by_its_intervals(same, same_slope, says):
+    """An interval that excludes 0 decides a difference; one that is not finite decides nothing."""
+    t = {"difference": 0.1, "lower": -0.05, "upper": 0.3, "at": 0.05, "same": same, "slope_difference": 0.0,
+         "slope_lower": -0.2, "slope_upper": 0.2, "same_slope": same_slope, "a": 0.7, "b": 0.8}
+    text = build._versus({"importance": t}, "one curve")
+    assert says in text and (says != "no difference detected" or "up to 0.30" in text)
+    assert ("a difference" in build._verdict("importance", t)) == (False in (same, same_slope))
