@@ -163,7 +163,11 @@ def one_epoch(study: pd.DataFrame, live, bench, s: Setup, seed: int) -> tuple[fl
     return cost, trials, configs
 
 
-def run_one(strategy: str, optimizer: str, seed: int, study, live, bench, s: Setup) -> tuple[dict, pd.DataFrame]:
+def run_one(strategy: str, optimizer: str, seed: int, study, live, bench, s: Setup,
+            scopes: dict | None = None) -> tuple[dict, pd.DataFrame]:
+    """One strategy's run with one optimizer and seed. `scopes`: a cache of (strategy, seed) -> Scope for
+    one process's study, live benchmark and setup; the scoping does not depend on the optimizer, and the
+    tool's takes minutes."""
     t0 = time.perf_counter()
     total = s.budget * live.cost(live.full_fidelity)
     if strategy == "one-epoch":
@@ -177,7 +181,10 @@ def run_one(strategy: str, optimizer: str, seed: int, study, live, bench, s: Set
                    wall_s=time.perf_counter() - t0)
         row.update({f"f1_at_{f:g}": _at(curve, f * total) for f in FRACTIONS})
         return row, curve.assign(strategy=strategy, optimizer=NO_OPTIMIZER, seed=seed)
-    sc = scope_for(strategy, study, live, s, seed)
+    scopes = {} if scopes is None else scopes
+    if (strategy, seed) not in scopes:
+        scopes[strategy, seed] = scope_for(strategy, study, live, s, seed)
+    sc = scopes[strategy, seed]
     run = hpobench.tune(bench, optimizer, total - sc.cost, seed=seed, space=sc.space)
     curve = run.trajectory[["spent", "incumbent_trial", "incumbent_f1"]].assign(total=lambda d: d["spent"] + sc.cost)
     row = dict(strategy=strategy, optimizer=optimizer, seed=seed, scoping_cost=sc.cost,
@@ -353,9 +360,10 @@ def main(argv=None) -> None:
             for log in sorted(out.glob("runs-*.jsonl")) for e in _mine(record.read_journal(log), settings)}
     todo = [t for t in todo if t not in done]
     journal = record.Journal(out / f"runs-{'-'.join(part)}.jsonl") if todo else None  # one per process
+    scopes = {}
     try:
         for st, o, sd in todo:
-            row, curve = run_one(st, o, sd, study, live, bench, s)
+            row, curve = run_one(st, o, sd, study, live, bench, s, scopes)
             journal.append({"settings": settings, "row": row, "curve": curve.to_dict("list"),
                             "env": hpobench.env.describe()})  # versions, CPU and kernels of this run
             print(f"{st:9s} {o:5s} seed {sd}: final F1 {row['final_f1']:.4f}, {row['n_tuned']} tuned, "

@@ -62,6 +62,11 @@ def test_a_run_spends_the_budget_minus_scoping_and_resumes(study, tmp_path):
     assert row["final_f1"] >= row["default_f1"] and row["f1_at_1"] == row["final_f1"]
     assert json.loads(row["incumbent"])  # the incumbent configuration, as JSON
     assert row["n_tuned"] < len(live.config_space)
+    scopes = {}
+    first, _ = strategies.run_one("low-topk", "random", 0, table, live, sur, SETUP, scopes)
+    scopes[("low-topk", 0)] = strategies.Scope(live.config_space, 0.0, list(live.config_space))
+    cached, _ = strategies.run_one("low-topk", "random", 0, table, live, sur, SETUP, scopes)
+    assert first["scoping_cost"] == row["scoping_cost"] and cached["scoping_cost"] == 0  # read from the cache
 
 
 def test_one_epoch_fully_trains_the_best_screened_configurations_of_the_tools_draw(study):
