@@ -226,6 +226,30 @@ def transfer(ratio_a, est_a, reps_a, ratio_b, est_b, reps_b, at: float, level: f
             "same_slope": bool(slo <= 0 <= shi) if np.isfinite(slo) else None}
 
 
+# ---------------------------------------------------------------- which knob to lower
+
+def knobs(rungs: pd.DataFrame, replicates: np.ndarray, factor: float = 1.25, level: float = 0.9) -> pd.DataFrame:
+    """Which knob to lower at (nearly) equal cost: every pair of rungs of one table whose cost ratios
+    are within `factor` of each other, the difference b - a of their agreement with full (a the
+    cheaper, then the first label) and its interval, paired resample by resample (the rungs of a
+    table share their resamples; one non-finite in either is dropped from both).
+
+    rungs: a (label), cost_ratio, estimate, one row per rung; replicates: (B, rungs) in that order.
+    Columns: a, b, cost_a, cost_b, difference, lower, upper, decided (the interval excludes 0)."""
+    reps = np.asarray(replicates, float).reshape(-1, len(rungs))
+    r = rungs.reset_index(drop=True).assign(_i=np.arange(len(rungs))).sort_values(["cost_ratio", "a"])
+    out = []
+    for (_, x), (_, y) in itertools.combinations(r.iterrows(), 2):
+        if y["cost_ratio"] > factor * x["cost_ratio"] * (1 + 1e-9):  # 0.125 / 0.1 is 1.25 in float, too
+            continue
+        pair = reps[:, [x["_i"], y["_i"]]]
+        d = y["estimate"] - x["estimate"]
+        lo, hi = centred(d, np.diff(pair[np.isfinite(pair).all(1)], axis=1)[:, 0], level, (-2.0, 2.0))
+        out.append({"a": x["a"], "b": y["a"], "cost_a": x["cost_ratio"], "cost_b": y["cost_ratio"], "difference": d,
+                    "lower": float(lo), "upper": float(hi), "decided": bool(lo > 0 or hi < 0)})
+    return pd.DataFrame(out, columns=["a", "b", "cost_a", "cost_b", "difference", "lower", "upper", "decided"])
+
+
 # ---------------------------------------------------------------- practitioner's table
 
 def budget_table(rungs: pd.DataFrame, curve: dict, n_scope: int, shares=(0.02, 0.05, 0.1, 0.25),

@@ -27,6 +27,7 @@ grid stopped mid-configuration gives complete, paired tables. Writes to --out:
     agreement_replicates.parquet   their resample values
     curves.json                    agreement vs cost ratio per study and view; scales and datasets compared
     budget.csv                     the practitioner's table
+    knobs.csv                      which knob to lower: rungs of (nearly) equal cost compared, paired
     hierarchy.csv                  learning rate vs the rest, at each study's full fidelity
     summary.json                   cells, configurations, seeds and CPU-hours of every grid read;
                                    whether each is complete; what was left out and why
@@ -294,6 +295,10 @@ def run(results: str | Path = "results", out: str | Path | None = None, n_boot: 
     if budget:
         pd.concat(budget, ignore_index=True).to_csv(out / "budget.csv", index=False)
     pd.DataFrame(hier).to_csv(out / "hierarchy.csv", index=False)
+    cross = agr[(agr["kind"] == "cross") & (agr["statistic"] == "spearman") & agr["table"].str.endswith("main")]
+    pd.concat([study.knobs(g, np.vstack(g["replicates"].to_list()).T).assign(table=t, view=v)
+               for (t, v), g in cross.groupby(["table", "view"], sort=True)], ignore_index=True).to_csv(
+        out / "knobs.csv", index=False)
     summary = {"n_boot": n_boot, "level": 0.9, "grids": grids, "notes": notes,
                "tables": {t: {"n_configs": int(g["n_configs"].iloc[0]), "seeds": int(g["seeds"].max())}
                           for t, g in agr.groupby("table", sort=True)}}

@@ -296,6 +296,7 @@ def study_v2(p: Paper, folder: str = "study_v2") -> None:
                                                        b[["measured", "lower", "upper"]].to_numpy()],
             "curve": b["curve"].map(lambda v: f"{v:.2f}" if np.isfinite(v) else "")}))
         p.put("v2_budget_n", int(b["n_scope"].iloc[0]), bud_src, "{:d}")
+    _v2_knobs(p, d / "knobs.csv", full)
     h = pd.read_csv(hi_src)
     for _, r in h[(h["dataset"] == "cifar10") & (h["scale"] == "1x")].iterrows():
         key = "mean" if r["against"].startswith("mean") else "next"  # "largest other share"
@@ -311,6 +312,35 @@ def study_v2(p: Paper, folder: str = "study_v2") -> None:
             f"against the {r['against']} {ci(r['ratio'], r['lower'], r['upper'])} ({r['verdict']})"
             for _, r in hs.iterrows()) + f" (top: {hs['top'].iloc[0]}; learning rate ranks {int(hs['rank'].iloc[0])})",
             hi_src)
+
+
+def _lowered(label: str, full: str) -> str:
+    """What a rung lowers from full: data_fraction=0.025,epochs=8,resolution=16 -> data to 0.025"""
+    f, g = (dict(kv.split("=") for kv in x.split(",")) for x in (label, full))
+    names = {"data_fraction": "data to {}", "epochs": "epochs to {}", "resolution": "resolution to {} px"}
+    return " + ".join(names[k].format(v) for k, v in f.items() if v != g[k])
+
+
+def _v2_knobs(p: Paper, src: Path, full: str, table: str = "cifar10-1x-main") -> None:
+    """Which knob to lower at equal cost (study.knobs): a table of both views and the decided pairs in words."""
+    k = pd.read_csv(src)
+    k = k[k["table"] == table]
+    both = k[k["view"] == "importance"].merge(k[k["view"] == "performance"], on=["a", "b", "cost_a", "cost_b"],
+                                              suffixes=("_imp", "_perf"))
+    p.table("v2_knobs", pd.DataFrame({
+        "cost ratio": [f"{x:.3f} / {y:.3f}" for x, y in both[["cost_a", "cost_b"]].to_numpy()],
+        "lower (a)": [_lowered(x, full) for x in both["a"]], "lower (b)": [_lowered(x, full) for x in both["b"]],
+        **{f"{v}: b - a [90% CI]": [ci(*r) for r in both[[f"difference_{s}", f"lower_{s}", f"upper_{s}"]].to_numpy()]
+           for v, s in (("importance", "imp"), ("performance", "perf"))}}))
+    words = []
+    for view, g in k.groupby("view", sort=True):
+        won = [f"lowering {_lowered(r['b'] if r['difference'] > 0 else r['a'], full)} agrees better than lowering "
+               f"{_lowered(r['a'] if r['difference'] > 0 else r['b'], full)}, by {abs(r['difference']):.2f} "
+               f"[{min(abs(r['lower']), abs(r['upper'])):.2f}, {max(abs(r['lower']), abs(r['upper'])):.2f}]"
+               for _, r in g[g["decided"]].iterrows()]
+        words.append(f"for {view}, " + ("; ".join(won) + f"; {len(g) - len(won)} of {len(g)} pairs undecided"
+                                        if won else f"none of {len(g)} pairs differs detectably"))
+    p.put("v2_knobs", "; ".join(words), src)
 
 
 def _gap(t: dict) -> tuple[str, str, float | str]:

@@ -114,6 +114,21 @@ def test_curve_recovers_a_known_line_and_the_transfer_test_sees_a_shift():
         study.fit_curve(np.array([0.1, 0.1]), np.array([0.5, 0.6]), reps[:, :2])
 
 
+def test_knobs_compares_rungs_of_equal_cost_pair_by_pair():
+    rungs = pd.DataFrame({"a": ["data", "epochs", "dear"], "cost_ratio": [0.1, 0.125, 0.5],
+                          "estimate": [0.6, 0.7, 0.9]})
+    rng = np.random.default_rng(0)
+    base = rng.uniform(0.3, 0.8, 50)  # shared resamples: epochs is data + 0.1 in every one
+    reps = np.column_stack([base, base + 0.1, rng.uniform(0, 1, 50)])
+    reps[3, 0] = reps[7, 1] = np.nan
+    k = study.knobs(rungs, reps)
+    assert k[["a", "b"]].values.tolist() == [["data", "epochs"]]  # 0.5 is not within 1.25x of either
+    assert k["difference"].iloc[0] == pytest.approx(0.1) and k["decided"].iloc[0]
+    assert k["lower"].iloc[0] == pytest.approx(0.1) and k["upper"].iloc[0] == pytest.approx(0.1)
+    unpaired = study.knobs(rungs, np.column_stack([base, rng.permutation(base) + 0.1, base]))
+    assert not unpaired["decided"].iloc[0]  # the same spread, unpaired, decides nothing
+
+
 def test_budget_table_picks_the_best_affordable_rung():
     rungs = pd.DataFrame({"a": ["cheap", "mid", "dear"], "cost_ratio": [0.01, 0.1, 0.5],
                           "estimate": [0.5, 0.8, 0.7], "lower": [0.3, 0.6, 0.5], "upper": [0.7, 0.9, 0.9]})
@@ -171,7 +186,8 @@ def test_the_experiment_writes_every_output_and_resumes(partial_results, tmp_pat
     curves = json.loads((out / "curves.json").read_text())
     assert set(curves["curves"]) == {"cifar10 1x importance", "cifar10 1x performance"}
     assert len(pd.read_csv(out / "hierarchy.csv")) == 2 and len(pd.read_csv(out / "budget.csv")) == 8
-    first = {f: (out / f).read_bytes() for f in ("agreement.csv", "curves.json", "budget.csv", "hierarchy.csv")}
+    first = {f: (out / f).read_bytes() for f in ("agreement.csv", "curves.json", "budget.csv", "hierarchy.csv",
+                                                 "knobs.csv")}
     piece = study_v2.piece_path(out, "cifar10-1x-main-seed0", "data_fraction=0.1,epochs=8,resolution=16", ".parquet")
     assert len(list(piece.parent.glob("*.parquet"))) == 3  # one piece per fidelity
     stamp = piece.stat().st_mtime_ns
