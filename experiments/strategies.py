@@ -46,9 +46,10 @@ the live runs' default and incumbent).
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -184,7 +185,7 @@ def run_one(strategy: str, optimizer: str, seed: int, study, live, bench, s: Set
     scopes = {} if scopes is None else scopes
     if (strategy, seed) not in scopes:
         scopes[strategy, seed] = scope_for(strategy, study, live, s, seed)
-    sc = scopes[strategy, seed]
+    sc = replace(scopes[strategy, seed], space=copy.deepcopy(scopes[strategy, seed].space))  # a run may seed it
     run = hpobench.tune(bench, optimizer, total - sc.cost, seed=seed, space=sc.space)
     curve = run.trajectory[["spent", "incumbent_trial", "incumbent_f1"]].assign(total=lambda d: d["spent"] + sc.cost)
     row = dict(strategy=strategy, optimizer=optimizer, seed=seed, scoping_cost=sc.cost,
