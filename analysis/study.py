@@ -242,9 +242,8 @@ def knobs(rungs: pd.DataFrame, replicates: np.ndarray, factor: float = 1.25, lev
     for (_, x), (_, y) in itertools.combinations(r.iterrows(), 2):
         if y["cost_ratio"] > factor * x["cost_ratio"] * (1 + 1e-9):  # 0.125 / 0.1 is 1.25 in float, too
             continue
-        pair = reps[:, [x["_i"], y["_i"]]]
         d = y["estimate"] - x["estimate"]
-        lo, hi = centred(d, np.diff(pair[np.isfinite(pair).all(1)], axis=1)[:, 0], level, (-2.0, 2.0))
+        lo, hi = centred(d, reps[:, y["_i"]] - reps[:, x["_i"]], level, (-2.0, 2.0))  # NaN in either: dropped
         out.append({"a": x["a"], "b": y["a"], "cost_a": x["cost_ratio"], "cost_b": y["cost_ratio"], "difference": d,
                     "lower": float(lo), "upper": float(hi), "decided": bool(lo > 0 or hi < 0)})
     return pd.DataFrame(out, columns=["a", "b", "cost_a", "cost_b", "difference", "lower", "upper", "decided"])

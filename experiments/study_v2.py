@@ -189,11 +189,11 @@ def compare(out: Path, name: str, s: Study, space, fids, full: str, by_seed: dic
     return study.rows(imps, ys, draws, cost, full, dataset=s.dataset, scale=s.scale, table=table or name), imps
 
 
-def matched(out: Path, ref: tuple, full: str, n: int, n_boot: int, notes: list) -> pd.DataFrame:
+def matched(out: Path, ref: tuple, n: int, n_boot: int, notes: list) -> pd.DataFrame:
     """The reference study's main table cut to its first `n` configurations (by id) and analysed as
     its own table, '<scale>-matched': a comparison with a study of `n` configurations is then not one
     of grid sizes. Its configurations are fixed once the reference has `n`, so its pieces are too."""
-    s, space, fids, t = ref
+    s, space, fids, full, t = ref
     ids = np.sort(t["config_id"].unique())
     if len(ids) < n:
         notes.append(f"{s.dataset} {s.scale}: {len(ids)} configurations, fewer than the {n} it is matched to")
@@ -202,11 +202,15 @@ def matched(out: Path, ref: tuple, full: str, n: int, n_boot: int, notes: list) 
                    n_boot, notes)[0]
 
 
+def cross(agr: pd.DataFrame) -> pd.DataFrame:
+    """The rows curves are made of: each low fidelity's Spearman with its full, main tables only."""
+    return agr[(agr["kind"] == "cross") & (agr["statistic"] == "spearman") & agr["table"].str.endswith("main")]
+
+
 def curves(agr: pd.DataFrame, level: float = 0.9) -> dict:
     """Spearman agreement of each low fidelity with full vs cost ratio, per study and view."""
     out = {}
-    cross = agr[(agr["kind"] == "cross") & (agr["statistic"] == "spearman") & (agr["table"].str.endswith("main"))]
-    for (ds, sc, view), g in cross.groupby(["dataset", "scale", "view"], sort=True):
+    for (ds, sc, view), g in cross(agr).groupby(["dataset", "scale", "view"], sort=True):
         g = g.sort_values("cost_ratio")
         if g["cost_ratio"].nunique() < 2:
             continue
@@ -221,8 +225,7 @@ def transfers(agr: pd.DataFrame, a=("cifar10", "1x"), b=("cifar10", "5x"), level
     """Study b's curve against study a's (dataset, scale), per view: the difference at the geometric
     middle of the shared cost-ratio range, and of the slopes (`study.transfer`)."""
     out = {}
-    cross = agr[(agr["kind"] == "cross") & (agr["statistic"] == "spearman") & (agr["table"].str.endswith("main"))]
-    for view, g in cross.groupby("view", sort=True):
+    for view, g in cross(agr).groupby("view", sort=True):
         ga, gb = (g[(g["dataset"] == d) & (g["scale"] == sc)].sort_values("cost_ratio") for d, sc in (a, b))
         if ga["cost_ratio"].nunique() < 2 or gb["cost_ratio"].nunique() < 2:
             continue
@@ -242,7 +245,7 @@ def run(results: str | Path = "results", out: str | Path | None = None, n_boot: 
     if n_boot < 2:
         raise ValueError(f"n_boot {n_boot}: intervals need resamples (the command line asks for at least 20)")
     out.mkdir(parents=True, exist_ok=True)
-    notes, parts, hier, grids, fulls, mains = [], [], [], {}, {}, {}
+    notes, parts, hier, grids, mains = [], [], [], {}, {}  # mains: (dataset, scale) -> study, space, fids, full, rows
     for s in STUDIES:
         for g in s.grids + ((s.seeds_grid,) if s.seeds_grid else ()):
             if (results / g / "meta.json").exists() and g not in grids:
@@ -251,8 +254,7 @@ def run(results: str | Path = "results", out: str | Path | None = None, n_boot: 
         if got is None:
             continue
         space, fids, full, main, seeded, _ = got
-        fulls[s.dataset, s.scale] = full
-        mains[s.dataset, s.scale] = s, space, fids, main[0]
+        mains[s.dataset, s.scale] = s, space, fids, full, main[0]
         name = f"{s.dataset}-{s.scale}"
         agr, imps = compare(out, f"{name}-main", s, space, fids, full, main, n_boot, notes)
         parts.append(agr)
@@ -260,8 +262,8 @@ def run(results: str | Path = "results", out: str | Path | None = None, n_boot: 
             hier += [{"dataset": s.dataset, "scale": s.scale, **r} for r in study.hierarchy(imps[0][full])]
         if seeded:
             parts.append(compare(out, f"{name}-seeds", s, space, fids, full, seeded, n_boot, notes)[0])
-        other = fulls.get((s.dataset, s.nested))
-        if other:
+        if (s.dataset, s.nested) in mains:
+            other = mains[s.dataset, s.nested][3]
             # the other scale's full on these configurations and resamples: the transfer test compares like
             # with like (agreement grows with the number of configurations, and the 5x grid trails the 1x one)
             cost, nested = study.costs(main[0], fids), replace(s, scale=f"{s.nested}-nested")
@@ -269,8 +271,7 @@ def run(results: str | Path = "results", out: str | Path | None = None, n_boot: 
             parts.append(compare(out, f"{name}-main", nested, space, low, other, main, n_boot, notes,
                                  table=f"{s.dataset}-{nested.scale}-main")[0])
         if s.matched in mains:
-            parts.append(matched(out, mains[s.matched], fulls[s.matched], main[0]["config_id"].nunique(),
-                                 n_boot, notes))
+            parts.append(matched(out, mains[s.matched], main[0]["config_id"].nunique(), n_boot, notes))
     if not parts:
         raise FileNotFoundError(f"no study records under {results}: " + "; ".join(notes))
     agr = pd.concat(parts, ignore_index=True)
@@ -288,16 +289,15 @@ def run(results: str | Path = "results", out: str | Path | None = None, n_boot: 
     for c in cv.values():
         if c["view"] != "importance":
             continue
-        g = agr[(agr["kind"] == "cross") & (agr["statistic"] == "spearman") & (agr["view"] == "importance")
-                & (agr["dataset"] == c["dataset"]) & (agr["scale"] == c["scale"]) & agr["table"].str.endswith("main")]
+        g = cross(agr)
+        g = g[(g["view"] == "importance") & (g["dataset"] == c["dataset"]) & (g["scale"] == c["scale"])]
         t = study.budget_table(g, c, int(g["n_configs"].iloc[0]), SHARES, BUDGETS)
         budget.append(t.assign(dataset=c["dataset"], scale=c["scale"], n_scope=int(g["n_configs"].iloc[0])))
     if budget:
         pd.concat(budget, ignore_index=True).to_csv(out / "budget.csv", index=False)
     pd.DataFrame(hier).to_csv(out / "hierarchy.csv", index=False)
-    cross = agr[(agr["kind"] == "cross") & (agr["statistic"] == "spearman") & agr["table"].str.endswith("main")]
     pd.concat([study.knobs(g, np.vstack(g["replicates"].to_list()).T).assign(table=t, view=v)
-               for (t, v), g in cross.groupby(["table", "view"], sort=True)], ignore_index=True).to_csv(
+               for (t, v), g in cross(agr).groupby(["table", "view"], sort=True)], ignore_index=True).to_csv(
         out / "knobs.csv", index=False)
     summary = {"n_boot": n_boot, "level": 0.9, "grids": grids, "notes": notes,
                "tables": {t: {"n_configs": int(g["n_configs"].iloc[0]), "seeds": int(g["seeds"].max())}

@@ -252,13 +252,17 @@ def test_a_piece_from_other_resamples_is_recomputed(partial_results, tmp_path):
     assert json.loads(js.read_text())["importances"] != meta["importances"]
 
 
+def _add_grid(res, name: str, keep) -> None:
+    """A recorded grid's folder beside the fixture's, with the rows `keep(df)` selects."""
+    (res / name).mkdir()
+    shutil.copy(V2.parent / name / "meta.json", res / name / "meta.json")
+    df = pd.read_parquet(V2.parent / name / "evaluations.parquet")
+    df[keep(df)].to_parquet(res / name / "evaluations.parquet")
+
+
 def test_the_5x_curve_is_tested_against_1x_on_its_own_configurations(partial_results, tmp_path):
     res, out = partial_results, tmp_path / "sv2"
-    five = V2.parent / "cifar10_5x"
-    (res / "cifar10_5x").mkdir()
-    shutil.copy(five / "meta.json", res / "cifar10_5x" / "meta.json")
-    df = pd.read_parquet(five / "evaluations.parquet")
-    df[df["config_id"] < 16].to_parquet(res / "cifar10_5x" / "evaluations.parquet")  # fewer than 1x's 20
+    _add_grid(res, "cifar10_5x", lambda df: df["config_id"] < 16)  # fewer than 1x's 20
     s = study_v2.run(res, out, n_boot=3)
     assert s["tables"]["cifar10-5x-main"]["n_configs"] == s["tables"]["cifar10-1x-nested-main"]["n_configs"] == 16
     agr = pd.read_csv(out / "agreement.csv")
@@ -273,13 +277,10 @@ def test_the_5x_curve_is_tested_against_1x_on_its_own_configurations(partial_res
 def test_the_datasets_are_compared_at_as_many_configurations(partial_results, tmp_path):
     """Agreement grows with the number of configurations: Fashion-MNIST (16 here) is tested against
     CIFAR-10 1x cut to its first 16 of 20, not against all 20."""
-    res, out, fm = partial_results, tmp_path / "sv2", V2.parent / "fashion_mnist_cpu"
-    (res / "fashion_mnist_cpu").mkdir()
-    shutil.copy(fm / "meta.json", res / "fashion_mnist_cpu" / "meta.json")
-    df = pd.read_parquet(fm / "evaluations.parquet")
-    keep = (df["fidelity.data_fraction"] == 0.1) & df["fidelity.epochs"].isin([1, 8]) | (
-        df["fidelity.resolution"] == 7) & (df["fidelity.epochs"] == 8)
-    df[keep & (df["config_id"] < 16)].to_parquet(res / "fashion_mnist_cpu" / "evaluations.parquet")
+    res, out = partial_results, tmp_path / "sv2"
+    _add_grid(res, "fashion_mnist_cpu", lambda df: (df["config_id"] < 16) & (
+        (df["fidelity.data_fraction"] == 0.1) & df["fidelity.epochs"].isin([1, 8])
+        | (df["fidelity.resolution"] == 7) & (df["fidelity.epochs"] == 8)))
     s = study_v2.run(res, out, n_boot=3)
     n = {t: v["n_configs"] for t, v in s["tables"].items()}
     assert n["fashion_mnist-1x-main"] == n["cifar10-1x-matched-main"] == 16 and n["cifar10-1x-main"] == 20
