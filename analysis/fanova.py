@@ -87,6 +87,7 @@ from itertools import combinations
 import numpy as np
 from scipy.stats import qmc
 from sklearn.ensemble import RandomForestRegressor
+from threadpoolctl import threadpool_limits
 
 from hpobench.analysis.data import AnalysisError, Encoded, TooFew, active_region, measure
 
@@ -213,13 +214,14 @@ def fit_boosted(X: np.ndarray, y: np.ndarray, seed: int = 0, depth: int = BOOST[
     kw = dict(max_depth=depth, learning_rate=learning_rate, min_samples_leaf=min_samples_leaf,
               early_stopping=False, random_state=seed)
     cst = hierarchy(regions or {}, d) if staged else None
-    first = HistGradientBoostingRegressor(max_iter=iterations, interaction_cst=cst, **kw)
-    first.fit(Xi, y, sample_weight=w)
-    models = [first]
-    if interactions and staged:
-        second = HistGradientBoostingRegressor(max_iter=interactions, **kw)
-        second.fit(Xi, y - first.predict(Xi), sample_weight=w)
-        models.append(second)
+    with _one_thread():
+        first = HistGradientBoostingRegressor(max_iter=iterations, interaction_cst=cst, **kw)
+        first.fit(Xi, y, sample_weight=w)
+        models = [first]
+        if interactions and staged:
+            second = HistGradientBoostingRegressor(max_iter=interactions, **kw)
+            second.fit(Xi, y - first.predict(Xi), sample_weight=w)
+            models.append(second)
     boxes = [_hgb_leaves(p[0].nodes, d) for m in models for p in m._predictors]
     return _partition(boxes, regions, order, _Sum(models), scale=len(boxes), kind="boost")
 
@@ -258,7 +260,16 @@ class _Sum:
         self.models = models
 
     def predict(self, X):
-        return sum(m.predict(X) for m in self.models)
+        with _one_thread():
+            return sum(m.predict(X) for m in self.models)
+
+
+def _one_thread():
+    """One OpenMP thread for scikit-learn's boosting. Its threads spin while they wait: beside a
+    grid on the same 2 cores a 200-configuration fit took 90 s instead of 3 s. Alone, tables this
+    small lose by a second thread too: a tool's scoping (study v2, 182 configurations) 10.2 s on
+    one, 14.0 s wall and 22.1 s CPU on two."""
+    return threadpool_limits(1, user_api="openmp")
 
 
 def _partition(boxes, regions, order, model, scale: float = 1.0, kind: str = "forest") -> Partition:

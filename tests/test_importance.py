@@ -92,6 +92,23 @@ def test_boosted_surrogate_decomposition_is_exact_against_brute_force_integratio
     assert fanova.low_order_variance(fanova.fit(X, y, n_trees=2, seed=0)) is None  # deep trees: QMC instead
 
 
+def test_boosting_runs_on_one_openmp_thread(monkeypatch):
+    # sklearn's OpenMP threads spin on cores a grid shares (fanova._one_thread).
+    from sklearn.ensemble import HistGradientBoostingRegressor
+    from threadpoolctl import threadpool_info
+    seen, fit, predict = [], HistGradientBoostingRegressor.fit, HistGradientBoostingRegressor.predict
+
+    def omp():
+        seen.append({i["num_threads"] for i in threadpool_info() if i["user_api"] == "openmp"})
+    monkeypatch.setattr(HistGradientBoostingRegressor, "fit", lambda self, *a, **k: omp() or fit(self, *a, **k))
+    monkeypatch.setattr(HistGradientBoostingRegressor, "predict", lambda self, X: omp() or predict(self, X))
+    rng = np.random.default_rng(0)
+    X = rng.uniform(size=(200, 3))
+    part = fanova.fit_boosted(X, X[:, 0] + X[:, 1] * X[:, 2], seed=0)
+    part.model.predict(X)
+    assert len(seen) == 5 and all(s == {1} for s in seen), seen  # 2 fits, their residual, the sum's 2
+
+
 def test_boosted_shares_recover_a_symmetric_u_shape():
     # The case: a U-shaped main effect with 20% of the variance beside a monotone one.
     rng = np.random.default_rng(5)
