@@ -168,7 +168,7 @@ def run_one(strategy: str, optimizer: str, seed: int, study, live, bench, s: Set
             scopes: dict | None = None) -> tuple[dict, pd.DataFrame]:
     """One strategy's run with one optimizer and seed. `scopes`: a cache of (strategy, seed) -> Scope for
     one process's study, live benchmark and setup; the scoping does not depend on the optimizer, and the
-    tool's takes minutes."""
+    tool's is the costliest (~10 s on study v2)."""
     t0 = time.perf_counter()
     total = s.budget * live.cost(live.full_fidelity)
     if strategy == "one-epoch":
