@@ -297,6 +297,7 @@ def study_v2(p: Paper, folder: str = "study_v2") -> None:
             "curve": b["curve"].map(lambda v: f"{v:.2f}" if np.isfinite(v) else "")}))
         p.put("v2_budget_n", int(b["n_scope"].iloc[0]), bud_src, "{:d}")
     _v2_knobs(p, d / "knobs.csv", full)
+    _v2_stability(p, d / "stability.json")
     h = pd.read_csv(hi_src)
     for _, r in h[(h["dataset"] == "cifar10") & (h["scale"] == "1x")].iterrows():
         key = "mean" if r["against"].startswith("mean") else "next"  # "largest other share"
@@ -319,6 +320,29 @@ def _lowered(label: str, full: str) -> str:
     f, g = (dict(kv.split("=") for kv in x.split(",")) for x in (label, full))
     names = {"data_fraction": "data to {}", "epochs": "epochs to {}", "resolution": "resolution to {} px"}
     return " + ".join(names[k].format(v) for k, v in f.items() if v != g[k])
+
+
+def _v2_stability(p: Paper, src: Path) -> None:
+    """The importance slope refitted on subsets of the configurations (experiments/slope_stability.py)."""
+    if not src.exists():
+        for key in ("v2_stability", "v2_stability_short"):
+            p.put(key, "not measured (`python -m hpobench.experiments.slope_stability`)", src)
+        return
+    s = json.loads(src.read_text())
+    spread = (f"{s['random_min']:.2f} to {s['random_max']:.2f}, median {s['random_median']:.2f}, "
+              f"SD {s['random_sd']:.2f}")
+    ratio = s["random_sd"] / s["expected_sd"]
+    wide = ratio > 1.5  # the SD of 20 subsets is itself uncertain by ~16%
+    p.put("v2_stability_short", ("an estimate this study does not pin down" if wide else "stable") + ": refitted on "
+          f"random {s['share']:.0%} subsets of the configurations it ranges {spread}, "
+          + (f"{ratio:.1f}x the spread its interval implies" if wide else "as its interval implies"), src)
+    p.put("v2_stability", "Refitted on the grid's first " + ", ".join(f"{r['configs']}" for r in s["prefix"][:-1])
+          + f" and all {s['prefix'][-1]['configs']} configurations, the slope reads "
+          + ", ".join(f"{r['slope']:.2f}" for r in s["prefix"]) + f"; on {s['n_random']} random subsets of "
+          f"{s['share']:.0%} of them it ranges {spread}, positive in {s['random_positive']}. Were the bootstrap "
+          f"interval right for a smooth statistic, such subsets would scatter with SD {s['expected_sd']:.2f}"
+          + (f": the estimator varies {ratio:.1f}x more, so the intervals of the importance curve understate its "
+             "uncertainty, and this study does not determine the slope's size." if wide else ", as they do."), src)
 
 
 def _v2_knobs(p: Paper, src: Path, full: str, table: str = "cifar10-1x-main") -> None:

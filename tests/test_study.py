@@ -11,7 +11,7 @@ import pytest
 import hpobench
 from hpobench.analysis import agreement, bootstrap, data, sample, study
 from hpobench.analysis.importance import Importance
-from hpobench.experiments import study_v2
+from hpobench.experiments import slope_stability, study_v2
 
 ROOT = Path(__file__).resolve().parents[1] / "results"
 V2 = ROOT / "cifar10_cpu_v2"
@@ -291,3 +291,21 @@ def test_the_datasets_are_compared_at_as_many_configurations(partial_results, tm
     t, curves = cv["dataset"]["importance"], cv["curves"]
     assert t["a"] == pytest.approx(study.predict(curves["cifar10 1x-matched importance"], t["at"]))
     assert t["a"] != pytest.approx(study.predict(curves["cifar10 1x importance"], t["at"]))
+
+
+def test_subsets_are_nested_prefixes_then_random_shares():
+    got = slope_stability.subsets(np.arange(250), first=101, step=50, n_random=3, share=0.8, seed=0)
+    assert [(k, len(i)) for k, i in got] == [("prefix", 101), ("prefix", 151), ("prefix", 201), ("prefix", 250),
+                                             *[("random", 200)] * 3]
+    assert (got[0][1] == np.arange(101)).all() and len({tuple(i) for _, i in got[4:]}) == 3
+
+
+def test_slope_stability_refits_the_curve_the_study_fitted(partial_results, tmp_path):
+    out = tmp_path / "sv2"
+    study_v2.run(partial_results, out, n_boot=3)
+    s = slope_stability.run(partial_results, out, n_random=3)
+    curve = json.loads((out / "curves.json").read_text())["curves"]["cifar10 1x importance"]
+    assert s["prefix"] == [{"configs": 20, "slope": pytest.approx(curve["slope"])}]  # all of them: the study's slope
+    assert s["n_random"] == 3 and s["random_min"] <= s["random_max"] and np.isfinite(s["expected_sd"])
+    rows = pd.read_csv(out / "stability.csv")
+    assert rows["kind"].tolist() == ["prefix", "random", "random", "random"] and (rows["configs"][1:] == 16).all()
