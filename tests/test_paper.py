@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from hpobench.experiments import study_v2
+from hpobench.experiments import slope_stability, study_v2
 from hpobench.paper import build
 
 pytestmark = pytest.mark.slow  # each build draws every figure
@@ -37,6 +37,7 @@ def results(tmp_path_factory):
     v2 = pd.read_parquet(ROOT / "cifar10_cpu_v2/evaluations.parquet")
     v2[v2["config_id"] < 20].to_parquet(res / "cifar10_cpu_v2/evaluations.parquet")
     study_v2.run(res, res / "study_v2", n_boot=5)
+    slope_stability.run(res, n_random=2)
     return res
 
 
@@ -48,6 +49,7 @@ def test_the_paper_builds_completely_and_every_number_has_a_source(results, tmp_
     assert p.numbers["v2_configs"]["value"] == 20 and "partial (`cifar10_cpu_v2` 200 of 4,010 cells" in text
     assert "not yet tested" in p.numbers["v2_transfer"]["text"]  # no 5x grid in the fixture
     assert float(p.numbers["v2_cpu_hours"]["text"]) > 0
+    assert p.numbers["v2_stability"]["text"].startswith("Refitted on all 20 configurations, the slope reads ")
     for key, n in p.numbers.items():
         src = Path(n["source"])
         assert (src if src.is_absolute() or src.exists() else tmp_path / "a" / src).exists(), key
