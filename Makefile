@@ -48,7 +48,7 @@ ASAN_RUN = HPOBENCH_ONEDNN_SANITIZE=address ASAN_OPTIONS=detect_leaks=0 \
 	LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libstdc++.so.6)"
 asan: setup
 	$(ASAN_RUN) $(BIN)/pytest -q -p no:cacheprovider tests/test_onednn.py
-	$(BIN)/python -m hpobench.experiments.stress --processes 16 --asan
+	$(BIN)/python -m hpobench.experiments.studies.stress --processes 16 --asan
 
 # The kernels against oneDNN 3.x (PyPI's GNU-OpenMP build) instead of the system's 2.x.
 ONEDNN3 := .onednn3
@@ -61,4 +61,4 @@ onednn3-check: setup
 
 # Where a GPU exists: parity with the CPU, throughput, a grid cell (< 5 min); without one it says so.
 gpu-check: setup
-	$(BIN)/python -m hpobench.experiments.gpu_check --out gpu_check.json
+	$(BIN)/python -m hpobench.experiments.studies.gpu_check --out gpu_check.json

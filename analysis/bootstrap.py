@@ -77,7 +77,7 @@ def bias_aware(reps: np.ndarray, level: float, point: np.ndarray, bias: float, n
 
     The bootstrap measures the sampling spread of an estimate, not its bias; a surrogate
     shrinks some shares and inflates others (by up to `bias` times the estimate,
-    calibrated in experiments/importance_battery.py), so an honest interval adds that
+    calibrated in experiments/studies/importance_battery.py), so an honest interval adds that
     bound (Armstrong & Kolesar 2020): (q_lo - bias * point, q_hi + bias * point).
     null: resample shares of a column known to be null (`fanova.fanova(shadow=True)`);
     a lower bound at or below their upper quantile cannot tell the hp from a null one,

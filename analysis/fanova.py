@@ -23,7 +23,7 @@ under 15% at 1,000 configurations, tests/test_importance.py); boosting fits resi
 fit the U is what is left to fit. And trees that may split on any pair from the start
 learn part of a main effect as spurious interactions with stronger hps, shrinking it
 (the two stages: L1 of normalised shares 0.29 vs 0.33 one-stage over the battery's
-calibration tables). On the analytic battery (experiments/importance_battery.py,
+calibration tables). On the analytic battery (experiments/studies/importance_battery.py,
 exact truths, identical tables, 5 seeds x 8 objectives per n) Kendall tau-b vs the
 truth / L1 of normalised shares, ours vs Optuna's FanovaImportanceEvaluator: 0.52 /
 0.55 vs 0.40 / 0.76 at 30 configurations, 0.77 / 0.27 vs 0.62 / 0.53 at 100, 0.86 /
@@ -42,7 +42,7 @@ far noisier than the forest and represents an additive function with many spurio
 interactions, so every main share shrinks (synthetic benchmarks, 300
 configurations: top-3 shares at 0.68x the truth; of the forest's mean function:
 1.0x). Random features per split (max_features 0.2) let weak hyperparameters be
-split on beside strong ones (experiments/importance_synthetic.py --stage
+split on beside strong ones (experiments/studies/importance_synthetic.py --stage
 calibrate); with few hyperparameters that is one random feature per split, which
 smooths strong effects away (the battery's `dominant` objective: L1 0.9).
 
@@ -93,10 +93,10 @@ from threadpoolctl import ThreadpoolController
 from hpobench.analysis.data import AnalysisError, Encoded, TooFew, active_region, measure
 
 MIN_CONFIGS = 10
-# The forest surrogate: experiments/importance_synthetic.py --stage calibrate
+# The forest surrogate: experiments/studies/importance_synthetic.py --stage calibrate
 DEFAULTS = dict(n_trees=64, min_samples_leaf=3, max_features=0.2)
 BOOST = dict(depth=2, learning_rate=0.1, iterations=300, interactions=100, min_samples_leaf=2,
-             staged=True)  # experiments/importance_battery.py --stage calibrate
+             staged=True)  # experiments/studies/importance_battery.py --stage calibrate
 SURROGATES = ("boost", "forest")
 
 

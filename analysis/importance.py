@@ -41,7 +41,7 @@ from hpobench.analysis.fanova import Scores
 
 METHODS = {"fanova": fanova.fanova, "ped-anova": ped_anova.ped_anova, "ablation": ablation.ablation}
 BOOT_TREES = 16  # trees per resample: the interval needs many resamples more than big forests
-BIAS = 0.1  # relative bias bound of the boosted surrogate's shares (experiments/importance_battery.py)
+BIAS = 0.1  # relative bias bound of the boosted surrogate's shares (experiments/studies/importance_battery.py)
 SPLITS = 4  # random halvings for the split-half reliability
 MIN_HALF = 40  # configurations per half; fewer: a forest ranks 25 hps near-randomly, so the
 # reliability is understated and a correction by it explodes (study, 24 configurations: R 0-0.27)

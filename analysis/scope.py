@@ -24,7 +24,7 @@ fixed, at the space's default or at the value the cheap fidelity favours
 (`fix_at`), and children switched off by a fixed parent disappear
 (`hpobench.spaces.fix`).
 
-Defaults of `Rule` (experiments/importance_synthetic.py --stage agreement; 40
+Defaults of `Rule` (experiments/studies/importance_synthetic.py --stage agreement; 40
 synthetic instances, 300 cheap configurations + a 100-configuration full probe,
 results/analysis_synthetic/rule_grid.csv; agreement corrected for attenuation,
 `hpobench.analysis.agreement`): with agree = 0.4 the rule scoped 8 of 8 instances designed
@@ -44,7 +44,7 @@ Undecided when the budget ends, `outlook` estimates the cost that would likely d
 Adaptive (rounds 20+15, then up to 3 steps, this stopping rule) vs the fixed design (40+15 in
 one go) at equal budget 300 on the synthetic family, seeds 0-19 (20 instances, 4 per designed
 agreement 1, 0.5, 0, -0.5, -1), 20 resamples (results/scope_adaptive/summary.md, runs.csv;
-`python -m hpobench.experiments.scope_adaptive --stage all`; threshold from calibration seeds
+`python -m hpobench.experiments.studies.scope_adaptive --stage all`; threshold from calibration seeds
 100-104, where every threshold 0.5-0.9 stopped alike). Adaptive does NOT win:
 
     design    runs  recall  captured  captured_p10  tuned   cost  decided

@@ -27,7 +27,7 @@ and sampling stops as soon as it is settled (`hpobench.analysis.scope.Decision.s
 the agreement interval is clear of the rule's thresholds and >= `Rule.stable` (50%) of the
 bootstrap resamples tune nothing it fixes), or when the rounds are spent; the report then says
 UNDECIDED and about how much more cost would likely decide it (`scope.outlook`).
-Evaluation against the fixed design (`experiments/scope_adaptive.py`, 20 synthetic instances at
+Evaluation against the fixed design (`experiments/studies/scope_adaptive.py`, 20 synthetic instances at
 budget 300; table in `hpobench.analysis.scope`): adaptive tunes 0.9 fewer hps but keeps 4.8 points
 less of the true variance (12 losses, 3 wins, sign p 0.035) and spends more; hence not the default.
 Either design reports UNDECIDED, with the cost likely to decide it, when its budget ends first.
@@ -173,7 +173,7 @@ def run(name, budget: float, out: str | Path, low: dict | None = None, probe: di
     adaptive: sample in rounds and stop once the decision is settled (module docstring); else
     the plan's n_low + n_probe in one go. rule: a `hpobench.analysis.scope.Rule` (default Rule()).
     report: write report.md, figures and scoped_space.json. stop: False runs every round
-    (to study the stopping rule; `experiments/scope_adaptive.py`).
+    (to study the stopping rule; `experiments/studies/scope_adaptive.py`).
     """
     import hpobench
     from hpobench import spaces

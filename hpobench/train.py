@@ -295,7 +295,7 @@ def compiler_options() -> dict | None:
     step time (ResNet-20 16 px, 1 thread: 20 s -> 9 s). With more than one core, no YNNPACK
     fusions: they scale poorly across threads, and their layouts make XLA transpose every saved
     activation for the weight gradients, recomputing the BatchNorm/ReLU chain inside each
-    transpose (43% of a 2-thread ResNet-20 32-px step). Measured (`hpobench.experiments.throughput`,
+    transpose (43% of a 2-thread ResNet-20 32-px step). Measured (`hpobench.experiments.studies.throughput`,
     ResNet-8/20 at 8-32 px): on 2 threads +17-51% img/s without them; on 1 thread they are 5-15%
     faster, so a pinned single-core worker keeps them. (This concerns XLA's own convolutions, i.e.
     the fallback: with the oneDNN kernels, `onednn.py`, none are left.) Other backends: defaults."""

@@ -21,8 +21,8 @@ import pandas as pd
 
 from hpobench import spaces
 from hpobench.analysis import agreement, data, importance, plots
-from hpobench.experiments.strategies import NO_OPTIMIZER, anytime, mean_se, versus_all
-from hpobench.experiments.strategies import table as strategies_table
+from hpobench.analysis.compare import NO_OPTIMIZER, anytime, mean_se, versus_all
+from hpobench.analysis.compare import table as strategies_table
 
 HERE = Path(__file__).parent
 KNOBS = ("epochs", "data_fraction", "resolution")
@@ -191,7 +191,7 @@ def _short(label: str) -> str:
 
 
 def study_v2(p: Paper, folder: str = "study_v2") -> None:
-    """Study v2 (experiments/study_v2.py): every number from its outputs, which say what they rest on."""
+    """Study v2 (experiments/studies/agreement_study.py): every number from its outputs, which say what they rest on."""
     d = p.results / folder
     src, agr_src, cv_src, bud_src, hi_src = (d / f for f in ("summary.json", "agreement.csv", "curves.json",
                                                             "budget.csv", "hierarchy.csv"))
@@ -323,11 +323,11 @@ def _lowered(label: str, full: str) -> str:
 
 
 def _v2_stability(p: Paper, src: Path) -> None:
-    """The importance slope refitted on subsets of the configurations (experiments/slope_stability.py)."""
+    """The importance slope refitted on subsets of the configurations (experiments/studies/slope_stability.py)."""
     if not src.exists():
         for key in ("v2_stability", "v2_stability_short"):
-            p.put(key, "not measured (`python -m hpobench.experiments.slope_stability`)",
-                  "experiments/slope_stability.py")
+            p.put(key, "not measured (`python -m hpobench.experiments.studies.slope_stability`)",
+                  "experiments/studies/slope_stability.py")
         return
     s = json.loads(src.read_text())
     spread = (f"{s['random_min']:.2f} to {s['random_max']:.2f}, median {s['random_median']:.2f}, "
@@ -536,7 +536,7 @@ def live(p: Paper, folder: str = "strategies_live") -> None:
 
 def live_v2(p: Paper, folder: str = "strategies_live_v2") -> None:
     """Study v2's live comparison (issue 13): anytime F1 with 90% intervals over seeds, and every
-    strategy paired by seed with tuning everything (`experiments/strategies.py` writes both)."""
+    strategy paired by seed with tuning everything (`experiments/studies/strategies.py` writes both)."""
     src, at_src = p.results / folder / "runs.parquet", p.results / folder / "anytime.parquet"
     runs, at = pd.read_parquet(src), pd.read_parquet(at_src)
     settings = json.loads((p.results / folder / "settings.json").read_text())
@@ -579,7 +579,8 @@ def live_v2(p: Paper, folder: str = "strategies_live_v2") -> None:
 
 
 def surrogate_v2(p: Paper, folder: str = "surrogate_v2") -> None:
-    """Surrogate v2 (experiments/surrogate_v2.py): the forest refitted on study v2, tested against real trainings."""
+    """Surrogate v2 (experiments/studies/surrogate_check.py): the forest refitted on study v2, tested against real
+    trainings."""
     src = p.results / folder / "summary.json"
     s = json.loads(src.read_text())
     h, i, st = s["holdout_full"], s["incumbents"], s["strategies"]

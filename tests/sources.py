@@ -17,9 +17,12 @@ def package_dir(package: str) -> Path:
     return ROOT / Path(*parts)
 
 
+RESEARCH = ("hpobench.experiments.studies",)  # in the checkout only: the wheel leaves the harnesses out
+
+
 def packages() -> dict[str, Path]:
-    """Installed packages with code (data-only ones, like hpobench._study, have no __init__.py)."""
-    dirs = {p: package_dir(p) for p in SETUPTOOLS["packages"]}
+    """Packages with code, installed or research (data-only ones, like hpobench._study, have no __init__.py)."""
+    dirs = {p: package_dir(p) for p in [*SETUPTOOLS["packages"], *RESEARCH]}
     return {p: d for p, d in dirs.items() if (d / "__init__.py").is_file()}
 
 

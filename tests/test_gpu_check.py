@@ -7,7 +7,7 @@ import jax
 import pytest
 
 from hpobench import env
-from hpobench.experiments import gpu_check
+from hpobench.experiments.studies import gpu_check
 
 
 @pytest.mark.skipif(jax.default_backend() != "cpu", reason="the no-GPU path")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from hpobench.analysis import data
-from hpobench.experiments import importance_battery as ib
+from hpobench.experiments.studies import importance_battery as ib
 
 N = 200_000
 

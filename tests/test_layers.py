@@ -21,10 +21,12 @@ LAYERS = [
     ("optimizers", ["hpobench.optimizers", "hpobench"]),
     ("analysis", ["hpobench.analysis"]),
     ("experiments", ["hpobench.experiments"]),
+    ("studies", ["hpobench.experiments.studies"]),
     ("paper", ["hpobench.paper"]),
 ]
 RANK = {name: rank for rank, (_, names) in enumerate(LAYERS) for name in names}
 CLI = "hpobench.experiments.cli"
+STUDIES = "hpobench.experiments.studies"  # research harnesses: nothing outside them imports one
 OLD_NAMES = {"analysis", "experiments", "paper"}  # the folders' import names before they moved under hpobench
 MODULES = modules()
 
@@ -38,6 +40,10 @@ def layer(module: str) -> int:
     if module in RANK:
         return RANK[module]
     raise KeyError(f"{module} has no layer: add it to LAYERS in {__file__}")
+
+
+def _under(module: str, package: str) -> bool:
+    return module == package or module.startswith(package + ".")
 
 
 def imports(module: str, path) -> list[tuple[int, str]]:
@@ -71,6 +77,8 @@ def test_no_module_imports_a_higher_layer_or_the_cli():
                 bad.append(f"{where} imports {target!r}: it is hpobench.{target} now")
             elif target == CLI:
                 bad.append(f"{where} imports the command line, the top of the flow")
+            elif _under(target, STUDIES) and not _under(module, STUDIES):
+                bad.append(f"{where} imports the research harness {target}: the product never does")
             elif target.startswith("hpobench") and layer(target) > layer(module):
                 bad.append(f"{where} ({LAYERS[layer(module)][0]}) imports {target} ({LAYERS[layer(target)][0]})")
     assert not bad, "imports against the flow:\n" + "\n".join(bad)
@@ -81,13 +89,23 @@ def test_the_check_sees_lazy_and_relative_imports(tmp_path):
     f.write_text("def f():\n    from hpobench.analysis import scope\n    from . import base\n")
     assert imports("hpobench.benchmarks.x", f) == [(2, "hpobench.analysis.scope"), (3, "hpobench.benchmarks.base")]
     assert layer("hpobench.analysis.scope") > layer("hpobench.benchmarks.x")
+    assert _under("hpobench.experiments.studies.stress", STUDIES) and not _under("hpobench.experiments.scope", STUDIES)
     with pytest.raises(KeyError, match="no layer"):
         layer("hpobench.newmodule")
 
 
 def test_every_code_folder_is_an_installed_package():
-    """A new subpackage must be listed in pyproject.toml, or the wheel silently lacks it."""
+    """A new subpackage must be listed in pyproject.toml, or the wheel silently lacks it; the research
+    harnesses are the one folder the wheel leaves out on purpose."""
     listed = {package_dir(p) for p in SETUPTOOLS["packages"]}
     roots = {package_dir(p) for p in SETUPTOOLS["package-dir"]}
     found = {init.parent for root in roots for init in root.rglob("__init__.py")}
-    assert not found - listed, f"not in [tool.setuptools] packages: {sorted(map(str, found - listed))}"
+    studies = package_dir(STUDIES)
+    assert studies not in listed, "the wheel ships the research harnesses"
+    missing = {f for f in found - listed if f != studies and studies not in f.parents}
+    assert not missing, f"not in [tool.setuptools] packages: {sorted(map(str, missing))}"
+
+
+def test_the_harnesses_are_checked_too():
+    """The layer check reads the harnesses although the wheel leaves them out."""
+    assert any(m.startswith(STUDIES + ".") for m in MODULES)

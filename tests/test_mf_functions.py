@@ -47,7 +47,7 @@ def test_registered_benchmark_costs_its_budget_and_its_noise_is_seeded_and_shrin
 
 def test_synetune_bohb_adapter_runs_asha_rungs_charged_at_their_cost():
     pytest.importorskip("syne_tune")
-    from hpobench.experiments import bohb_peers
+    from hpobench.experiments.studies import bohb_peers
     bohb_peers.register()
     run = hpobench.tune("mf/branin", "synetune-bohb", budget=20 * 27, seed=0)
     t = run.trials
@@ -66,7 +66,7 @@ def test_synetune_bohb_adapter_runs_asha_rungs_charged_at_their_cost():
 
 def test_synetune_bohb_runs_are_repeatable_whatever_numpy_global_state_and_leave_it_alone():
     pytest.importorskip("syne_tune")
-    from hpobench.experiments import bohb_peers
+    from hpobench.experiments.studies import bohb_peers
     bohb_peers.register()
 
     def run(global_seed):

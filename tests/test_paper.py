@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from hpobench.experiments import slope_stability, study_v2
+from hpobench.experiments.studies import agreement_study, slope_stability
 from hpobench.paper import build
 
 pytestmark = pytest.mark.slow  # each build draws every figure
@@ -36,7 +36,7 @@ def results(tmp_path_factory):
     shutil.copy(ROOT / "cifar10_cpu_v2/meta.json", res / "cifar10_cpu_v2/meta.json")
     v2 = pd.read_parquet(ROOT / "cifar10_cpu_v2/evaluations.parquet")
     v2[v2["config_id"] < 20].to_parquet(res / "cifar10_cpu_v2/evaluations.parquet")
-    study_v2.run(res, res / "study_v2", n_boot=5)
+    agreement_study.run(res, res / "study_v2", n_boot=5)
     slope_stability.run(res, n_random=2)
     return res
 

@@ -110,7 +110,7 @@ def test_adaptive_scope_stops_when_settled_reports_rounds_and_resumes(tmp_path):
 
 
 def test_the_adaptive_comparison_pairs_designs_by_instance():
-    from hpobench.experiments import scope_adaptive
+    from hpobench.experiments.studies import scope_adaptive
     df = pd.DataFrame([dict(seed=s, design=d, recall=1.0, captured=c, tuned=t, cost=100.0)
                        for s, (ca, cf) in enumerate([(0.9, 1.0), (0.8, 1.0), (1.0, 1.0), (0.95, 0.9)])
                        for d, c, t in (("adaptive", ca, 8), ("fixed", cf, 10))])

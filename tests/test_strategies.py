@@ -8,8 +8,9 @@ import pytest
 
 import hpobench
 from hpobench import spaces
+from hpobench.analysis import compare
 from hpobench.benchmarks import tabular
-from hpobench.experiments import strategies
+from hpobench.experiments.studies import strategies
 
 LOW, PROBE, SCREEN = {"epochs": 1, "data_fraction": 0.05}, {"epochs": 9, "data_fraction": 0.2}, {"epochs": 3}
 SETUP = strategies.Setup(budget=6, k=2, low=LOW, probe=PROBE, screen=SCREEN, n_low=20, n_probe=15, n_boot=10,
@@ -96,17 +97,17 @@ def test_strategies_are_paired_with_all_by_seed_and_one_epoch_with_every_optimiz
                          "optimizer": ["smac"] * 5 + ["bohb"] * 5 + ["smac"] * 5 + ["none"] * 5,
                          "seed": seeds * 4,
                          "final_f1": smac_all + bohb_all + [f + 0.1 for f in smac_all] + [0.5] * 5})
-    vs = strategies.versus_all(runs).set_index(["strategy", "versus"])
+    vs = compare.versus_all(runs).set_index(["strategy", "versus"])
     assert vs.loc[("expert", "all (smac)"), "mean_diff"] == pytest.approx(0.1)
     assert vs.loc[("expert", "all (smac)"), ["below", "above", "decided"]].tolist() == [0, 5, True]
     assert ("expert", "all (bohb)") not in vs.index  # expert ran with smac only
     assert vs.loc[("one-epoch", "all (smac)"), ["below", "above", "ties"]].tolist() == [3, 0, 2]
     assert vs.loc[("one-epoch", "all (bohb)"), "mean_diff"] == pytest.approx(0.0)
     assert not vs.loc[("one-epoch", "all (bohb)"), "decided"]  # its interval holds 0
-    t = strategies.table(runs.assign(**{"f1_at_0.25": 0.3, "f1_at_0.5": 0.4, "n_tuned": 2, "scoping_share": 0.1}))
+    t = compare.table(runs.assign(**{"f1_at_0.25": 0.3, "f1_at_0.5": 0.4, "n_tuned": 2, "scoping_share": 0.1}))
     t = t.set_index("strategy")
     assert t.loc["one-epoch", "wins vs all"] == "0/5 (smac), 1/5 (bohb)"
-    few = strategies.versus_all(runs[runs.seed < 3]).set_index(["strategy", "versus"])
+    few = compare.versus_all(runs[runs.seed < 3]).set_index(["strategy", "versus"])
     assert not few.loc[("expert", "all (smac)"), "decided"]  # 3 seeds: too few to bound, however clear
 
 
@@ -114,7 +115,7 @@ def test_anytime_reads_each_seeds_incumbent_at_a_share_of_the_budget():
     curves = pd.concat([pd.DataFrame({"optimizer": "smac", "strategy": "all", "seed": s, "total": [2.0 + s, 6.0],
                                       "incumbent_trial": [0, 1], "incumbent_f1": [0.2 + s / 10, 0.5]})
                         for s in range(5)])
-    at = strategies.anytime(curves, 10.0, fractions=(0.1, 0.5, 1.0)).set_index("fraction")
+    at = compare.anytime(curves, 10.0, fractions=(0.1, 0.5, 1.0)).set_index("fraction")
     assert at.loc[0.1, "seeds"] == 0  # nothing trained fully yet
     assert at.loc[0.5, ["seeds", "mean"]].tolist() == [4, pytest.approx(0.35)]  # seed 4's first ends at 6
     assert at.loc[1.0, "mean"] == pytest.approx(0.5) and at.loc[1.0, "lower"] == at.loc[1.0, "upper"] == 0.5

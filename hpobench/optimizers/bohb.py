@@ -28,7 +28,7 @@ run (`tune --warm-start`, `hpobench.optimizers.warm`) are observed at their budg
 Where the paper and the reference implementation differ, the paper is followed: hpbandster
 keeps the good and bad sets disjoint (bad = the N_g observations after the good ones) and
 fits no model until that bad set has more than d points. Measured with
-`experiments/bohb_peers.py` (10 seeds, a budget of 100 full evaluations; a one-off variant,
+`experiments/studies/bohb_peers.py` (10 seeds, a budget of 100 full evaluations; a one-off variant,
 not kept), the disjoint split's median final regret was 0.155 against the paper's 0.072 on
 mf/hartmann3 and 21.4 against 21.3 on mf/styblinski4.
 Nor did Syne Tune's choices close the gap on mf/styblinski4 (its BOHB 12.4 there): on held-out

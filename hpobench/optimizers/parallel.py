@@ -96,7 +96,7 @@ def _remote(bench, config, fidelity, seed) -> Outcome:
 def _pin(name) -> None:
     """Pin local worker `name` (0, 1, ...) to one core before JAX starts its threads there.
 
-    Measured on 2 cores (ResNet-20 on the oneDNN kernels, `hpobench.experiments.throughput --measure`,
+    Measured on 2 cores (ResNet-20 on the oneDNN kernels, `hpobench.experiments.studies.throughput --measure`,
     two pinned processes at once): one 2-thread process 8296 / 2422 / 656 img/s at 8 / 16 / 32 px,
     two pinned workers 5722+5780 / 1572+1593 / 352+343, i.e. 1.39x / 1.31x / 1.06x the throughput.
     (Pinned before the first training, so OpenMP and XLA size their thread pools to one core.

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from hpobench import optimizers
-from hpobench.experiments import bohb_peers as bp
+from hpobench.experiments.studies import bohb_peers as bp
 from hpobench.optimizers import bohb
 
 HERE = Path(__file__).parent

@@ -1,6 +1,6 @@
 """GPU self-check: the same code on a GPU, checked in a few minutes (`make gpu-check`).
 
-    python -m hpobench.experiments.gpu_check --out gpu_check.json
+    python -m hpobench.experiments.studies.gpu_check --out gpu_check.json
 
 Without a GPU it says so and exits 0. With one it
 1. checks that nothing CPU-specific is on: no oneDNN custom calls in the lowered step, the heap
@@ -94,7 +94,7 @@ def parity(tmp: Path) -> dict:
 
 
 def throughput() -> dict:
-    from hpobench.experiments.throughput import jax_runner
+    from hpobench.experiments.studies.throughput import jax_runner
     out = {}
     for batch in (128, 512):
         run, compile_s = jax_runner(20, 16, 32, batch)

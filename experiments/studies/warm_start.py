@@ -23,12 +23,13 @@ full-fidelity result, and while the scope runs, the incumbent is the default con
 Paired comparison per benchmark and optimizer: mean difference warm - cold (± SE), warm wins /
 ties / losses over seeds, and a two-sided sign test over the non-tied seeds.
 
-    P="flock /work/main/runs/core0.lock taskset -c 0 nice -n 5 .venv/bin/python -m hpobench.experiments.warm_start"
+    P="flock /work/main/runs/core0.lock taskset -c 0 nice -n 5 \
+       .venv/bin/python -m hpobench.experiments.studies.warm_start"
     $P --benchmarks synthetic:1 synthetic:0.5 --out results/warm_start/synthetic                            # ran
     $P --benchmarks surrogate/cifar10-cpu --total-trials 100 --seeds 5 --out results/warm_start/surrogate   # ran
     $P --benchmarks surrogate/cifar10-cpu --total-trials 100 --seeds 10 --out results/warm_start/surrogate  # not yet
     $P --benchmarks synthetic:-1 --out results/warm_start/synthetic                                         # not yet
-    .venv/bin/python -m hpobench.experiments.warm_start --seeds 1 --benchmarks synthetic:1 --out /tmp/w  # smoke
+    .venv/bin/python -m hpobench.experiments.studies.warm_start --seeds 1 --benchmarks synthetic:1 --out /tmp/w  # smoke
 
 Resumable: one line per (benchmark, seed, optimizer, arm) in `runs-<benchmarks>.jsonl` under --out
 (default results/warm_start/), appended as runs finish; scope folders under --work (default
@@ -66,8 +67,8 @@ import pandas as pd
 
 import hpobench
 from hpobench.analysis.paired import sign_test
-from hpobench.experiments import optimizers_synthetic as synth
 from hpobench.experiments import scope
+from hpobench.experiments.studies import optimizers_synthetic as synth
 from hpobench.optimizers import record, warm
 
 FRACTIONS = (0.25, 0.5, 0.75, 1.0)
@@ -199,7 +200,7 @@ def main(argv=None) -> None:
     out, work = Path(a.out), Path(a.work)
     out.mkdir(parents=True, exist_ok=True)
     tag = "-".join(b.replace("/", "_").replace(":", "") for b in a.benchmarks)
-    command = "python -m hpobench.experiments.warm_start " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = "python -m hpobench.experiments.studies.warm_start " + " ".join(sys.argv[1:] if argv is None else argv)
     journal = record.Journal(out / f"runs-{tag}.jsonl")
     try:
         done = {(e["benchmark"], e["seed"]) for e in journal.events if e["settings"] == settings}

@@ -7,8 +7,8 @@ and `ONEDNN_MAX_CPU_ISA=AVX2` (the AVX2 code paths an AVX-512 machine would not 
 and between shapes with fewer channels than a oneDNN block and with whole blocks. Any non-zero
 exit (an abort is -6) is a failure; its stderr tail is kept.
 
-    python -m hpobench.experiments.stress --processes 200 --parallel 2 --out results/stress/stress.json
-    python -m hpobench.experiments.stress --processes 20 --asan       # kernels built with AddressSanitizer
+    python -m hpobench.experiments.studies.stress --processes 200 --parallel 2 --out results/stress/stress.json
+    python -m hpobench.experiments.studies.stress --processes 20 --asan       # kernels built with AddressSanitizer
 
 `--asan` builds the kernels with `-fsanitize=address` (`HPOBENCH_ONEDNN_SANITIZE`) and preloads
 the runtime (with libstdc++, which it must intercept) into every process; a report counts as a

@@ -48,7 +48,7 @@ summary.json, summary.md}; resumable, so it can run in chunks of n. Stages
 "calibrate" and "intervals" choose the surrogate's settings and the interval's bias
 bound on other seeds (CAL_SEEDS); results/importance_battery/README.md has the runs.
 
-    taskset -c 0 .venv/bin/python -m hpobench.experiments.importance_battery --n 30 50 100 --seeds 5 --n-boot 40
+    taskset -c 0 .venv/bin/python -m hpobench.experiments.studies.importance_battery --n 30 50 100 --seeds 5 --n-boot 40
 """
 
 from __future__ import annotations
@@ -492,7 +492,7 @@ def summarise(runs: pd.DataFrame | None = None, ivs: pd.DataFrame | None = None)
     (OUT / "summary.json").write_text(json.dumps(out, indent=1, default=float))
     wide = table_.pivot(index="n", columns="estimator")
     lines = ["# Importance battery: ours vs Optuna's fANOVA on analytic functions with exact truth", "",
-             "Produced by `experiments/importance_battery.py` (see its docstring and README.md here).", "",
+             "Produced by `experiments/studies/importance_battery.py` (see its docstring and README.md here).", "",
              "## Ranking and shares (identical tables; tau-b and L1 of normalised shares vs the exact truth)", "",
              "| n | tables | ours tau-b | Optuna tau-b | before tau-b | ours L1 | Optuna L1 | before L1 |"
              " ours CPU s / call (point; with resamples) | Optuna CPU s / call |",

@@ -16,7 +16,7 @@ Stages (each writes results/analysis_synthetic/<stage>.json / .csv, figures as P
   beside it; and the scoping rule over a grid of its parameters (what share of
   the true full-fidelity variance the kept set carries, how many hps it keeps).
 
-    nice -n 10 .venv/bin/python -m hpobench.experiments.importance_synthetic --stage all
+    nice -n 10 .venv/bin/python -m hpobench.experiments.studies.importance_synthetic --stage all
 """
 
 from __future__ import annotations

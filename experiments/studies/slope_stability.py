@@ -4,7 +4,7 @@ on random subsets of a fixed share of them. Its bootstrap interval covers config
 the bootstrap sees it; subsets test that against the estimator itself: for a smooth statistic, subsets
 holding a share f of the configurations scatter with SD ~ SE x sqrt(1/f - 1) (SE from the interval).
 
-    .venv/bin/python -m hpobench.experiments.slope_stability    # 28 fits of 10 fidelities, ~1 CPU-min at 401
+    .venv/bin/python -m hpobench.experiments.studies.slope_stability    # 28 fits of 10 fidelities, ~1 CPU-min at 401
 
 Writes --out (results/study_v2/): stability.csv (kind, configs, slope per subset), stability.json.
 """
@@ -20,7 +20,7 @@ import pandas as pd
 from scipy.stats import norm
 
 from hpobench.analysis import agreement, study
-from hpobench.experiments import study_v2
+from hpobench.experiments.studies import agreement_study
 
 
 def slope(table: pd.DataFrame, space, fids: list[dict], full: str) -> float:
@@ -46,7 +46,7 @@ def subsets(ids: np.ndarray, first: int = 101, step: int = 50, n_random: int = 2
 def run(results: str | Path = "results", out: str | Path | None = None, n_random: int = 20, share: float = 0.8) -> dict:
     results = Path(results)
     out = Path(out) if out is not None else results / "study_v2"
-    got = study_v2.tables(study_v2.STUDIES[0], results, notes := [])
+    got = agreement_study.tables(agreement_study.STUDIES[0], results, notes := [])
     if got is None:
         raise SystemExit("; ".join(notes))
     space, fids, full, main, _, _ = got

@@ -13,9 +13,10 @@ and kept only for what it is shown to predict, each test against real trainings:
 A use is kept when the 90% interval of its rank agreement with real trainings lies above 0 (and,
 for strategies, every comparison the live runs decide is decided the same way on the surrogate).
 
-    .venv/bin/python -m hpobench.experiments.surrogate_v2     # 90 surrogate runs, resumable; the tool's scoping,
+    .venv/bin/python -m hpobench.experiments.studies.surrogate_check
+        # 90 surrogate runs, resumable; the tool's scoping,
         # once per seed, ~10 s each (it took 86 of 88 min beside a grid before fANOVA's boosting ran on one thread)
-    .venv/bin/python -m hpobench.experiments.surrogate_v2 --seeds 1 --out /tmp/s   # smoke test
+    .venv/bin/python -m hpobench.experiments.studies.surrogate_check --seeds 1 --out /tmp/s   # smoke test
 
 Writes --out (results/surrogate_v2/): strategies/ (the surrogate runs, holdout.parquet), size.csv,
 incumbents.parquet, decisions.csv, summary.json, summary.md.
@@ -31,9 +32,9 @@ import numpy as np
 import pandas as pd
 
 import hpobench
-from hpobench.analysis import agreement, data
+from hpobench.analysis import agreement, compare, data
 from hpobench.benchmarks import tabular
-from hpobench.experiments import strategies
+from hpobench.experiments.studies import strategies
 
 GRID, LIVE_RUNS = Path("results/cifar10_cpu_v2"), Path("results/strategies_live_v2")
 SIZES = (24, 48, 96, 200, 400)  # nested prefixes of the grid's configurations, plus all of them
@@ -96,7 +97,7 @@ def decisions(sur: pd.DataFrame, live: pd.DataFrame) -> pd.DataFrame:
     def verdict(v):
         return np.where(~v["decided"], "undecided", np.where(v["mean_diff"] > 0, "+", "-"))
     keys = ["strategy", "optimizer", "versus"]
-    a, b = strategies.versus_all(live), strategies.versus_all(sur)
+    a, b = compare.versus_all(live), compare.versus_all(sur)
     m = a.assign(live=verdict(a))[keys + ["mean_diff", "live"]].merge(
         b.assign(surrogate=verdict(b))[keys + ["mean_diff", "surrogate"]], on=keys, suffixes=("_live", "_surrogate"))
     return m.assign(same=m["live"] == m["surrogate"])
@@ -165,7 +166,7 @@ def main(argv=None) -> None:
     strategies.main(["--table", str(grid / "evaluations.parquet"), "--out", str(out / "strategies"),
                      "--seeds", str(seeds), "--budget", f"{setup['budget']:g}", "--k", str(setup["k"]),
                      "--n-low", str(setup["n_low"]), "--n-probe", str(setup["n_probe"]),
-                     "--optimizers", *sorted(set(live_runs.optimizer) - {strategies.NO_OPTIMIZER}),
+                     "--optimizers", *sorted(set(live_runs.optimizer) - {compare.NO_OPTIMIZER}),
                      "--strategies", *live_runs.strategy.unique()])
     sur_runs = pd.read_parquet(out / "strategies" / "runs.parquet")
     hold = pd.read_parquet(out / "strategies" / "holdout.parquet")

@@ -1,4 +1,4 @@
-"""Study v2's analysis (analysis/study.py, experiments/study_v2.py) on small real and partial records."""
+"""Study v2's analysis (analysis/study.py, experiments/studies/agreement_study.py) on small real and partial records."""
 
 import json
 import shutil
@@ -11,7 +11,7 @@ import pytest
 import hpobench
 from hpobench.analysis import agreement, bootstrap, data, sample, study
 from hpobench.analysis.importance import Importance
-from hpobench.experiments import slope_stability, study_v2
+from hpobench.experiments.studies import agreement_study, slope_stability
 
 ROOT = Path(__file__).resolve().parents[1] / "results"
 V2 = ROOT / "cifar10_cpu_v2"
@@ -176,7 +176,7 @@ def partial_results(tmp_path):
 
 def test_the_experiment_writes_every_output_and_resumes(partial_results, tmp_path):
     out = tmp_path / "sv2"
-    s = study_v2.run(partial_results, out, n_boot=3)
+    s = agreement_study.run(partial_results, out, n_boot=3)
     assert s["tables"] == {"cifar10-1x-main": {"n_configs": 20, "seeds": 1}}
     assert s["grids"]["cifar10_cpu_v2"]["cells"] == 60 and s["grids"]["cifar10_cpu_v2"]["complete"] is False
     assert any("cifar10_5x" in n for n in s["notes"]) and any("fashion_mnist_cpu" in n for n in s["notes"])
@@ -188,13 +188,14 @@ def test_the_experiment_writes_every_output_and_resumes(partial_results, tmp_pat
     assert len(pd.read_csv(out / "hierarchy.csv")) == 2 and len(pd.read_csv(out / "budget.csv")) == 8
     first = {f: (out / f).read_bytes() for f in ("agreement.csv", "curves.json", "budget.csv", "hierarchy.csv",
                                                  "knobs.csv")}
-    piece = study_v2.piece_path(out, "cifar10-1x-main-seed0", "data_fraction=0.1,epochs=8,resolution=16", ".parquet")
+    piece = agreement_study.piece_path(out, "cifar10-1x-main-seed0", "data_fraction=0.1,epochs=8,resolution=16",
+                                       ".parquet")
     assert len(list(piece.parent.glob("*.parquet"))) == 3  # one piece per fidelity
     stamp = piece.stat().st_mtime_ns
-    study_v2.run(partial_results, out, n_boot=3)  # resumed: the piece is read back, outputs identical
+    agreement_study.run(partial_results, out, n_boot=3)  # resumed: the piece is read back, outputs identical
     assert piece.stat().st_mtime_ns == stamp
     assert all((out / f).read_bytes() == b for f, b in first.items())
-    study_v2.run(partial_results, out, n_boot=4)  # other settings: recomputed
+    agreement_study.run(partial_results, out, n_boot=4)  # other settings: recomputed
     assert piece.stat().st_mtime_ns != stamp
 
 
@@ -203,7 +204,7 @@ def test_seed_replicates_give_the_ceiling_rows(partial_results, tmp_path):
     shutil.copytree(res / "cifar10_cpu_v2", res / "cifar10_cpu_seeds")
     df = pd.read_parquet(res / "cifar10_cpu_seeds" / "evaluations.parquet").assign(seed=1)
     df.assign(key=df["key"] + "s1").to_parquet(res / "cifar10_cpu_seeds" / "evaluations.parquet")
-    s = study_v2.run(res, out, n_boot=3)
+    s = agreement_study.run(res, out, n_boot=3)
     assert s["tables"]["cifar10-1x-seeds"] == {"n_configs": 20, "seeds": 2}
     agr = pd.read_csv(out / "agreement.csv")
     seeds = agr[agr["table"] == "cifar10-1x-seeds"]
@@ -212,18 +213,18 @@ def test_seed_replicates_give_the_ceiling_rows(partial_results, tmp_path):
     # pieces recomputed beside pieces read back: they still pair, and nothing changes
     for p in (out / "pieces" / "cifar10-1x-seeds-seed1").glob("*epochs1*.parquet"):
         p.unlink()
-    study_v2.run(res, out, n_boot=3)
+    agreement_study.run(res, out, n_boot=3)
     assert pd.read_csv(out / "agreement.csv").equals(agr)
     # too few seed-replicated configurations for fANOVA: performance rows only, and a note
     df[df["config_id"] < 5].to_parquet(res / "cifar10_cpu_seeds" / "evaluations.parquet")
-    s = study_v2.run(res, tmp_path / "few", n_boot=3)
+    s = agreement_study.run(res, tmp_path / "few", n_boot=3)
     assert any("fANOVA needs at least 10" in n for n in s["notes"])
     few = pd.read_csv(tmp_path / "few" / "agreement.csv")
     assert set(few.loc[few["table"] == "cifar10-1x-seeds", "view"]) == {"performance"}
     with pytest.raises(ValueError, match="n_boot"):
-        study_v2.run(res, tmp_path / "x", n_boot=1)
+        agreement_study.run(res, tmp_path / "x", n_boot=1)
     with pytest.raises(SystemExit):
-        study_v2.main(["--results", str(res), "--out", str(tmp_path / "x"), "--n-boot", "5"])
+        agreement_study.main(["--results", str(res), "--out", str(tmp_path / "x"), "--n-boot", "5"])
 
 
 def test_resamples_are_named_alike_in_every_process():
@@ -242,13 +243,13 @@ def test_resamples_are_named_alike_in_every_process():
 
 def test_a_piece_from_other_resamples_is_recomputed(partial_results, tmp_path):
     out = tmp_path / "sv2"
-    study_v2.run(partial_results, out, n_boot=3)
-    js = study_v2.piece_path(out, "cifar10-1x-main-seed0", "data_fraction=0.1,epochs=8,resolution=16", ".json")
+    agreement_study.run(partial_results, out, n_boot=3)
+    js = agreement_study.piece_path(out, "cifar10-1x-main-seed0", "data_fraction=0.1,epochs=8,resolution=16", ".json")
     meta = json.loads(js.read_text())
     for m in meta["importances"].values():
         m["resamples"] = "4162839834074011857"  # as a salted hash named them before
     js.write_text(json.dumps(meta))
-    study_v2.run(partial_results, out, n_boot=3)  # would raise 'not bootstrapped together' if read back
+    agreement_study.run(partial_results, out, n_boot=3)  # would raise 'not bootstrapped together' if read back
     assert json.loads(js.read_text())["importances"] != meta["importances"]
 
 
@@ -263,7 +264,7 @@ def _add_grid(res, name: str, keep) -> None:
 def test_the_5x_curve_is_tested_against_1x_on_its_own_configurations(partial_results, tmp_path):
     res, out = partial_results, tmp_path / "sv2"
     _add_grid(res, "cifar10_5x", lambda df: df["config_id"] < 16)  # fewer than 1x's 20
-    s = study_v2.run(res, out, n_boot=3)
+    s = agreement_study.run(res, out, n_boot=3)
     assert s["tables"]["cifar10-5x-main"]["n_configs"] == s["tables"]["cifar10-1x-nested-main"]["n_configs"] == 16
     agr = pd.read_csv(out / "agreement.csv")
     nested = agr[agr["table"] == "cifar10-1x-nested-main"]
@@ -281,7 +282,7 @@ def test_the_datasets_are_compared_at_as_many_configurations(partial_results, tm
     _add_grid(res, "fashion_mnist_cpu", lambda df: (df["config_id"] < 16) & (
         (df["fidelity.data_fraction"] == 0.1) & df["fidelity.epochs"].isin([1, 8])
         | (df["fidelity.resolution"] == 7) & (df["fidelity.epochs"] == 8)))
-    s = study_v2.run(res, out, n_boot=3)
+    s = agreement_study.run(res, out, n_boot=3)
     n = {t: v["n_configs"] for t, v in s["tables"].items()}
     assert n["fashion_mnist-1x-main"] == n["cifar10-1x-matched-main"] == 16 and n["cifar10-1x-main"] == 20
     agr = pd.read_csv(out / "agreement.csv")
@@ -302,7 +303,7 @@ def test_subsets_are_nested_prefixes_then_random_shares():
 
 def test_slope_stability_refits_the_curve_the_study_fitted(partial_results, tmp_path):
     out = tmp_path / "sv2"
-    study_v2.run(partial_results, out, n_boot=3)
+    agreement_study.run(partial_results, out, n_boot=3)
     s = slope_stability.run(partial_results, out, n_random=3)
     curve = json.loads((out / "curves.json").read_text())["curves"]["cifar10 1x importance"]
     assert s["prefix"] == [{"configs": 20, "slope": pytest.approx(curve["slope"])}]  # all of them: the study's slope

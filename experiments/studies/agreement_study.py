@@ -1,7 +1,7 @@
 """Study v2's evidence (issue 13), from the grids' records, ready for the paper at any stage.
 
-    python -m hpobench.experiments.study_v2                    # results/ -> results/study_v2/
-    python -m hpobench.experiments.study_v2 --n-boot 200 --results R --out O
+    python -m hpobench.experiments.studies.agreement_study                    # results/ -> results/study_v2/
+    python -m hpobench.experiments.studies.agreement_study --n-boot 200 --results R --out O
 
 Reads the grid folders below (each one's Parquet and journal, so cells of a running grid
 count); each is optional except the first study's first grid, and a grid that is not there
@@ -307,7 +307,8 @@ def run(results: str | Path = "results", out: str | Path | None = None, n_boot: 
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(prog="python -m hpobench.experiments.study_v2", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m hpobench.experiments.studies.agreement_study",
+                                description=__doc__.split("\n")[0])
     p.add_argument("--results", default="results")
     p.add_argument("--out", default=None, help="default: RESULTS/study_v2")
     p.add_argument("--n-boot", type=int, default=200, help="bootstrap resamples over configurations")

@@ -1,9 +1,9 @@
 """Training throughput of the ResNet train step, JAX vs PyTorch, and compile time.
 
-    python -m hpobench.experiments.throughput                                  # JAX, ResNet-8/20 at 8/16/32 px
-    python -m hpobench.experiments.throughput --frameworks jax torch torch-cl  # side by side (torch==2.13.0)
-    python -m hpobench.experiments.throughput --frameworks jax jax-xla         # oneDNN kernels vs XLA's own
-    python -m hpobench.experiments.throughput --second-process                 # compile: fresh process vs a later one
+    python -m hpobench.experiments.studies.throughput                                  # JAX, ResNet-8/20 at 8/16/32 px
+    python -m hpobench.experiments.studies.throughput --frameworks jax torch torch-cl  # side by side (torch==2.13.0)
+    python -m hpobench.experiments.studies.throughput --frameworks jax jax-xla         # oneDNN kernels vs XLA's own
+    python -m hpobench.experiments.studies.throughput --second-process   # compile: fresh process vs a later one
 
 Both frameworks train the same CIFAR ResNet (3x3 stem, three stages of basic blocks,
 BatchNorm, projection shortcuts, SGD with Nesterov momentum and weight decay) on the
@@ -228,7 +228,7 @@ def measure_in_process(framework: str, config: list, store: str) -> dict:
     env = os.environ | {"HPOBENCH_JAX_CACHE": store}
     if framework == "jax-xla":  # as a user without the kernels runs (`hpobench.heap` stays off too)
         env["HPOBENCH_ONEDNN"] = "0"
-    argv = [sys.executable, "-m", "hpobench.experiments.throughput", "--measure", framework, *map(str, config)]
+    argv = [sys.executable, "-m", "hpobench.experiments.studies.throughput", "--measure", framework, *map(str, config)]
     out = subprocess.run(argv, env=env, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.splitlines()[-1])
 

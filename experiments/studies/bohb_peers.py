@@ -22,8 +22,8 @@ and optimizer, and checks the goal (issue 15): our median final regret <= the be
 at least 3 of the 4 functions, and never above 1.2x it.
 
     flock /work/main/runs/core0.lock taskset -c 0 nice -n 5 \\
-        .venv/bin/python -m hpobench.experiments.bohb_peers --seeds 10            # the evidence
-    .venv/bin/python -m hpobench.experiments.bohb_peers --seeds 1 --functions branin --out /tmp/x
+        .venv/bin/python -m hpobench.experiments.studies.bohb_peers --seeds 10            # the evidence
+    .venv/bin/python -m hpobench.experiments.studies.bohb_peers --seeds 1 --functions branin --out /tmp/x
 
 Result (results/bohb_peers/summary.md, 10 seeds, budget 100 full evaluations, every row from one
 session with the repeatable Syne Tune adapter), median final regret, ours vs the best peer (Syne
@@ -216,7 +216,8 @@ def summarise(df: pd.DataFrame, full_evals: float) -> str:
              f"Budget per run: the cost of {full_evals:g} full-fidelity evaluations (each evaluation charged its "
              f"fidelity's cost). Regret = f(incumbent) - f*, noise-free at full fidelity; the incumbent is the best "
              f"observed full-fidelity trial. Seeds {seeds[0]}..{seeds[-1]} ({len(seeds)}). Cells: median "
-             f"[25%, 75%] over seeds. Produced by `python -m hpobench.experiments.bohb_peers --seeds {len(seeds)} "
+             f"[25%, 75%] over seeds. Produced by "
+             f"`python -m hpobench.experiments.studies.bohb_peers --seeds {len(seeds)} "
              f"--full-evals {full_evals:g}`; raw rows in raw/<function>__<optimizer>.csv.", "",
              "| function | optimizer | regret @25% | regret @50% | final regret | trials (median) |",
              "|---|---|---|---|---|---|"]

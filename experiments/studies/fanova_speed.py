@@ -11,7 +11,8 @@
    fidelities): ours vs Optuna's PedAnovaImportanceEvaluator (gamma' = 0.1,
    region = all), rank agreement between the two.
 
-    nice -n 10 .venv/bin/python -m hpobench.experiments.fanova_speed  # -> results/analysis_synthetic/fanova_speed.json
+    nice -n 10 .venv/bin/python -m hpobench.experiments.studies.fanova_speed
+        # -> results/analysis_synthetic/fanova_speed.json
 """
 
 from __future__ import annotations

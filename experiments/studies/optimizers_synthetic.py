@@ -22,8 +22,8 @@ full-fidelity result, the default configuration's regret), as mean +-
 standard error over seeds, with the number of seeds where an optimizer's final regret
 is below random search's with the same seed.
 
-    nice -n 10 .venv/bin/python experiments/optimizers_synthetic.py            # full study
-    .venv/bin/python experiments/optimizers_synthetic.py --seeds 2 --full-trials 10 --out /tmp/x
+    nice -n 10 .venv/bin/python experiments/studies/optimizers_synthetic.py            # full study
+    .venv/bin/python experiments/studies/optimizers_synthetic.py --seeds 2 --full-trials 10 --out /tmp/x
 
 Outputs (in --out, default results/optimizers_synthetic/): regret.parquet (one row per
 benchmark x optimizer x seed x budget fraction), trajectories.parquet (incumbent over
@@ -194,7 +194,7 @@ def main(argv=None) -> None:
               f"and 100% of the budget; mean ± standard error over seeds 0..{args.seeds - 1}. The synthetic "
               f"instances share their full-fidelity landscape and differ only at low fidelity, so the "
               f"full-fidelity optimizers (random, smac) score the same on both. Produced by "
-              f"`experiments/optimizers_synthetic.py --seeds {args.seeds} --full-trials {args.full_trials:g}` "
+              f"`experiments/studies/optimizers_synthetic.py --seeds {args.seeds} --full-trials {args.full_trials:g}` "
               f"({(time.process_time() - t_start) / 60:.1f} min CPU).\n\n")
     (out / "summary.md").write_text(header + table)
     (out / "optimum.json").write_text(json.dumps(notes, indent=1, default=str))

@@ -23,17 +23,18 @@ and a random draw) from the study's table, charged their recorded cost. Tuning r
 same table; its held-out error is written beside the results), or live with
 `--bench resnet/cifar10-cpu` to confirm the surrogate's verdict.
 
-    nice -n 10 .venv/bin/python -m hpobench.experiments.strategies              # 10 seeds
-    taskset -c 0 .venv/bin/python -m hpobench.experiments.strategies --bench resnet/cifar10-cpu \
+    nice -n 10 .venv/bin/python -m hpobench.experiments.studies.strategies              # 10 seeds
+    taskset -c 0 .venv/bin/python -m hpobench.experiments.studies.strategies --bench resnet/cifar10-cpu \
         --out results/strategies_live_v2 --budget 10 --strategies all expert tool low-topk one-epoch
         # study v2's live comparison (issue 13): ~9 runs a seed, ~1.5 CPU-h a seed; resumable
     for s in all expert tool; do                    # live confirmation: ~1.5 h on 2 cores, 3 processes
-      .venv/bin/python -m hpobench.experiments.strategies --bench resnet/cifar10-cpu --out results/strategies_live \
+      .venv/bin/python -m hpobench.experiments.studies.strategies --bench resnet/cifar10-cpu \
+          --out results/strategies_live \
           --seeds 2 --budget 20 --optimizers smac --strategies $s &
     done; wait
-    .venv/bin/python -m hpobench.experiments.strategies --out results/strategies_live/surrogate --budget 20 \
+    .venv/bin/python -m hpobench.experiments.studies.strategies --out results/strategies_live/surrogate --budget 20 \
         --optimizers smac --strategies all expert tool   # the surrogate at the same budget, 10 seeds
-    .venv/bin/python -m hpobench.experiments.strategies --seeds 1 --budget 10 --out /tmp/s  # smoke test
+    .venv/bin/python -m hpobench.experiments.studies.strategies --seeds 1 --budget 10 --out /tmp/s  # smoke test
 
 Outputs (--out, default results/strategies/): runs-<optimizers>[-<strategies>].jsonl (one line
 per strategy x optimizer x seed, appended as runs finish: an interrupted study resumes; processes
@@ -57,17 +58,16 @@ import pandas as pd
 from scipy import stats
 
 import hpobench
-from hpobench.analysis import data, importance, paired, scope
+from hpobench.analysis import data, importance, scope
+from hpobench.analysis.compare import NO_OPTIMIZER, anytime, at_total, table, versus_all
 from hpobench.benchmarks import study as study_table
 from hpobench.benchmarks import tabular
 from hpobench.optimizers import record
 
 STRATEGIES = ("all", "expert", "low-topk", "tool", "oracle", "random-k", "one-epoch")
-NO_OPTIMIZER = "none"  # the optimizer column of strategies that run none (one-epoch)
 EXPERT = ("learning_rate", "batch_size")
 LIVE = "resnet/cifar10-cpu"
 FRACTIONS = (0.1, 0.25, 0.5, 0.75, 1.0)
-ANYTIME = tuple(i / 10 for i in range(1, 11))  # shares of the budget the anytime table reads
 
 
 @dataclass(frozen=True)
@@ -180,7 +180,7 @@ def run_one(strategy: str, optimizer: str, seed: int, study, live, bench, s: Set
                    final_f1=float(trials["incumbent_f1"].iloc[-1]), default_f1=np.nan, trials=len(trials),
                    incumbent=json.dumps({k: hpobench.spaces.plain(v) for k, v in best.items()}),
                    wall_s=time.perf_counter() - t0)
-        row.update({f"f1_at_{f:g}": _at(curve, f * total) for f in FRACTIONS})
+        row.update({f"f1_at_{f:g}": at_total(curve, f * total) for f in FRACTIONS})
         return row, curve.assign(strategy=strategy, optimizer=NO_OPTIMIZER, seed=seed)
     scopes = {} if scopes is None else scopes
     if (strategy, seed) not in scopes:
@@ -192,12 +192,8 @@ def run_one(strategy: str, optimizer: str, seed: int, study, live, bench, s: Set
                scoping_share=sc.cost / total, n_tuned=len(sc.tuned), tuned=sc.tuned, verdict=sc.verdict,
                final_f1=run.incumbent_f1, default_f1=run.default_f1, trials=len(run.trials),
                incumbent=json.dumps(run.incumbent), wall_s=time.perf_counter() - t0)
-    row.update({f"f1_at_{f:g}": _at(curve, f * total) for f in FRACTIONS})
+    row.update({f"f1_at_{f:g}": at_total(curve, f * total) for f in FRACTIONS})
     return row, curve.assign(strategy=strategy, optimizer=optimizer, seed=seed)
-
-
-def _at(curve: pd.DataFrame, total: float) -> float:
-    return float(record.incumbent_at(curve.assign(spent=curve["total"]), total)[1])
 
 
 def landscape(study: pd.DataFrame, live, bench, n: int = 2000, seed: int = 0) -> dict:
@@ -230,62 +226,6 @@ def versus_surrogate(runs: pd.DataFrame, study: pd.DataFrame, live) -> pd.DataFr
 def _predict(bench, configs: list[dict], fidelity: dict) -> np.ndarray:
     rs = [bench.evaluate(c, fidelity) for c in configs]
     return tabular.scored_f1(pd.DataFrame({"status": [r.status for r in rs], "f1": [r.f1 for r in rs]}))
-
-
-def mean_se(x) -> str:
-    x = pd.Series(x).dropna()
-    return f"{x.mean():.4f} ± {x.std(ddof=1) / np.sqrt(len(x)):.4f}" if len(x) > 1 else f"{x.mean():.4f}"
-
-
-def _baselines(runs: pd.DataFrame, optimizer: str) -> list[str]:
-    """The optimizers whose `all` a strategy is paired with: its own, or every one for a strategy
-    that runs none (one-epoch)."""
-    opts = runs.loc[runs.strategy == "all", "optimizer"].unique().tolist()
-    return opts if optimizer == NO_OPTIMIZER else [o for o in opts if o == optimizer]
-
-
-def table(runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per optimizer x strategy: anytime and final F1 (mean ± SE), paired wins vs `all`.
-    Column `mean` is the final F1's mean, for ranking."""
-    rows, vs = [], versus_all(runs)
-    vs = vs.set_index(["optimizer", "strategy", "versus"]) if len(vs) else vs
-    for (opt, strat), g in runs.groupby(["optimizer", "strategy"], sort=False):
-        wins = []
-        for b in _baselines(runs, opt) if strat != "all" else []:
-            v = vs.loc[(opt, strat, f"all ({b})")]
-            wins.append(f"{v.above}/{v.pairs}" + (f" ({b})" if b != opt else ""))
-        rows.append({"optimizer": opt, "strategy": strat, "seeds": len(g), "F1 at 25%": mean_se(g["f1_at_0.25"]),
-                     "F1 at 50%": mean_se(g["f1_at_0.5"]), "final F1": mean_se(g["final_f1"]),
-                     "mean": g["final_f1"].mean(), "wins vs all": ", ".join(wins),
-                     "hps tuned": f"{g['n_tuned'].mean():.1f}", "scoping share": f"{g['scoping_share'].mean():.1%}"})
-    return pd.DataFrame(rows)
-
-
-def versus_all(runs: pd.DataFrame, column: str = "final_f1") -> pd.DataFrame:
-    """Each strategy paired by seed with `all` (same optimizer; both for one-epoch): the sign
-    test and the mean difference with its 90% paired-bootstrap interval."""
-    rows = []
-    for (opt, strat), g in runs[runs.strategy != "all"].groupby(["optimizer", "strategy"], sort=False):
-        for b in _baselines(runs, opt):
-            base = runs[(runs.optimizer == b) & (runs.strategy == "all")].set_index("seed")[column]
-            mine = g.set_index("seed")[column]
-            both = mine.index.intersection(base.index)
-            rows.append({"strategy": strat, "optimizer": opt, "versus": f"all ({b})", "pairs": len(both),
-                         **paired.compare((mine[both] - base[both]).to_numpy())})
-    return pd.DataFrame(rows)
-
-
-def anytime(curves: pd.DataFrame, total: float, fractions=ANYTIME) -> pd.DataFrame:
-    """Incumbent F1 at each share of the total budget (scoping included): mean over seeds and its
-    90% bootstrap interval, per optimizer x strategy (NaN before a seed's first full training)."""
-    rows = []
-    for (opt, strat), g in curves.groupby(["optimizer", "strategy"], sort=False):
-        for f in fractions:
-            at = [_at(c, f * total) for _, c in g.groupby("seed")]
-            mean, lo, hi = paired.mean_interval(at)
-            rows.append({"optimizer": opt, "strategy": strat, "fraction": float(f), "seeds": int(np.isfinite(at).sum()),
-                         "mean": mean, "lower": lo, "upper": hi})
-    return pd.DataFrame(rows)
 
 
 def summarise(runs: pd.DataFrame, hold: pd.DataFrame | None, s: Setup, bench: str,

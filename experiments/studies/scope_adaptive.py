@@ -20,7 +20,7 @@ Stages:
 Resumable: runs are recorded under --work (scope run folders) and as rows of the CSVs.
 
     flock /work/main/runs/core0.lock taskset -c 0 nice -n 5 \\
-        .venv/bin/python -m hpobench.experiments.scope_adaptive --stage all
+        .venv/bin/python -m hpobench.experiments.studies.scope_adaptive --stage all
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ import pandas as pd
 from hpobench.analysis import scope as scoping
 from hpobench.analysis.paired import sign_test
 from hpobench.experiments import scope
-from hpobench.experiments.importance_synthetic import FULL, instance
+from hpobench.experiments.studies.importance_synthetic import FULL, instance
 
 OUT = Path("results/scope_adaptive")
 BUDGET = 300.0
