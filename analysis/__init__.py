@@ -17,8 +17,9 @@ never needs to know which optimizer or benchmark produced them. Imports from
     >>> dec.verdict in ("scope", "scope-conservative", "higher-fidelity-needed")
     True
 
-Modules: data (tables -> arrays), fanova, ped_anova, ablation, bootstrap,
-importance (per fidelity, with intervals), agreement, scope, plots, report (CLI).
+Modules: data (tables -> arrays), scores (the methods' point result), fanova (a package:
+surrogate, tree, decompose), ped_anova, ablation, bootstrap, importance (per fidelity, with
+intervals), agreement, scope, plots, report (CLI).
 """
 
 from hpobench.analysis.data import AnalysisError

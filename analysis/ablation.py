@@ -28,9 +28,9 @@ from __future__ import annotations
 import numpy as np
 
 from hpobench import spaces
-from hpobench.analysis import fanova
+from hpobench.analysis import fanova, scores
 from hpobench.analysis.data import AnalysisError, Encoded, from_unit, to_unit
-from hpobench.analysis.fanova import Scores
+from hpobench.analysis.scores import Scores
 
 # A predictor, not a decomposition: keeps the forest that fANOVA used before its calibration
 # for unbiased shares (max_features 0.2); that calibration says nothing about prediction.
@@ -43,7 +43,7 @@ def ablation(enc: Encoded, source: dict | None = None, target: dict | None = Non
              max_features=FOREST["max_features"]) -> Scores:
     """Greedy ablation from `source` (default: the space's default) to `target`
     (default: the best configuration in the table)."""
-    fanova._check(enc)
+    scores.check(enc, fanova.MIN_CONFIGS, "ablation")
     space, names = enc.space, enc.names
     notes = dict(enc.notes)
     if np.ptp(enc.y) == 0:

@@ -37,7 +37,7 @@ from ConfigSpace import ConfigurationSpace
 from scipy import stats
 
 from hpobench.analysis import ablation, bootstrap, data, fanova, ped_anova
-from hpobench.analysis.fanova import Scores
+from hpobench.analysis.scores import Scores
 
 METHODS = {"fanova": fanova.fanova, "ped-anova": ped_anova.ped_anova, "ablation": ablation.ablation}
 BOOT_TREES = 16  # trees per resample: the interval needs many resamples more than big forests

@@ -34,7 +34,7 @@ import math
 import numpy as np
 
 from hpobench.analysis.data import AnalysisError, Encoded, TooFew
-from hpobench.analysis.fanova import Scores
+from hpobench.analysis.scores import Scores
 
 MIN_TOP = 2  # the top set needs two points for a density
 

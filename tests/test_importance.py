@@ -93,7 +93,7 @@ def test_boosted_surrogate_decomposition_is_exact_against_brute_force_integratio
 
 
 def test_boosting_runs_on_one_openmp_thread(monkeypatch):
-    # sklearn's OpenMP threads spin on cores a grid shares (fanova._one_thread).
+    # sklearn's OpenMP threads spin on cores a grid shares (fanova.surrogate._one_thread).
     from sklearn.ensemble import HistGradientBoostingRegressor
     from threadpoolctl import threadpool_info
     seen, fit, predict = [], HistGradientBoostingRegressor.fit, HistGradientBoostingRegressor.predict
@@ -245,8 +245,10 @@ def test_constant_metric_gives_zeros_with_a_note(bench):
 
 def test_too_few_configurations_raise_a_clear_error(bench):
     df = _rows(bench, n=6)
-    with pytest.raises(AnalysisError, match="at least 10"):
+    with pytest.raises(data.TooFew, match="fANOVA needs at least 10"):
         importance.importance(df, bench.config_space, method="fanova", n_boot=0)
+    with pytest.raises(data.TooFew, match="ablation needs at least 10"):  # its surrogate's minimum, its name
+        importance.importance(df, bench.config_space, method="ablation", n_boot=0)
     with pytest.raises(AnalysisError, match="PED-ANOVA needs"):
         importance.importance(df, bench.config_space, method="ped-anova", n_boot=0)
 
