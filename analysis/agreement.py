@@ -12,9 +12,8 @@ Two views side by side, each with a bootstrap interval:
 
 Every interval is *centred* (`bootstrap.interval(..., "centred")`): the estimate plus the
 resamples' spread around their median, so it is an interval of the same statistic as the
-estimate and always contains it. The plain percentile interval did not: a ranking from a
-resample's ~63% distinct configurations is noisier, so its agreement sits nearer 0, and the
-main job printed `0.48 [-0.19, 0.43]` (the raw estimate beside the resamples' quantiles).
+estimate and always contains it. The resamples' own quantiles need not: a ranking from a
+resample's ~63% distinct configurations is noisier, so its agreement sits nearer 0.
 
 The Spearman agreement is also corrected for attenuation (Spearman 1904): noise
 in either ranking pulls the sample correlation towards 0 by k = sqrt(R_a R_b),

@@ -76,9 +76,9 @@ def bias_aware(reps: np.ndarray, level: float, point: np.ndarray, bias: float, n
     hyperparameter could have produced the resamples.
 
     The bootstrap measures the sampling spread of an estimate, not its bias; a surrogate
-    shrinks some shares and inflates others (by up to `bias` times the estimate,
-    calibrated in experiments/studies/importance_battery.py), so an honest interval adds that
-    bound (Armstrong & Kolesar 2020): (q_lo - bias * point, q_hi + bias * point).
+    shrinks some shares and inflates others (by up to `bias` times the estimate, calibrated by
+    experiments/studies/importance_battery.py: results/importance_battery/README.md), so an honest
+    interval adds that bound (Armstrong & Kolesar 2020): (q_lo - bias * point, q_hi + bias * point).
     null: resample shares of a column known to be null (`fanova.fanova(shadow=True)`);
     a lower bound at or below their upper quantile cannot tell the hp from a null one,
     so it becomes 0 (an interval of a share that is truly 0 can then cover it).

@@ -9,12 +9,8 @@ refits the surrogate with its own seed (a forest's trees, inactive values redraw
 fANOVA's default interval is bias-aware (`bootstrap.bias_aware`): the resamples'
 5-95% quantiles, widened by BIAS = 0.1 times the estimate (the bootstrap sees the
 surrogate's spread, not its bias), with lower bound 0 where a noise column's share
-reaches it. On the analytic battery (results/importance_battery/summary.md; 8
-objectives x 5 seeds, 40 resamples, 320 intervals per n) nominal 90% intervals
-covered the exact share in 93% / 92% / 88% / 89% / 91% at 30 / 50 / 100 / 300 /
-1,000 configurations (true shares > 0: 89 / 87 / 81 / 82 / 86%; shares of 0: 100%);
-the percentile interval alone covered 34-51% on the calibration tables (a null's
-interval never reaches 0, and a share biased by 10% escapes a narrow interval).
+reaches it. Its calibration and coverage against exact shares:
+results/importance_battery/README.md.
 
     >>> import hpobench, pandas as pd
     >>> from hpobench.analysis import importance
