@@ -49,6 +49,7 @@ from ConfigSpace.hyperparameters import (
 
 from hpobench import spaces
 from hpobench.benchmarks.base import Metric
+from hpobench.spaces import cells, from_unit  # the unit-code measure (data.cells, data.from_unit for callers)
 
 CONFIG, FIDELITY = "config.", "fidelity."
 RECORD_FILES = ("trials.parquet", "evaluations.parquet")  # in a run (tune) / a grid or scope folder
@@ -341,34 +342,6 @@ def to_unit(space: ConfigurationSpace, name: str, values) -> np.ndarray:
     else:
         raise AnalysisError(f"{name}: hyperparameter type {type(hp).__name__} is not supported")
     return out
-
-
-def from_unit(space: ConfigurationSpace, name: str, u: float):
-    """The hyperparameter value whose unit code is `u` (inverse of `to_unit`)."""
-    hp = space[name]
-    if isinstance(hp, Constant):
-        return hp.value
-    if isinstance(hp, (CategoricalHyperparameter, OrdinalHyperparameter)):
-        choices = list(hp.choices if isinstance(hp, CategoricalHyperparameter) else hp.sequence)
-        return _plain(choices[min(int(u * len(choices)), len(choices) - 1)])
-    if isinstance(hp, IntegerHyperparameter) and not hp.log:
-        return int(min(hp.lower + int(u * (hp.upper - hp.lower + 1)), hp.upper))
-    lo, hi = (np.log(hp.lower), np.log(hp.upper)) if hp.log else (hp.lower, hp.upper)
-    x = lo + u * (hi - lo)
-    x = float(np.exp(x)) if hp.log else float(x)
-    return int(round(x)) if isinstance(hp, IntegerHyperparameter) else x
-
-
-def cells(space: ConfigurationSpace, name: str) -> int | None:
-    """Number of equal-width cells of a discrete hyperparameter (None if continuous)."""
-    hp = space[name]
-    if isinstance(hp, CategoricalHyperparameter):
-        return len(hp.choices)
-    if isinstance(hp, OrdinalHyperparameter):
-        return len(hp.sequence)
-    if isinstance(hp, IntegerHyperparameter) and not hp.log:
-        return hp.upper - hp.lower + 1
-    return None
 
 
 # ---------------------------------------------------------------- conditions

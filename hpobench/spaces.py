@@ -41,7 +41,7 @@ from ConfigSpace import (
     OrConjunction,
     OrdinalHyperparameter,
 )
-from ConfigSpace.hyperparameters import FloatHyperparameter, IntegerHyperparameter
+from ConfigSpace.hyperparameters import CategoricalHyperparameter, FloatHyperparameter, IntegerHyperparameter
 
 DEPTHS = (8, 14, 20)  # 6n + 2, n blocks per stage
 WIDTHS = (8, 16, 32)
@@ -353,6 +353,40 @@ def sample(space: ConfigurationSpace, n: int, seed: int, default: bool = True) -
 def plain(v):
     """A plain Python scalar (ConfigSpace and numpy hand out numpy ones)."""
     return v.item() if isinstance(v, np.generic) else v
+
+
+def cells(space: ConfigurationSpace, name: str) -> int | None:
+    """Number of equal-width cells of a discrete hyperparameter's unit codes (None if continuous).
+
+    The unit code of a value is its position in [0, 1] under which uniform codes are
+    ConfigSpace's uniform sampling: floats (and log integers) normalised, log-aware; every
+    non-log integer, category and ordinal level owning a cell of width 1 / cells.
+    """
+    hp = space[name]
+    if isinstance(hp, CategoricalHyperparameter):
+        return len(hp.choices)
+    if isinstance(hp, OrdinalHyperparameter):
+        return len(hp.sequence)
+    if isinstance(hp, IntegerHyperparameter) and not hp.log:
+        return hp.upper - hp.lower + 1
+    return None
+
+
+def from_unit(space: ConfigurationSpace, name: str, u: float):
+    """The value of hyperparameter `name` whose unit code (see `cells`) is `u`, a plain scalar."""
+    hp = space[name]
+    if isinstance(hp, Constant):
+        return hp.value
+    k = cells(space, name)
+    if isinstance(hp, (CategoricalHyperparameter, OrdinalHyperparameter)):
+        choices = list(hp.choices if isinstance(hp, CategoricalHyperparameter) else hp.sequence)
+        return plain(choices[min(int(u * k), k - 1)])
+    if k is not None:
+        return int(min(hp.lower + int(u * k), hp.upper))
+    lo, hi = (np.log(hp.lower), np.log(hp.upper)) if hp.log else (hp.lower, hp.upper)
+    x = lo + u * (hi - lo)
+    x = float(np.exp(x)) if hp.log else float(x)
+    return int(round(x)) if isinstance(hp, IntegerHyperparameter) else x
 
 
 def typed(space: ConfigurationSpace, values: Mapping) -> dict:

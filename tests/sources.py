@@ -21,7 +21,7 @@ RESEARCH = ("hpobench.experiments.studies",)  # in the checkout only: the wheel 
 
 
 def packages() -> dict[str, Path]:
-    """Packages with code, installed or research (data-only ones, like hpobench._study, have no __init__.py)."""
+    """Packages with code, installed or research (a data-only folder has no __init__.py)."""
     dirs = {p: package_dir(p) for p in [*SETUPTOOLS["packages"], *RESEARCH]}
     return {p: d for p, d in dirs.items() if (d / "__init__.py").is_file()}
 

@@ -3,13 +3,16 @@
 The wheel itself, in a clean venv outside the checkout: `make wheel-check`.
 """
 
+import fnmatch
 import subprocess
+from pathlib import Path
 
 import pytest
 
 import hpobench
 from hpobench import benchmarks, env
 from hpobench.paper import __main__ as paper_main
+from sources import SETUPTOOLS
 
 
 @pytest.fixture
@@ -34,11 +37,30 @@ def test_a_source_tree_inside_another_repository_has_no_commit(tmp_path, monkeyp
     assert env._git_commit() is None
 
 
-def test_the_study_comes_from_the_checkout_else_the_package(installed, monkeypatch):
+def test_the_study_is_the_copy_in_the_package_in_the_checkout_and_installed_alike(monkeypatch):
     monkeypatch.delenv("HPOBENCH_STUDY", raising=False)
-    assert benchmarks.study().parent.name == "_study"  # hpobench/_study/evaluations.parquet in a wheel
+    shipped = Path(benchmarks.__file__).resolve().parent / "cifar10_cpu.parquet"
+    assert benchmarks.study() == shipped and shipped.is_file()
+    monkeypatch.setattr(env, "source_tree", lambda: None)  # installed
+    assert benchmarks.study() == shipped
     monkeypatch.setenv("HPOBENCH_STUDY", "/elsewhere/trials.parquet")
     assert str(benchmarks.study()) == "/elsewhere/trials.parquet"
+
+
+def test_the_shipped_study_is_the_recorded_one_byte_for_byte(monkeypatch):
+    monkeypatch.delenv("HPOBENCH_STUDY", raising=False)
+    recorded = env.source_tree() / "results" / "cifar10_cpu" / "evaluations.parquet"
+    assert benchmarks.study().read_bytes() == recorded.read_bytes(), \
+        f"copy {recorded} to {benchmarks.study()}: the package ships the study it records"
+    inside = benchmarks.study().relative_to(Path(benchmarks.__file__).resolve().parent).as_posix()
+    assert any(fnmatch.fnmatch(inside, p) for p in SETUPTOOLS["package-data"]["hpobench.benchmarks"])  # in the wheel
+
+
+def test_results_hold_data_only():
+    """results/ is what commands produced; the code that produces it lives in the packages."""
+    files = subprocess.run(["git", "-C", str(env.source_tree()), "ls-files", "results"], capture_output=True,
+                           text=True, check=True).stdout.split()
+    assert files and not [f for f in files if f.endswith((".py", ".sh", ".ipynb"))]
 
 
 def test_a_missing_study_names_both_ways_to_give_one(tmp_path, monkeypatch):

@@ -19,7 +19,6 @@ from pathlib import Path
 
 from ConfigSpace import ConfigurationSpace
 
-from hpobench import env
 from hpobench.benchmarks.base import F1, Benchmark, BenchmarkError, Metric, Result, trial_row
 
 __all__ = ["F1", "Benchmark", "BenchmarkError", "Metric", "Result", "get", "names", "register", "trial_row"]
@@ -65,13 +64,12 @@ def _resnet(dataset: str, **preset) -> Callable[..., Benchmark]:
 
 def study() -> Path:
     """The recorded CIFAR-10 study behind surrogate/ and replay/cifar10-cpu: $HPOBENCH_STUDY, else the
-    checkout's results/cifar10_cpu, else the copy installed with the package (pyproject: hpobench._study)."""
+    copy shipped in the package, cifar10_cpu.parquet beside this module (pyproject package-data), in a
+    checkout and installed alike; tests/test_installed.py keeps it byte-identical to the record,
+    results/cifar10_cpu/evaluations.parquet."""
     if os.environ.get("HPOBENCH_STUDY"):
         return Path(os.environ["HPOBENCH_STUDY"])
-    root = env.source_tree()
-    if root is not None:
-        return root / "results" / "cifar10_cpu" / "evaluations.parquet"
-    return Path(__file__).resolve().parents[1] / "_study" / "evaluations.parquet"
+    return Path(__file__).resolve().parent / "cifar10_cpu.parquet"
 
 
 def _tabular(kind: str, live: str) -> Callable[..., Benchmark]:
@@ -97,7 +95,7 @@ def _builtin() -> None:
     _FACTORIES["resnet/cifar10-cpu"] = _resnet("cifar10", max_epochs=8, max_fraction=0.1, max_resolution=16,
                                                name="resnet/cifar10-cpu")
     _FACTORIES["resnet/folder"] = _resnet("folder")  # data=PATH (required), native=32: your own images
-    for kind in ("surrogate", "replay"):  # from the recorded study (results/cifar10_cpu)
+    for kind in ("surrogate", "replay"):  # from the recorded study (`study`)
         _FACTORIES[f"{kind}/cifar10-cpu"] = _tabular(kind, "resnet/cifar10-cpu")
     for name, agreement in (("agree", 1.0), ("partial", 0.5), ("uncorrelated", 0.0), ("reversed", -1.0)):
         _FACTORIES[f"synthetic/{name}"] = _synthetic(agreement, name)
