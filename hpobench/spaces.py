@@ -179,6 +179,58 @@ def fix(space: ConfigurationSpace, values) -> ConfigurationSpace:
     return out
 
 
+def narrow(space: ConfigurationSpace, fixed: Mapping, ranges: Mapping, defaults: Mapping) -> ConfigurationSpace:
+    """`fix(space, fixed)` with the tuned hyperparameters narrowed and their defaults moved.
+
+    ranges: name -> (low, high) for a numeric hp, or a list of levels for a categorical one (an
+    ordinal one keeps the span of levels between the first and last listed);
+    a parent of other hyperparameters keeps its range (a narrowed parent could switch a child
+    off). defaults: name -> the default of a tuned hp (clipped into its range; a level outside
+    the kept ones falls back to the first kept). The result is a sub-space of `space`.
+
+        >>> cs = narrow(resnet(), {"optimizer": "sgd"}, {"learning_rate": (0.01, 0.2)}, {"learning_rate": 0.05})
+        >>> cs["learning_rate"].lower, cs["learning_rate"].upper, cs["learning_rate"].default_value
+        (0.01, 0.2, 0.05)
+    """
+    unknown = sorted((set(ranges) | set(defaults)) - set(space))
+    if unknown:
+        raise SpaceError(f"narrow: unknown hyperparameter(s) {unknown}; known: {sorted(space)}")
+    parents = {p.name for n in space for p in space.parents_of[n]}
+    replace = {}
+    for name in space:
+        if name in fixed or isinstance(space[name], Constant):
+            continue
+        hp = space[name]
+        rng = ranges.get(name) if name not in parents else None
+        default = defaults.get(name, hp.default_value)
+        if hasattr(hp, "choices"):
+            levels = [c for c in hp.choices if rng is None or c in rng] or list(hp.choices)
+            default = default if default in levels else levels[0]
+            replace[name] = Categorical(name, levels, default=default)
+            continue
+        if hasattr(hp, "sequence"):  # ordered levels: the span between the first and last kept
+            seq = list(hp.sequence)
+            at = [i for i, c in enumerate(seq) if rng is None or c in rng] or list(range(len(seq)))
+            seq = seq[min(at): max(at) + 1]
+            replace[name] = OrdinalHyperparameter(name, seq, default_value=default if default in seq else seq[0])
+            continue
+        lo, hi = (hp.lower, hp.upper) if rng is None else (max(hp.lower, rng[0]), min(hp.upper, rng[1]))
+        if isinstance(hp, IntegerHyperparameter):
+            lo, hi = int(np.ceil(lo)), int(np.floor(hi))
+        if not lo < hi:
+            lo, hi = hp.lower, hp.upper
+        default = type(hp.lower)(min(max(default, lo), hi))
+        kind = Integer if isinstance(hp, IntegerHyperparameter) else Float
+        replace[name] = kind(name, (lo, hi), default=default, log=hp.log)
+    fixed = {k: (v.item() if hasattr(v, "item") else v) for k, v in fixed.items()}
+    scope = _scope(space, fixed, replace)
+    out = ConfigurationSpace(name=space.name, meta=space.meta)
+    out.add(list(scope.hps.values()))
+    out.add(list(scope.conditions.values()))
+    check_subspace(out, space)
+    return out
+
+
 def check_subspace(sub: ConfigurationSpace, full: ConfigurationSpace, name: str = "full space") -> None:
     """Raise `SpaceError` listing every reason why `sub` is not a sub-space of `full`.
 
@@ -235,14 +287,15 @@ class _Scope:
     always_fixed: set  # fixed and always active (conditions on them are resolved)
 
 
-def _scope(space: ConfigurationSpace, fixed: Mapping) -> _Scope:
+def _scope(space: ConfigurationSpace, fixed: Mapping, replace: Mapping | None = None) -> _Scope:
     # ConfigSpace stores vector indices inside hyperparameter and condition objects when they
     # are added to a space: work on copies so that the caller's space is never modified.
     space = copy.deepcopy(space)
+    replace = replace or {}
     hps, conds, removed, always_fixed = {}, {}, set(), set()
     for name in space:  # parents before children
         hp = space[name]
-        new_hp = Constant(name, fixed[name]) if name in fixed else hp
+        new_hp = Constant(name, fixed[name]) if name in fixed else replace.get(name, hp)
         parts = [_reduce(c, fixed, removed, always_fixed, hps, new_hp) for c in space.parent_conditions_of[name]]
         if any(p is False for p in parts):
             removed.add(name)
@@ -278,11 +331,12 @@ def _reduce(cond, fixed, removed, always_fixed, hps, child):
             return True
         # a fixed but conditional parent: the child is active exactly when the parent is
         return EqualsCondition(child, hps[parent], fixed[parent])
-    if child is cond.child:
+    p = hps.get(parent, cond.parent)  # the reduced space's own parent (a narrowed copy, say)
+    if child is cond.child and p is cond.parent:
         return cond
     if isinstance(cond, InCondition):
-        return InCondition(child, cond.parent, list(cond.values))
-    return type(cond)(child, cond.parent, cond.value)
+        return InCondition(child, p, list(cond.values))
+    return type(cond)(child, p, cond.value)
 
 
 def _parents(cond) -> set[str]:
