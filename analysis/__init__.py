@@ -6,20 +6,20 @@ never needs to know which optimizer or benchmark produced them. Imports from
 
     >>> import hpobench, pandas as pd
     >>> from hpobench.analysis import importance, scope
+    >>> from hpobench.fidelity import Fidelity
     >>> b = hpobench.get("synthetic/agree")
     >>> cs = b.config_space
     >>> cfgs = cs.sample_configuration(120)
-    >>> rows = [hpobench.trial_row(b.name, dict(c), f, 0, b.evaluate(c, f), cs)
-    ...         for f in ({"epochs": 3, "data_fraction": 0.25}, b.full_fidelity) for c in cfgs]
-    >>> imps = importance.per_fidelity(pd.DataFrame(rows), cs, n_boot=20)
-    >>> low, probe = imps.values()
-    >>> dec = scope.decide(low, cs, probe)
+    >>> low, full = Fidelity.of({"epochs": 3, "data_fraction": 0.25}), Fidelity.of(b.full_fidelity)
+    >>> rows = [hpobench.trial_row(b.name, dict(c), f, 0, b.evaluate(c, f), cs) for f in (low, full) for c in cfgs]
+    >>> imps = importance.per_fidelity(pd.DataFrame(rows), cs, n_boot=20)  # Fidelity -> Importance
+    >>> dec = scope.decide(imps[low], cs, imps[full])
     >>> dec.verdict in ("scope", "scope-conservative", "higher-fidelity-needed")
     True
 
-Modules: data (tables -> arrays), scores (the methods' point result), fanova (a package:
-surrogate, tree, decompose), ped_anova, ablation, bootstrap, importance (per fidelity, with
-intervals), agreement, scope, plots, report (CLI).
+Modules: data (tables -> arrays; a table's fidelities as `hpobench.fidelity.Fidelity`), scores
+(the methods' point result), fanova (a package: surrogate, tree, decompose), ped_anova, ablation,
+bootstrap, importance (per fidelity, with intervals), agreement, scope, plots, report (CLI).
 """
 
 from hpobench.analysis.data import AnalysisError

@@ -48,6 +48,7 @@ from scipy import stats
 from hpobench.analysis import bootstrap, data
 from hpobench.analysis import importance as importance_mod
 from hpobench.analysis.importance import Importance
+from hpobench.fidelity import Fidelity
 
 STATISTICS = ("spearman", "kendall", "weighted_tau", "top_k")
 
@@ -105,7 +106,7 @@ def compare(a: Importance, b: Importance, k: int = 3, level: float | None = None
             how = "attenuation" if rel > 0 else "none: reliability unknown" if np.isnan(rel) else \
                 "none: rankings not reproducible"
             corrected, lo, hi = disattenuate(est, reps, rel, level)
-        rows.append(dict(a=data.label(a.fidelity), b=data.label(b.fidelity), statistic=name,
+        rows.append(dict(a=a.fidelity.label, b=b.fidelity.label, statistic=name,
                          estimate=est, corrected=corrected, lower=float(lo), upper=float(hi), n_boot=len(reps),
                          n_hps=n_hps, k=k if name == "top_k" else None, correction=how))
     return pd.DataFrame(rows)
@@ -134,14 +135,15 @@ def centred(est: float, reps: np.ndarray, level: float, name: str = "spearman") 
     return float(np.clip(lo, bottom, 1)), float(np.clip(hi, bottom, 1))
 
 
-def reference(df: pd.DataFrame, space, low: Importance, probe_fidelity: dict, statistic_name: str = "spearman",
-              **kw) -> pd.Series:
+def reference(df: pd.DataFrame, space, low: Importance, probe_fidelity: Fidelity | dict,
+              statistic_name: str = "spearman", **kw) -> pd.Series:
     """The noise reference of the agreement between `low` and the probe (module docstring).
 
     df: the table `low` was computed from, holding the probe's rows too; kw: the arguments
     `low` was computed with (`importance.per_fidelity`: method, n_boot, seed, metric, ...).
     Returns the `compare` row of `statistic_name`.
     """
+    probe_fidelity = Fidelity.of(probe_fidelity)
     at_low = data.at(df, low.fidelity)
     probe_keys = data.config_keys(data.at(df, probe_fidelity), space)
     twin = at_low[np.isin(data.config_keys(at_low, space), probe_keys)].copy()
@@ -151,17 +153,17 @@ def reference(df: pd.DataFrame, space, low: Importance, probe_fidelity: dict, st
         raise data.AnalysisError("no probe configuration was evaluated at the low fidelity")
     # the same configuration pool as `df`, so the resamples are the ones `low` was paired with
     pool = pd.concat([at_low, twin], ignore_index=True)
-    same = importance_mod.per_fidelity(pool, space, [probe_fidelity], **kw)[data.label(probe_fidelity)]
+    same = importance_mod.per_fidelity(pool, space, [probe_fidelity], **kw)[probe_fidelity]
     return compare(low, same, level=low.level).set_index("statistic").loc[statistic_name]
 
 
-def matrix(imps: dict[str, Importance], statistic_name: str = "spearman", k: int = 3) -> pd.DataFrame:
+def matrix(imps: dict[Fidelity, Importance], statistic_name: str = "spearman", k: int = 3) -> pd.DataFrame:
     """Long table of one statistic between every pair of fidelities (diagonal = 1)."""
-    labels = list(imps)
+    fids = list(imps)
     out = []
-    for i, la in enumerate(labels):
-        for lb in labels[i + 1:]:
-            df = compare(imps[la], imps[lb], k)
+    for i, fa in enumerate(fids):
+        for fb in fids[i + 1:]:
+            df = compare(imps[fa], imps[fb], k)
             out.append(df[df.statistic == statistic_name])
     if not out:
         return pd.DataFrame(columns=["a", "b", "statistic", "estimate", "lower", "upper"])
@@ -188,15 +190,16 @@ def values(ya: pd.Series, yb: pd.Series, draws: list, names=("spearman", "kendal
     return out
 
 
-def performance(df: pd.DataFrame, space, fid_a: dict, fid_b: dict, metric="f1",
+def performance(df: pd.DataFrame, space, fid_a: Fidelity | dict, fid_b: Fidelity | dict, metric="f1",
                 n_boot: int = 200, level: float = 0.9, seed: int = 0, failed: str = "drop") -> dict:
     """Spearman of the metric of configurations evaluated at both fidelities, with a CI."""
+    fid_a, fid_b = Fidelity.of(fid_a), Fidelity.of(fid_b)
     ea = data.encode(data.at(df, fid_a), space, metric=metric, failed=failed, fidelity=fid_a)
     eb = data.encode(data.at(df, fid_b), space, metric=metric, failed=failed, fidelity=fid_b)
     ya = pd.Series(ea.y, index=ea.keys).groupby(level=0).mean()  # seeds: mean per configuration
     yb = pd.Series(eb.y, index=eb.keys).groupby(level=0).mean()
     common = ya.index.intersection(yb.index)
-    out = dict(a=data.label(fid_a), b=data.label(fid_b), statistic="performance_spearman",
+    out = dict(a=fid_a.label, b=fid_b.label, statistic="performance_spearman",
                n_configs=len(common))
     if len(common) < 3:
         return {**out, "estimate": np.nan, "lower": np.nan, "upper": np.nan,

@@ -49,6 +49,7 @@ from ConfigSpace.hyperparameters import (
 
 from hpobench import spaces
 from hpobench.benchmarks.base import Metric
+from hpobench.fidelity import Fidelity
 from hpobench.spaces import cells, from_unit  # the unit-code measure (data.cells, data.from_unit for callers)
 
 CONFIG, FIDELITY = "config.", "fidelity."
@@ -223,36 +224,30 @@ def fidelity_columns(df: pd.DataFrame) -> list[str]:
     return [c[len(FIDELITY):] for c in df.columns if c.startswith(FIDELITY)]
 
 
-def fidelities(df: pd.DataFrame) -> list[dict]:
-    """Distinct fidelities of a table, cheapest first (by median `cost`, else lexicographic)."""
+def fidelities(df: pd.DataFrame) -> list[Fidelity]:
+    """Distinct fidelities of a table, cheapest first: each with the median of its rows' `cost`
+    (NaN without one), sorted as Fidelity orders (by that cost, unknown last, then by the values)."""
     knobs = fidelity_columns(df)
     if not knobs:
-        return [{}]
-    cols = [FIDELITY + k for k in knobs]
-    groups = df.groupby(cols, dropna=False, sort=True)
+        return [Fidelity()]
     out = []
-    for vals, g in groups:
+    for vals, g in df.groupby([FIDELITY + k for k in knobs], dropna=False, sort=True):
         vals = vals if isinstance(vals, tuple) else (vals,)
-        fid = {k: _plain(v) for k, v in zip(knobs, vals)}
         cost = float(g["cost"].median()) if "cost" in g and g["cost"].notna().any() else np.nan
-        out.append((cost, tuple(vals), fid))
-    out.sort(key=lambda t: (np.nan_to_num(t[0], nan=np.inf), t[1]))
-    return [f for _, _, f in out]
+        out.append(Fidelity.of({k: _plain(v) for k, v in zip(knobs, vals)}, cost))
+    return sorted(out)
 
 
-def at(df: pd.DataFrame, fidelity: dict | None) -> pd.DataFrame:
-    """Rows at `fidelity` (knobs not named are not filtered)."""
+def at(df: pd.DataFrame, fidelity: Fidelity | dict | str | None) -> pd.DataFrame:
+    """Rows at `fidelity`, a Fidelity, a dict or a label (knobs not named are not filtered)."""
+    fidelity = Fidelity.of(fidelity)
     mask = np.ones(len(df), bool)
-    for k, v in (fidelity or {}).items():
+    for k, v in fidelity.items():
         col = FIDELITY + k
         if col not in df:
             raise AnalysisError(f"fidelity knob {k!r} not in the table; knobs: {fidelity_columns(df)}")
         mask &= np.isclose(df[col].astype(float), float(v), rtol=1e-9, atol=0)
     return df[mask]
-
-
-def label(fidelity: dict) -> str:
-    return ",".join(f"{k}={_fmt(v)}" for k, v in fidelity.items()) or "all"
 
 
 # ---------------------------------------------------------------- encoding
@@ -437,7 +432,3 @@ def _plain(v):
     """`spaces.plain`, with NaN (an inactive cell in a table) as None."""
     v = spaces.plain(v)
     return None if isinstance(v, float) and np.isnan(v) else v
-
-
-def _fmt(v) -> str:
-    return f"{v:g}" if isinstance(v, float) else str(v)

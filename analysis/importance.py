@@ -34,6 +34,7 @@ from scipy import stats
 
 from hpobench.analysis import ablation, bootstrap, data, fanova, ped_anova
 from hpobench.analysis.scores import Scores
+from hpobench.fidelity import Fidelity
 
 METHODS = {"fanova": fanova.fanova, "ped-anova": ped_anova.ped_anova, "ablation": ablation.ablation}
 BOOT_TREES = 16  # trees per resample: the interval needs many resamples more than big forests
@@ -48,7 +49,7 @@ class Importance:
     """One method's importance at one fidelity, with its uncertainty."""
 
     method: str
-    fidelity: dict
+    fidelity: Fidelity  # a dict given is made one
     names: list[str]
     value: np.ndarray  # point estimate (fanova: share of the surrogate's variance)
     lower: np.ndarray
@@ -60,6 +61,9 @@ class Importance:
     interactions: dict[tuple[str, str], float] = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
     reliability: float = np.nan  # of the ranking, split-half + Spearman-Brown (`split_half`)
+
+    def __post_init__(self):
+        self.fidelity = Fidelity.of(self.fidelity)
 
     @property
     def share(self) -> np.ndarray:
@@ -89,7 +93,7 @@ class Importance:
 
 
 def importance(df: pd.DataFrame, space: ConfigurationSpace, method: str = "fanova",
-               fidelity: dict | None = None, n_boot: int = 100, level: float = 0.9, seed: int = 0,
+               fidelity: Fidelity | dict | None = None, n_boot: int = 100, level: float = 0.9, seed: int = 0,
                ci: str | None = None, failed: str = "drop", metric="f1", **kw) -> Importance:
     """Importance of every hyperparameter at `fidelity` (default: the table must hold one).
 
@@ -102,36 +106,36 @@ def importance(df: pd.DataFrame, space: ConfigurationSpace, method: str = "fanov
         fids = data.fidelities(df)
         if len(fids) > 1:
             raise data.AnalysisError(f"the table holds {len(fids)} fidelities; pick one: "
-                                     + "; ".join(data.label(f) for f in fids))
+                                     + "; ".join(f.label for f in fids))
         fidelity = fids[0]
     draws = bootstrap.resamples(data.config_keys(df, space), n_boot, seed)
     return _at(df, space, method, fidelity, draws, level, seed, ci, failed, metric, kw)
 
 
-def per_fidelity(df: pd.DataFrame, space: ConfigurationSpace, fidelities: list[dict] | None = None,
+def per_fidelity(df: pd.DataFrame, space: ConfigurationSpace, fidelities: list[Fidelity | dict] | None = None,
                  method: str = "fanova", n_boot: int = 100, level: float = 0.9, seed: int = 0,
                  ci: str | None = None, failed: str = "drop", metric="f1",
-                 skipped: dict | None = None, reliability: bool = True, **kw) -> dict[str, Importance]:
-    """Importance at each fidelity (cheapest first), with the same resamples at every fidelity.
+                 skipped: dict | None = None, reliability: bool = True, **kw) -> dict[Fidelity, Importance]:
+    """Importance at each fidelity, keyed by its Fidelity (in the order given; by default every
+    fidelity of the table, cheapest first), with the same resamples at every fidelity.
 
     reliability: also estimate the ranking's split-half reliability (`split_half`, for the
     attenuation correction); False leaves it NaN and saves its 2 x SPLITS refits per fidelity.
 
     skipped: a dict to skip fidelities with too few configurations for the method (e.g.
-    the top rungs of a Hyperband run), filled with label -> why; None: they raise. When
+    the top rungs of a Hyperband run), filled with Fidelity -> why; None: they raise. When
     every fidelity is skipped it raises, naming each one and why.
     """
-    fidelities = data.fidelities(df) if fidelities is None else fidelities
+    fidelities = data.fidelities(df) if fidelities is None else [Fidelity.of(f) for f in fidelities]
     draws = bootstrap.resamples(data.config_keys(df, space), n_boot, seed)
     out, why = {}, {}
     for f in fidelities:
         try:
-            out[data.label(f)] = _at(df, space, method, f, draws, level, seed, ci, failed, metric, kw,
-                                     reliability)
+            out[f] = _at(df, space, method, f, draws, level, seed, ci, failed, metric, kw, reliability)
         except data.TooFew as e:
             if skipped is None:
                 raise
-            why[data.label(f)] = str(e)
+            why[f] = str(e)
     if skipped is not None:
         skipped.update(why)
         if not out:
@@ -144,9 +148,10 @@ def _at(df, space, method, fidelity, draws, level, seed, ci, failed, metric, kw,
     if method not in METHODS:
         raise data.AnalysisError(f"unknown importance method {method!r}; known: {sorted(METHODS)}")
     fn = METHODS[method]
+    fidelity = Fidelity.of(fidelity)
     rows = data.at(df, fidelity)
     if rows.empty:
-        raise data.AnalysisError(f"no trial at fidelity {data.label(fidelity)}")
+        raise data.AnalysisError(f"no trial at fidelity {fidelity.label}")
     enc = data.encode(rows, space, metric=metric, failed=failed, fidelity=fidelity)
     point: Scores = fn(enc, **_point_kw(method, kw, seed))
     boosted = method == "fanova" and kw.get("surrogate", "boost") == "boost"
@@ -177,9 +182,9 @@ def _at(df, space, method, fidelity, draws, level, seed, ci, failed, metric, kw,
     else:
         lo = hi = np.full(len(enc.names), np.nan)
         if len(draws):
-            raise data.TooFew(f"every bootstrap resample failed at {data.label(fidelity)} "
+            raise data.TooFew(f"every bootstrap resample failed at {fidelity.label} "
                               f"({len(np.unique(enc.keys))} configurations: too few for resamples)")
-    return Importance(method, dict(fidelity), enc.names, point.value, lo, hi, level, reps,
+    return Importance(method, fidelity, enc.names, point.value, lo, hi, level, reps,
                       len(np.unique(enc.keys)), notes, point.interactions,
                       {**point.extra, "dropped": enc.dropped, "encoded": enc, "resamples": bootstrap.identity(draws),
                        "null_replicates": null, "ci": ci}, rel)

@@ -38,19 +38,20 @@ def save(fig, stem: Path) -> list[Path]:
 
 
 def importance(imps: dict, stem: Path, top: int | None = None) -> list[Path]:
-    """Grouped horizontal bars: one group per hyperparameter, one bar per fidelity."""
-    labels = list(imps)
-    ref = imps[labels[-1]]  # order by the most expensive fidelity
+    """Grouped horizontal bars: one group per hyperparameter, one bar per fidelity (`imps`: Fidelity ->
+    Importance, as `importance.per_fidelity` returns them)."""
+    fids = list(imps)
+    ref = imps[fids[-1]]  # order by the most expensive fidelity
     order = np.argsort(-ref.value, kind="stable")[: top or len(ref.names)]
-    h = 0.8 / len(labels)
-    fig, ax = plt.subplots(figsize=(7, 0.35 * len(order) * max(1, len(labels) / 2) + 1.5))
-    for k, lab in enumerate(labels):
-        imp = imps[lab]
+    h = 0.8 / len(fids)
+    fig, ax = plt.subplots(figsize=(7, 0.35 * len(order) * max(1, len(fids) / 2) + 1.5))
+    for k, f in enumerate(fids):
+        imp = imps[f]
         y = np.arange(len(order)) + k * h
         v, lo, hi = imp.value[order], imp.lower[order], imp.upper[order]
         err = np.vstack([np.clip(v - lo, 0, None), np.clip(hi - v, 0, None)])
-        ax.barh(y, v, height=h, xerr=err, capsize=2, label=lab, error_kw={"lw": 0.8})
-    ax.set_yticks(np.arange(len(order)) + h * (len(labels) - 1) / 2)
+        ax.barh(y, v, height=h, xerr=err, capsize=2, label=f.label, error_kw={"lw": 0.8})
+    ax.set_yticks(np.arange(len(order)) + h * (len(fids) - 1) / 2)
     ax.set_yticklabels([ref.names[i] for i in order])
     ax.invert_yaxis()
     m = ref.method
@@ -126,7 +127,7 @@ def marginals(imp, space, stem: Path, top: int = 4) -> list[Path]:
         ax.set_title(f"{n} (share {imp.value[live[c]]:.2f})", fontsize=9)
         ax.set_xlabel(n)
     what = f"{metric.name} ({metric.direction})" if metric is not None else "metric"
-    axes[0][0].set_ylabel(f"marginal {what} at {data.label(imp.fidelity)}", fontsize=8)
+    axes[0][0].set_ylabel(f"marginal {what} at {imp.fidelity.label}", fontsize=8)
     fig.tight_layout()
     return save(fig, stem)
 

@@ -14,16 +14,17 @@ import pandas as pd
 from hpobench.analysis import agreement as agr
 from hpobench.analysis import data, plots
 from hpobench.analysis import importance as imp_mod
+from hpobench.fidelity import Fidelity
 
 
-def importance(records, space=None, fidelities: list[dict] | None = None, method: str = "fanova",
+def importance(records, space=None, fidelities: list[Fidelity | dict] | None = None, method: str = "fanova",
                n_boot: int = 100, level: float = 0.9, seed: int = 0, out: str | Path | None = None,
                failed: str = "drop", metric=None, skipped: dict | None = None) -> tuple[pd.DataFrame, list[Path]]:
     """Importance per fidelity (cheapest first) as one long table; figures written under `out`.
 
     The space and the metric come from the records' meta.json unless given (`data.load`).
     Without `fidelities`, every fidelity in the records with enough configurations for the
-    method is analysed; the others are named, with why, in `skipped` (a dict, if given).
+    method is analysed; the others are named, with why, in `skipped` (a dict Fidelity -> why, if given).
     """
     df, cs, metric = data.load(records, space, metric)
     why: dict = {}
@@ -32,7 +33,7 @@ def importance(records, space=None, fidelities: list[dict] | None = None, method
                                 skipped=why if fidelities is None else None)
     if skipped is not None:
         skipped.update(why)
-    table = pd.concat([i.table().assign(fidelity=lab, n_configs=i.n_configs) for lab, i in imps.items()],
+    table = pd.concat([i.table().assign(fidelity=f.label, n_configs=i.n_configs) for f, i in imps.items()],
                       ignore_index=True)
     figs = []
     if out is not None:
@@ -53,7 +54,7 @@ def agreement_note(level: float, n_boot: int) -> str:
             f"resamples of the configurations, around their median; it always contains the estimate")
 
 
-def agreement(records, space=None, fidelities: list[dict] | None = None, method: str = "fanova",
+def agreement(records, space=None, fidelities: list[Fidelity | dict] | None = None, method: str = "fanova",
               n_boot: int = 100, level: float = 0.9, seed: int = 0, k: int = 3,
               out: str | Path | None = None, failed: str = "drop", metric=None,
               skipped: dict | None = None) -> tuple[pd.DataFrame, list[Path]]:
@@ -62,7 +63,7 @@ def agreement(records, space=None, fidelities: list[dict] | None = None, method:
     Space, metric and skipped fidelities as in `importance`.
     """
     df, cs, metric = data.load(records, space, metric)
-    fids = data.fidelities(df) if fidelities is None else fidelities
+    fids = data.fidelities(df) if fidelities is None else [Fidelity.of(f) for f in fidelities]
     if len(fids) < 2:
         raise data.AnalysisError(f"agreement needs at least two fidelities; the records hold {len(fids)}")
     why: dict = {}
@@ -73,12 +74,12 @@ def agreement(records, space=None, fidelities: list[dict] | None = None, method:
     if len(imps) < 2:
         raise data.AnalysisError(f"agreement needs at least two fidelities with enough configurations; "
                                  f"{len(imps)} of {len(fids)} have: " + "; ".join(f"{a}: {b}" for a, b in why.items()))
-    fids = [f for f in fids if data.label(f) in imps]
-    labels = list(imps)
+    fids = [f for f in fids if f in imps]
+    labels = [f.label for f in imps]
     rows, perf = [], []
     for i, a in enumerate(fids):
         for b in fids[i + 1:]:
-            rows.append(agr.compare(imps[data.label(a)], imps[data.label(b)], k, level))
+            rows.append(agr.compare(imps[a], imps[b], k, level))
             perf.append(agr.performance(df, cs, a, b, metric=metric, n_boot=max(n_boot, 100), level=level,
                                         seed=seed, failed=failed))
     perf = pd.DataFrame(perf)

@@ -207,13 +207,13 @@ def decide(low: Importance, space: ConfigurationSpace, probe: Importance | None 
             chosen = {names[i] for i in smallest_set(imp.share, target)}
             for n in chosen - keep:
                 reasons[n] = (f"kept: in the smallest set carrying {target:.0%} of the explained "
-                              f"variance at {data.label(imp.fidelity)} (share {dict(zip(names, imp.share))[n]:.3f})")
+                              f"variance at {imp.fidelity.label} (share {dict(zip(names, imp.share))[n]:.3f})")
             keep |= chosen
             for n, p in _resample_membership(imp, target).items():
                 if n not in keep and p >= rule.resample_keep:
                     keep.add(n)
                     reasons[n] = (f"kept: in the {target:.0%} set in {p:.0%} of the bootstrap resamples "
-                                  f"at {data.label(imp.fidelity)}")
+                                  f"at {imp.fidelity.label}")
     favoured = _favoured(low, space) if rule.fix_at == "low-fidelity" else {}
     reduced, fix, removed, kept = reduce(space, keep, favoured)
     for n in sorted(kept - keep):
@@ -223,12 +223,12 @@ def decide(low: Importance, space: ConfigurationSpace, probe: Importance | None 
         reasons[n] = "removed: inactive under the fixed values of its parents"
     for n in fix:
         why = low.notes.get(n) or f"share {share[n]:.3f}, outside the kept set"
-        where = "value favoured at " + data.label(low.fidelity) if n in favoured else "default"
+        where = "value favoured at " + low.fidelity.label if n in favoured else "default"
         reasons[n] = f"fixed at {where}: {why}"
     keep = kept
     tune = [n for n in space if n in keep]
     return Decision(verdict, tune, fix, removed, reasons, agr, rule, reduced,
-                    "the value favoured at " + data.label(low.fidelity) if favoured else "default", share,
+                    "the value favoured at " + low.fidelity.label if favoured else "default", share,
                     stability(space, sources, target, kept), clears(agr, rule))
 
 

@@ -34,6 +34,7 @@ import pandas as pd
 
 from hpobench.analysis import agreement, bootstrap, data, importance
 from hpobench.analysis.importance import Importance
+from hpobench.fidelity import Fidelity
 
 STATISTICS = ("spearman", "kendall")
 VIEWS = ("importance", "performance")
@@ -42,7 +43,7 @@ CLIP = 0.995  # |rho| bound before Fisher's z (a resample at exactly 1 would be 
 
 # ---------------------------------------------------------------- tables
 
-def recorded(df: pd.DataFrame, space, fidelities: list[dict], seeds) -> pd.DataFrame:
+def recorded(df: pd.DataFrame, space, fidelities: list[Fidelity], seeds) -> pd.DataFrame:
     """Rows (at `fidelities`, `seeds`) of the configurations recorded at every one of those
     fidelities for every one of those seeds: paired tables with one key set, so resamples
     drawn from it apply to each fidelity and seed alike (a grid stopped mid-configuration
@@ -51,33 +52,34 @@ def recorded(df: pd.DataFrame, space, fidelities: list[dict], seeds) -> pd.DataF
     if "seed" not in df:
         raise data.AnalysisError("the records have no 'seed' column")
     rows = df[df["seed"].isin(seeds)]
-    parts = [data.at(rows, f).assign(_fid=data.label(f)) for f in fidelities]
-    rows = pd.concat(parts) if parts else rows.iloc[:0].assign(_fid="")
+    parts = [data.at(rows, f).assign(_fid=i) for i, f in enumerate(fidelities)]
+    rows = pd.concat(parts) if parts else rows.iloc[:0].assign(_fid=0)
     rows = rows.assign(_key=data.config_keys(rows, space))
     have = rows.groupby("_key")[["_fid", "seed"]].apply(lambda g: len(set(zip(g["_fid"], g["seed"]))))
     full = have.index[have == len(fidelities) * len(seeds)]
     return rows[rows["_key"].isin(full)].drop(columns=["_fid", "_key"])
 
 
-def costs(df: pd.DataFrame, fidelities: list[dict]) -> dict[str, float]:
-    """Median recorded cost (full-data, native-resolution epoch equivalents) of each fidelity."""
+def costs(df: pd.DataFrame, fidelities: list[Fidelity]) -> dict[Fidelity, float]:
+    """Median recorded cost (full-data, native-resolution epoch equivalents) of each fidelity in `df`
+    (the rows of a table cut from the records, which `data.fidelities` of the records need not match)."""
     out = {}
-    for f in fidelities:
+    for f in map(Fidelity.of, fidelities):
         c = data.at(df, f)["cost"]
         if not c.notna().any():
-            raise data.AnalysisError(f"no recorded cost at {data.label(f)}")
-        out[data.label(f)] = float(c.median())
+            raise data.AnalysisError(f"no recorded cost at {f.label}")
+        out[f] = float(c.median())
     return out
 
 
-def metric_by_config(df: pd.DataFrame, space, fidelity: dict, metric="f1") -> pd.Series:
+def metric_by_config(df: pd.DataFrame, space, fidelity: Fidelity | dict, metric="f1") -> pd.Series:
     """The metric (larger is better) of each configuration at `fidelity`, by configuration key."""
     enc = data.encode(data.at(df, fidelity), space, metric=metric, fidelity=fidelity)
     return pd.Series(enc.y, index=enc.keys).groupby(level=0).mean()
 
 
-def importances(df: pd.DataFrame, space, fidelities: list[dict], n_boot: int, seed: int = 0,
-                level: float = 0.9, metric="f1") -> dict[str, Importance]:
+def importances(df: pd.DataFrame, space, fidelities: list[Fidelity], n_boot: int, seed: int = 0,
+                level: float = 0.9, metric="f1") -> dict[Fidelity, Importance]:
     """fANOVA at each fidelity (the default boosted surrogate), resamples shared across fidelities."""
     return importance.per_fidelity(df, space, fidelities, "fanova", n_boot, level, seed, metric=metric,
                                    reliability=False)
@@ -117,11 +119,11 @@ def _stat(view: str, name: str, a, b, draws) -> tuple[float, np.ndarray]:
     return agreement.values(a, b, draws, (name,))[name]
 
 
-def rows(imps: dict[int, dict[str, Importance]], ys: dict[int, dict[str, pd.Series]], draws: list,
-         cost: dict[str, float], full: str, level: float = 0.9, **tags) -> pd.DataFrame:
+def rows(imps: dict[int, dict[Fidelity, Importance]], ys: dict[int, dict[Fidelity, pd.Series]], draws: list,
+         cost: dict[Fidelity, float], full: Fidelity, level: float = 0.9, **tags) -> pd.DataFrame:
     """Every comparison (module docstring) of a table's seeds and fidelities, both views.
 
-    imps / ys: seed -> fidelity label -> importance / metric by configuration, all from one
+    imps / ys: seed -> Fidelity -> importance / metric by configuration, all from one
     `recorded` table and the same `draws`. A fidelity whose importance could not be computed
     (too few configurations) is absent from `imps` and its importance rows are skipped.
     Columns: the tags, view, kind, a, b (fidelity labels), cost_ratio (cost of a / cost of full),
@@ -138,14 +140,13 @@ def rows(imps: dict[int, dict[str, Importance]], ys: dict[int, dict[str, pd.Seri
                 continue
             est, reps = mean_of([_stat(view, name, x, y, draws) for x, y in vals])
             e, lo, hi = summary(est, reps, level)
-            out.append(dict(**tags, view=view, kind=kind, a=a, b=b, cost_ratio=cost[a] / cost[full], statistic=name,
-                            estimate=e, lower=lo, upper=hi, n_configs=len(ys[seeds[0]][full]),
+            out.append(dict(**tags, view=view, kind=kind, a=a.label, b=b.label, cost_ratio=cost[a] / cost[full],
+                            statistic=name, estimate=e, lower=lo, upper=hi, n_configs=len(ys[seeds[0]][full]),
                             seeds=len({s for p in pairs for s in p}), replicates=reps))
 
     sources = {"importance": imps, "performance": ys}
-    labels = list(cost)
     for view in VIEWS:
-        for f in labels:
+        for f in cost:
             if len(seeds) > 1:
                 add(view, "ceiling", f, f, list(itertools.combinations(seeds, 2)))
             if f != full:
@@ -299,7 +300,7 @@ def hierarchy(imp: Importance, hp: str = "learning_rate", claim=(7.0, 20.0), lev
         lo, hi = (float(v) for v in bootstrap.interval(rr, level)) if len(rr) else (np.nan, np.nan)
         verdict = ("undecided" if not np.isfinite(lo) else "holds" if claim[0] <= lo and hi <= claim[1]
                    else "refuted" if hi < claim[0] or lo > claim[1] else "undecided")
-        out.append({"fidelity": data.label(imp.fidelity), "hp": hp, "against": against, "ratio": e, "lower": lo,
+        out.append({"fidelity": imp.fidelity.label, "hp": hp, "against": against, "ratio": e, "lower": lo,
                     "upper": hi, "claim": f"{claim[0]:g}-{claim[1]:g}x", "verdict": verdict,
                     "share": float(imp.share[i]), "rank": imp.ranking.index(hp) + 1, "top": imp.ranking[0],
                     "n_configs": imp.n_configs, "n_boot": len(rr)})
@@ -308,30 +309,32 @@ def hierarchy(imp: Importance, hp: str = "learning_rate", claim=(7.0, 20.0), lev
 
 # ---------------------------------------------------------------- storing importances
 
-def to_frame(imps: dict[str, Importance]) -> pd.DataFrame:
+def to_frame(imps: dict[Fidelity, Importance]) -> pd.DataFrame:
     """Importances as one long table (kind value / lower / upper / replicate b, one column per
     hyperparameter) that `from_frame` turns back into Importance objects, for resuming."""
     parts = []
-    for lab, imp in imps.items():
+    for f, imp in imps.items():
         m = np.vstack([imp.value, imp.lower, imp.upper, imp.replicates])
         kinds = ["value", "lower", "upper"] + ["replicate"] * len(imp.replicates)
         b = [-1, -1, -1] + list(range(len(imp.replicates)))
-        parts.append(pd.DataFrame(m, columns=imp.names).assign(fidelity=lab, kind=kinds, b=b))
+        parts.append(pd.DataFrame(m, columns=imp.names).assign(fidelity=f.label, kind=kinds, b=b))
     return pd.concat(parts, ignore_index=True)
 
 
-def meta_of(imps: dict[str, Importance]) -> dict:
-    return {lab: {"fidelity": imp.fidelity, "notes": imp.notes, "n_configs": imp.n_configs, "level": imp.level,
-                  "resamples": str(imp.extra.get("resamples"))} for lab, imp in imps.items()}
+def meta_of(imps: dict[Fidelity, Importance]) -> dict:
+    """What `from_frame` needs beside the table, by fidelity label (JSON-ready)."""
+    return {f.label: {"fidelity": dict(imp.fidelity), "notes": imp.notes, "n_configs": imp.n_configs,
+                      "level": imp.level, "resamples": str(imp.extra.get("resamples"))} for f, imp in imps.items()}
 
 
-def from_frame(df: pd.DataFrame, meta: dict) -> dict[str, Importance]:
+def from_frame(df: pd.DataFrame, meta: dict) -> dict[Fidelity, Importance]:
     out = {}
     for lab, m in meta.items():
+        f = Fidelity.of(m["fidelity"])
         g = df[df["fidelity"] == lab]
         names = [c for c in df.columns if c not in ("fidelity", "kind", "b")]
         row = {k: g.loc[g["kind"] == k, names].to_numpy(float)[0] for k in ("value", "lower", "upper")}
         reps = g[g["kind"] == "replicate"].sort_values("b")[names].to_numpy(float)
-        out[lab] = Importance("fanova", m["fidelity"], names, row["value"], row["lower"], row["upper"], m["level"],
-                              reps, m["n_configs"], m["notes"], extra={"resamples": m["resamples"]})
+        out[f] = Importance("fanova", f, names, row["value"], row["lower"], row["upper"], m["level"],
+                            reps, m["n_configs"], m["notes"], extra={"resamples": m["resamples"]})
     return out

@@ -199,8 +199,8 @@ def _analysis(args) -> None:
         print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     if args.verb == "agreement":
         print(report.agreement_note(args.level, args.n_boot))
-    for label, why in skipped.items():
-        print(f"skipped fidelity {label}: {why}")
+    for f, why in skipped.items():
+        print(f"skipped fidelity {f.label}: {why}")
     for f in figs:
         print(f"wrote {f}")
 

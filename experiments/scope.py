@@ -52,6 +52,7 @@ import numpy as np
 
 from hpobench.experiments import grid
 from hpobench.experiments.spec import Cell, cell_key
+from hpobench.fidelity import Fidelity
 from hpobench.optimizers.record import write_text_atomic
 
 MIN_CONFIGS = 20  # below this the importance surrogate is not worth its name
@@ -222,7 +223,7 @@ def run(name, budget: float, out: str | Path, low: dict | None = None, probe: di
                             progress=progress, desc=f"scope round {k + 1}/{len(steps)}" if adaptive else "scope")
         df = df[df["key"].isin({c.key for c in cells})]
         imps = importance.per_fidelity(df, space, [p.low, p.probe], **kw)
-        low_imp, probe_imp = imps.values()
+        low_imp, probe_imp = imps[Fidelity.of(p.low)], imps[Fidelity.of(p.probe)]
         decision = scoping.decide(low_imp, space, probe_imp, rule)
         history.append(dict(round=k + 1, n_low=step.n_low, n_probe=step.n_probe, cost=float(df["cost"].sum()),
                             stability=decision.stability, settled=decision.settled, verdict=decision.verdict,
@@ -266,8 +267,8 @@ def _report(bench, budget, p: Plan, df, decision, imps, figs, out: Path) -> str:
              f"Budget {budget:g} (cost units), spent {df['cost'].sum():.3g} "
              f"in {df['cost_s'].sum() / 60:.1f} min of training; design: {design}.", "",
              f"- metric: {metric.describe()}",
-             f"- low fidelity `{_fid(p.low)}`: {last['n_low']} configurations (default included)",
-             f"- probe fidelity `{_fid(p.probe)}`: the first {last['n_probe']} of them",
+             f"- low fidelity `{Fidelity.of(p.low).label}`: {last['n_low']} configurations (default included)",
+             f"- probe fidelity `{Fidelity.of(p.probe).label}`: the first {last['n_probe']} of them",
              f"- failed trials (diverged or crashed, left out of importance): {failed}"]
     if col is not None:
         for label, fid in (("low", p.low), ("probe", p.probe)):
@@ -280,8 +281,8 @@ def _report(bench, budget, p: Plan, df, decision, imps, figs, out: Path) -> str:
     lines += ["", "## Decision", "", "```", decision.summary(), "```", "",
               decision.table().to_markdown(index=False, floatfmt=".3f"), "",
               f"Next: `{_next(bench, out)}`", "", "## Importance", ""]
-    for label, imp in imps.items():
-        lines += [f"### {label} ({imp.n_configs} configurations)", "",
+    for f, imp in imps.items():
+        lines += [f"### {f.label} ({imp.n_configs} configurations)", "",
                   imp.table().head(10).to_markdown(index=False, floatfmt=".3f"), ""]
     lines += ["## Figures", ""] + [f"![{f.stem}]({f.name})" for f in figs if f.suffix == ".png"]
     return "\n".join(lines) + "\n"
@@ -304,7 +305,3 @@ def _next(bench, out: Path) -> str:
         f" --metric-range {'' if m.lower is None else f'{m.lower:g}'},{'' if m.upper is None else f'{m.upper:g}'}"
     return (f"hpobench tune --objective {obj['target']} --space {scoped} --fidelity-space "
             f"{obj.get('fidelity_space') or 'FIDELITY.json'} --metric {m.name} --direction {m.direction}{rng} {tail}")
-
-
-def _fid(f: dict) -> str:
-    return ",".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in f.items())

@@ -23,6 +23,7 @@ from hpobench import spaces
 from hpobench.analysis import agreement, data, importance, plots
 from hpobench.analysis.compare import NO_OPTIMIZER, anytime, mean_se, versus_all
 from hpobench.analysis.compare import table as strategies_table
+from hpobench.fidelity import Fidelity
 
 HERE = Path(__file__).parent
 KNOBS = ("epochs", "data_fraction", "resolution")
@@ -56,7 +57,7 @@ def ci(est, lo, hi) -> str:
 
 # --- the study: importance per fidelity and its agreement with full fidelity ---------------------
 
-def kind(f: dict, full: dict) -> str:
+def kind(f: Fidelity, full: Fidelity) -> str:
     lowered = [k for k in KNOBS if f[k] != full[k]]
     return lowered[0] if len(lowered) == 1 else "joint" if lowered else "full"
 
@@ -67,9 +68,8 @@ def study(p: Paper, folder: str = "cifar10_cpu") -> None:
     space = meta["space"]
     space = spaces.from_json(space if isinstance(space, str) else json.dumps(space))
     df = data.read([src], space)[0]
-    fids = data.fidelities(df)
-    cost = {data.label(f): f["epochs"] * f["data_fraction"] * f["resolution"] ** 2 for f in fids}
-    full = max(fids, key=lambda f: cost[data.label(f)])
+    fids = data.fidelities(df)  # cheapest first, each with its recorded cost (the benchmark's formula)
+    full = max(fids, key=lambda f: f.cost)
     ok = df["status"].eq("ok")
     p.put("n_configs", df["config_id"].nunique(), src, "{:d}")
     p.put("n_trials", len(df), src, "{:d}")
@@ -85,15 +85,13 @@ def study(p: Paper, folder: str = "cifar10_cpu") -> None:
 
     imps = {m: importance.per_fidelity(df, space, fids, method=m, n_boot=p.n_boot, seed=0, reliability=False)
             for m in ("fanova", "ped-anova")}  # raw agreement: no attenuation correction, no reliability
-    lf = data.label(full)
     rows = []
     for f in fids:
-        lab = data.label(f)
-        if lab == lf:
+        if f == full:
             continue
-        row = {"fidelity": lab, "knob": kind(f, full), "relative cost": cost[lab] / cost[lf]}
+        row = {"fidelity": f.label, "knob": kind(f, full), "relative cost": f.cost / full.cost}
         for m, im in imps.items():
-            c = agreement.compare(im[lab], im[lf], correct=False).set_index("statistic")
+            c = agreement.compare(im[f], im[full], correct=False).set_index("statistic")
             s = c.loc["spearman"]
             row[f"{m} spearman"], row[f"{m} lo"], row[f"{m} hi"] = s["estimate"], s["lower"], s["upper"]
             row[f"{m} top-3"] = c.loc["top_k", "estimate"]
@@ -122,9 +120,9 @@ def study(p: Paper, folder: str = "cifar10_cpu") -> None:
     p.put("cheap_mean_agreement", cheap["fanova spearman"].mean() if len(cheap) else float("nan"), src)
     p.put("mean_performance_agreement", agr["performance spearman"].mean(), src)
     _agreement_figure(p, agr)
-    plots.importance({k: imps["fanova"][k] for k in (data.label(min(fids, key=lambda f: cost[data.label(f)])), lf)},
+    plots.importance({k: imps["fanova"][k] for k in (min(fids, key=lambda f: f.cost), full)},
                      p.out / "figures" / "importance_full", top=12)
-    hierarchy(p, imps["fanova"][lf], src)
+    hierarchy(p, imps["fanova"][full], src)
 
 
 def _agreement_figure(p: Paper, agr: pd.DataFrame) -> None:
@@ -184,12 +182,6 @@ def _cis(r: pd.Series | None) -> str:
     return "" if r is None else ci(r["estimate"], r["lower"], r["upper"])
 
 
-def _short(label: str) -> str:
-    """data_fraction=0.1,epochs=8,resolution=16 -> 8 ep, 0.1 data, 16 px"""
-    f = dict(kv.split("=") for kv in label.split(","))
-    return f"{f['epochs']} ep, {f['data_fraction']} data, {f['resolution']} px"
-
-
 def study_v2(p: Paper, folder: str = "study_v2") -> None:
     """Study v2 (experiments/studies/agreement_study.py): every number from its outputs, which say what they rest on."""
     d = p.results / folder
@@ -224,7 +216,7 @@ def study_v2(p: Paper, folder: str = "study_v2") -> None:
     main_rows = agr[agr["table"] == "cifar10-1x-main"]
     seed_rows = agr[agr["table"] == "cifar10-1x-seeds"]
     full = main_rows["b"].iloc[0]
-    p.put("v2_full", _short(full), agr_src)
+    p.put("v2_full", Fidelity.parse(full).short, agr_src)
     p.table("v2_agreement", _v2_agreement(main_rows, seed_rows))
     for view in ("importance", "performance"):
         c = _row(seed_rows, view=view, kind="ceiling", a=full, statistic="spearman")
@@ -251,7 +243,8 @@ def study_v2(p: Paper, folder: str = "study_v2") -> None:
     at = g[g["estimate"] >= c["lower"]].head(1) if c is not None else g.iloc[:0]
     p.put("v2_at_ceiling", "not measurable yet (no noise ceiling)" if c is None else
           f"none of the rungs reaches {c['lower']:.2f}" if at.empty else
-          f"{_short(at['a'].iloc[0])}, cost ratio {at['cost_ratio'].iloc[0]:.3f}: {_cis(at.iloc[0])}", agr_src)
+          f"{Fidelity.parse(at['a'].iloc[0]).short}, cost ratio {at['cost_ratio'].iloc[0]:.3f}: "
+          f"{_cis(at.iloc[0])}", agr_src)
     for key, views, claim in (("scale", cv.get("transfer", {}), "the 5x scale"),
                               ("dataset", cv.get("dataset", {}), "Fashion-MNIST")):
         p.put(f"v2_answer_{key}", f"{claim}: " + ("; ".join(_verdict(v, t) for v, t in views.items())
@@ -291,7 +284,7 @@ def study_v2(p: Paper, folder: str = "study_v2") -> None:
         p.table("v2_budget", pd.DataFrame({
             "budget (full trainings)": b["budget (full trainings)"], "scoping share": b["scoping share"].map(
                 "{:.0%}".format), "max cost ratio": b["max cost ratio"].map("{:.3f}".format),
-            "cheap fidelity": [_short(f) if "=" in f else f for f in b["fidelity"]],
+            "cheap fidelity": [Fidelity.parse(f).short if "=" in f else f for f in b["fidelity"]],
             "importance Spearman, measured [90% CI]": [ci(*r) if np.isfinite(r[0]) else "" for r in
                                                        b[["measured", "lower", "upper"]].to_numpy()],
             "curve": b["curve"].map(lambda v: f"{v:.2f}" if np.isfinite(v) else "")}))
@@ -317,9 +310,9 @@ def study_v2(p: Paper, folder: str = "study_v2") -> None:
 
 def _lowered(label: str, full: str) -> str:
     """What a rung lowers from full: data_fraction=0.025,epochs=8,resolution=16 -> data to 0.025"""
-    f, g = (dict(kv.split("=") for kv in x.split(",")) for x in (label, full))
+    f, g = Fidelity.parse(label), Fidelity.parse(full)
     names = {"data_fraction": "data to {}", "epochs": "epochs to {}", "resolution": "resolution to {} px"}
-    return " + ".join(names[k].format(v) for k, v in f.items() if v != g[k])
+    return " + ".join(names[k].format(f.text(k)) for k in f if f[k] != g[k])
 
 
 def _v2_stability(p: Paper, src: Path) -> None:
@@ -413,7 +406,7 @@ def _v2_agreement(main_rows: pd.DataFrame, seed_rows: pd.DataFrame | None = None
         def get(rows, view, kind, stat="spearman", fid=a):
             return _row(rows, view=view, kind=kind, a=fid, statistic=stat)
         imp = get(main_rows, "importance", "cross")
-        row = {"low fidelity": _short(a), "cost ratio": f"{imp['cost_ratio']:.3f}",
+        row = {"low fidelity": Fidelity.parse(a).short, "cost ratio": f"{imp['cost_ratio']:.3f}",
                "importance Spearman": _cis(imp), "importance Kendall": _cis(get(main_rows, "importance", "cross",
                                                                                 "kendall")),
                "performance Spearman": _cis(get(main_rows, "performance", "cross"))}

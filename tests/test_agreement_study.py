@@ -12,6 +12,7 @@ import hpobench
 from hpobench.analysis import agreement, bootstrap, data, sample, study
 from hpobench.analysis.importance import Importance
 from hpobench.experiments.studies import agreement_study, slope_stability
+from hpobench.fidelity import Fidelity
 
 ROOT = Path(__file__).resolve().parents[1] / "results"
 V2 = ROOT / "cifar10_cpu_v2"
@@ -26,13 +27,13 @@ def _seeded(noise, n=24, seeds=(0, 1)):
 
 
 def _rows(b, df, n_boot=3):
-    fids = [b.fidelity(LOW), b.fidelity(FULL)]
+    fids = [Fidelity.of(b.fidelity(LOW)), Fidelity.of(b.fidelity(FULL))]
     t = study.recorded(df, b.config_space, fids, sorted(df["seed"].unique()))
     by_seed = {s: g for s, g in t.groupby("seed")}
     draws = bootstrap.resamples(data.config_keys(by_seed[0], b.config_space), n_boot, 0)
     imps = {s: study.importances(g, b.config_space, fids, n_boot) for s, g in by_seed.items()}
-    ys = {s: {data.label(f): study.metric_by_config(g, b.config_space, f) for f in fids} for s, g in by_seed.items()}
-    return study.rows(imps, ys, draws, study.costs(t, fids), data.label(fids[1]), table="t")
+    ys = {s: {f: study.metric_by_config(g, b.config_space, f) for f in fids} for s, g in by_seed.items()}
+    return study.rows(imps, ys, draws, study.costs(t, fids), fids[1], table="t")
 
 
 def _one(rows, **eq):
@@ -44,7 +45,7 @@ def _one(rows, **eq):
 
 
 def test_noise_ceiling_is_one_without_seed_noise_and_drops_with_it():
-    full = data.label(hpobench.get("synthetic", agreement=1.0, seed=3).fidelity(FULL))
+    full = Fidelity.of(hpobench.get("synthetic", agreement=1.0, seed=3).fidelity(FULL)).label
     quiet, noisy = _rows(*_seeded(0.0)), _rows(*_seeded(0.08))
     for view in study.VIEWS:
         q = _one(quiet, view=view, kind="ceiling", a=full, statistic="spearman")
@@ -78,6 +79,7 @@ def test_importances_round_trip_through_their_table():
     fids = data.fidelities(df)[-2:]
     imps = study.importances(df, cs, fids, n_boot=5)
     back = study.from_frame(study.to_frame(imps), json.loads(json.dumps(study.meta_of(imps), default=str)))
+    assert list(back) == fids and [i.fidelity for i in back.values()] == fids  # keyed by Fidelity again
     a, b = (list(x.values()) for x in (imps, back))
     for name in study.STATISTICS:
         e0, r0 = agreement.paired(*a, name)

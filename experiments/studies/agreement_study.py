@@ -48,6 +48,7 @@ from hpobench import spaces
 from hpobench.analysis import bootstrap, data, study
 from hpobench.experiments import grid
 from hpobench.experiments import spec as specs
+from hpobench.fidelity import Fidelity
 
 
 @dataclass(frozen=True)
@@ -99,9 +100,9 @@ def fingerprint(table: pd.DataFrame, settings: dict) -> str:
     return hashlib.sha1(json.dumps([settings, rows]).encode()).hexdigest()
 
 
-def piece_path(out: Path, name: str, label: str, suffix: str) -> Path:
-    """pieces/<table>/<fidelity><suffix>: one stored importance per table and fidelity."""
-    return out / "pieces" / name / (label.replace(",", "_").replace("=", "") + suffix)
+def piece_path(out: Path, name: str, fidelity: Fidelity | str, suffix: str) -> Path:
+    """pieces/<table>/<fidelity><suffix>: one stored importance per table and fidelity (a Fidelity or its label)."""
+    return out / "pieces" / name / (Fidelity.of(fidelity).label.replace(",", "_").replace("=", "") + suffix)
 
 
 def stored(js: Path, fp: str, draws: str) -> bool:
@@ -111,7 +112,8 @@ def stored(js: Path, fp: str, draws: str) -> bool:
     return got["fingerprint"] == fp and all(m["resamples"] == draws for m in got["importances"].values())
 
 
-def pieces(out: Path, name: str, table: pd.DataFrame, space, fids: list[dict], n_boot: int, notes: list) -> dict:
+def pieces(out: Path, name: str, table: pd.DataFrame, space, fids: list[Fidelity], n_boot: int,
+           notes: list) -> dict:
     """fANOVA at each fidelity of one table (one seed), one stored piece per fidelity (a few CPU-minutes
     each at 400 configurations): a piece whose fingerprint (the table's records, the fidelity and the
     settings) is unchanged is read back, the others are computed and written as each finishes, so a
@@ -121,15 +123,14 @@ def pieces(out: Path, name: str, table: pd.DataFrame, space, fids: list[dict], n
     out_imps = {}
     draws = bootstrap.identity(bootstrap.resamples(data.config_keys(table, space), n_boot, 0))
     for f in fids:
-        lab = data.label(f)
-        settings = {"n_boot": n_boot, "seed": 0, "fidelity": lab, "method": "fanova"}
+        settings = {"n_boot": n_boot, "seed": 0, "fidelity": f.label, "method": "fanova"}
         fp = fingerprint(table, settings)
-        pq, js = (piece_path(out, name, lab, x) for x in (".parquet", ".json"))
+        pq, js = (piece_path(out, name, f, x) for x in (".parquet", ".json"))
         if not (pq.exists() and js.exists() and stored(js, fp, draws)):
             try:
                 imps = study.importances(table, space, [f], n_boot, seed=0)
             except data.TooFew as e:
-                notes.append(f"{name} at {lab}: importance left out ({e})")
+                notes.append(f"{name} at {f.label}: importance left out ({e})")
                 continue
             pq.parent.mkdir(parents=True, exist_ok=True)
             study.to_frame(imps).to_parquet(pq, index=False)
@@ -141,7 +142,7 @@ def pieces(out: Path, name: str, table: pd.DataFrame, space, fids: list[dict], n
 
 
 def tables(s: Study, results: Path, notes: list) -> tuple | None:
-    """The study's paired tables: (space, fidelities, full label, {seed: rows}, {seed: rows}) for the
+    """The study's paired tables: (space, fidelities, full fidelity, {seed: rows}, {seed: rows}) for the
     main table (seed 0, every configuration) and the seed-replicate table (None without one)."""
     folders = [results / g for g in s.grids]
     if not (folders[0] / "meta.json").exists():
@@ -153,13 +154,12 @@ def tables(s: Study, results: Path, notes: list) -> tuple | None:
     if first.empty:
         notes.append(f"{s.dataset} {s.scale}: {folders[0]} holds no cell yet")
         return None
-    fids_first = data.fidelities(first)
-    full = max(fids_first, key=lambda f: float(data.at(first, f)["cost"].median()))
+    full = max(data.fidelities(first), key=lambda f: f.cost)
     keys = set(data.config_keys(first, space))
     rest = [f[np.isin(data.config_keys(f, space), list(keys))] for f in frames[1:]]
     df = pd.concat([first, *rest], ignore_index=True)
-    fids = [f for f in data.fidelities(df) if study.costs(df, [f])[data.label(f)] <= study.costs(df, [full])[
-        data.label(full)]]
+    top, cost = study.costs(df, [full])[full], study.costs(df, data.fidelities(df))
+    fids = [f for f in cost if cost[f] <= top]
     main = {0: study.recorded(df, space, fids, [0])}
     seeded = None
     if s.seeds_grid and (results / s.seeds_grid / "meta.json").exists():
@@ -172,10 +172,10 @@ def tables(s: Study, results: Path, notes: list) -> tuple | None:
         else:
             notes.append(f"{s.dataset} {s.scale}: {t['config_id'].nunique()} configuration(s) recorded at every "
                          f"fidelity for seeds {seeds}: the noise ceiling needs 3")
-    return space, fids, data.label(full), main, seeded, df
+    return space, fids, full, main, seeded, df
 
 
-def compare(out: Path, name: str, s: Study, space, fids, full: str, by_seed: dict, n_boot: int,
+def compare(out: Path, name: str, s: Study, space, fids: list[Fidelity], full: Fidelity, by_seed: dict, n_boot: int,
             notes: list, table: str | None = None) -> tuple[pd.DataFrame, dict]:
     """Agreement rows of one paired table (its seeds), importance pieces computed or read back;
     `table` names the rows when they are not the pieces' own table (another full fidelity)."""
@@ -184,7 +184,7 @@ def compare(out: Path, name: str, s: Study, space, fids, full: str, by_seed: dic
     draws = bootstrap.resamples(keys, n_boot, 0)  # the draws per_fidelity makes from the same keys
     imps = {sd: pieces(out, f"{name}-seed{sd}", t, space, fids, n_boot, notes) for sd, t in by_seed.items()}
     imps = {sd: v for sd, v in imps.items() if v}
-    ys = {sd: {data.label(f): study.metric_by_config(t, space, f) for f in fids} for sd, t in by_seed.items()}
+    ys = {sd: {f: study.metric_by_config(t, space, f) for f in fids} for sd, t in by_seed.items()}
     cost = study.costs(pd.concat(by_seed.values()), fids)
     return study.rows(imps, ys, draws, cost, full, dataset=s.dataset, scale=s.scale, table=table or name), imps
 
@@ -267,7 +267,7 @@ def run(results: str | Path = "results", out: str | Path | None = None, n_boot: 
             # the other scale's full on these configurations and resamples: the transfer test compares like
             # with like (agreement grows with the number of configurations, and the 5x grid trails the 1x one)
             cost, nested = study.costs(main[0], fids), replace(s, scale=f"{s.nested}-nested")
-            low = [f for f in fids if cost[data.label(f)] <= cost[other]]
+            low = [f for f in fids if cost[f] <= cost[other]]
             parts.append(compare(out, f"{name}-main", nested, space, low, other, main, n_boot, notes,
                                  table=f"{s.dataset}-{nested.scale}-main")[0])
         if s.matched in mains:

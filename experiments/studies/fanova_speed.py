@@ -29,6 +29,7 @@ from scipy import stats
 
 import hpobench
 from hpobench.analysis import data, fanova, ped_anova, sample
+from hpobench.fidelity import Fidelity
 
 OUT = Path("results/analysis_synthetic")
 
@@ -167,7 +168,7 @@ def ped_crosscheck(instances: int) -> dict:
             theirs = optuna.importance.get_param_importances(
                 study, evaluator=PedAnovaImportanceEvaluator(), normalize=False)
             tv = np.array([theirs.get(k, 0.0) for k in enc.names])
-            rows.append({"seed": seed, "fidelity": data.label(fid),
+            rows.append({"seed": seed, "fidelity": Fidelity.of(fid).label,
                          "spearman": float(stats.spearmanr(ours, tv).statistic),
                          "kendall": float(stats.kendalltau(ours, tv).statistic),
                          "top3_overlap": len(set(np.argsort(-ours)[:3]) & set(np.argsort(-tv)[:3])) / 3})

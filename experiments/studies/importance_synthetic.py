@@ -32,6 +32,7 @@ from scipy import stats
 
 import hpobench
 from hpobench.analysis import agreement, bootstrap, data, fanova, importance, ped_anova, plots, sample, scope
+from hpobench.fidelity import Fidelity
 
 OUT = Path("results/analysis_synthetic")
 LOW = {"epochs": 1, "data_fraction": 0.05}
@@ -166,7 +167,7 @@ def agreement_stage(n_low: int = 300, n_probe: int = 100, seeds=range(40), n_boo
         b = instance(s)
         df = sample.table(b, n_low, [LOW, FULL], seed=s, probe={1: n_probe})
         imps = importance.per_fidelity(df, b.config_space, n_boot=n_boot, seed=s)
-        low, probe = imps.values()
+        low, probe = imps[Fidelity.of(LOW)], imps[Fidelity.of(FULL)]
         c = agreement.compare(low, probe).set_index("statistic")
         perf = agreement.performance(df, b.config_space, LOW, FULL, seed=s)
         tf = b.truth.importance(FULL)

@@ -21,15 +21,16 @@ from scipy.stats import norm
 
 from hpobench.analysis import agreement, study
 from hpobench.experiments.studies import agreement_study
+from hpobench.fidelity import Fidelity
 
 
-def slope(table: pd.DataFrame, space, fids: list[dict], full: str) -> float:
+def slope(table: pd.DataFrame, space, fids: list[Fidelity], full: Fidelity) -> float:
     """The importance curve's slope per decade of cost ratio on `table`'s configurations (no resamples)."""
     imps = study.importances(table, space, fids, n_boot=0, seed=0)  # point estimates: one fit per fidelity
     cost = study.costs(table, fids)
-    low = [lab for lab in imps if lab != full]
-    est = [agreement.paired(imps[lab], imps[full])[0] for lab in low]
-    ratio = np.array([cost[lab] / cost[full] for lab in low])
+    low = [f for f in imps if f != full]
+    est = [agreement.paired(imps[f], imps[full])[0] for f in low]
+    ratio = np.array([cost[f] / cost[full] for f in low])
     return study.fit_curve(ratio, np.array(est), np.empty((0, len(low))))["slope"]
 
 

@@ -62,6 +62,7 @@ from hpobench.analysis import data, importance, scope
 from hpobench.analysis.compare import NO_OPTIMIZER, anytime, at_total, table, versus_all
 from hpobench.benchmarks import study as study_table
 from hpobench.benchmarks import tabular
+from hpobench.fidelity import Fidelity
 from hpobench.optimizers import record
 
 STRATEGIES = ("all", "expert", "low-topk", "tool", "oracle", "random-k", "one-epoch")
@@ -110,9 +111,9 @@ def scope_for(strategy: str, study: pd.DataFrame, live, s: Setup, seed: int) -> 
         imp = importance.importance(rows, space, fidelity=live.fidelity(s.low), n_boot=0, seed=seed)
         return _reduced(space, imp.ranking[: s.k], float(rows["cost"].sum()))
     if strategy == "tool":
-        low, probe = importance.per_fidelity(rows, space, [live.fidelity(s.low), live.fidelity(s.probe)],
-                                             n_boot=s.n_boot, seed=seed).values()
-        d = scope.decide(low, space, probe)
+        low, probe = (Fidelity.of(live.fidelity(f)) for f in (s.low, s.probe))
+        imps = importance.per_fidelity(rows, space, [low, probe], n_boot=s.n_boot, seed=seed)
+        d = scope.decide(imps[low], space, imps[probe])
         return Scope(d.space, float(rows["cost"].sum()), d.tune, d.verdict)
     raise ValueError(f"unknown strategy {strategy!r}; known: {STRATEGIES}")
 
