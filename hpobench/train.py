@@ -9,7 +9,7 @@ whole validation split).
 
 Compilation: one program per `Spec` (architecture, optimizer family, input
 shape, batch size) per process; with `shared=True` (`spec_of`) one program serves
-both optimizer families and Nesterov or not (traced flags, `_opt_step`). Every
+both optimizer families and Nesterov or not (traced flags, `descent.step`). Every
 other hyperparameter (learning rate, momentum, weight decay, label smoothing,
 dropout, BatchNorm momentum, augmentation strengths, clipping) is a traced array,
 and a partial last batch is filled with extra random examples, so neither triggers
@@ -47,20 +47,18 @@ import zlib
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
-from hpobench import env, models, onednn
+from hpobench import descent, env, models, onednn
 from hpobench.data import Dataset, data_dir, nested_subset, resize
 from hpobench.models import ResNet
 
 EVAL_BATCH = 500
 CURVE_VAL = 1000  # validation images scored at intermediate epochs
-NO_CLIP = 1e9  # clip_by_global_norm threshold that never triggers
 
 
 @dataclass(frozen=True)
@@ -70,7 +68,7 @@ class Spec:
     depth: int
     width: int
     num_classes: int
-    optimizer: str | None  # None: one program for both families, picked by traced flags (`_opt_step`)
+    optimizer: str | None  # None: one program for both families, picked by traced flags (`descent.step`)
     nesterov: bool | None  # None with optimizer None
     resolution: int
     channels: int
@@ -97,76 +95,10 @@ COMPILES = {"count": 0, "seconds": 0.0, "loaded": 0}  # programs built (compiled
 
 
 def spec_of(config: dict, ds: Dataset, resolution: int, shared: bool = False) -> Spec:
-    """`config`'s program; `shared`: the one both optimizer families share (`_opt_step`)."""
+    """`config`'s program; `shared`: the one both optimizer families share (`descent.step`)."""
     family = (None, None) if shared else (config["optimizer"], bool(config.get("sgd_nesterov", False)))
     return Spec(int(config["depth"]), int(config["width"]), ds.num_classes, *family, resolution,
                 ds.x_train.shape[-1], int(config["batch_size"]))
-
-
-OPTIMIZERS = ("sgd", "adamw")
-OPT_KEYS = ("weight_decay", "clip_norm", "momentum", "nesterov", "b1", "b2", "eps", "adamw")
-
-
-class OptState(NamedTuple):
-    """One state for both optimizer families, so a family or Nesterov switch is no new program."""
-    hyperparams: dict  # every optimizer input (`optimizer_hparams`), traced
-    count: jax.Array  # AdamW's step count
-    mu: dict  # AdamW's first moment; SGD's momentum trace
-    nu: dict  # AdamW's second moment (SGD carries it unused: one parameter-sized buffer)
-
-
-def _opt_init(params, opt_hp: dict) -> OptState:
-    s = optax.scale_by_adam().init(params)
-    return OptState(dict(opt_hp), s.count, s.mu, s.nu)
-
-
-def _opt_step(grads, state: OptState, params, lr, family: tuple[str, bool] | None = None):
-    """(new parameters, new state): each family's update as its optax chain computes it (clip;
-    SGD: weight decay, momentum trace (Nesterov's or not), learning rate; AdamW: Adam, decoupled
-    weight decay, learning rate; then applied). `family` (optimizer, nesterov) fixed: that chain
-    alone, bit for bit the per-family programs the studies ran (tests/test_train.py). None: the
-    traced flags pick the chain in a conditional (only it runs), one program for all."""
-    h = state.hyperparams
-    g, _ = optax.clip_by_global_norm(h["clip_norm"]).update(grads, optax.EmptyState())
-    decay, scale = optax.add_decayed_weights(h["weight_decay"]), optax.scale_by_learning_rate(lr)
-
-    def apply(updates):
-        return optax.apply_updates(params, scale.update(updates, optax.EmptyState())[0])
-
-    def sgd():
-        nesterov, trace = optax.trace(h["momentum"], nesterov=True).update(
-            decay.update(g, optax.EmptyState(), params)[0], optax.TraceState(trace=state.mu))
-        new = pick(h["nesterov"], family and family[1], lambda: apply(nesterov), lambda: apply(trace.trace))
-        return new, state._replace(mu=trace.trace)
-
-    def adamw():
-        upd, a = optax.scale_by_adam(h["b1"], h["b2"], h["eps"]).update(
-            g, optax.ScaleByAdamState(state.count, state.mu, state.nu))
-        return apply(decay.update(upd, optax.EmptyState(), params)[0]), state._replace(count=a.count, mu=a.mu, nu=a.nu)
-
-    return pick(h["adamw"], family and family[0] == "adamw", adamw, sgd)
-
-
-def pick(flag, static: bool | None, yes, no):
-    """yes() if the traced `flag` > 0, else no(): a conditional, so only the picked family's update
-    runs; when `static` is a bool (a per-family program), that one alone is traced."""
-    if static is not None:
-        return yes() if static else no()
-    return jax.lax.cond(flag > 0, yes, no)
-
-
-def optimizer_hparams(config: dict) -> dict:
-    """Every optimizer input; the other family's are inert placeholders (finite, never selected)."""
-    if config["optimizer"] not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {config['optimizer']!r}; known: {OPTIMIZERS}")
-    clip = float(config["clip_norm"]) if config.get("grad_clip") else NO_CLIP
-    out = {"weight_decay": float(config["weight_decay"]), "clip_norm": clip,
-           "momentum": 0.0, "nesterov": 0.0, "b1": 0.9, "b2": 0.999, "eps": 1e-8, "adamw": 0.0}
-    if config["optimizer"] == "sgd":
-        return out | {"momentum": float(config["sgd_momentum"]),
-                      "nesterov": float(bool(config.get("sgd_nesterov", False)))}
-    return out | {"b1": float(config["adamw_beta1"]), "b2": float(config["adamw_beta2"]),
-                  "eps": float(config["adamw_eps"]), "adamw": 1.0}
 
 
 def step_hparams(config: dict, resolution: int) -> dict:
@@ -184,7 +116,7 @@ def step_hparams(config: dict, resolution: int) -> dict:
 def step_inputs(config: dict, resolution: int) -> tuple[dict, dict]:
     """(per-step hyperparameters, optimizer hyperparameters) as the arrays the programs take."""
     hp = {k: (np.int32(v) if k == "crop" else np.float32(v)) for k, v in step_hparams(config, resolution).items()}
-    return hp, {k: np.float32(v) for k, v in optimizer_hparams(config).items()}
+    return hp, {k: np.float32(v) for k, v in descent.hparams(config).items()}
 
 
 def schedule(config: dict, total_steps: int) -> np.ndarray:
@@ -243,7 +175,7 @@ def _compile(part: str, spec: Spec):
         x = jnp.zeros((1, spec.resolution, spec.resolution, spec.channels))
         variables = model.init(key, x, train=False)
         params = variables["params"]
-        return {"params": params, "batch_stats": variables["batch_stats"], "opt_state": _opt_init(params, opt_hp)}
+        return {"params": params, "batch_stats": variables["batch_stats"], "opt_state": descent.init(params, opt_hp)}
 
     def train_step(state, x, y, key, step, lr, hp):
         ka, kd = jax.random.split(jax.random.fold_in(key, step))
@@ -256,7 +188,7 @@ def _compile(part: str, spec: Spec):
             return optax.softmax_cross_entropy(logits, labels).mean(), new["batch_stats"]
 
         (loss, batch_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(state["params"])
-        params, opt_state = _opt_step(grads, state["opt_state"], state["params"], lr, family)
+        params, opt_state = descent.step(grads, state["opt_state"], state["params"], lr, family)
         m = hp["bn_momentum"]
         stats = jax.tree.map(lambda old, new: m * old + (1 - m) * new, state["batch_stats"], batch_stats)
         return {"params": params, "batch_stats": stats, "opt_state": opt_state}, loss
@@ -268,7 +200,7 @@ def _compile(part: str, spec: Spec):
 
     f32 = jax.ShapeDtypeStruct((), jnp.float32)
     key = jax.eval_shape(lambda: jax.random.key(0))
-    opt_hp = {k: f32 for k in OPT_KEYS}
+    opt_hp = {k: f32 for k in descent.KEYS}
     opts = compiler_options()
     if part == "init":
         return jax.jit(init).lower(key, opt_hp).compile(opts)
@@ -315,12 +247,12 @@ def _build() -> list:
     return [[env.version(p) for p in ("jax", "jaxlib", "flax", "optax")], dev.platform, dev.device_kind,
             env.cpu_model(), platform.machine(), compiler_options(), os.environ.get("XLA_FLAGS", ""),
             onednn.describe(), [hashlib.sha256(Path(f).read_bytes()).hexdigest()
-                                for f in (models.__file__, __file__, onednn.__file__, onednn.SOURCE)]]
+                                for f in (models.__file__, __file__, descent.__file__, onednn.__file__, onednn.SOURCE)]]
 
 
 def _stored(part: str, spec: Spec) -> Path | None:
     """Where a compiled program is kept (`$HPOBENCH_JAX_CACHE`; empty string: nowhere), keyed by
-    everything that could change the binary: part and `part_key` spec, this file and models.py,
+    everything that could change the binary: part and `part_key` spec, this file, descent.py and models.py,
     library versions, device, CPU, compiler options, XLA_FLAGS. This replaces JAX's own persistent
     cache, which still traces and lowers on a hit (~40% of a compile), and whose hits re-serialise broken."""
     root = os.environ.get("HPOBENCH_JAX_CACHE", str(data_dir() / "jax"))
