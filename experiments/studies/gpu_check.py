@@ -35,10 +35,10 @@ import json, sys
 import jax
 jax.config.update("jax_default_matmul_precision", "highest")  # compare the arithmetic, not TF32
 import numpy as np
-from hpobench import spaces, train
-spec = train.Spec(8, 16, 10, "sgd", True, 16, 3, 64)
+from hpobench import programs, spaces, train
+spec = programs.Spec(8, 16, 10, "sgd", True, 16, 3, 64)
 config = dict(spaces.resnet().get_default_configuration()) | {"depth": 8, "width": 16}
-init, step, _ = train.programs(spec)
+init, step, _ = programs.STORE.get(spec)
 hp, opt_hp = train.step_inputs(config, 16)
 key = jax.random.key(0)
 rng = np.random.default_rng(0)
