@@ -1,4 +1,4 @@
-"""Train and evaluate a ResNet from a hyperparameter dict: jitted steps and the epoch loop.
+"""Train and evaluate a ResNet from a hyperparameter dict: the steps' inputs and the epoch loop.
 
 What an `epochs` fidelity means here: a *complete short run*. The learning-rate
 schedule (warmup, cosine or step decay) is compressed into the given number of
@@ -7,19 +7,14 @@ of the longer run. The per-epoch learning curve is recorded either way
 (intermediate epochs on a fixed 1,000-image validation subset, the last on the
 whole validation split).
 
-Compilation: one program per `Spec` (architecture, optimizer family, input
-shape, batch size) per process; with `shared=True` (`spec_of`) one program serves
-both optimizer families and Nesterov or not (traced flags, `_opt_step`). Every
-other hyperparameter (learning rate, momentum, weight decay, label smoothing,
-dropout, BatchNorm momentum, augmentation strengths, clipping) is a traced array,
-and a partial last batch is filled with extra random examples, so neither triggers
-a recompile. The init and eval programs depend on the architecture and input
-shape only, so every optimizer family and batch size shares them (`part_key`).
-Compiled programs are stored on disk (`$HPOBENCH_JAX_CACHE`), so a later process
-loads them without tracing, lowering or compiling (ResNet-20 w16 at 7 px, one
-core: init/train/eval load in 0.38/0.5/0.08 s, compile in 3.2/5.0/0.9 s).
-`prefetch(spec)` builds a coming trial's programs in a background thread while
-the current one trains (with two or more usable cores).
+The compiled programs come from `hpobench.programs`: one per `Spec` (architecture,
+optimizer family, input shape, batch size) per process, with `shared=True` (`spec_of`)
+one for both optimizer families and Nesterov or not, stored on disk for later processes.
+Every other hyperparameter (learning rate, momentum, weight decay, label smoothing,
+dropout, BatchNorm momentum, augmentation strengths, clipping) is a traced input
+(`step_inputs`, `schedule`), and a partial last batch is filled with extra random
+examples, so neither triggers a recompile. `prefetch(spec)` builds a coming trial's
+programs in a background thread while the current one trains (two or more usable cores).
 
     >>> from hpobench import data, spaces, train
     >>> ds = data.load("fashion_mnist")  # doctest: +SKIP
@@ -32,49 +27,19 @@ the current one trains (with two or more usable cores).
 
 from __future__ import annotations
 
-import collections
-import dataclasses
 import functools
-import hashlib
-import json
 import math
-import os
-import pickle
-import platform
-import threading
 import time
-import zlib
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import NamedTuple
 
 import jax
-import jax.numpy as jnp
 import numpy as np
-import optax
 
-from hpobench import env, models, onednn
-from hpobench.data import Dataset, data_dir, nested_subset, resize
-from hpobench.models import ResNet
+from hpobench import descent
+from hpobench.data import Dataset, nested_subset, resize
+from hpobench.programs import EVAL_BATCH, STORE, Spec
 
-EVAL_BATCH = 500
 CURVE_VAL = 1000  # validation images scored at intermediate epochs
-NO_CLIP = 1e9  # clip_by_global_norm threshold that never triggers
-
-
-@dataclass(frozen=True)
-class Spec:
-    """Everything that changes the compiled program; nothing else does."""
-
-    depth: int
-    width: int
-    num_classes: int
-    optimizer: str | None  # None: one program for both families, picked by traced flags (`_opt_step`)
-    nesterov: bool | None  # None with optimizer None
-    resolution: int
-    channels: int
-    batch_size: int
 
 
 @dataclass
@@ -93,80 +58,11 @@ class Output:
     build_seconds: float = 0.0  # spent building this call's new programs, waited for or in the background
 
 
-COMPILES = {"count": 0, "seconds": 0.0, "loaded": 0}  # programs built (compiled or loaded) by this process
-
-
 def spec_of(config: dict, ds: Dataset, resolution: int, shared: bool = False) -> Spec:
-    """`config`'s program; `shared`: the one both optimizer families share (`_opt_step`)."""
+    """`config`'s program; `shared`: the one both optimizer families share (`descent.step`)."""
     family = (None, None) if shared else (config["optimizer"], bool(config.get("sgd_nesterov", False)))
     return Spec(int(config["depth"]), int(config["width"]), ds.num_classes, *family, resolution,
                 ds.x_train.shape[-1], int(config["batch_size"]))
-
-
-OPTIMIZERS = ("sgd", "adamw")
-OPT_KEYS = ("weight_decay", "clip_norm", "momentum", "nesterov", "b1", "b2", "eps", "adamw")
-
-
-class OptState(NamedTuple):
-    """One state for both optimizer families, so a family or Nesterov switch is no new program."""
-    hyperparams: dict  # every optimizer input (`optimizer_hparams`), traced
-    count: jax.Array  # AdamW's step count
-    mu: dict  # AdamW's first moment; SGD's momentum trace
-    nu: dict  # AdamW's second moment (SGD carries it unused: one parameter-sized buffer)
-
-
-def _opt_init(params, opt_hp: dict) -> OptState:
-    s = optax.scale_by_adam().init(params)
-    return OptState(dict(opt_hp), s.count, s.mu, s.nu)
-
-
-def _opt_step(grads, state: OptState, params, lr, family: tuple[str, bool] | None = None):
-    """(new parameters, new state): each family's update as its optax chain computes it (clip;
-    SGD: weight decay, momentum trace (Nesterov's or not), learning rate; AdamW: Adam, decoupled
-    weight decay, learning rate; then applied). `family` (optimizer, nesterov) fixed: that chain
-    alone, bit for bit the per-family programs the studies ran (tests/test_train.py). None: the
-    traced flags pick the chain in a conditional (only it runs), one program for all."""
-    h = state.hyperparams
-    g, _ = optax.clip_by_global_norm(h["clip_norm"]).update(grads, optax.EmptyState())
-    decay, scale = optax.add_decayed_weights(h["weight_decay"]), optax.scale_by_learning_rate(lr)
-
-    def apply(updates):
-        return optax.apply_updates(params, scale.update(updates, optax.EmptyState())[0])
-
-    def sgd():
-        nesterov, trace = optax.trace(h["momentum"], nesterov=True).update(
-            decay.update(g, optax.EmptyState(), params)[0], optax.TraceState(trace=state.mu))
-        new = pick(h["nesterov"], family and family[1], lambda: apply(nesterov), lambda: apply(trace.trace))
-        return new, state._replace(mu=trace.trace)
-
-    def adamw():
-        upd, a = optax.scale_by_adam(h["b1"], h["b2"], h["eps"]).update(
-            g, optax.ScaleByAdamState(state.count, state.mu, state.nu))
-        return apply(decay.update(upd, optax.EmptyState(), params)[0]), state._replace(count=a.count, mu=a.mu, nu=a.nu)
-
-    return pick(h["adamw"], family and family[0] == "adamw", adamw, sgd)
-
-
-def pick(flag, static: bool | None, yes, no):
-    """yes() if the traced `flag` > 0, else no(): a conditional, so only the picked family's update
-    runs; when `static` is a bool (a per-family program), that one alone is traced."""
-    if static is not None:
-        return yes() if static else no()
-    return jax.lax.cond(flag > 0, yes, no)
-
-
-def optimizer_hparams(config: dict) -> dict:
-    """Every optimizer input; the other family's are inert placeholders (finite, never selected)."""
-    if config["optimizer"] not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {config['optimizer']!r}; known: {OPTIMIZERS}")
-    clip = float(config["clip_norm"]) if config.get("grad_clip") else NO_CLIP
-    out = {"weight_decay": float(config["weight_decay"]), "clip_norm": clip,
-           "momentum": 0.0, "nesterov": 0.0, "b1": 0.9, "b2": 0.999, "eps": 1e-8, "adamw": 0.0}
-    if config["optimizer"] == "sgd":
-        return out | {"momentum": float(config["sgd_momentum"]),
-                      "nesterov": float(bool(config.get("sgd_nesterov", False)))}
-    return out | {"b1": float(config["adamw_beta1"]), "b2": float(config["adamw_beta2"]),
-                  "eps": float(config["adamw_eps"]), "adamw": 1.0}
 
 
 def step_hparams(config: dict, resolution: int) -> dict:
@@ -184,7 +80,7 @@ def step_hparams(config: dict, resolution: int) -> dict:
 def step_inputs(config: dict, resolution: int) -> tuple[dict, dict]:
     """(per-step hyperparameters, optimizer hyperparameters) as the arrays the programs take."""
     hp = {k: (np.int32(v) if k == "crop" else np.float32(v)) for k, v in step_hparams(config, resolution).items()}
-    return hp, {k: np.float32(v) for k, v in optimizer_hparams(config).items()}
+    return hp, {k: np.float32(v) for k, v in descent.hparams(config).items()}
 
 
 def schedule(config: dict, total_steps: int) -> np.ndarray:
@@ -206,235 +102,9 @@ def schedule(config: dict, total_steps: int) -> np.ndarray:
     return lr.astype(np.float32)
 
 
-def _augment(x, key, hp, max_pad: int):
-    """Random flip, translation by up to hp['crop'] px (zero fill), cutout; all traced strengths."""
-    n, h, w, _ = x.shape
-    kf, ky, kx, kc = jax.random.split(key, 4)
-    flip = jax.random.uniform(kf, (n,)) < hp["flip"]
-    x = jnp.where(flip[:, None, None, None], x[:, :, ::-1], x)
-    if max_pad:
-        pad = hp["crop"]
-        dy = jax.random.randint(ky, (n,), -pad, pad + 1) + max_pad
-        dx = jax.random.randint(kx, (n,), -pad, pad + 1) + max_pad
-        xp = jnp.pad(x, ((0, 0), (max_pad, max_pad), (max_pad, max_pad), (0, 0)))
-        x = jax.vmap(lambda im, a, b: jax.lax.dynamic_slice(im, (a, b, 0), (h, w, im.shape[-1])))(xp, dy, dx)
-    size = hp["cutout"] * h
-    cy, cx = (jax.random.uniform(k, (n, 1, 1)) * s for k, s in zip(jax.random.split(kc), (h, w)))
-    rows, cols = jnp.arange(h)[None, :, None], jnp.arange(w)[None, None, :]
-    hole = (jnp.abs(rows + 0.5 - cy) < size / 2) & (jnp.abs(cols + 0.5 - cx) < size / 2)
-    return jnp.where(hole[..., None], 0.0, x)
-
-
-PARTS = ("init", "train", "eval")
-
-
-def part_key(part: str, spec: Spec) -> Spec:
-    """What decides `part`'s program: initialisation and evaluation depend on the architecture and
-    the input shape only (one for every optimizer family and batch size), the train step on all."""
-    return spec if part == "train" else dataclasses.replace(spec, optimizer=None, nesterov=None, batch_size=0)
-
-
-def _compile(part: str, spec: Spec):
-    """`part`'s program for `spec` (`part_key(part, spec)`), compiled ahead of time."""
-    model = ResNet(spec.depth, spec.width, spec.num_classes)
-    family = None if spec.optimizer is None else (spec.optimizer, spec.nesterov)
-
-    def init(key, opt_hp):
-        x = jnp.zeros((1, spec.resolution, spec.resolution, spec.channels))
-        variables = model.init(key, x, train=False)
-        params = variables["params"]
-        return {"params": params, "batch_stats": variables["batch_stats"], "opt_state": _opt_init(params, opt_hp)}
-
-    def train_step(state, x, y, key, step, lr, hp):
-        ka, kd = jax.random.split(jax.random.fold_in(key, step))
-        x = _augment(x, ka, hp, math.ceil(6 * spec.resolution / 32))
-
-        def loss_fn(params):
-            logits, new = model.apply({"params": params, "batch_stats": state["batch_stats"]}, x, train=True,
-                                      dropout=hp["dropout"], rng=kd, mutable=["batch_stats"])
-            labels = optax.smooth_labels(jax.nn.one_hot(y, spec.num_classes), hp["label_smoothing"])
-            return optax.softmax_cross_entropy(logits, labels).mean(), new["batch_stats"]
-
-        (loss, batch_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(state["params"])
-        params, opt_state = _opt_step(grads, state["opt_state"], state["params"], lr, family)
-        m = hp["bn_momentum"]
-        stats = jax.tree.map(lambda old, new: m * old + (1 - m) * new, state["batch_stats"], batch_stats)
-        return {"params": params, "batch_stats": stats, "opt_state": opt_state}, loss
-
-    def eval_step(variables, x, y):  # params and batch_stats only: no optimizer state in its signature
-        logits = model.apply(variables, x, train=False)
-        loss = optax.softmax_cross_entropy_with_integer_labels(logits, y)
-        return jnp.argmax(logits, -1), loss
-
-    f32 = jax.ShapeDtypeStruct((), jnp.float32)
-    key = jax.eval_shape(lambda: jax.random.key(0))
-    opt_hp = {k: f32 for k in OPT_KEYS}
-    opts = compiler_options()
-    if part == "init":
-        return jax.jit(init).lower(key, opt_hp).compile(opts)
-    state = jax.eval_shape(init, key, opt_hp)
-    shape = (spec.resolution, spec.resolution, spec.channels)
-    if part == "eval":
-        variables = {k: state[k] for k in ("params", "batch_stats")}
-        return jax.jit(eval_step).lower(variables, jax.ShapeDtypeStruct((EVAL_BATCH, *shape), jnp.float32),
-                                        jax.ShapeDtypeStruct((EVAL_BATCH,), jnp.int32)).compile(opts)
-    hp = {k: (jax.ShapeDtypeStruct((), jnp.int32) if k == "crop" else f32) for k in _HP_KEYS}
-    bx = jax.ShapeDtypeStruct((spec.batch_size, *shape), jnp.float32)
-    by = jax.ShapeDtypeStruct((spec.batch_size,), jnp.int32)
-    i32 = jax.ShapeDtypeStruct((), jnp.int32)
-    return jax.jit(train_step, donate_argnums=0).lower(state, bx, by, key, i32, f32, hp).compile(opts)
-
-
-def _programs(spec: Spec):
-    """(init, train_step, eval_step) compiled ahead of time for `spec` (no store, no cache)."""
-    return tuple(_compile(part, part_key(part, spec)) for part in PARTS)
-
-
-def compiler_options() -> dict | None:
-    """On CPU: LLVM optimisation level 1, half the compile time of the default level and the same
-    step time (ResNet-20 16 px, 1 thread: 20 s -> 9 s). With more than one core, no YNNPACK
-    fusions: they scale poorly across threads, and their layouts make XLA transpose every saved
-    activation for the weight gradients, recomputing the BatchNorm/ReLU chain inside each
-    transpose (43% of a 2-thread ResNet-20 32-px step). Measured (`hpobench.experiments.studies.throughput`,
-    ResNet-8/20 at 8-32 px): on 2 threads +17-51% img/s without them; on 1 thread they are 5-15%
-    faster, so a pinned single-core worker keeps them. (This concerns XLA's own convolutions, i.e.
-    the fallback: with the oneDNN kernels, `onednn.py`, none are left.) Other backends: defaults."""
-    if jax.default_backend() != "cpu":
-        return None
-    opts = {"xla_backend_optimization_level": 1}
-    return opts if env.cpus_usable() == 1 else opts | {"xla_cpu_experimental_ynn_fusion_type": ""}
-
-
-_HP_KEYS = ("label_smoothing", "dropout", "bn_momentum", "flip", "crop", "cutout")
-
-
-@functools.cache
-def _build() -> list:
-    """What besides the Spec decides a compiled binary; fixed for the life of a process."""
-    dev = jax.devices()[0]
-    return [[env.version(p) for p in ("jax", "jaxlib", "flax", "optax")], dev.platform, dev.device_kind,
-            env.cpu_model(), platform.machine(), compiler_options(), os.environ.get("XLA_FLAGS", ""),
-            onednn.describe(), [hashlib.sha256(Path(f).read_bytes()).hexdigest()
-                                for f in (models.__file__, __file__, onednn.__file__, onednn.SOURCE)]]
-
-
-def _stored(part: str, spec: Spec) -> Path | None:
-    """Where a compiled program is kept (`$HPOBENCH_JAX_CACHE`; empty string: nowhere), keyed by
-    everything that could change the binary: part and `part_key` spec, this file and models.py,
-    library versions, device, CPU, compiler options, XLA_FLAGS. This replaces JAX's own persistent
-    cache, which still traces and lowers on a hit (~40% of a compile), and whose hits re-serialise broken."""
-    root = os.environ.get("HPOBENCH_JAX_CACHE", str(data_dir() / "jax"))
-    if not root:
-        return None
-    key = json.dumps([part, vars(spec), _build()], sort_keys=True, default=str)
-    return Path(root) / "hpobench" / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.pkl"
-
-
-def _load(path: Path):
-    from jax.experimental import serialize_executable as se
-    onednn.available()  # registers the custom calls a stored program may make
-    return se.deserialize_and_load(*pickle.loads(zlib.decompress(path.read_bytes())))
-
-
-def _store(path: Path, prog) -> None:
-    from jax.experimental import serialize_executable as se
-    blob = zlib.compress(pickle.dumps(se.serialize(prog)), 1)  # ResNet-20's three: 4.8 MB -> 0.9 MB
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # parallel workers may store the same spec
-    tmp.write_bytes(blob)
-    tmp.replace(path)
-
-
-def _build_program(part: str, spec: Spec):
-    """`part`'s program for `spec` (a `part_key`): loaded from disk if stored, else compiled and stored."""
-    t0, path = time.perf_counter(), _stored(part, spec)
-    prog, loaded = None, 0
-    if path is not None and path.exists():
-        try:
-            prog, loaded = _load(path), 1
-        except Exception:  # unreadable or from an incompatible build: compile afresh, overwrite
-            pass
-    if prog is None:
-        prog = _compile(part, spec)
-        if path is not None:
-            try:
-                _store(path, prog)
-            except Exception:  # a backend without serialisation still trains; only the store is lost
-                pass
-    seconds = time.perf_counter() - t0
-    with _LOCK:
-        COMPILES["count"] += 1
-        COMPILES["loaded"] += loaded
-        COMPILES["seconds"] += seconds
-        _BUILD_S[(part, spec)] = seconds
-    return prog
-
-
-MAX_PROGRAMS = 3 * 64  # built programs kept per process: bounded memory in long studies; the disk store refills fast
-_LOCK = threading.Lock()
-_BUILD_S: dict[tuple[str, Spec], float] = {}  # build seconds not yet charged to a trial (`build_seconds`)
-_BUILT: collections.OrderedDict[tuple[str, Spec], Future] = collections.OrderedDict()  # least recently asked first
-
-
-def _claim(key: tuple[str, Spec]) -> tuple[Future, bool]:
-    """(future program, whether the caller must build it) for (part, part_key spec); evicts the oldest built."""
-    with _LOCK:
-        fut = _BUILT.get(key)
-        if fut is not None:
-            _BUILT.move_to_end(key)
-            return fut, False
-        fut = _BUILT[key] = Future()
-        for old in [k for k, f in _BUILT.items() if f.done()][:max(0, len(_BUILT) - MAX_PROGRAMS)]:
-            del _BUILT[old]
-        return fut, True
-
-
-def _fill(key: tuple[str, Spec], fut: Future) -> None:
-    try:
-        fut.set_result(_build_program(*key))
-    except BaseException as e:  # the trial that asks gets the error; a later ask builds afresh
-        with _LOCK:
-            _BUILT.pop(key, None)
-        fut.set_exception(e)
-
-
-@functools.cache
-def _builder() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(1, thread_name_prefix="hpobench-build")
-
-
 def prefetch(spec: Spec) -> None:
-    """Start building `spec`'s programs in a background thread (one build at a time, in call order),
-    so that a later `programs(spec)` finds them ready: the next trials' compiles overlap the current
-    training instead of stalling it. Idempotent; a program already built or asked for costs nothing.
-    Off with one usable core, or with HPOBENCH_PREFETCH=0."""
-    if env.cpus_usable() < 2 or os.environ.get("HPOBENCH_PREFETCH", "1") == "0":
-        return  # one core: a background build would only slow the training it overlaps
-    for part in PARTS:
-        key = (part, part_key(part, spec))
-        fut, mine = _claim(key)
-        if mine:
-            _builder().submit(_fill, key, fut)
-
-
-def programs(spec: Spec):
-    """(init, train_step, eval_step) for `spec`: each built in this process before (or being built
-    by `prefetch`: then waited for), loaded from the disk store, or compiled and stored."""
-    out = []
-    for part in PARTS:
-        key = (part, part_key(part, spec))
-        fut, mine = _claim(key)
-        if mine:
-            _fill(key, fut)
-        out.append(fut.result())
-    return tuple(out)
-
-
-def build_seconds(spec: Spec) -> float:
-    """Seconds spent building `spec`'s programs that no trial was charged for yet (then charged):
-    a background build's cost, which the trial that waits for it may not see."""
-    with _LOCK:
-        return sum(_BUILD_S.pop((part, part_key(part, spec)), 0.0) for part in PARTS)
+    """Start building `spec`'s programs for a later `run` in the background (`programs.Store.prefetch`)."""
+    STORE.prefetch(spec)
 
 
 @functools.lru_cache(maxsize=8)
@@ -458,6 +128,7 @@ def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> float:
 
 
 def evaluate(eval_step, state, x: np.ndarray, y: np.ndarray, num_classes: int) -> dict:
+    """Macro-F1, accuracy and mean loss of `state`'s predictions for (x, y), `EVAL_BATCH` images per call."""
     preds, losses = [], []
     for i in range(0, len(x), EVAL_BATCH):
         xb, yb = x[i:i + EVAL_BATCH], y[i:i + EVAL_BATCH]
@@ -479,9 +150,9 @@ def run(config: dict, ds: Dataset, epochs: int, data_fraction: float, resolution
     shared: on the program both optimizer families share (`spec_of`)."""
     spec = spec_of(config, ds, resolution, shared)
     c0 = time.perf_counter()
-    init, train_step, eval_step = programs(spec)
+    init, train_step, eval_step = STORE.get(spec)
     compile_s = time.perf_counter() - c0  # waited for: a prefetched build overlapped earlier trials
-    build_s = build_seconds(spec)
+    build_s = STORE.build_seconds(spec)
     x_train, x_val, x_test = _inputs(ds, resolution)  # once per process, like compilation
     t0 = time.perf_counter()
     idx = nested_subset(ds.y_train, data_fraction, data_seed)

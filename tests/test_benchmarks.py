@@ -82,11 +82,11 @@ def test_bad_fidelity(fidelity, match):
     ("resnet", "must be a mapping"),
 ])
 def test_bad_config(config, match):
-    from hpobench import train
-    before = train.COMPILES["count"]
+    from hpobench import programs
+    before = programs.STORE.built
     with pytest.raises(BenchmarkError, match=match):
         hpobench.get("resnet/cifar10").evaluate(config, {"epochs": 1})
-    assert train.COMPILES["count"] == before  # rejected before any compute
+    assert programs.STORE.built == before  # rejected before any compute
 
 
 def test_partial_config_is_completed():

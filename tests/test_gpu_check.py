@@ -26,7 +26,7 @@ def test_accelerator_expected_follows_jax_platforms(monkeypatch, platforms, expe
 def test_cpu_only_settings_stay_off_where_an_accelerator_is_expected():
     """hpobench.heap's arena settings and worker pinning are decided before JAX starts."""
     code = ("import os, hpobench; from hpobench.optimizers import parallel; a = os.sched_getaffinity(0); "
-            "parallel._pin(0); print(hpobench.KEEPS_FREED_MEMORY, os.sched_getaffinity(0) == a)")
+            "parallel.pin(0); print(hpobench.KEEPS_FREED_MEMORY, os.sched_getaffinity(0) == a)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={"JAX_PLATFORMS": "cuda", "PATH": "/usr/bin:/bin"})
     assert out.stdout.split() == ["False", "True"]

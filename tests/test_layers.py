@@ -16,7 +16,7 @@ LAYERS = [
     ("helpers", ["hpobench.env", "hpobench.fidelity", "hpobench.heap", "hpobench.spaces"]),
     ("data", ["hpobench.data"]),
     ("models", ["hpobench.models", "hpobench.onednn"]),
-    ("train", ["hpobench.train"]),
+    ("train", ["hpobench.descent", "hpobench.programs", "hpobench.train"]),
     ("benchmarks", ["hpobench.benchmarks"]),
     ("optimizers", ["hpobench.optimizers", "hpobench"]),
     ("analysis", ["hpobench.analysis"]),

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from jax import lax
 
-from hpobench import onednn, spaces, train
+from hpobench import onednn, programs, spaces, train
 
 pytestmark = [pytest.mark.slow,  # every test compiles
               pytest.mark.skipif(jax.default_backend() != "cpu" or onednn.available() is not None,
@@ -97,7 +97,7 @@ def _two_steps(spec, config):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((spec.batch_size, spec.resolution, spec.resolution, 3), dtype=np.float32)
     y = rng.integers(0, 10, spec.batch_size).astype(np.int32)
-    init, step, _ = train._programs(spec)
+    init, step, _ = programs.compile_all(spec)
     state = init(jax.random.key(0), opt_hp)
     for i in (1, 2):
         state, loss = step(state, x, y, jax.random.key(0), np.int32(i), np.float32(0.1), hp)
@@ -107,7 +107,7 @@ def _two_steps(spec, config):
 def test_train_step_matches_xla_lowering():
     """The ResNet train step on oneDNN kernels against XLA's own: no XLA convolution left, and the
     same loss, parameters, BatchNorm statistics and optimizer state after two steps."""
-    spec = train.Spec(8, 8, 10, "sgd", True, 16, 3, 32)
+    spec = programs.Spec(8, 8, 10, "sgd", True, 16, 3, 32)
     config = dict(spaces.resnet().get_default_configuration()) | {"depth": 8, "width": 8}
     fast = _two_steps(spec, config)
     with onednn.off():
@@ -146,7 +146,7 @@ def test_no_heap_corruption_where_onednn_writes_past_its_workspace(tmp_path):
     """oneDNN 2.x's AVX2 weight gradient of a strided 1x1 convolution with fewer input channels
     than its block (the width-4 shortcut here) wrote past its workspace, and glibc aborted the
     process (10 of 10 runs before the fix). Compiling and loading the step must exit cleanly."""
-    from test_train import _STEP
+    from test_programs import _STEP
     env = os.environ | {"HPOBENCH_JAX_CACHE": str(tmp_path), "ONEDNN_MAX_CPU_ISA": "AVX2"}
     for loaded in (0, 3, 3):  # init, train step and eval step loaded
         out = subprocess.run([sys.executable, "-c", _STEP], env=env, capture_output=True, text=True)

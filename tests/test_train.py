@@ -1,17 +1,12 @@
 """Real training on real data, at the smallest fidelities that still learn."""
 
-import json
 import math
-import os
-import subprocess
-import sys
 
 import jax
 import numpy as np
-import optax
 import pytest
 
-from hpobench import onednn, train
+from hpobench import programs, train
 
 FID = {"epochs": 2, "data_fraction": 0.1, "resolution": 8}
 
@@ -75,7 +70,7 @@ def test_one_compile_per_spec(cifar10, tiny_config):
         if "backend_compile" in name:
             compiles.append(name)
     jax.monitoring.register_event_duration_secs_listener(listener)
-    before = train.COMPILES["count"]
+    before = programs.STORE.built
     try:
         other = tiny_config | {"learning_rate": 0.03, "sgd_momentum": 0.5, "weight_decay": 1e-5, "dropout": 0.3,
                                "label_smoothing": 0.1, "bn_momentum": 0.95, "aug_flip": False,
@@ -87,9 +82,9 @@ def test_one_compile_per_spec(cifar10, tiny_config):
     finally:
         jax.monitoring.clear_event_listeners()
     assert compiles == []
-    assert train.COMPILES["count"] == before
+    assert programs.STORE.built == before
     run(tiny_config | {"batch_size": 32}, cifar10, epochs=1, data_fraction=0.01)
-    assert train.COMPILES["count"] == before + 1  # a new batch size is a new program
+    assert programs.STORE.built == before + 1  # a new batch size is a new program
 
 
 @pytest.mark.parametrize("branch", [
@@ -118,127 +113,6 @@ def test_absurd_learning_rate_diverges(cifar10, tiny_config):
     assert math.isnan(out.f1) and len(out.curve) < 3 and "non-finite" in out.error
 
 
-_STEP = """
-import json, sys
-import jax, numpy as np
-from hpobench import spaces, train
-init, step, _ = train.programs(train.Spec(8, 4, 10, "sgd", True, 8, 3, 8))
-hp, opt_hp = train.step_inputs(dict(spaces.resnet().get_default_configuration()), 8)
-key = jax.random.key(0)
-x = np.random.default_rng(0).standard_normal((8, 8, 8, 3), dtype=np.float32)
-state, loss = step(init(key, opt_hp), x, np.arange(8, dtype=np.int32), key, np.int32(1), np.float32(0.1), hp)
-print(json.dumps({"loaded": train.COMPILES["loaded"], "loss": float(loss)}))
-"""
-
-
-@pytest.mark.slow
-def test_programs_stored_for_later_processes(tmp_path):
-    """A second process loads the stored programs instead of compiling and computes the same
-    step bit for bit; a corrupt stored file is compiled afresh and replaced, not a crash."""
-    env = os.environ | {"HPOBENCH_JAX_CACHE": str(tmp_path)}
-
-    def step():
-        out = subprocess.run([sys.executable, "-c", _STEP], env=env, capture_output=True, text=True)
-        assert out.returncode == 0, out.stderr[-2000:]
-        return json.loads(out.stdout.splitlines()[-1])
-
-    first = step()
-    stored = list((tmp_path / "hpobench").glob("*.pkl"))
-    assert first["loaded"] == 0 and len(stored) == 3  # init, train step, eval step
-    assert step() == {"loaded": 3, "loss": first["loss"]}
-    stored[0].write_bytes(b"not a program")
-    assert step() == {"loaded": 2, "loss": first["loss"]}
-    assert step() == {"loaded": 3, "loss": first["loss"]}
-
-
-def test_xla_flags_are_part_of_the_program_store_key(monkeypatch):
-    monkeypatch.delenv("XLA_FLAGS", raising=False)
-    base = train._build.__wrapped__()
-    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_use_fusion_emitters=false")
-    assert train._build.__wrapped__() != base  # programs compiled under other flags are not reused
-
-
-@pytest.mark.slow
-def test_cpu_compiler_options_keep_the_numerics(monkeypatch):
-    """The step without YNNPACK fusions (CPU, >1 core) against XLA's default lowering: same loss
-    and parameters after two steps, within float tolerance."""
-    if jax.default_backend() != "cpu":
-        pytest.skip("CPU compiler options")
-    from hpobench import spaces
-    spec = train.Spec(8, 8, 10, "sgd", True, 16, 3, 32)
-    config = dict(spaces.resnet().get_default_configuration()) | {"depth": 8, "width": 8}
-    hp, opt_hp = train.step_inputs(config, 16)
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((32, 16, 16, 3), dtype=np.float32)
-    y = rng.integers(0, 10, 32).astype(np.int32)
-    out = {}
-    lowerings = {"ynn": {"xla_backend_optimization_level": 1},
-                 "xla": {"xla_backend_optimization_level": 1, "xla_cpu_experimental_ynn_fusion_type": ""}}
-    for name, opts in lowerings.items():
-        monkeypatch.setattr(train, "compiler_options", lambda opts=opts: opts)
-        with onednn.off():  # the options matter for XLA's own convolutions, the fallback
-            init, step, _ = train._programs(spec)
-        out[name + "_text"] = step.as_text()
-        state = init(jax.random.key(0), opt_hp)
-        for i in (1, 2):
-            state, loss = step(state, x, y, jax.random.key(0), np.int32(i), np.float32(0.1), hp)
-        out[name] = (float(loss), jax.tree.leaves(state["params"]))
-    assert "ynn_fusion" in out["ynn_text"] and "ynn_fusion" not in out["xla_text"]  # the switch is real
-    assert out["xla"][0] == pytest.approx(out["ynn"][0], rel=1e-4)
-    for a, b in zip(out["xla"][1], out["ynn"][1]):
-        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5)
-
-
-def _chain(config: dict, h: dict, lr):
-    """The per-family optax chain train.py compiled before the shared program (its reference);
-    `h`: the hyperparameters, traced as they were (constants would be folded otherwise)."""
-    if config["optimizer"] == "sgd":
-        mid = [optax.add_decayed_weights(h["weight_decay"]),
-               optax.trace(decay=h["momentum"], nesterov=bool(config["sgd_nesterov"]))]
-    else:
-        mid = [optax.scale_by_adam(h["b1"], h["b2"], h["eps"]), optax.add_decayed_weights(h["weight_decay"])]
-    return optax.chain(optax.clip_by_global_norm(h["clip_norm"]), *mid, optax.scale_by_learning_rate(lr))
-
-
-_FAMILIES = {"nesterov": {"optimizer": "sgd", "sgd_momentum": 0.9, "sgd_nesterov": True},
-             "momentum": {"optimizer": "sgd", "sgd_momentum": 0.7, "sgd_nesterov": False},
-             "adamw": {"optimizer": "adamw", "adamw_beta1": 0.85, "adamw_beta2": 0.99, "adamw_eps": 1e-7}}
-
-
-@pytest.mark.parametrize("family", sorted(_FAMILIES))
-@pytest.mark.parametrize("clip", [False, True])
-@pytest.mark.slow
-def test_optimizer_programs_match_the_optax_chains(family, clip):
-    """A per-family program updates parameters bit for bit as optax's chain for that family (what
-    the recorded studies ran); the shared program picks the same family, equal to float rounding."""
-    config = _FAMILIES[family] | {"weight_decay": 1e-3, "grad_clip": clip, "clip_norm": 0.5}
-    rng = np.random.default_rng(0)
-    params = {"w": rng.standard_normal((3, 3, 16, 32), np.float32), "b": rng.standard_normal(32, np.float32)}
-    grads = [jax.tree.map(lambda p, i=i: np.random.default_rng(i).standard_normal(p.shape, np.float32), params)
-             for i in range(6)]
-    lr = np.float32(0.05)
-    opt_hp = {k: np.float32(v) for k, v in train.optimizer_hparams(config).items()}
-
-    @jax.jit
-    def reference(p, s, g, h):
-        u, s = _chain(config, h, lr).update(g, s, p)
-        return optax.apply_updates(p, u), s
-
-    fixed = (config["optimizer"], bool(config.get("sgd_nesterov", False)))
-    ours = {name: jax.jit(lambda p, s, g, f=f: train._opt_step(g, s, p, lr, f)) for name, f in
-            (("per-family", fixed), ("shared", None))}
-    ref_p, ref_s = params, _chain(config, opt_hp, lr).init(params)
-    got = {name: (params, train._opt_init(params, opt_hp)) for name in ours}
-    for g in grads:
-        ref_p, ref_s = reference(ref_p, ref_s, g, opt_hp)
-        got = {name: step(*got[name], g) for name, step in ours.items()}
-        for a, b in zip(jax.tree.leaves(ref_p), jax.tree.leaves(got["per-family"][0])):
-            np.testing.assert_array_equal(a, b)
-        for a, b in zip(jax.tree.leaves(ref_p), jax.tree.leaves(got["shared"][0])):
-            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
-    assert not np.array_equal(ref_p["w"], params["w"])  # it did move
-
-
 def test_shared_spec_serves_both_families():
     from hpobench import spaces
     from hpobench.data import Dataset
@@ -250,35 +124,16 @@ def test_shared_spec_serves_both_families():
     assert len({train.spec_of(c, ds, 8) for c in (sgd, adamw, plain)}) == 3
     assert len({train.spec_of(c, ds, 8, shared=True) for c in (sgd, adamw, plain)}) == 1
     shared, own = train.spec_of(sgd, ds, 8, shared=True), train.spec_of(sgd, ds, 8)
-    assert train._stored("train", shared) != train._stored("train", own)  # another program, another entry
+    assert programs.stored("train", shared) != programs.stored("train", own)  # another program, another entry
     for part in ("init", "eval"):  # the same for every family and batch size
-        assert train.part_key(part, shared) == train.part_key(part, own) == train.part_key(
+        assert programs.part_key(part, shared) == programs.part_key(part, own) == programs.part_key(
             part, train.spec_of(adamw | {"batch_size": 32}, ds, 8))
-    with pytest.raises(ValueError, match="unknown optimizer 'lion'"):
-        train.optimizer_hparams(sgd | {"optimizer": "lion"})
 
 
-@pytest.mark.slow
-def test_prefetch_builds_once_in_the_background(monkeypatch):
-    """A prefetched spec is built once, off the calling thread; `programs` then returns it."""
-    import threading
-    monkeypatch.setenv("HPOBENCH_JAX_CACHE", "")
-    monkeypatch.setattr(train.env, "cpus_usable", lambda: 2)
-    spec = train.Spec(8, 4, 10, None, None, 8, 3, 16)
-    threads = []
-    build = train._build_program
-    monkeypatch.setattr(train, "_build_program", lambda part, s: threads.append(threading.current_thread().name)
-                        or build(part, s))
-    before = train.COMPILES["count"]
-    train.prefetch(spec)
-    train.prefetch(spec)  # idempotent
-    progs = train.programs(spec)
-    assert train.programs(spec) == progs and train.COMPILES["count"] == before + 3  # init, train, eval
-    assert train.build_seconds(spec) > 0 and train.build_seconds(spec) == 0  # charged once, to the first asker
-    assert len(threads) == 3 and all(t.startswith("hpobench-build") for t in threads)
-    train.prefetch(train.Spec(8, 4, 10, None, None, 8, 3, 24))  # another batch size: its train step only
-    train.programs(train.Spec(8, 4, 10, None, None, 8, 3, 24))
-    assert len(threads) == 4
-    monkeypatch.setattr(train.env, "cpus_usable", lambda: 1)
-    train.prefetch(train.Spec(8, 4, 10, None, None, 8, 3, 40))  # one core: nothing starts
-    assert len(threads) == 4
+def test_step_inputs_are_what_the_programs_take():
+    from hpobench import descent, spaces
+    hp, opt_hp = train.step_inputs(dict(spaces.resnet().get_default_configuration()), 8)
+    assert tuple(hp) == programs.HP_KEYS and tuple(opt_hp) == descent.KEYS
+    assert hp["crop"].dtype == np.int32 and all(v.dtype == np.float32 for k, v in hp.items() if k != "crop")
+
+

@@ -33,9 +33,9 @@ SHAPES = [(8, 4, 8, 8), (8, 8, 16, 8), (8, 4, 16, 16), (14, 8, 8, 8)]
 STEP = """
 import json, sys
 import jax, numpy as np
-from hpobench import spaces, train
+from hpobench import programs, spaces, train
 depth, width, batch, res, steps = map(int, sys.argv[1:6])
-init, step, _ = train.programs(train.Spec(depth, width, 10, "sgd", True, res, 3, batch))
+init, step, _ = programs.STORE.get(programs.Spec(depth, width, 10, "sgd", True, res, 3, batch))
 hp, opt_hp = train.step_inputs(dict(spaces.resnet().get_default_configuration()), res)
 key = jax.random.key(0)
 rng = np.random.default_rng(0)
@@ -43,7 +43,7 @@ state = init(key, opt_hp)
 for i in range(steps):
     x = rng.standard_normal((batch, res, res, 3), dtype=np.float32)
     state, loss = step(state, x, np.arange(batch, dtype=np.int32) % 10, key, np.int32(i + 1), np.float32(0.05), hp)
-print(json.dumps({"loaded": train.COMPILES["loaded"], "loss": float(loss)}))
+print(json.dumps({"loaded": programs.STORE.loaded, "loss": float(loss)}))
 """
 
 

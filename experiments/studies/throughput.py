@@ -14,7 +14,7 @@ img/s over repeats. `jax` is the project's step (oneDNN convolutions and BatchNo
 CPU, `hpobench/onednn.py`), `jax-xla` the same step lowered by XLA alone; `torch-cl` is
 channels_last, `torch-bf16` adds bf16 autocast.
 The first line is the machine's peak: a large fp32 matrix product (GFLOP/s).
-`--second-process` instead times getting the programs (`train.programs`) in a fresh
+`--second-process` instead times getting the programs (`hpobench.programs.STORE.get`) in a fresh
 process with an empty store, then in a second process that finds them stored.
 A measurement, not a test.
 """
@@ -53,9 +53,10 @@ def peak_gflops(n: int = 2048, repeats: int = 5) -> float:
 def step_flops(depth: int, width: int, resolution: int, batch_size: int) -> float:
     """FLOPs of one train step, from XLA's cost analysis of its own lowering (it counts none in
     custom calls); the same architecture in every framework."""
-    from hpobench import onednn, train
+    from hpobench import onednn, programs
     with onednn.off():
-        cost = train._programs(train.Spec(depth, width, 10, "sgd", True, resolution, 3, batch_size))[1].cost_analysis()
+        step = programs.compile_all(programs.Spec(depth, width, 10, "sgd", True, resolution, 3, batch_size))[1]
+        cost = step.cost_analysis()
     cost = cost[0] if isinstance(cost, list) else cost
     return float((cost or {}).get("flops", float("nan")))
 
@@ -65,15 +66,15 @@ def jax_runner(depth: int, width: int, resolution: int, batch_size: int, xla_onl
     own convolutions and BatchNorm instead of oneDNN's (compiled afresh, never stored)."""
     import jax
 
-    from hpobench import onednn, spaces, train
+    from hpobench import onednn, programs, spaces, train
     config = dict(spaces.resnet().get_default_configuration()) | {"depth": depth, "width": width}
-    spec = train.Spec(depth, width, 10, "sgd", True, resolution, 3, batch_size)
+    spec = programs.Spec(depth, width, 10, "sgd", True, resolution, 3, batch_size)
     t0 = time.perf_counter()
     if xla_only:
         with onednn.off():
-            init, step, _ = train._programs(spec)
+            init, step, _ = programs.compile_all(spec)
     else:
-        init, step, _ = train.programs(spec)
+        init, step, _ = programs.STORE.get(spec)
     compile_s = time.perf_counter() - t0
     rng = np.random.default_rng(0)
     x = rng.standard_normal((batch_size, resolution, resolution, 3), dtype=np.float32)
@@ -147,8 +148,8 @@ def torch_runner(depth: int, width: int, resolution: int, batch_size: int, chann
 
 def second_process(depth: int, width: int, resolution: int, batch_size: int) -> tuple[float, float]:
     """Seconds to get the programs in a fresh process with an empty store, then in a second one."""
-    code = ("import json, sys; from hpobench import train; train.programs(train.Spec(*json.loads(sys.argv[1]))); "
-            "print(train.COMPILES['seconds'])")
+    code = ("import json, sys; from hpobench import programs; "
+            "programs.STORE.get(programs.Spec(*json.loads(sys.argv[1]))); print(programs.STORE.seconds)")
     spec = json.dumps([depth, width, 10, "sgd", True, resolution, 3, batch_size])
     with tempfile.TemporaryDirectory() as store:
         env = os.environ | {"HPOBENCH_JAX_CACHE": store}

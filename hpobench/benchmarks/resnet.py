@@ -45,7 +45,7 @@ def make(dataset: str, max_epochs: int = 50, max_fraction: float = 1.0, max_reso
     dataset "folder": `source` is an image folder or archive (`hpobench.data.load_folder`),
     prepared at `native` x `native` px (default 32), resolutions `ladder(native)`.
     shared_programs: one compiled train step for both optimizer families and Nesterov or not (a
-    traced conditional, `hpobench.train._opt_step`): 27 -> 22 train programs for the main job's 30
+    traced conditional, `hpobench.descent.step`): 27 -> 22 train programs for the main job's 30
     configurations, 48 -> 30 for 60. It does not pay at the main job's scale (ResNet-20 w16 b128
     7 px, one core: compile 6.5 s vs 5.0-5.6 s per program, step +2-9%; 22 x 6.5 s ~ 27 x 5.3 s),
     and it is not bit for bit: SGD is, AdamW's parameters differ by up to 9.2e-7 after 8 steps (F1

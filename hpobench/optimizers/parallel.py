@@ -88,12 +88,12 @@ class Serial:
 def _remote(bench, config, fidelity, seed) -> Outcome:
     from distributed import get_worker
     w = get_worker()
-    _pin(w.name)
+    pin(w.name)
     return run_trial(bench, config, fidelity, seed, worker=str(w.name if w.name is not None else w.address))
 
 
 @functools.cache
-def _pin(name) -> None:
+def pin(name) -> None:
     """Pin local worker `name` (0, 1, ...) to one core before JAX starts its threads there.
 
     Measured on 2 cores (ResNet-20 on the oneDNN kernels, `hpobench.experiments.studies.throughput --measure`,
@@ -151,7 +151,7 @@ class Dask:
 
 def default_workers() -> int:
     """Trainings in parallel when the user does not say: one single-core worker per core on a
-    CPU-only machine (2 pinned workers train 1.06-1.39x faster than one 2-thread process, `_pin`),
+    CPU-only machine (2 pinned workers train 1.06-1.39x faster than one 2-thread process, `pin`),
     one process where an accelerator is visible (it runs one training at a time best)."""
     import jax
     return 1 if jax.default_backend() != "cpu" else env.cpus_usable()
