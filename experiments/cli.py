@@ -7,6 +7,7 @@ The top of the one-way flow: it may import every layer, and nothing imports it.
     hpobench evaluate resnet/fashion_mnist --config default --fidelity epochs=1,data_fraction=0.05,resolution=7
     hpobench evaluate resnet/folder --data my_images/ --bench-arg native=64 --fidelity epochs=1,resolution=16
     hpobench tune synthetic/agree --optimizer bohb --budget 2430 --seed 0 --out runs/bohb-0
+    hpobench tune synthetic/agree --optimizer optuna-tpe --option multivariate=true --budget 2430 --out runs/tpe-0
     hpobench tune synthetic/agree --space runs/scope/scoped_space.json --warm-start runs/scope --optimizer smac \
         --budget 2430 --out runs/smac-warm
     hpobench scope --objective experiments/examples/sklearn_objective.py:objective \
@@ -263,7 +264,8 @@ def parser() -> argparse.ArgumentParser:
     # tune (optimizers)
     s = sub.add_parser("tune", help="run an optimizer for a total cost; resumable run record in --out")
     _add_objective_args(s, space=False)
-    s.add_argument("--optimizer", required=True, help="smac | smac-mf | bohb | hyperband | sh | random")
+    s.add_argument("--optimizer", required=True,
+                   help="smac | smac-mf | bohb | hyperband | sh | random | optuna-tpe")
     s.add_argument("--budget", type=float, required=True,
                    help="total cost in the benchmark's unit (epochs x data fraction x resolution^2)")
     s.add_argument("--seed", type=int, default=0)
