@@ -173,8 +173,8 @@ def _line(e: BaseException) -> str:
         text = str(x).strip()
         return f"{type(x).__name__}: {text.splitlines()[0] if text else ''}"
     root = e
-    while root.__cause__ is not None or root.__context__ is not None:
-        root = root.__cause__ or root.__context__
+    while root.__cause__ is not None:  # explicit causes only (`raise ... from`): not json's StopIteration
+        root = root.__cause__
     return first(e) if root is e else f"{first(e)} ({first(root)})"
 
 
