@@ -128,8 +128,13 @@ def load(paths, space: ConfigurationSpace | str | Path | None = None,
     else a JSON file next to the first record: `<record>.space.json`, `space.json` or
     `config_space.json`. The metric is `metric` if given (a Metric, its dict or a name);
     else the meta.json "metric" (the records must agree); else F1, the metric of every
-    record from before metrics were declarable.
+    record from before metrics were declarable. A DataFrame is a table already read
+    (e.g. an Optuna study's, `optuna_study.read`): `space` is then required.
     """
+    if isinstance(paths, pd.DataFrame):
+        if space is None:
+            raise AnalysisError("a table given as a DataFrame needs its space")
+        return paths, _space(space, [], None), _metric(metric, [])
     paths = [Path(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths)]
     if not paths:
         raise AnalysisError("no record given")

@@ -7,6 +7,8 @@ The top of the one-way flow: it may import every layer, and nothing imports it.
     hpobench evaluate resnet/fashion_mnist --config default --fidelity epochs=1,data_fraction=0.05,resolution=7
     hpobench evaluate resnet/folder --data my_images/ --bench-arg native=64 --fidelity epochs=1,resolution=16
     hpobench tune synthetic/agree --optimizer bohb --budget 2430 --seed 0 --out runs/bohb-0
+    hpobench tune synthetic/agree --optimizer optuna-tpe --option multivariate=true --budget 2430 --out runs/tpe-0
+    hpobench importance --optuna sqlite:///study.db --study NAME    # an Optuna study, importance per step
     hpobench tune synthetic/agree --space runs/scope/scoped_space.json --warm-start runs/scope --optimizer smac \
         --budget 2430 --out runs/smac-warm
     hpobench scope --objective experiments/examples/sklearn_objective.py:objective \
@@ -191,10 +193,21 @@ def _analysis(args) -> None:
     from hpobench.analysis import report
     fids = [_fidelity(f) for f in args.fidelity] if args.fidelity else None
     run = report.importance if args.verb == "importance" else report.agreement
+    records, space, metric = args.records, args.space, _metric(args)
+    if (args.optuna is None) == (not records):
+        raise SystemExit("error: give run records (folders or tables) or --optuna STORAGE_URL [--study NAME], "
+                         "one of them")
+    if args.optuna is not None:  # an Optuna study: its table, space and metric (--space, --metric override)
+        from hpobench.analysis import optuna_study
+        study = optuna_study.read(args.optuna, args.study)
+        print("\n".join([study.summary(), *study.notes]), file=sys.stderr)
+        records, space, metric = study.table, space or study.space, metric or study.metric
+    elif args.study is not None:
+        raise SystemExit("error: --study goes with --optuna STORAGE_URL")
     skipped: dict = {}
-    table, figs = run(args.records, args.space, fids, method=args.method, n_boot=args.n_boot,
+    table, figs = run(records, space, fids, method=args.method, n_boot=args.n_boot,
                       level=args.level, seed=args.seed, out=args.out, failed=args.failed,
-                      metric=_metric(args), skipped=skipped)
+                      metric=metric, skipped=skipped)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     if args.verb == "agreement":
@@ -263,7 +276,8 @@ def parser() -> argparse.ArgumentParser:
     # tune (optimizers)
     s = sub.add_parser("tune", help="run an optimizer for a total cost; resumable run record in --out")
     _add_objective_args(s, space=False)
-    s.add_argument("--optimizer", required=True, help="smac | smac-mf | bohb | hyperband | sh | random")
+    s.add_argument("--optimizer", required=True,
+                   help="smac | smac-mf | bohb | hyperband | sh | random | optuna-tpe")
     s.add_argument("--budget", type=float, required=True,
                    help="total cost in the benchmark's unit (epochs x data fraction x resolution^2)")
     s.add_argument("--seed", type=int, default=0)
@@ -330,7 +344,11 @@ def parser() -> argparse.ArgumentParser:
     for verb, help_ in (("importance", "importance per fidelity with bootstrap intervals; writes figures"),
                         ("agreement", "agreement of importance rankings (and performance) across fidelities")):
         s = sub.add_parser(verb, help=help_)
-        s.add_argument("records", nargs="+", metavar="RECORD", help="run directories or Parquet/CSV trial tables")
+        s.add_argument("records", nargs="*", metavar="RECORD", help="run directories or Parquet/CSV trial tables")
+        s.add_argument("--optuna", default=None, metavar="STORAGE_URL",
+                       help="read an Optuna study instead (read-only): an RDB URL such as sqlite:///study.db, or "
+                            "an SQLite or journal file; intermediate values are rows at their step (fidelity)")
+        s.add_argument("--study", default=None, metavar="NAME", help="with --optuna: the study (default: the only one)")
         s.add_argument("--space", default=None,
                        help="ConfigSpace JSON (default: the meta.json of the record's folder, or a space JSON "
                             "next to the record)")

@@ -5,8 +5,9 @@ random configurations at a low fidelity, a subset of them at a higher "probe"
 fidelity, computes importance at both with bootstrap intervals, estimates how
 well the cheap ranking agrees with the probe's, and decides the scope
 (`hpobench.analysis.scope`). It writes to `--out`: `report.md`, its figures,
-`scoped_space.json` (for `hpobench tune --space`) and every trial as Parquet
-(`evaluations.parquet`). Interrupted, it resumes from `--out`.
+`scoped_space.json` (for `hpobench tune --space`; beside it the same space for Optuna, W&B
+and Ray Tune, `hpobench.export`) and every trial as Parquet (`evaluations.parquet`).
+Interrupted, it resumes from `--out`.
 
 How fidelities are chosen when not given: a ladder halves data_fraction and
 epochs in turn from the full point (resolution stays where `--resolution` puts
@@ -177,7 +178,7 @@ def run(name, budget: float, out: str | Path, low: dict | None = None, probe: di
     (to study the stopping rule; `experiments/studies/scope_adaptive.py`).
     """
     import hpobench
-    from hpobench import spaces
+    from hpobench import export, spaces
     from hpobench.analysis import agreement, importance, plots
     from hpobench.analysis import scope as scoping
     from hpobench.benchmarks import F1, Benchmark
@@ -245,6 +246,7 @@ def run(name, budget: float, out: str | Path, low: dict | None = None, probe: di
         if method == "fanova":
             figs += plots.marginals(low_imp, space, out / "marginals")
         (out / "scoped_space.json").write_text(spaces.to_json(decision.space))
+        export.write(out, decision.space, decision.fix, bench.metric, bench.name)  # for Optuna, W&B, Ray Tune
         (out / "report.md").write_text(_report(bench, budget, p, df, decision, imps, figs, out))
     return decision
 

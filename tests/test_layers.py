@@ -13,7 +13,8 @@ from sources import ROOT, SETUPTOOLS, modules, package_dir
 # that calls them; the package's __init__ is the public API, which may (lazily) reach the optimizers;
 # the command line is in experiments, the top of the flow below the paper.
 LAYERS = [
-    ("helpers", ["hpobench.env", "hpobench.fidelity", "hpobench.heap", "hpobench.spaces"]),
+    ("helpers", ["hpobench.env", "hpobench.fidelity", "hpobench.heap", "hpobench.spaces", "hpobench.distributions",
+                 "hpobench.export"]),
     ("data", ["hpobench.data"]),
     ("models", ["hpobench.models", "hpobench.onednn"]),
     ("train", ["hpobench.descent", "hpobench.programs", "hpobench.train"]),

@@ -18,7 +18,7 @@ from hpobench.optimizers.parallel import ExecutorError
 from hpobench.optimizers.record import RecordError
 
 FULL = 81  # cost of one full-fidelity trial of the synthetic benchmarks
-BUDGETS = {"random": 6, "smac": 5, "sh": 6, "hyperband": 6, "bohb": 6, "smac-mf": 4}
+BUDGETS = {"random": 6, "smac": 5, "sh": 6, "hyperband": 6, "bohb": 6, "smac-mf": 4, "optuna-tpe": 5}
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +103,7 @@ def test_budget_axis_is_configurable(bench):
         t["status"] == "ok"]).all()
 
 
-@pytest.mark.parametrize("name", ["bohb", "smac"])
+@pytest.mark.parametrize("name", ["bohb", "smac", "optuna-tpe"])
 def test_scoped_space(name, bench):
     scoped = spaces.fix(bench.config_space, {"branch": "right", "x0": 0.3, "cat": "b"})
     budget = 6 * FULL

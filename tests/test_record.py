@@ -44,7 +44,7 @@ def _cut(src: Path, dst: Path, keep: float) -> int:
     return n
 
 
-@pytest.mark.parametrize("name", ["random", "sh", "hyperband", "bohb", "smac",
+@pytest.mark.parametrize("name", ["random", "sh", "hyperband", "bohb", "smac", "optuna-tpe",
                                   pytest.param("smac-mf", marks=pytest.mark.slow)])
 def test_resume_reproduces_the_uninterrupted_run(name, tmp_path):
     budget = 5 * FULL
@@ -52,7 +52,8 @@ def test_resume_reproduces_the_uninterrupted_run(name, tmp_path):
     n = _cut(tmp_path / "ref", tmp_path / "killed", keep=0.6)
     asked = {e["trial"] for e in _events(tmp_path / "killed")[:n] if e["event"] == "ask"}
     told = {e["trial"] for e in _events(tmp_path / "killed")[:n] if e["event"] == "tell"}
-    assert len(asked) > len(told) or name in ("random", "smac", "smac-mf")  # batch optimizers: trials were running
+    # batch optimizers: trials were running
+    assert len(asked) > len(told) or name in ("random", "smac", "smac-mf", "optuna-tpe")
     run = hpobench.tune("synthetic/agree", name, budget=budget, seed=7, out=tmp_path / "killed")
     assert _events(tmp_path / "killed") == _events(tmp_path / "ref")
     pd.testing.assert_series_equal(run.trials["f1"], ref.trials["f1"])

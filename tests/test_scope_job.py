@@ -2,8 +2,10 @@
 
 import json
 
+import optuna
 import pandas as pd
 import pytest
+from ConfigSpace import Configuration
 
 import hpobench
 from hpobench import spaces
@@ -65,10 +67,15 @@ def test_cli_rejects_bad_round_settings_before_compute(tmp_path, capsys):
 def test_scope_writes_report_space_and_trials_and_resumes(tmp_path):
     out = tmp_path / "scope"
     dec = scope.run("synthetic/agree", 600, out, n_boot=30, progress=False, adaptive=False)
-    for f in ("report.md", "scoped_space.json", "evaluations.parquet", "importance.png", "decision.png"):
+    for f in ("report.md", "scoped_space.json", "evaluations.parquet", "importance.png", "decision.png",
+              "scoped_space_optuna.py", "scoped_space_wandb.yaml", "scoped_space_ray.py"):
         assert (out / f).exists(), f
     reduced = spaces.load(out / "scoped_space.json")
     spaces.check_subspace(reduced, hpobench.get("synthetic/agree").config_space)
+    snippet: dict = {}  # the same space for Optuna (tests/test_export.py checks the three in depth)
+    exec((out / "scoped_space_optuna.py").read_text(), snippet)
+    study = optuna.create_study(direction=snippet["DIRECTION"])
+    Configuration(reduced, values=snippet["suggest"](study.ask()))
     assert set(dec.tune) <= set(reduced)
     report = (out / "report.md").read_text()
     assert dec.verdict in report and "hpobench tune synthetic/agree --space" in report

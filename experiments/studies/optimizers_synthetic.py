@@ -153,7 +153,8 @@ def main(argv=None) -> None:
     p.add_argument("--seeds", type=int, default=10)
     p.add_argument("--full-trials", type=float, default=30, help="budget in full-fidelity trials")
     p.add_argument("--benchmarks", nargs="+", default=list(BENCHMARKS))
-    p.add_argument("--optimizers", nargs="+", default=["random", "sh", "hyperband", "bohb", "smac", "smac-mf"])
+    p.add_argument("--optimizers", nargs="+",
+                   default=["random", "sh", "hyperband", "bohb", "smac", "smac-mf", "optuna-tpe"])
     p.add_argument("--out", default="results/optimizers_synthetic")
     args = p.parse_args(argv)
     out = Path(args.out)
