@@ -125,6 +125,38 @@ class Surrogate:
         return np.asarray(self.partition.model.predict(Xc), float)
 
 
+@dataclass
+class Mean:
+    """Surrogates averaged: the value under uncertainty about which of them is right (equal weights)."""
+
+    parts: list[Surrogate]
+
+    @property
+    def live(self) -> np.ndarray:
+        return np.unique(np.concatenate([s.live for s in self.parts]))
+
+    @property
+    def interactions(self) -> dict:
+        out: dict = {}
+        for s in self.parts:
+            for k, v in s.interactions.items():
+                out[k] = max(out.get(k, 0.0), v)
+        return out
+
+    @property
+    def seed(self) -> int:
+        return self.parts[0].seed
+
+    def __call__(self, X: np.ndarray) -> np.ndarray:
+        return np.mean([s(X) for s in self.parts], 0)
+
+
+def mean(*fitted: list[Surrogate]) -> list[Mean]:
+    """Lists of surrogates (`fit_all`'s, one per table) averaged position by position: the point
+    surrogates, then resample b of each (as many as the shortest list has)."""
+    return [Mean(list(group)) for group in zip(*fitted)]
+
+
 def surrogate(enc: Encoded, seed: int = 0, pairs: int = 0) -> Surrogate | None:
     """The boosted fANOVA surrogate of `enc`, with the interactions of its `pairs` largest shares
     (None when the table has nothing to fit: a constant metric, or no hyperparameter that varies)."""

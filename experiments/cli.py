@@ -233,13 +233,16 @@ def _scope(args) -> None:
     if not args.adaptive and (args.rounds is not None or args.first is not None):
         raise SystemExit("error: --rounds and --first set the adaptive design's rounds; add --adaptive")
     bench, kwargs = _bench(args)
-    decision = scope.run(bench, args.budget, args.out, low=_fidelity(args.low, "--low") or None,
-                         probe=_fidelity(args.probe, "--probe") or None, n_low=args.n_low, n_probe=args.n_probe,
-                         resolution=args.resolution, seed=args.seed, method=args.method, workers=_workers(args),
-                         scheduler=args.scheduler, progress=not args.quiet, bench_kwargs=kwargs,
-                         adaptive=args.adaptive, rounds=scope.ROUNDS if args.rounds is None else args.rounds,
-                         first=scope.FIRST if args.first is None else _first(args.first))
-    print(decision.summary())
+    hold = _pairs(args.hold.split(","), "--hold") if args.hold else None
+    result = scope.run(bench, args.budget, args.out, low=_fidelity(args.low, "--low") or None,
+                       probe=_fidelity(args.probe, "--probe") or None, n_low=args.n_low, n_probe=args.n_probe,
+                       resolution=args.resolution, seed=args.seed, method=args.method, workers=_workers(args),
+                       scheduler=args.scheduler, progress=not args.quiet, bench_kwargs=kwargs,
+                       adaptive=args.adaptive, rounds=scope.ROUNDS if args.rounds is None else args.rounds,
+                       first=scope.FIRST if args.first is None else _first(args.first), rule=args.rule,
+                       tune_budget=scope.TUNE_BUDGET if args.tune_budget is None else args.tune_budget,
+                       max_tune=args.max_tune, hold=hold, anchor=args.anchor)
+    print(result.summary())
     print(f"report: {args.out}/report.md; scoped space: {args.out}/scoped_space.json")
 
 
@@ -317,6 +320,17 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--rounds", type=int, default=None, help="with --adaptive: rounds at most (default 4)")
     s.add_argument("--first", default=None, metavar="N_LOW,N_PROBE",
                    help="with --adaptive: the first round's configurations (default 20,15)")
+    s.add_argument("--tune-budget", type=int, default=None, metavar="N",
+                   help="full-fidelity trainings you will tune with afterwards (default: scope.TUNE_BUDGET, 20): "
+                        "fewer choose fewer hyperparameters")
+    s.add_argument("--max-tune", type=int, default=None, metavar="K", help="tune at most K hyperparameters")
+    s.add_argument("--hold", default=None, metavar="NAME=VALUE,...",
+                   help="hyperparameters held at these values while scoping (reported as held, not judged)")
+    s.add_argument("--anchor", default="best", choices=["best", "default"],
+                   help="where untuned hyperparameters stay: the best configuration found (default) or the default")
+    s.add_argument("--rule", default="budget", choices=["budget", "variance"],
+                   help="budget: what --tune-budget trainings can buy (default); variance: study v2's rule, the "
+                        "smallest set carrying 95%% of fANOVA's variance (with --adaptive)")
     s.add_argument("--resolution", type=int, default=None, help="resolution of the automatic ladder")
     s.add_argument("--method", default="fanova", choices=["fanova", "ped-anova"])
     s.add_argument("--seed", type=int, default=0)

@@ -87,9 +87,9 @@ def test_no_module_imports_a_higher_layer_or_the_cli():
 
 def test_the_check_sees_lazy_and_relative_imports(tmp_path):
     f = tmp_path / "x.py"
-    f.write_text("def f():\n    from hpobench.analysis import scope\n    from . import base\n")
-    assert imports("hpobench.benchmarks.x", f) == [(2, "hpobench.analysis.scope"), (3, "hpobench.benchmarks.base")]
-    assert layer("hpobench.analysis.scope") > layer("hpobench.benchmarks.x")
+    f.write_text("def f():\n    from hpobench.analysis import decision\n    from . import base\n")
+    assert imports("hpobench.benchmarks.x", f) == [(2, "hpobench.analysis.decision"), (3, "hpobench.benchmarks.base")]
+    assert layer("hpobench.analysis.decision") > layer("hpobench.benchmarks.x")
     assert _under("hpobench.experiments.studies.stress", STUDIES) and not _under("hpobench.experiments.scope", STUDIES)
     with pytest.raises(KeyError, match="no layer"):
         layer("hpobench.newmodule")

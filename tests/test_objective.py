@@ -124,7 +124,7 @@ def test_python_api(files):
     run = hpobench.tune(bench, "smac", budget=5, seed=0)
     assert run.incumbent_value <= run.default_value and len(run.trials) == 5
     from hpobench.experiments import scope
-    dec = scope.run(bench, 6, files / "scope", n_low=20, n_probe=15, progress=False, n_boot=10)
+    dec = scope.run(bench, 6, files / "scope", n_low=20, n_probe=15, progress=False, n_boot=10).decision
     assert set(dec.tune) <= {"x", "y"}
 
 

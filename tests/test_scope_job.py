@@ -46,14 +46,14 @@ def test_rounds_fit_the_budget_and_the_plan_cost_split():
 ])
 def test_round_settings_that_cannot_fit_fail_before_compute(tmp_path, kw, match):
     with pytest.raises(ValueError, match=match):
-        scope.run("synthetic/partial", 300, tmp_path / "out", progress=False, adaptive=True, **kw)
+        scope.run("synthetic/partial", 300, tmp_path / "out", progress=False, adaptive=True, rule="variance", **kw)
     assert not (tmp_path / "out").exists()
 
 
 def test_cli_rejects_bad_round_settings_before_compute(tmp_path, capsys):
     from hpobench.experiments import cli
     assert cli.main(["scope", "synthetic/partial", "--budget", "300", "--out", str(tmp_path / "o"),
-                     "--adaptive", "--rounds", "50"]) == 2
+                     "--adaptive", "--rule", "variance", "--rounds", "50"]) == 2
     assert "50 rounds do not fit budget 300" in capsys.readouterr().err
     with pytest.raises(SystemExit, match="--first takes N_LOW,N_PROBE"):
         cli.main(["scope", "synthetic/partial", "--budget", "300", "--out", str(tmp_path / "o"), "--adaptive",
@@ -66,8 +66,8 @@ def test_cli_rejects_bad_round_settings_before_compute(tmp_path, capsys):
 @pytest.mark.slow
 def test_scope_writes_report_space_and_trials_and_resumes(tmp_path):
     out = tmp_path / "scope"
-    dec = scope.run("synthetic/agree", 600, out, n_boot=30, progress=False, adaptive=False)
-    for f in ("report.md", "scoped_space.json", "evaluations.parquet", "importance.png", "decision.png",
+    dec = scope.run("synthetic/agree", 600, out, n_boot=30, progress=False, adaptive=False).decision
+    for f in ("report.md", "scoped_space.json", "evaluations.parquet", "importance.png", "decision.json",
               "scoped_space_optuna.py", "scoped_space_wandb.yaml", "scoped_space_ray.py"):
         assert (out / f).exists(), f
     reduced = spaces.load(out / "scoped_space.json")
@@ -78,7 +78,14 @@ def test_scope_writes_report_space_and_trials_and_resumes(tmp_path):
     Configuration(reduced, values=snippet["suggest"](study.ask()))
     assert set(dec.tune) <= set(reduced)
     report = (out / "report.md").read_text()
-    assert dec.verdict in report and "hpobench tune synthetic/agree --space" in report
+    assert dec.verdict in report and "hpobench tune synthetic/agree" in report
+    assert report.index("**Tune") < report.index("## How it was decided")  # the answer first
+    for x in dec.tune:  # the scoped space holds the narrowed ranges, the anchor as defaults
+        r = dec.ranges.get(x)
+        if isinstance(r, tuple):
+            assert reduced[x].lower == pytest.approx(max(r[0], reduced[x].lower)) and reduced[x].upper <= r[1] + 1e-9
+    assert dict(reduced.get_default_configuration()).items() >= {k: v for k, v in dec.anchor.items()
+                                                                  if k in reduced}.items() or dec.tune
     df = pd.read_parquet(out / "evaluations.parquet")
     assert len(df) == 40 + 15 and df["key"].is_unique
     before = df.copy()
@@ -92,9 +99,10 @@ def test_scope_writes_report_space_and_trials_and_resumes(tmp_path):
 @pytest.mark.slow
 def test_adaptive_scope_stops_when_settled_reports_rounds_and_resumes(tmp_path):
     out = tmp_path / "scope"
-    dec = scope.run("synthetic/agree", 600, out, n_boot=20, progress=False, adaptive=True)
+    res = scope.run("synthetic/agree", 600, out, n_boot=20, progress=False, adaptive=True, rule="variance")
+    dec = res.decision
     rounds = json.loads((out / "rounds.json").read_text())
-    assert rounds == dec.rounds and [r["n_low"] for r in rounds] == [20, 25, 30, 35][:len(rounds)]
+    assert rounds == res.rounds and [r["n_low"] for r in rounds] == [20, 25, 30, 35][:len(rounds)]
     assert all(not r["settled"] for r in rounds[:-1])  # it stopped at the first settled round, if any
     assert dec.settled == rounds[-1]["settled"] and (dec.settled or len(rounds) == 4)
     df = pd.read_parquet(out / "evaluations.parquet")
@@ -107,13 +115,14 @@ def test_adaptive_scope_stops_when_settled_reports_rounds_and_resumes(tmp_path):
                  "decided after round" if dec.settled else "UNDECIDED when the budget ran out"):
         assert text in report, text
     before = df.copy()
-    again = scope.run("synthetic/agree", 600, out, n_boot=20, progress=False, adaptive=True)  # resumes: nothing re-run
-    pd.testing.assert_frame_equal(pd.read_parquet(out / "evaluations.parquet"), before)
-    assert again.tune == dec.tune and again.rounds == dec.rounds
-    every = scope.run("synthetic/agree", 600, out, n_boot=20, progress=False, adaptive=True, stop=False)  # every round
+    again = scope.run("synthetic/agree", 600, out, n_boot=20, progress=False, adaptive=True, rule="variance")
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "evaluations.parquet"), before)  # resumed: nothing re-run
+    assert again.decision.tune == dec.tune and again.rounds == res.rounds
+    every = scope.run("synthetic/agree", 600, out, n_boot=20, progress=False, adaptive=True, rule="variance",
+                      stop=False)  # every round
     assert len(every.rounds) == 4 and every.rounds[:len(rounds)] == rounds
     with pytest.raises(ValueError, match="other settings"):
-        scope.run("synthetic/agree", 600, out, rounds=3, progress=False, adaptive=True)
+        scope.run("synthetic/agree", 600, out, rounds=3, progress=False, adaptive=True, rule="variance")
 
 
 def test_the_adaptive_comparison_pairs_designs_by_instance():

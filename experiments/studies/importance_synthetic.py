@@ -31,7 +31,7 @@ import pandas as pd
 from scipy import stats
 
 import hpobench
-from hpobench.analysis import agreement, bootstrap, data, fanova, importance, ped_anova, plots, sample, scope
+from hpobench.analysis import agreement, bootstrap, data, fanova, importance, ped_anova, plots, sample, shares
 from hpobench.fidelity import Fidelity
 
 OUT = Path("results/analysis_synthetic")
@@ -162,7 +162,7 @@ def agreement_stage(n_low: int = 300, n_probe: int = 100, seeds=range(40), n_boo
     if reuse and (OUT / "agreement.csv").exists() and (OUT / "rule_grid.csv").exists():
         return summarise_agreement(pd.read_csv(OUT / "agreement.csv"), pd.read_csv(OUT / "rule_grid.csv"))
     rows, decisions = [], []
-    grid = [scope.Rule(target=t, agree=a) for t in (0.8, 0.9, 0.95) for a in (0.3, 0.4, 0.5, 0.6, 0.7)]
+    grid = [shares.Rule(target=t, agree=a) for t in (0.8, 0.9, 0.95) for a in (0.3, 0.4, 0.5, 0.6, 0.7)]
     for s in seeds:
         b = instance(s)
         df = sample.table(b, n_low, [LOW, FULL], seed=s, probe={1: n_probe})
@@ -177,7 +177,7 @@ def agreement_stage(n_low: int = 300, n_probe: int = 100, seeds=range(40), n_boo
                          reliability_low=low.reliability, reliability_probe=probe.reliability,
                          perf_spearman=perf["estimate"], perf_lower=perf["lower"], perf_upper=perf["upper"]))
         for rule in grid:
-            dec = scope.decide(low, b.config_space, probe, rule)
+            dec = shares.decide(low, b.config_space, probe, rule)
             decisions.append(dict(seed=s, designed=b.truth.agreement, target=rule.target, agree=rule.agree,
                                   verdict=dec.verdict, tuned=len(dec.tune),
                                   captured=sum(tf[n] for n in dec.tune) / sum(tf.values())))

@@ -7,7 +7,7 @@ for the rest; hyperparameters outside the scope stay at their defaults.
     all       tune all 25 hyperparameters; scoping costs nothing
     expert    learning_rate and batch_size only (the popular advice); free
     low-topk  fANOVA on `--n-low` configurations at the low fidelity; top `--k` (+ their parents)
-    tool      `hpobench.analysis.scope.decide`: the low fidelity plus `--n-probe` of the same
+    tool      `hpobench.analysis.shares.decide`: the low fidelity plus `--n-probe` of the same
               configurations at the probe fidelity; agreement decides how much to keep
               ("higher fidelity needed" keeps everything)
     oracle    fANOVA at full fidelity on every recorded configuration; top k; free and
@@ -58,7 +58,7 @@ import pandas as pd
 from scipy import stats
 
 import hpobench
-from hpobench.analysis import data, importance, scope
+from hpobench.analysis import data, importance, shares
 from hpobench.analysis.compare import NO_OPTIMIZER, anytime, at_total, table, versus_all
 from hpobench.benchmarks import study as study_table
 from hpobench.benchmarks import tabular
@@ -113,13 +113,13 @@ def scope_for(strategy: str, study: pd.DataFrame, live, s: Setup, seed: int) -> 
     if strategy == "tool":
         low, probe = (Fidelity.of(live.fidelity(f)) for f in (s.low, s.probe))
         imps = importance.per_fidelity(rows, space, [low, probe], n_boot=s.n_boot, seed=seed)
-        d = scope.decide(imps[low], space, imps[probe])
+        d = shares.decide(imps[low], space, imps[probe])
         return Scope(d.space, float(rows["cost"].sum()), d.tune, d.verdict)
     raise ValueError(f"unknown strategy {strategy!r}; known: {STRATEGIES}")
 
 
 def _reduced(space, keep, cost: float) -> Scope:
-    reduced, _, _, kept = scope.reduce(space, set(keep))
+    reduced, _, _, kept = hpobench.spaces.reduce(space, set(keep))
     return Scope(reduced, cost, [n for n in space if n in kept])
 
 

@@ -94,7 +94,7 @@ def run_seed(name: str, kwargs: dict, seed: int, optimizers, s, work: Path) -> l
     total = s.total_trials * full
     out = work / bench.name.replace("/", "_") / f"scope-{seed}"
     decision = scope.run(name, s.scope_trials * full, out, seed=seed, n_boot=s.n_boot, progress=False,
-                         bench_kwargs=kw, adaptive=True)  # as recorded: the design was the default then
+                         bench_kwargs=kw, adaptive=True, rule="variance").decision  # as recorded: then the default
     spent = float(pd.read_parquet(out / "evaluations.parquet")["cost"].sum())
     clean = hpobench.get(name, **kw, noise=0) if name == "synthetic" else None
     f_star = synth.optimum(clean)[0] if clean is not None else math.nan
