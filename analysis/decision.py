@@ -42,6 +42,7 @@ from ConfigSpace import ConfigurationSpace
 from hpobench import spaces
 from hpobench.analysis import agreement, data, tunability
 from hpobench.analysis.importance import Importance
+from hpobench.fidelity import Fidelity
 
 
 @dataclass(frozen=True)
@@ -127,18 +128,21 @@ class Decision:
                                 "steps": [asdict(s) for s in c.steps]} for k, c in self.choices.items()}}
 
 
-def best(df: pd.DataFrame, space: ConfigurationSpace, fidelity, metric) -> dict | None:
-    """The best configuration recorded at `fidelity` (successful trials only), as typed values."""
-    rows = data.at(df, fidelity)
-    rows = rows[rows["status"].astype(str) == "ok"] if "status" in rows else rows
-    if rows.empty:
-        return None
-    col = data.metric_column(rows, metric)
-    y = metric.sign * pd.to_numeric(rows[col], errors="coerce")
-    if not np.isfinite(y).any():
-        return None
-    row = rows.loc[y.idxmax()]
-    return spaces.typed(space, {n: row[data.CONFIG + n] for n in space if data.CONFIG + n in row})
+def top(df: pd.DataFrame, space: ConfigurationSpace, fidelities, metric, k: int = 3) -> list[dict]:
+    """The `k` best configurations (successful trials) at the first of `fidelities` that has any:
+    [{fidelity (label), value, config_id, config (typed values)}], best first."""
+    for f in fidelities:
+        rows = data.at(df, f)
+        rows = rows[rows["status"].astype(str) == "ok"] if "status" in rows else rows
+        if rows.empty:
+            continue
+        col = data.metric_column(rows, metric)
+        y = metric.sign * pd.to_numeric(rows[col], errors="coerce")
+        rows = rows.assign(_y=y)[np.isfinite(y)].sort_values("_y", ascending=False, kind="stable").head(k)
+        return [{"fidelity": Fidelity.of(f).label, "value": float(r[col]), "config_id": int(r.get("config_id", -1)),
+                 "config": spaces.typed(space, {n: r[data.CONFIG + n] for n in space if data.CONFIG + n in r})}
+                for _, r in rows.iterrows()]
+    return []
 
 
 def decide(low: Importance, space: ConfigurationSpace, anchor: dict, n: int, probe: Importance | None = None,

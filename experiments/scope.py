@@ -315,7 +315,7 @@ def run(name, budget: float, out: str | Path, low: dict | None = None, probe: di
         if last or (stop and dec.settled):
             break
     spent = float(df["cost"].sum())
-    best = _best(df, space, bench.metric, (pr_f, lo_f))
+    best = deciding.top(df, space, (pr_f, lo_f), bench.metric)
     if rule == "variance":
         from hpobench.analysis import agreement
         rs = history if adaptive else [history[-1]]
@@ -352,23 +352,6 @@ def _finish(bench, out: Path, p: Plan, df, budget: float, result: Outcome, imps:
         write_text_atomic(out / "decision.json", json.dumps(dec.to_dict(), indent=1, default=str))
     (out / "report.md").write_text(_report(bench, budget, p, df, result, imps, figs, out))
     return result
-
-
-def _best(df, space, metric, fids, k: int = 3) -> list[dict]:
-    """The `k` best configurations at the first of `fids` that has any (the probe, else the low fidelity)."""
-    from hpobench import spaces
-    from hpobench.analysis import data
-    for f in fids:
-        rows = data.at(df, f)
-        rows = rows[rows["status"].astype(str) == "ok"]
-        if rows.empty:
-            continue
-        col = data.metric_column(rows, metric)
-        top = rows.assign(_y=metric.sign * rows[col].astype(float)).sort_values("_y", ascending=False).head(k)
-        return [{"fidelity": f.label, "value": float(r[col]), "config_id": int(r["config_id"]),
-                 "config": spaces.typed(space, {n: r[data.CONFIG + n] for n in space if data.CONFIG + n in r})}
-                for _, r in top.iterrows()]
-    return []
 
 
 def _load_rounds(out: Path) -> list[dict]:

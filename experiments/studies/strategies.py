@@ -7,9 +7,14 @@ for the rest; hyperparameters outside the scope stay at their defaults.
     all       tune all 25 hyperparameters; scoping costs nothing
     expert    learning_rate and batch_size only (the popular advice); free
     low-topk  fANOVA on `--n-low` configurations at the low fidelity; top `--k` (+ their parents)
-    tool      `hpobench.analysis.shares.decide`: the low fidelity plus `--n-probe` of the same
-              configurations at the probe fidelity; agreement decides how much to keep
-              ("higher fidelity needed" keeps everything)
+    tool      study v2's tool, `hpobench.analysis.shares.decide`: the low fidelity plus `--n-probe`
+              of the same configurations at the probe fidelity; agreement decides how much to keep
+              ("higher fidelity needed" keeps everything); the rest at their defaults
+    tool-budget  the budget-aware scope, `hpobench.analysis.decision.decide`, on the same data: the
+              subset the remaining full trainings can buy, narrowed ranges, the rest at the best
+              configuration found, which the tuner evaluates first (the scoped space's default); the
+              `CONFIRM` best at the low fidelity also run at the probe (as the scope job does), so
+              the anchor is the low fidelity's incumbent confirmed at the probe
     oracle    fANOVA at full fidelity on every recorded configuration; top k; free and
               unattainable in practice: the reference for what scoping could gain
     random-k  k hyperparameters drawn at random; free
@@ -58,14 +63,16 @@ import pandas as pd
 from scipy import stats
 
 import hpobench
-from hpobench.analysis import data, importance, shares
+from hpobench.analysis import data, decision, importance, shares
 from hpobench.analysis.compare import NO_OPTIMIZER, anytime, at_total, table, versus_all
 from hpobench.benchmarks import study as study_table
 from hpobench.benchmarks import tabular
 from hpobench.fidelity import Fidelity
 from hpobench.optimizers import record
 
-STRATEGIES = ("all", "expert", "low-topk", "tool", "oracle", "random-k", "one-epoch")
+STRATEGIES = ("all", "expert", "low-topk", "tool", "tool-budget", "oracle", "random-k", "one-epoch")
+SCOPED = ("low-topk", "tool", "tool-budget", "one-epoch")  # strategies that read the seed's recorded trainings
+CONFIRM = 5  # tool-budget: the best configurations at the low fidelity also run at the probe
 EXPERT = ("learning_rate", "batch_size")
 LIVE = "resnet/cifar10-cpu"
 FRACTIONS = (0.1, 0.25, 0.5, 0.75, 1.0)
@@ -105,16 +112,24 @@ def scope_for(strategy: str, study: pd.DataFrame, live, s: Setup, seed: int) -> 
         full = data.at(study, live.full_fidelity)
         imp = importance.importance(full, space, fidelity=live.full_fidelity, n_boot=0, seed=seed)
         return _reduced(space, imp.ranking[: s.k], 0.0)
-    rows = _draw(study, live, s, rng)
+    rows = _draw(study, live, s, rng, CONFIRM if strategy == "tool-budget" else 0)
     if strategy == "low-topk":
         rows = data.at(rows, live.fidelity(s.low))
         imp = importance.importance(rows, space, fidelity=live.fidelity(s.low), n_boot=0, seed=seed)
         return _reduced(space, imp.ranking[: s.k], float(rows["cost"].sum()))
-    if strategy == "tool":
+    if strategy in ("tool", "tool-budget"):
         low, probe = (Fidelity.of(live.fidelity(f)) for f in (s.low, s.probe))
         imps = importance.per_fidelity(rows, space, [low, probe], n_boot=s.n_boot, seed=seed)
-        d = shares.decide(imps[low], space, imps[probe])
-        return Scope(d.space, float(rows["cost"].sum()), d.tune, d.verdict)
+        cost = float(rows["cost"].sum())
+        if strategy == "tool":
+            d = shares.decide(imps[low], space, imps[probe])
+            return Scope(d.space, cost, d.tune, d.verdict)
+        full = live.cost(live.full_fidelity)
+        best = decision.top(rows, space, (probe, low), live.metric, k=1)[0]
+        n = max(1, int(s.budget - cost / full))  # the full trainings left to tune with
+        d = decision.decide(imps[low], space, best["config"], n, imps[probe], f"the best found at {best['fidelity']}",
+                            seed=seed, screen_cost=live.cost(low) / full)
+        return Scope(d.space, cost, d.tune, d.verdict)
     raise ValueError(f"unknown strategy {strategy!r}; known: {STRATEGIES}")
 
 
@@ -135,12 +150,15 @@ def _chosen(study: pd.DataFrame, live, s: Setup, rng) -> list[int]:
     return ([0] if 0 in ids else []) + rng.choice(rest, s.n_low - (0 in ids), replace=False).tolist()
 
 
-def _draw(study: pd.DataFrame, live, s: Setup, rng) -> pd.DataFrame:
-    """Rows of the chosen configurations at the low fidelity, and of the first `n_probe` of them at
-    the probe fidelity: what a practitioner would have run."""
+def _draw(study: pd.DataFrame, live, s: Setup, rng, confirm: int = 0) -> pd.DataFrame:
+    """Rows of the chosen configurations at the low fidelity, and at the probe fidelity of the first
+    `n_probe` of them plus the `confirm` best at the low fidelity: what a practitioner would have run."""
     chosen = _chosen(study, live, s, rng)
     low, probe = (data.at(study, live.fidelity(f)) for f in (s.low, s.probe))
-    return pd.concat([low[low["config_id"].isin(chosen)], probe[probe["config_id"].isin(chosen[: s.n_probe])]])
+    low = low[low["config_id"].isin(chosen)]
+    best = low.assign(score=tabular.scored_f1(low)).sort_values(["score", "config_id"], ascending=[False, True])
+    promoted = set(chosen[: s.n_probe]) | set(best["config_id"].head(confirm))
+    return pd.concat([low, probe[probe["config_id"].isin(promoted)]])
 
 
 def one_epoch(study: pd.DataFrame, live, bench, s: Setup, seed: int) -> tuple[float, pd.DataFrame, list[dict]]:
@@ -292,7 +310,7 @@ def main(argv=None) -> None:
                               for o in a.optimizers for st in a.strategies))  # seed-major: pairs complete early
     todo = [] if a.summarise else todo
     for st, _, sd in todo:  # bad settings fail before any run (e.g. too few recorded configurations)
-        if st in ("low-topk", "tool", "one-epoch"):
+        if st in SCOPED:
             _chosen(study, live, s, np.random.default_rng(sd))
     settings = {"setup": asdict(s), "bench": bench.name, "table_rows": len(study),
                 "surrogate": bench.meta.get("forest")}
