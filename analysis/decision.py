@@ -88,8 +88,9 @@ class Decision:
 
     @property
     def plan(self) -> Plan:
-        """The recommended plan: the one predicted best (ties to the simpler)."""
-        return max(self.plans, key=lambda p: p.predicted)
+        """The recommended plan: the one predicted best."""
+        ranked = [p for p in self.plans if np.isfinite(p.predicted)]
+        return max(ranked, key=lambda p: p.predicted) if ranked else self.plans[0]
 
     def table(self) -> pd.DataFrame:
         rows = []
@@ -196,8 +197,9 @@ def everything(space: ConfigurationSpace, why: str, n: int = 1, rule: Rule = Rul
                hold: dict | None = None) -> Decision:
     """The decision when the data cannot support a subset (every training failed, too few
     configurations): tune everything, and say why."""
+    plans = [Plan("everything", np.nan, f"tune all {len(list(space))} hyperparameters with {n} trainings")]
     return Decision("tune everything", list(space), {}, {}, dict(hold or {}), [], {}, "nowhere (nothing fixed)", n,
-                    why, {}, {}, [], space, rule, reasons={x: f"tuned: {why}" for x in space})
+                    why, {}, {}, plans, space, rule, reasons={x: f"tuned: {why}" for x in space})
 
 
 def _rho(low: Importance, probe: Importance | None) -> float:

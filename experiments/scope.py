@@ -54,6 +54,7 @@ The importance and the decision use the benchmark's declared metric in its direc
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -73,6 +74,7 @@ HALVED = ("data_fraction", "epochs")  # halved first, in turn; "resolution" neve
 FIRST = (MIN_CONFIGS, MIN_PROBE)  # the adaptive design's first round (low, probe)
 ROUNDS = 4
 TUNE_BUDGET = 20  # full-fidelity trainings the user tunes with afterwards, unless told
+CONFIRM = 5  # budget rule: the best configurations at the low fidelity also run at the probe (the anchor's)
 RULES = ("budget", "variance")
 
 
@@ -83,6 +85,7 @@ class Plan:
     n_low: int
     n_probe: int
     cost: float  # planned total, <= budget
+    confirm: int = 0  # the best at the low fidelity also run at the probe (beside the first n_probe)
 
 
 @dataclass(frozen=True)
@@ -117,12 +120,12 @@ def ladder(bench, resolution=None) -> list[dict]:
 
 
 def plan(bench, budget: float, low: dict | None = None, probe: dict | None = None, n_low: int = 40,
-         n_probe: int = 15, probe_share: float = 0.3, resolution=None) -> Plan:
+         n_probe: int = 15, probe_share: float = 0.3, resolution=None, confirm: int = 0) -> Plan:
     """Fidelities and sample sizes that fit `budget` (module docstring); errors before compute.
 
     The low fidelity is the highest ladder rung whose `n_low` runs fit in `1 - probe_share`
-    of the budget while the rest still buys `n_probe` runs on some higher rung; the probe
-    is the highest such rung.
+    of the budget while the rest still buys `n_probe + confirm` runs on some higher rung; the
+    probe is the highest such rung.
     """
     if not 0 < probe_share < 1:
         raise ValueError(f"probe_share must be in (0, 1), got {probe_share}")
@@ -130,6 +133,7 @@ def plan(bench, budget: float, low: dict | None = None, probe: dict | None = Non
         raise ValueError(f"need n_low >= {MIN_CONFIGS} and {MIN_PROBE} <= n_probe <= n_low; "
                          f"got {n_low}, {n_probe}")
     rungs = ladder(bench, resolution)
+    probes = n_probe + confirm
     lows = [bench.fidelity(low)] if low is not None else rungs
     for lo in lows:
         c_low = bench.cost(lo)
@@ -137,14 +141,14 @@ def plan(bench, budget: float, low: dict | None = None, probe: dict | None = Non
             continue
         left = budget - c_low * n_low
         above = [bench.fidelity(probe)] if probe is not None else [r for r in rungs if bench.cost(r) > c_low]
-        fits = [r for r in above if bench.cost(r) * n_probe <= left and bench.cost(r) > c_low]
+        fits = [r for r in above if bench.cost(r) * probes <= left and bench.cost(r) > c_low]
         if fits:
-            return Plan(lo, fits[0], n_low, n_probe, c_low * n_low + bench.cost(fits[0]) * n_probe)
+            return Plan(lo, fits[0], n_low, n_probe, c_low * n_low + bench.cost(fits[0]) * probes, confirm)
     cheapest = lows[-1]
     need = bench.cost(cheapest) * n_low + min(
-        [bench.cost(r) for r in rungs if bench.cost(r) > bench.cost(cheapest)] or [np.inf]) * n_probe
+        [bench.cost(r) for r in rungs if bench.cost(r) > bench.cost(cheapest)] or [np.inf]) * probes
     raise ValueError(f"budget {budget:g} is too small for {n_low} configurations at a low fidelity and "
-                     f"{n_probe} at a higher probe (at least {need:.3g} with low = {cheapest}); raise "
+                     f"{probes} at a higher probe (at least {need:.3g} with low = {cheapest}); raise "
                      f"--budget or give --low/--probe")
 
 
@@ -265,10 +269,11 @@ def run(name, budget: float, out: str | Path, low: dict | None = None, probe: di
     check(bench, bench.config_space, tune_budget, max_tune, hold, rule, adaptive)
     space = spaces.fix(bench.config_space, hold) if hold else bench.config_space
     settings = rule_settings or (scoping.Rule() if rule == "variance" else deciding.Rule())
-    p = plan(bench, budget, low, probe, n_low, n_probe, probe_share, resolution)
+    p = plan(bench, budget, low, probe, n_low, n_probe, probe_share, resolution, 0 if rule == "variance" else CONFIRM)
     steps = schedule(bench, p, budget, rounds, first) if adaptive else [Round(p.n_low, p.n_probe, p.cost)]
     out = Path(out)
-    identity = {"benchmark": name, "bench_kwargs": bench_kwargs, "plan": asdict(p), "seed": seed}
+    identity = {"benchmark": name, "bench_kwargs": bench_kwargs, "seed": seed,
+                "plan": {k: v for k, v in asdict(p).items() if k != "confirm" or v}}  # (scopes from before it resume)
     if adaptive:  # (absent for a fixed design: fixed scope runs from before rounds resume)
         identity["rounds"] = [asdict(r) for r in steps]
         identity["rule"] = asdict(settings)
@@ -293,8 +298,16 @@ def run(name, budget: float, out: str | Path, low: dict | None = None, probe: di
         if k < len(done) and not last and (not done[k]["settled"] or not stop):
             history.append(done[k])  # analysed before an interruption: it did not stop there
             continue
-        df = grid.run_cells(bench, registered, bench_kwargs, cells, out, {"scope": identity}, workers, scheduler,
-                            progress=progress, desc=f"scope round {k + 1}/{len(steps)}" if adaptive else "scope")
+        run = functools.partial(grid.run_cells, bench, registered, bench_kwargs, out=out, meta={"scope": identity},
+                                workers=workers, scheduler=scheduler, progress=progress)
+        if p.confirm:  # the low fidelity first: its best also run at the probe
+            lows = [c for c in cells if c.fidelity == p.low]
+            first_df = run(all_cells=lows, desc="scope: low fidelity")
+            top = deciding.top(first_df[first_df["key"].isin({c.key for c in lows})], space, [lo_f], bench.metric,
+                               p.confirm)
+            cells += [Cell(cell_key(name, bench_kwargs, configs[t["config_id"]], p.probe, seed), t["config_id"],
+                           configs[t["config_id"]], p.probe, seed) for t in top if t["config_id"] >= step.n_probe]
+        df = run(all_cells=cells, desc=f"scope round {k + 1}/{len(steps)}" if adaptive else "scope")
         df = df[df["key"].isin({c.key for c in cells})]
         try:
             imps = importance.per_fidelity(df, space, [lo_f, pr_f], **kw)
@@ -466,8 +479,8 @@ def _answer(bench, dec, result: Outcome, out: Path) -> list[str]:
     lines = [f"**Tune {len(dec.tune)} hyperparameter(s) with your {n} full-fidelity trainings**"
              + (f" (`--tune-budget`, default {TUNE_BUDGET})" if n == TUNE_BUDGET else " (`--tune-budget`)") + ":", ""]
     if dec.tune:
-        lines += [pd_table([dict(hyperparameter=x, range=deciding_range(dec.ranges.get(x)), start=dec.anchor.get(x, ""))
-                            for x in dec.tune]), ""]
+        lines += [pd_table([dict(hyperparameter=x, range=deciding_range(dec.ranges.get(x)),
+                                 start=_short(dec.anchor.get(x, ""))) for x in dec.tune]), ""]
     lines += [f"Everything else stays at {dec.anchored_at}"
               + (f"; held by you while scoping (not judged): {', '.join(f'{k}={v}' for k, v in dec.held.items())}"
                  if dec.held else "") + f". {dec.guard[0].upper() + dec.guard[1:]}.", ""]
@@ -488,6 +501,10 @@ def _answer(bench, dec, result: Outcome, out: Path) -> list[str]:
                             for x in dec.plans]), "",
                   "Run it:", "", "```", cmds[rec.name], "```", ""]
     return lines
+
+
+def _short(v) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
 def deciding_range(r) -> str:

@@ -1,5 +1,6 @@
 """The main job, `hpobench scope`, end to end on a synthetic benchmark (seconds)."""
 
+import dataclasses
 import json
 
 import optuna
@@ -87,7 +88,7 @@ def test_scope_writes_report_space_and_trials_and_resumes(tmp_path):
     assert dict(reduced.get_default_configuration()).items() >= {k: v for k, v in dec.anchor.items()
                                                                   if k in reduced}.items() or dec.tune
     df = pd.read_parquet(out / "evaluations.parquet")
-    assert len(df) == 40 + 15 and df["key"].is_unique
+    assert 40 + 15 <= len(df) <= 40 + 15 + scope.CONFIRM and df["key"].is_unique  # the best at low confirmed
     before = df.copy()
     scope.run("synthetic/agree", 600, out, n_boot=30, progress=False, adaptive=False)  # resumes: nothing re-run
     pd.testing.assert_frame_equal(pd.read_parquet(out / "evaluations.parquet"), before)
@@ -135,3 +136,65 @@ def test_the_adaptive_comparison_pairs_designs_by_instance():
     assert p.loc["captured", "mean_difference"] == pytest.approx((-0.1 - 0.2 + 0 + 0.05) / 4)
     assert p.loc["tuned", "lower"] == 4 and p.loc["tuned", "sign_p"] == pytest.approx(0.125)
     assert p.loc["recall", "ties"] == 4 and p.loc["recall", "sign_p"] == 1.0
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(tune_budget=0), "--tune-budget .* positive integer, got 0"),
+    (dict(tune_budget=-3), "positive integer, got -3"),
+    (dict(max_tune=13), "--max-tune must be between 1 and the 12 hyperparameters"),
+    (dict(hold={"nope": 1}), "--hold names unknown hyperparameter"),
+    (dict(hold={"x0": 7.0}), "--hold x0=7.0: not a legal value"),
+    (dict(hold={n: hpobench.get("synthetic/partial").config_space[n].default_value
+                for n in hpobench.get("synthetic/partial").config_space}), "holds every hyperparameter"),
+    (dict(adaptive=True), "add --rule variance"),
+])
+def test_bad_scope_settings_fail_before_any_training(tmp_path, kw, match):
+    with pytest.raises(ValueError, match=match):
+        scope.run("synthetic/partial", 300, tmp_path / "out", progress=False, **kw)
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_hold_and_tune_budget_errors_are_one_line(tmp_path, capsys):
+    from hpobench.experiments import cli
+    base = ["scope", "synthetic/partial", "--budget", "300", "--out", str(tmp_path / "o")]
+    assert cli.main([*base, "--tune-budget", "0"]) == 2
+    assert cli.main([*base, "--hold", "x0=2"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and "--tune-budget" in err[0] and "--hold x0=2" in err[1]
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.slow
+def test_held_hyperparameters_stay_put_and_are_reported_as_held(tmp_path):
+    res = scope.run("synthetic/partial", 300, tmp_path / "out", progress=False, n_boot=10,
+                    hold={"lr": 0.01, "x5": 0.5}, tune_budget=5)
+    df = pd.read_parquet(tmp_path / "out" / "evaluations.parquet")
+    assert (df["config.lr"] == 0.01).all() and (df["config.x5"] == 0.5).all()
+    dec = res.decision
+    assert dec.held == {"lr": 0.01, "x5": 0.5} and not {"lr", "x5"} & set(dec.tune)
+    table = dec.table().set_index("hp")
+    assert table.loc["lr", "action"] == "held" and "not assessed" in table.loc["lr", "reason"]
+    assert "held by you while scoping (not judged): lr=0.01, x5=0.5" in (tmp_path / "out" / "report.md").read_text()
+    spaces.check_subspace(spaces.load(tmp_path / "out" / "scoped_space.json"),
+                          hpobench.get("synthetic/partial").config_space)
+
+
+@pytest.mark.slow
+def test_more_tuning_trainings_never_choose_fewer_on_the_same_data(tmp_path):
+    """The scope's trainings are reused when only --tune-budget changes (a resume)."""
+    out = tmp_path / "out"
+    small = scope.run("synthetic/agree", 600, out, progress=False, n_boot=10, tune_budget=2).decision
+    before = pd.read_parquet(out / "evaluations.parquet")
+    large = scope.run("synthetic/agree", 600, out, progress=False, n_boot=10, tune_budget=200).decision
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "evaluations.parquet"), before)
+    assert len(small.tune) <= len(large.tune) and small.n == 2 and large.n == 200
+
+
+@pytest.mark.slow
+def test_a_scope_whose_trainings_all_fail_recommends_tuning_everything(tmp_path):
+    import hpobench as hb
+    bench = hb.get("synthetic/partial")
+    broken = dataclasses.replace(bench, fn=lambda config, fidelity, seed: hb.Result("crashed", error="boom"))
+    res = scope.run(broken, 300, tmp_path / "out", progress=False, n_boot=10)
+    assert res.decision.verdict == "tune everything" and "cannot support a subset" in res.decision.guard
+    assert "tune everything" in (tmp_path / "out" / "report.md").read_text()
