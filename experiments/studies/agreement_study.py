@@ -44,9 +44,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hpobench import spaces
+from hpobench import records, spaces
 from hpobench.analysis import bootstrap, data, study
-from hpobench.experiments import grid
 from hpobench.experiments import spec as specs
 from hpobench.fidelity import Fidelity
 
@@ -70,13 +69,7 @@ BUDGETS = (50, 200)
 
 def read_grid(folder: Path) -> tuple[pd.DataFrame, dict]:
     """A grid folder's finished cells (Parquet + journal) and its meta.json."""
-    meta = json.loads((folder / "meta.json").read_text())
-    return grid.load(folder), meta
-
-
-def space_of(meta: dict):
-    s = meta["space"]
-    return spaces.from_json(s if isinstance(s, str) else json.dumps(s))
+    return records.evaluations(folder), records.read_meta(folder)
 
 
 def grid_summary(folder: Path, df: pd.DataFrame, meta: dict) -> dict:
@@ -149,7 +142,7 @@ def tables(s: Study, results: Path, notes: list) -> tuple | None:
         notes.append(f"{s.dataset} {s.scale}: {folders[0]} not found")
         return None
     frames, metas = zip(*(read_grid(f) for f in folders if (f / "meta.json").exists()))
-    space = space_of(metas[0])
+    space = records.space_of(metas[0])
     first = frames[0]
     if first.empty:
         notes.append(f"{s.dataset} {s.scale}: {folders[0]} holds no cell yet")
