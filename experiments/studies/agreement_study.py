@@ -138,10 +138,10 @@ def tables(s: Study, results: Path, notes: list) -> tuple | None:
     """The study's paired tables: (space, fidelities, full fidelity, {seed: rows}, {seed: rows}) for the
     main table (seed 0, every configuration) and the seed-replicate table (None without one)."""
     folders = [results / g for g in s.grids]
-    if not (folders[0] / "meta.json").exists():
+    if not records.has_meta(folders[0]):
         notes.append(f"{s.dataset} {s.scale}: {folders[0]} not found")
         return None
-    frames, metas = zip(*(read_grid(f) for f in folders if (f / "meta.json").exists()))
+    frames, metas = zip(*(read_grid(f) for f in folders if records.has_meta(f)))
     space = records.space_of(metas[0])
     first = frames[0]
     if first.empty:
@@ -155,7 +155,7 @@ def tables(s: Study, results: Path, notes: list) -> tuple | None:
     fids = [f for f in cost if cost[f] <= top]
     main = {0: study.recorded(df, space, fids, [0])}
     seeded = None
-    if s.seeds_grid and (results / s.seeds_grid / "meta.json").exists():
+    if s.seeds_grid and records.has_meta(results / s.seeds_grid):
         extra, _ = read_grid(results / s.seeds_grid)
         both = pd.concat([df, extra], ignore_index=True)
         seeds = sorted(int(x) for x in both["seed"].unique())
@@ -241,7 +241,7 @@ def run(results: str | Path = "results", out: str | Path | None = None, n_boot: 
     notes, parts, hier, grids, mains = [], [], [], {}, {}  # mains: (dataset, scale) -> study, space, fids, full, rows
     for s in STUDIES:
         for g in s.grids + ((s.seeds_grid,) if s.seeds_grid else ()):
-            if (results / g / "meta.json").exists() and g not in grids:
+            if records.has_meta(results / g) and g not in grids:
                 grids[g] = grid_summary(results / g, *read_grid(results / g))
         got = tables(s, results, notes)
         if got is None:
