@@ -26,7 +26,6 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -53,7 +52,6 @@ from hpobench.fidelity import Fidelity
 from hpobench.spaces import cells, from_unit  # the unit-code measure (data.cells, data.from_unit for callers)
 
 CONFIG, FIDELITY = "config.", "fidelity."
-RECORD_FILES = ("trials.parquet", "evaluations.parquet")  # in a run (tune) / a grid or scope folder
 
 
 class AnalysisError(ValueError):
@@ -109,106 +107,13 @@ class Encoded:
                        self.fidelity, self.notes, self.dropped, metric=self.metric)
 
 
-# ---------------------------------------------------------------- reading records
+# ---------------------------------------------------------------- tables
 
-def read(paths, space: ConfigurationSpace | str | Path | None = None) -> tuple[pd.DataFrame, ConfigurationSpace]:
-    """Concatenate run records (Parquet or CSV) and find their ConfigSpace (`load`)."""
-    df, cs, _ = load(paths, space)
-    return df, cs
-
-
-def load(paths, space: ConfigurationSpace | str | Path | None = None,
-         metric: Metric | dict | str | None = None) -> tuple[pd.DataFrame, ConfigurationSpace, Metric]:
-    """Concatenate run records (Parquet or CSV); find their ConfigSpace and declared metric.
-
-    A record is a Parquet/CSV file or a folder: a run (`hpobench tune --out`, holding
-    trials.parquet) or a grid/scope folder (evaluations.parquet), each with its meta.json.
-    The space is `space` if given (a ConfigurationSpace or a JSON file); else the "space"
-    of the meta.json of the record's folder (given as the folder or as the table in it);
-    else a JSON file next to the first record: `<record>.space.json`, `space.json` or
-    `config_space.json`. The metric is `metric` if given (a Metric, its dict or a name);
-    else the meta.json "metric" (the records must agree); else F1, the metric of every
-    record from before metrics were declarable. A DataFrame is a table already read
-    (e.g. an Optuna study's, `optuna_study.read`): `space` is then required.
-    """
-    if isinstance(paths, pd.DataFrame):
-        if space is None:
-            raise AnalysisError("a table given as a DataFrame needs its space")
-        return paths, _space(space, [], None), _metric(metric, [])
-    paths = [Path(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths)]
-    if not paths:
-        raise AnalysisError("no record given")
-    files = []
-    for p in paths:
-        if p.is_dir():
-            found = [p / f for f in RECORD_FILES if (p / f).exists()]
-            if not found:
-                raise AnalysisError(f"record not found: {p} holds none of {', '.join(RECORD_FILES)}")
-            p = found[0]
-        files.append(p)
-    frames = []
-    for p in files:
-        if not p.exists():
-            raise AnalysisError(f"record not found: {p}")
-        if p.suffix == ".csv":
-            frames.append(pd.read_csv(p))
-        else:
-            try:
-                frames.append(pd.read_parquet(p))
-            except Exception as e:  # pyarrow raises several types for a broken file
-                raise AnalysisError(f"{p}: not a readable Parquet record ({type(e).__name__}: {e})") from None
-    df = pd.concat(frames, ignore_index=True)
-    metas = [(m, _meta(m)) for m in dict.fromkeys(p.parent / "meta.json" for p in files) if m.exists()]
-    return df, _space(space, metas, files[0]), _metric(metric, metas)
-
-
-def _meta(path: Path) -> dict:
-    try:
-        meta = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise AnalysisError(f"{path}: not valid JSON ({e})") from None
-    if not isinstance(meta, dict):
-        raise AnalysisError(f"{path}: not a run's meta.json (a JSON object)")
-    return meta
-
-
-def _space(space, metas, first: Path) -> ConfigurationSpace:
-    if isinstance(space, ConfigurationSpace):
-        return space
-    if space is not None:
-        return spaces.load(space)
-    for path, meta in metas:
-        text = meta.get("space")
-        if text:
-            try:  # a run stores the JSON text, a grid folder the JSON object
-                return spaces.from_json(text if isinstance(text, str) else json.dumps(text))
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
-                raise AnalysisError(f"{path}: cannot read its space ({type(e).__name__}: {e})") from None
-    for cand in (first.with_suffix(".space.json"), first.parent / "space.json",
-                 first.parent / "config_space.json"):
-        if cand.exists():
-            return spaces.load(cand)
-    raise AnalysisError(f"no ConfigSpace for {first}: pass one (--space FILE), or put "
-                        f"{first.with_suffix('.space.json').name} or the run's meta.json next to the record")
-
-
-def _metric(metric, metas) -> Metric:
-    if metric is not None:
-        return _as_metric(metric)
-    found = {}
-    for path, meta in metas:
-        found.setdefault(_as_metric(meta.get("metric"), path), path)
-    if len(found) > 1:
-        raise AnalysisError("the records declare different metrics: " + "; ".join(
-            f"{m.describe()} ({p})" for m, p in found.items()))
-    return next(iter(found), Metric.of(None))
-
-
-def _as_metric(spec, where=None) -> Metric:
+def _as_metric(spec) -> Metric:
     try:
         return Metric.of(spec)
     except ValueError as e:
-        raise AnalysisError(f"{where}: {e}" if where else str(e)) from None
+        raise AnalysisError(str(e)) from None
 
 
 def metric_column(df: pd.DataFrame, metric: Metric | str) -> str:

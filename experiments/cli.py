@@ -190,24 +190,26 @@ def _grid(args) -> None:
 def _analysis(args) -> None:
     import pandas as pd
 
+    from hpobench import records, spaces
     from hpobench.analysis import report
     fids = [_fidelity(f) for f in args.fidelity] if args.fidelity else None
     run = report.importance if args.verb == "importance" else report.agreement
-    records, space, metric = args.records, args.space, _metric(args)
-    if (args.optuna is None) == (not records):
+    space, metric = args.space, _metric(args)
+    if (args.optuna is None) == (not args.records):
         raise SystemExit("error: give run records (folders or tables) or --optuna STORAGE_URL [--study NAME], "
                          "one of them")
     if args.optuna is not None:  # an Optuna study: its table, space and metric (--space, --metric override)
         from hpobench.analysis import optuna_study
         study = optuna_study.read(args.optuna, args.study)
         print("\n".join([study.summary(), *study.notes]), file=sys.stderr)
-        records, space, metric = study.table, space or study.space, metric or study.metric
+        df, space, metric = study.table, spaces.load(space) if space else study.space, metric or study.metric
     elif args.study is not None:
         raise SystemExit("error: --study goes with --optuna STORAGE_URL")
+    else:
+        df, space, metric = records.read(args.records, space, metric)
     skipped: dict = {}
-    table, figs = run(records, space, fids, method=args.method, n_boot=args.n_boot,
-                      level=args.level, seed=args.seed, out=args.out, failed=args.failed,
-                      metric=metric, skipped=skipped)
+    table, figs = run(df, space, fids, method=args.method, n_boot=args.n_boot, level=args.level, seed=args.seed,
+                      out=args.out, failed=args.failed, metric=metric, skipped=skipped)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     if args.verb == "agreement":

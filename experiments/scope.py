@@ -61,10 +61,10 @@ from pathlib import Path
 
 import numpy as np
 
+from hpobench import records
 from hpobench.experiments import grid
 from hpobench.experiments.spec import Cell, cell_key
 from hpobench.fidelity import Fidelity
-from hpobench.optimizers.record import write_text_atomic
 
 MIN_CONFIGS = 20  # below this the importance surrogate is not worth its name
 MIN_PROBE = 15  # bootstrap resamples of fewer configurations leave too few distinct ones
@@ -281,15 +281,14 @@ def run(name, budget: float, out: str | Path, low: dict | None = None, probe: di
         identity["metric"] = bench.metric.to_dict()
     if hold:  # (absent without: scope runs from before --hold resume)
         identity["hold"] = hold
-    meta_path = out / "meta.json"
-    if meta_path.exists():
-        old = json.loads(meta_path.read_text()).get("scope")
+    if records.has_meta(out):
+        old = records.read_meta(out).get("scope")
         if old is not None and json.loads(json.dumps(old)) != json.loads(json.dumps(identity)):
             raise ValueError(f"{out} holds a scope run with other settings ({old}); use another --out")
     configs = spaces.sample(space, steps[-1].n_low - 1, seed)
     kw = dict(method=method, n_boot=n_boot, seed=seed, metric=bench.metric)
     lo_f, pr_f = Fidelity.of(p.low), Fidelity.of(p.probe)
-    done = _load_rounds(out) if adaptive else []
+    done = records.read_rounds(out) if adaptive else []
     history = []
     for k, step in enumerate(steps):
         cells = [Cell(cell_key(name, bench_kwargs, c, f, seed), i, c, f, seed)
@@ -324,7 +323,7 @@ def run(name, budget: float, out: str | Path, low: dict | None = None, probe: di
                             stability=dec.stability, settled=dec.settled, verdict=dec.verdict, tune=dec.tune,
                             **{x: dec.agreement.get(x) for x in ("estimate", "lower", "upper")}))
         if adaptive:
-            write_text_atomic(out / "rounds.json", json.dumps(history, indent=1))
+            records.write_rounds(out, history)
         if last or (stop and dec.settled):
             break
     spent = float(df["cost"].sum())
@@ -362,14 +361,9 @@ def _finish(bench, out: Path, p: Plan, df, budget: float, result: Outcome, imps:
     (out / "scoped_space.json").write_text(spaces.to_json(dec.space))
     export.write(out, dec.space, dec.fix, bench.metric, bench.name)  # for Optuna, W&B, Ray Tune
     if hasattr(dec, "to_dict"):
-        write_text_atomic(out / "decision.json", json.dumps(dec.to_dict(), indent=1, default=str))
+        records.write_text_atomic(out / "decision.json", json.dumps(dec.to_dict(), indent=1, default=str))
     (out / "report.md").write_text(_report(bench, budget, p, df, result, imps, figs, out))
     return result
-
-
-def _load_rounds(out: Path) -> list[dict]:
-    f = out / "rounds.json"
-    return json.loads(f.read_text()) if f.exists() else []
 
 
 def outlook(dec, rounds: list[dict], budget: float, cap: float = 10.0) -> str:
@@ -519,8 +513,7 @@ def pd_table(rows: list[dict]) -> str:
 
 
 def _meta_scope(out: Path) -> dict:
-    f = out / "meta.json"
-    return json.loads(f.read_text()).get("scope", {}) if f.exists() else {}
+    return records.read_meta(out).get("scope", {}) if records.has_meta(out) else {}
 
 
 def _tune_command(bench, out: Path, optimizer: str, budget, scoped: bool = True) -> str:

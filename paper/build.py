@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hpobench import spaces
+from hpobench import records, spaces
 from hpobench.analysis import agreement, data, importance, plots
 from hpobench.analysis.compare import NO_OPTIMIZER, anytime, mean_se, versus_all
 from hpobench.analysis.compare import table as strategies_table
@@ -64,10 +64,7 @@ def kind(f: Fidelity, full: Fidelity) -> str:
 
 def study(p: Paper, folder: str = "cifar10_cpu") -> None:
     src = p.results / folder / "evaluations.parquet"
-    meta = json.loads((p.results / folder / "meta.json").read_text())
-    space = meta["space"]
-    space = spaces.from_json(space if isinstance(space, str) else json.dumps(space))
-    df = data.read([src], space)[0]
+    df, space, _ = records.read(src)
     fids = data.fidelities(df)  # cheapest first, each with its recorded cost (the benchmark's formula)
     full = max(fids, key=lambda f: f.cost)
     ok = df["status"].eq("ok")

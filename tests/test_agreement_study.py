@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 import hpobench
+from hpobench import records
 from hpobench.analysis import agreement, bootstrap, data, sample, study
 from hpobench.analysis.importance import Importance
 from hpobench.experiments.studies import agreement_study, slope_stability
@@ -61,7 +62,7 @@ def test_noise_ceiling_is_one_without_seed_noise_and_drops_with_it():
 
 
 def test_recorded_keeps_only_configurations_at_every_fidelity_and_seed():
-    df, cs, _ = data.load(V2)
+    df, cs, _ = records.read(V2)
     df = df[df["config_id"] < 12]
     fids = data.fidelities(df)
     cut = df.drop(df.index[(df["config_id"] == 5) & (df["fidelity.epochs"] == 1)])
@@ -74,7 +75,7 @@ def test_recorded_keeps_only_configurations_at_every_fidelity_and_seed():
 
 
 def test_importances_round_trip_through_their_table():
-    df, cs, _ = data.load(V2)
+    df, cs, _ = records.read(V2)
     df = df[df["config_id"] < 14]
     fids = data.fidelities(df)[-2:]
     imps = study.importances(df, cs, fids, n_boot=5)
@@ -164,10 +165,9 @@ def partial_results(tmp_path):
     """Study v2's first 20 recorded configurations at three of its fidelities, and a seed-replicate
     folder cut from the same records (its rows relabelled seed 1: real numbers, not a second training)."""
     res = tmp_path / "results"
-    (res / "cifar10_cpu_v2").mkdir(parents=True)
-    meta = json.loads((V2 / "meta.json").read_text())
+    meta = records.read_meta(V2)
     meta["spec"]["path"] = "no/such/spec.yaml"  # planned cells unknown: the summary says so
-    (res / "cifar10_cpu_v2" / "meta.json").write_text(json.dumps(meta))
+    records.write_meta(res / "cifar10_cpu_v2", meta)
     df = pd.read_parquet(V2 / "evaluations.parquet")
     keep = df["fidelity.epochs"].isin([1, 8]) & (df["fidelity.data_fraction"] == 0.1) & (df["fidelity.resolution"]
                                                                                        == 16)

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 import hpobench
+from hpobench import records
 from hpobench.analysis import data, importance, sample
 from hpobench.fidelity import Fidelity
 
@@ -69,7 +70,7 @@ def test_a_mapping_wherever_a_fidelity_dict_goes():
 
 
 def test_fidelities_of_a_table_with_cost_in_the_old_order_and_at_selects_their_rows():
-    df = data.load(V2)[0]
+    df = records.read(V2)[0]
     fids = data.fidelities(df)
     assert all(isinstance(f, Fidelity) for f in fids) and fids == sorted(fids)
     # the order data.fidelities always had: median cost, then the knob values in column order

@@ -19,6 +19,7 @@ LAYERS = [
     ("models", ["hpobench.models", "hpobench.onednn"]),
     ("train", ["hpobench.descent", "hpobench.programs", "hpobench.train"]),
     ("benchmarks", ["hpobench.benchmarks"]),
+    ("records", ["hpobench.records"]),  # the run folder: spaces and metrics in, tune/grid/scope/analysis above
     ("optimizers", ["hpobench.optimizers", "hpobench"]),
     ("analysis", ["hpobench.analysis"]),
     ("experiments", ["hpobench.experiments"]),

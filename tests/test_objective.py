@@ -12,7 +12,7 @@ import pytest
 from ConfigSpace import ConfigurationSpace, Integer
 
 import hpobench
-from hpobench import spaces
+from hpobench import records, spaces
 from hpobench.benchmarks import BenchmarkError
 from hpobench.experiments import cli
 
@@ -74,7 +74,7 @@ def test_the_example_is_scoped_end_to_end_by_one_command(tmp_path, capsys):
     assert len(df) == 20 + 15 and (df["status"] == "ok").all()  # the fixed design: n-low + n-probe
     assert df["accuracy"].between(0, 1).all()
     assert (df["value"] == df["metric.log_loss"]).all() and (df["cost"] < 0.1).all()
-    meta = json.loads((out / "meta.json").read_text())
+    meta = records.read_meta(out)
     assert meta["metric"] == {"name": "log_loss", "direction": "minimize", "lower": 0.0, "upper": None}
     # the record is analysable as it stands: its space and metric come from its meta.json
     assert cli.main(["importance", str(out / "evaluations.parquet"), "--n-boot", "5"]) == 0

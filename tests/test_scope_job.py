@@ -1,7 +1,6 @@
 """The main job, `hpobench scope`, end to end on a synthetic benchmark (seconds)."""
 
 import dataclasses
-import json
 
 import optuna
 import pandas as pd
@@ -9,7 +8,7 @@ import pytest
 from ConfigSpace import Configuration
 
 import hpobench
-from hpobench import spaces
+from hpobench import records, spaces
 from hpobench.experiments import scope
 
 
@@ -94,7 +93,7 @@ def test_scope_writes_report_space_and_trials_and_resumes(tmp_path):
     pd.testing.assert_frame_equal(pd.read_parquet(out / "evaluations.parquet"), before)
     with pytest.raises(ValueError, match="other settings"):
         scope.run("synthetic/agree", 600, out, seed=1, progress=False, adaptive=False)
-    assert json.loads((out / "meta.json").read_text())["scope"]["seed"] == 0
+    assert records.read_meta(out)["scope"]["seed"] == 0
 
 
 @pytest.mark.slow
@@ -102,7 +101,7 @@ def test_adaptive_scope_stops_when_settled_reports_rounds_and_resumes(tmp_path):
     out = tmp_path / "scope"
     res = scope.run("synthetic/agree", 600, out, n_boot=20, progress=False, adaptive=True, rule="variance")
     dec = res.decision
-    rounds = json.loads((out / "rounds.json").read_text())
+    rounds = records.read_rounds(out)
     assert rounds == res.rounds and [r["n_low"] for r in rounds] == [20, 25, 30, 35][:len(rounds)]
     assert all(not r["settled"] for r in rounds[:-1])  # it stopped at the first settled round, if any
     assert dec.settled == rounds[-1]["settled"] and (dec.settled or len(rounds) == 4)

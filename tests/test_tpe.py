@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 import hpobench
+from hpobench import records
 from hpobench.distributions import to_optuna
 from hpobench.experiments import cli
 from hpobench.optimizers import record, tpe
@@ -24,7 +25,7 @@ BOTH = [{}, {"multivariate": True, "group": True}]  # the defaults (independent 
 def _events(out) -> list[dict]:
     """Journal events without timing and environment (which differ between runs)."""
     events = []
-    for e in record.read_journal(out / "journal.jsonl"):
+    for e in records.read_journal(out / "journal.jsonl"):
         e = {k: v for k, v in e.items() if k not in ("started", "wall_s")}
         if "result" in e:
             e["result"] = {k: v for k, v in e["result"].items() if k not in ("info", "cost_s")}

@@ -44,9 +44,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hpobench import spaces
+from hpobench import records, spaces
 from hpobench.analysis import bootstrap, data, study
-from hpobench.experiments import grid
 from hpobench.experiments import spec as specs
 from hpobench.fidelity import Fidelity
 
@@ -70,13 +69,7 @@ BUDGETS = (50, 200)
 
 def read_grid(folder: Path) -> tuple[pd.DataFrame, dict]:
     """A grid folder's finished cells (Parquet + journal) and its meta.json."""
-    meta = json.loads((folder / "meta.json").read_text())
-    return grid.load(folder), meta
-
-
-def space_of(meta: dict):
-    s = meta["space"]
-    return spaces.from_json(s if isinstance(s, str) else json.dumps(s))
+    return records.evaluations(folder), records.read_meta(folder)
 
 
 def grid_summary(folder: Path, df: pd.DataFrame, meta: dict) -> dict:
@@ -145,11 +138,11 @@ def tables(s: Study, results: Path, notes: list) -> tuple | None:
     """The study's paired tables: (space, fidelities, full fidelity, {seed: rows}, {seed: rows}) for the
     main table (seed 0, every configuration) and the seed-replicate table (None without one)."""
     folders = [results / g for g in s.grids]
-    if not (folders[0] / "meta.json").exists():
+    if not records.has_meta(folders[0]):
         notes.append(f"{s.dataset} {s.scale}: {folders[0]} not found")
         return None
-    frames, metas = zip(*(read_grid(f) for f in folders if (f / "meta.json").exists()))
-    space = space_of(metas[0])
+    frames, metas = zip(*(read_grid(f) for f in folders if records.has_meta(f)))
+    space = records.space_of(metas[0])
     first = frames[0]
     if first.empty:
         notes.append(f"{s.dataset} {s.scale}: {folders[0]} holds no cell yet")
@@ -162,7 +155,7 @@ def tables(s: Study, results: Path, notes: list) -> tuple | None:
     fids = [f for f in cost if cost[f] <= top]
     main = {0: study.recorded(df, space, fids, [0])}
     seeded = None
-    if s.seeds_grid and (results / s.seeds_grid / "meta.json").exists():
+    if s.seeds_grid and records.has_meta(results / s.seeds_grid):
         extra, _ = read_grid(results / s.seeds_grid)
         both = pd.concat([df, extra], ignore_index=True)
         seeds = sorted(int(x) for x in both["seed"].unique())
@@ -248,7 +241,7 @@ def run(results: str | Path = "results", out: str | Path | None = None, n_boot: 
     notes, parts, hier, grids, mains = [], [], [], {}, {}  # mains: (dataset, scale) -> study, space, fids, full, rows
     for s in STUDIES:
         for g in s.grids + ((s.seeds_grid,) if s.seeds_grid else ()):
-            if (results / g / "meta.json").exists() and g not in grids:
+            if records.has_meta(results / g) and g not in grids:
                 grids[g] = grid_summary(results / g, *read_grid(results / g))
         got = tables(s, results, notes)
         if got is None:

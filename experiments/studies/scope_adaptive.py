@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from hpobench import records
 from hpobench.analysis import shares as scoping
 from hpobench.analysis.paired import sign_test
 from hpobench.experiments import scope
@@ -87,7 +88,7 @@ def calibrate(work: Path) -> dict:
             continue
         scope.run(instance(s), BUDGET, work / f"calib-{s}", seed=s, n_boot=N_BOOT, progress=False,
                   adaptive=True, rule="variance", report=False, stop=False)
-        for r in json.loads((work / f"calib-{s}" / "rounds.json").read_text()):
+        for r in records.read_rounds(work / f"calib-{s}"):
             b = instance(s)
             _append(path, dict(seed=s, designed=round(b.truth.agreement, 2), round=r["round"],
                                stability=r["stability"], lower=r["lower"], upper=r["upper"],

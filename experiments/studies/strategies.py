@@ -63,12 +63,12 @@ import pandas as pd
 from scipy import stats
 
 import hpobench
+from hpobench import records
 from hpobench.analysis import data, decision, importance, shares
 from hpobench.analysis.compare import NO_OPTIMIZER, anytime, at_total, table, versus_all
 from hpobench.benchmarks import study as study_table
 from hpobench.benchmarks import tabular
 from hpobench.fidelity import Fidelity
-from hpobench.optimizers import record
 
 STRATEGIES = ("all", "expert", "low-topk", "tool", "tool-budget", "oracle", "random-k", "one-epoch")
 SCOPED = ("low-topk", "tool", "tool-budget", "one-epoch")  # strategies that read the seed's recorded trainings
@@ -317,9 +317,9 @@ def main(argv=None) -> None:
     part = a.optimizers + ([] if set(a.strategies) == set(STRATEGIES) else a.strategies)
     # what any process finished with these settings (a restart may split the work differently)
     done = {(e["row"]["strategy"], e["row"]["optimizer"], e["row"]["seed"])
-            for log in sorted(out.glob("runs-*.jsonl")) for e in _mine(record.read_journal(log), settings)}
+            for log in sorted(out.glob("runs-*.jsonl")) for e in _mine(records.read_journal(log), settings)}
     todo = [t for t in todo if t not in done]
-    journal = record.Journal(out / f"runs-{'-'.join(part)}.jsonl") if todo else None  # one per process
+    journal = records.Journal(out / f"runs-{'-'.join(part)}.jsonl") if todo else None  # one per process
     scopes = {}
     try:
         for st, o, sd in todo:
@@ -332,7 +332,7 @@ def main(argv=None) -> None:
         if journal is not None:
             journal.close()
     logs = sorted(out.glob("runs-*.jsonl"))
-    entries = [e for log in logs for e in _mine(record.read_journal(log), settings)]
+    entries = [e for log in logs for e in _mine(records.read_journal(log), settings)]
     if not entries:
         raise SystemExit(f"{out} holds no runs made with these settings: nothing to summarise")
     runs, curves = _load(entries)
