@@ -9,6 +9,7 @@ continued configuration is charged again in full at its new fidelity, for every 
     smac-mf        ours: SMAC3's multi-fidelity facade (hpobench/optimizers/smac.py)
     synetune-bohb  Syne Tune's BOHB (ASHA stopping + KDE; optional extra `peers`), adapted here
     hyperband      ours, random sampling (reference: what the model adds)
+    bohb-paper     ours with the paper's sampler (`bohb.PAPER`: reference: what our departures add)
 
 DEHB (0.1.2, the latest) requires numpy < 2, which our pinned stack (numpy 2.4) excludes, so it
 is not in the comparison. Every run starts, as every `hpobench.tune` run does, with the space's
@@ -36,6 +37,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import functools
 import itertools
 import logging
 import math
@@ -48,14 +50,14 @@ import pandas as pd
 import hpobench
 from hpobench import optimizers
 from hpobench.benchmarks.mf_functions import FUNCTIONS
-from hpobench.optimizers import OptimizerError, Problem, Proposal, Trial, record
+from hpobench.optimizers import OptimizerError, Problem, Proposal, Trial, bohb, record
 
 logging.getLogger("syne_tune").setLevel(logging.ERROR)  # it warns that BOHB passes points_to_evaluate twice
 
 FRACTIONS = (0.25, 0.5, 1.0)
 OURS = ("bohb", "smac-mf")
 PEERS = ("synetune-bohb",)
-REFERENCE = ("hyperband",)
+REFERENCE = ("hyperband", "bohb-paper")
 FULL_EVALS = 100  # budget: the cost of this many full-fidelity evaluations
 
 
@@ -155,6 +157,8 @@ def _synetune_space(space) -> dict:
 def register() -> None:
     if "synetune-bohb" not in optimizers.names():
         optimizers.register("synetune-bohb", SyneTuneBOHB)
+    if "bohb-paper" not in optimizers.names():
+        optimizers.register("bohb-paper", functools.partial(bohb.make, **bohb.PAPER))
 
 
 # --- the harness --------------------------------------------------------------------------------
@@ -213,6 +217,7 @@ def summarise(df: pd.DataFrame, full_evals: float) -> str:
              f"observed full-fidelity trial. Seeds {seeds[0]}..{seeds[-1]} ({len(seeds)}). Cells: median "
              f"[25%, 75%] over seeds. Produced by "
              f"`python -m hpobench.experiments.studies.bohb_peers --seeds {len(seeds)} "
+             f"{f'--first-seed {seeds[0]} ' if seeds[0] else ''}"
              f"--full-evals {full_evals:g}`; raw rows in raw/<function>__<optimizer>.csv.", "",
              "| function | optimizer | regret @25% | regret @50% | final regret | trials (median) |",
              "|---|---|---|---|---|---|"]
@@ -226,7 +231,7 @@ def summarise(df: pd.DataFrame, full_evals: float) -> str:
         v = verdict(df, ours)
         if not v:
             continue
-        cells = ", ".join(f"{k} {v['ours'][k]:.3g} vs {v['best'][k]:.3g} ({v['ratio'][k]:.2f}x)"
+        cells = ", ".join(f"{k} {v['ours'][k]:.3g} vs {v['best'][k]:.3g} ({v['ratio'][k]:.3f}x)"
                           for k in v["ours"].index)
         lines.append(f"- **{ours}**: {'met' if v['ok'] else 'NOT met'} ({v['wins']}/{v['n']} at or below the "
                      f"best peer): {cells}")
