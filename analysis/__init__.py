@@ -22,6 +22,6 @@ Modules: data (tables -> arrays; a table's fidelities as `hpobench.fidelity.Fide
 bootstrap, importance (per fidelity, with intervals), agreement, scope, plots, report (CLI).
 """
 
-from hpobench.analysis.data import AnalysisError
+from hpobench.analysis.errors import AnalysisError
 
 __all__ = ["AnalysisError"]

@@ -40,7 +40,7 @@ import pandas as pd
 from ConfigSpace import ConfigurationSpace
 
 from hpobench import spaces
-from hpobench.analysis import agreement, data, tunability
+from hpobench.analysis import agreement, errors, trials, tunability
 from hpobench.analysis.importance import Importance
 from hpobench.fidelity import Fidelity
 
@@ -133,15 +133,15 @@ def top(df: pd.DataFrame, space: ConfigurationSpace, fidelities, metric, k: int 
     """The `k` best configurations (successful trials) at the first of `fidelities` that has any:
     [{fidelity (label), value, config_id, config (typed values)}], best first."""
     for f in fidelities:
-        rows = data.at(df, f)
+        rows = trials.at(df, f)
         rows = rows[rows["status"].astype(str) == "ok"] if "status" in rows else rows
         if rows.empty:
             continue
-        col = data.metric_column(rows, metric)
+        col = trials.metric_column(rows, metric)
         y = metric.sign * pd.to_numeric(rows[col], errors="coerce")
         rows = rows.assign(_y=y)[np.isfinite(y)].sort_values("_y", ascending=False, kind="stable").head(k)
         return [{"fidelity": Fidelity.of(f).label, "value": float(r[col]), "config_id": int(r.get("config_id", -1)),
-                 "config": spaces.typed(space, {n: r[data.CONFIG + n] for n in space if data.CONFIG + n in r})}
+                 "config": spaces.typed(space, {n: r[trials.CONFIG + n] for n in space if trials.CONFIG + n in r})}
                 for _, r in rows.iterrows()]
     return []
 
@@ -157,10 +157,10 @@ def decide(low: Importance, space: ConfigurationSpace, anchor: dict, n: int, pro
     evaluation's cost in full trainings (the screening plan; NaN leaves it out).
     """
     if n < 1:
-        raise data.AnalysisError(f"the tuning budget must be at least 1 full-fidelity training, got {n}")
+        raise errors.AnalysisError(f"the tuning budget must be at least 1 full-fidelity training, got {n}")
     hold = dict(hold or {})
     if list(space) != low.names:
-        raise data.AnalysisError("the importance was computed on another space than the one to scope")
+        raise errors.AnalysisError("the importance was computed on another space than the one to scope")
     agr, sources, guard = _guard(low, probe, rule)
     fitted = [tunability.fit_all(imp.extra["encoded"], rule.n_boot, seed) for imp in sources]
     sur = fitted[0] if len(fitted) == 1 else tunability.mean(*fitted)

@@ -24,7 +24,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from hpobench.analysis import data, fanova  # noqa: E402
+from hpobench import spaces  # noqa: E402
+from hpobench.analysis import errors, fanova  # noqa: E402
 
 
 def save(fig, stem: Path) -> list[Path]:
@@ -99,7 +100,7 @@ def marginals(imp, space, stem: Path, top: int = 4) -> list[Path]:
     part, live = imp.extra.get("partition"), imp.extra.get("live")
     spread = getattr(part, "kind", "forest") == "forest"
     if part is None:
-        raise data.AnalysisError("marginal curves need a fANOVA importance (a tree-ensemble surrogate)")
+        raise errors.AnalysisError("marginal curves need a fANOVA importance (a tree-ensemble surrogate)")
     cols = [c for c in np.argsort(-imp.value[live], kind="stable")[:top]]
     enc = imp.extra.get("encoded")
     metric = getattr(enc, "metric", None)
@@ -107,17 +108,17 @@ def marginals(imp, space, stem: Path, top: int = 4) -> list[Path]:
     fig, axes = plt.subplots(1, len(cols), figsize=(3.2 * len(cols), 3), squeeze=False)
     for ax, c in zip(axes[0], cols):
         n = imp.names[live[c]]
-        k = data.cells(space, n)
+        k = spaces.cells(space, n)
         if k is not None and k <= 32:
             grid = (np.arange(k) + 0.5) / k
             curves = sign * fanova.marginal(part, c, grid)
             ax.errorbar(np.arange(k), curves.mean(0), curves.std(0) if spread else None, fmt="o", capsize=3)
             ax.set_xticks(np.arange(k))
-            ax.set_xticklabels([str(data.from_unit(space, n, g)) for g in grid], rotation=45, fontsize=7)
+            ax.set_xticklabels([str(spaces.from_unit(space, n, g)) for g in grid], rotation=45, fontsize=7)
         else:
             grid = np.linspace(0.0, 1.0, 101)
             curves = sign * fanova.marginal(part, c, grid)
-            x = np.array([data.from_unit(space, n, g) for g in grid], float)
+            x = np.array([spaces.from_unit(space, n, g) for g in grid], float)
             m, s = curves.mean(0), curves.std(0)
             ax.plot(x, m)
             if spread:

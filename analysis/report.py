@@ -16,7 +16,7 @@ import pandas as pd
 from ConfigSpace import ConfigurationSpace
 
 from hpobench.analysis import agreement as agr
-from hpobench.analysis import data, plots
+from hpobench.analysis import errors, plots, trials
 from hpobench.analysis import importance as imp_mod
 from hpobench.benchmarks import Metric
 from hpobench.fidelity import Fidelity
@@ -67,16 +67,16 @@ def agreement(df: pd.DataFrame, cs: ConfigurationSpace, fidelities: list[Fidelit
 
     Table, space, metric and skipped fidelities as in `importance`.
     """
-    fids = data.fidelities(df) if fidelities is None else [Fidelity.of(f) for f in fidelities]
+    fids = trials.fidelities(df) if fidelities is None else [Fidelity.of(f) for f in fidelities]
     if len(fids) < 2:
-        raise data.AnalysisError(f"agreement needs at least two fidelities; the records hold {len(fids)}")
+        raise errors.AnalysisError(f"agreement needs at least two fidelities; the records hold {len(fids)}")
     why: dict = {}
     imps = imp_mod.per_fidelity(df, cs, fids, method=method, n_boot=n_boot, level=level, seed=seed,
                                 failed=failed, metric=metric, skipped=why if fidelities is None else None)
     if skipped is not None:
         skipped.update(why)
     if len(imps) < 2:
-        raise data.AnalysisError(f"agreement needs at least two fidelities with enough configurations; "
+        raise errors.AnalysisError(f"agreement needs at least two fidelities with enough configurations; "
                                  f"{len(imps)} of {len(fids)} have: " + "; ".join(f"{a}: {b}" for a, b in why.items()))
     fids = [f for f in fids if f in imps]
     labels = [f.label for f in imps]

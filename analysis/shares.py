@@ -52,7 +52,7 @@ import pandas as pd
 from ConfigSpace import ConfigurationSpace
 
 from hpobench import spaces
-from hpobench.analysis import agreement, data, fanova
+from hpobench.analysis import agreement, errors, fanova
 from hpobench.analysis.importance import Importance
 
 
@@ -143,10 +143,10 @@ def decide(low: Importance, space: ConfigurationSpace, probe: Importance | None 
            rule: Rule = Rule()) -> Decision:
     """Decide the scope from `low` (cheap fidelity) and the optional `probe` (higher fidelity)."""
     if rule.fix_at not in ("default", "low-fidelity"):
-        raise data.AnalysisError(f"fix_at must be 'default' or 'low-fidelity', got {rule.fix_at!r}")
+        raise errors.AnalysisError(f"fix_at must be 'default' or 'low-fidelity', got {rule.fix_at!r}")
     names = low.names
     if list(space) != names:
-        raise data.AnalysisError("the importance was computed on another space than the one to scope")
+        raise errors.AnalysisError("the importance was computed on another space than the one to scope")
     reasons: dict[str, str] = {}
     if probe is None:
         agr = {"statistic": rule.statistic, "between": "no probe"}
@@ -251,13 +251,13 @@ def _favoured(low: Importance, space: ConfigurationSpace) -> dict:
     if part is not None:
         for c, j in enumerate(live):
             n = low.names[j]
-            k = data.cells(space, n)
+            k = spaces.cells(space, n)
             grid = (np.arange(k) + 0.5) / k if k is not None and k <= 1000 else np.linspace(0, 1, 101)
             curve = fanova.marginal(part, c, grid).mean(0)
-            out[n] = data.from_unit(space, n, float(grid[int(np.argmax(curve))]))
+            out[n] = spaces.from_unit(space, n, float(grid[int(np.argmax(curve))]))
         return out
     enc = low.extra.get("encoded")
     if enc is not None:
         best = enc.X[int(np.argmax(enc.y))]
-        out = {n: data.from_unit(space, n, u) for n, u in zip(enc.names, best) if np.isfinite(u)}
+        out = {n: spaces.from_unit(space, n, u) for n, u in zip(enc.names, best) if np.isfinite(u)}
     return out

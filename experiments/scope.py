@@ -248,8 +248,8 @@ def run(name, budget: float, out: str | Path, low: dict | None = None, probe: di
     """
     import hpobench
     from hpobench import spaces
-    from hpobench.analysis import data, importance
     from hpobench.analysis import decision as deciding
+    from hpobench.analysis import errors, importance
     from hpobench.analysis import shares as scoping
     from hpobench.benchmarks import F1, Benchmark
 
@@ -310,7 +310,7 @@ def run(name, budget: float, out: str | Path, low: dict | None = None, probe: di
         df = df[df["key"].isin({c.key for c in cells})]
         try:
             imps = importance.per_fidelity(df, space, [lo_f, pr_f], **kw)
-        except data.AnalysisError as e:  # every training failed, too few configurations, ...
+        except errors.AnalysisError as e:  # every training failed, too few configurations, ...
             dec = deciding.everything(space, f"the scope's data cannot support a subset ({e})", tune_budget,
                                       hold=hold)
             return _finish(bench, out, p, df, budget, Outcome(dec, p, budget, float(df["cost"].sum())), {}, [],
@@ -422,7 +422,7 @@ def _stability_factor(rounds: list[dict], stable: float) -> float:
 
 
 def _report(bench, budget, p: Plan, df, result: Outcome, imps, figs, out: Path) -> str:
-    from hpobench.analysis import data
+    from hpobench.analysis import trials
     dec, name, metric = result.decision, bench.name, bench.metric
     ok = df[df["status"] == "ok"]
     budget_rule = not hasattr(dec, "settled")
@@ -435,15 +435,15 @@ def _report(bench, budget, p: Plan, df, result: Outcome, imps, figs, out: Path) 
                                        "settled)" if len(result.rounds) > 1 or "rounds" in _meta_scope(out)
                                        else "fixed (one go)") + ".", "",
               f"- metric: {metric.describe()}",
-              f"- low fidelity `{Fidelity.of(p.low).label}`: {int(data.at(df, p.low)['config_id'].nunique())} "
+              f"- low fidelity `{Fidelity.of(p.low).label}`: {int(trials.at(df, p.low)['config_id'].nunique())} "
               "configurations (default included)",
               f"- probe fidelity `{Fidelity.of(p.probe).label}`: the first "
-              f"{int(data.at(df, p.probe)['config_id'].nunique())} of them",
+              f"{int(trials.at(df, p.probe)['config_id'].nunique())} of them",
               f"- failed trials (diverged or crashed, left out of importance): {len(df) - len(ok)}"]
     if len(ok):
-        col = data.metric_column(df, metric)
+        col = trials.metric_column(df, metric)
         for label, fid in (("low", p.low), ("probe", p.probe)):
-            at = data.at(ok, fid)
+            at = trials.at(ok, fid)
             if len(at):
                 best = at[col].max() if metric.maximize else at[col].min()
                 default = at.loc[at["config_id"] == 0, col]

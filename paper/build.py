@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from hpobench import records, spaces
-from hpobench.analysis import agreement, data, importance, plots
+from hpobench.analysis import agreement, importance, plots, trials
 from hpobench.analysis.compare import NO_OPTIMIZER, anytime, mean_se, versus_all
 from hpobench.analysis.compare import table as strategies_table
 from hpobench.fidelity import Fidelity
@@ -65,14 +65,14 @@ def kind(f: Fidelity, full: Fidelity) -> str:
 def study(p: Paper, folder: str = "cifar10_cpu") -> None:
     src = p.results / folder / "evaluations.parquet"
     df, space, _ = records.read(src)
-    fids = data.fidelities(df)  # cheapest first, each with its recorded cost (the benchmark's formula)
+    fids = trials.fidelities(df)  # cheapest first, each with its recorded cost (the benchmark's formula)
     full = max(fids, key=lambda f: f.cost)
     ok = df["status"].eq("ok")
     p.put("n_configs", df["config_id"].nunique(), src, "{:d}")
     p.put("n_trials", len(df), src, "{:d}")
     p.put("n_fidelities", len(fids), src, "{:d}")
     p.put("n_failed", int((~ok).sum()), src, "{:d}")
-    at_full = data.at(df, full)
+    at_full = trials.at(df, full)
     p.put("full_fidelity", ", ".join(f"{k} {full[k]:g}" for k in KNOBS), src)
     p.put("full_minutes_median", at_full["cost_s"].median() / 60, src, "{:.1f}")
     p.put("study_cpu_hours", df["cost_s"].sum() / 3600, src, "{:.1f}")

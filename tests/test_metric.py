@@ -181,7 +181,7 @@ def test_agreement_of_a_hyperband_run_uses_the_fidelities_with_enough(hyperband_
 
 
 def test_analysis_reads_the_declared_metric_and_direction(tmp_path, capsys):
-    from hpobench.analysis import data, report
+    from hpobench.analysis import encode, report, trials
     bench = _bench(Metric("err", "minimize"))
     cs = bench.config_space
     rows = [hpobench.trial_row(bench.name, dict(c), f, 0, bench.evaluate(c, f), cs, bench.metric)
@@ -191,13 +191,13 @@ def test_analysis_reads_the_declared_metric_and_direction(tmp_path, capsys):
     df.to_parquet(tmp_path / "evaluations.parquet")
     got, space, metric = records.read(tmp_path / "evaluations.parquet")
     assert metric == bench.metric and space == cs
-    enc = data.encode(data.at(got, {"epochs": 81}), space, metric)
+    enc = encode.encode(trials.at(got, {"epochs": 81}), space, metric)
     full = got[np.isclose(got["fidelity.epochs"], 81) & (got["status"] == "ok")]
     assert np.allclose(enc.y, -full["metric.err"])  # oriented larger-is-better
     table, _ = report.importance(got, space, metric=metric, n_boot=5)
     assert set(table["fidelity"]) == {"epochs=3", "epochs=81"}
     # direction matters where the method looks at the top: PED-ANOVA's top set, the ablation's best
-    up = data.encode(data.at(got, {"epochs": 81}), space, Metric("err", "maximize"))
+    up = encode.encode(trials.at(got, {"epochs": 81}), space, Metric("err", "maximize"))
     assert np.allclose(up.y, -enc.y)
     # overriding from the command line; bad input
     assert cli.main(["importance", str(tmp_path), "--metric", "f1_too", "--n-boot", "5"]) == 0

@@ -9,7 +9,7 @@ from ConfigSpace import Configuration, Constant
 import hpobench
 from hpobench import spaces
 from hpobench.analysis import importance, plots, sample, shares
-from hpobench.analysis.data import AnalysisError
+from hpobench.analysis.errors import AnalysisError
 from hpobench.experiments import cli
 from hpobench.experiments import scope as job
 

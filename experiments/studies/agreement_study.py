@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 from hpobench import records, spaces
-from hpobench.analysis import bootstrap, data, study
+from hpobench.analysis import bootstrap, encode, errors, study, trials
 from hpobench.experiments import spec as specs
 from hpobench.fidelity import Fidelity
 
@@ -114,7 +114,7 @@ def pieces(out: Path, name: str, table: pd.DataFrame, space, fids: list[Fidelity
     configurations only), so pieces pair across fidelities; a fidelity with too few configurations
     is left out with a note."""
     out_imps = {}
-    draws = bootstrap.identity(bootstrap.resamples(data.config_keys(table, space), n_boot, 0))
+    draws = bootstrap.identity(bootstrap.resamples(encode.config_keys(table, space), n_boot, 0))
     for f in fids:
         settings = {"n_boot": n_boot, "seed": 0, "fidelity": f.label, "method": "fanova"}
         fp = fingerprint(table, settings)
@@ -122,7 +122,7 @@ def pieces(out: Path, name: str, table: pd.DataFrame, space, fids: list[Fidelity
         if not (pq.exists() and js.exists() and stored(js, fp, draws)):
             try:
                 imps = study.importances(table, space, [f], n_boot, seed=0)
-            except data.TooFew as e:
+            except errors.TooFew as e:
                 notes.append(f"{name} at {f.label}: importance left out ({e})")
                 continue
             pq.parent.mkdir(parents=True, exist_ok=True)
@@ -147,11 +147,11 @@ def tables(s: Study, results: Path, notes: list) -> tuple | None:
     if first.empty:
         notes.append(f"{s.dataset} {s.scale}: {folders[0]} holds no cell yet")
         return None
-    full = max(data.fidelities(first), key=lambda f: f.cost)
-    keys = set(data.config_keys(first, space))
-    rest = [f[np.isin(data.config_keys(f, space), list(keys))] for f in frames[1:]]
+    full = max(trials.fidelities(first), key=lambda f: f.cost)
+    keys = set(encode.config_keys(first, space))
+    rest = [f[np.isin(encode.config_keys(f, space), list(keys))] for f in frames[1:]]
     df = pd.concat([first, *rest], ignore_index=True)
-    top, cost = study.costs(df, [full])[full], study.costs(df, data.fidelities(df))
+    top, cost = study.costs(df, [full])[full], study.costs(df, trials.fidelities(df))
     fids = [f for f in cost if cost[f] <= top]
     main = {0: study.recorded(df, space, fids, [0])}
     seeded = None
@@ -173,7 +173,7 @@ def compare(out: Path, name: str, s: Study, space, fids: list[Fidelity], full: F
     """Agreement rows of one paired table (its seeds), importance pieces computed or read back;
     `table` names the rows when they are not the pieces' own table (another full fidelity)."""
     any_t = next(iter(by_seed.values()))
-    keys = data.config_keys(any_t, space)
+    keys = encode.config_keys(any_t, space)
     draws = bootstrap.resamples(keys, n_boot, 0)  # the draws per_fidelity makes from the same keys
     imps = {sd: pieces(out, f"{name}-seed{sd}", t, space, fids, n_boot, notes) for sd, t in by_seed.items()}
     imps = {sd: v for sd, v in imps.items() if v}

@@ -64,7 +64,7 @@ from scipy import stats
 
 import hpobench
 from hpobench import records
-from hpobench.analysis import data, decision, importance, shares
+from hpobench.analysis import decision, importance, shares, trials
 from hpobench.analysis.compare import NO_OPTIMIZER, anytime, at_total, table, versus_all
 from hpobench.benchmarks import study as study_table
 from hpobench.benchmarks import tabular
@@ -109,12 +109,12 @@ def scope_for(strategy: str, study: pd.DataFrame, live, s: Setup, seed: int) -> 
         keep = s.expert if strategy == "expert" else rng.choice(list(space), s.k, replace=False).tolist()
         return _reduced(space, keep, 0.0)
     if strategy == "oracle":
-        full = data.at(study, live.full_fidelity)
+        full = trials.at(study, live.full_fidelity)
         imp = importance.importance(full, space, fidelity=live.full_fidelity, n_boot=0, seed=seed)
         return _reduced(space, imp.ranking[: s.k], 0.0)
     rows = _draw(study, live, s, rng, CONFIRM if strategy == "tool-budget" else 0)
     if strategy == "low-topk":
-        rows = data.at(rows, live.fidelity(s.low))
+        rows = trials.at(rows, live.fidelity(s.low))
         imp = importance.importance(rows, space, fidelity=live.fidelity(s.low), n_boot=0, seed=seed)
         return _reduced(space, imp.ranking[: s.k], float(rows["cost"].sum()))
     if strategy in ("tool", "tool-budget"):
@@ -142,7 +142,7 @@ def _chosen(study: pd.DataFrame, live, s: Setup, rng) -> list[int]:
     """`n_low` recorded configurations (the default first), drawn among those recorded at every
     cheap fidelity a strategy reads, so that a seed's tool, low-topk and one-epoch see the same ones."""
     cheap = (s.low, s.probe, s.screen)
-    ids = sorted(set.intersection(*(set(data.at(study, live.fidelity(f))["config_id"]) for f in cheap)))
+    ids = sorted(set.intersection(*(set(trials.at(study, live.fidelity(f))["config_id"]) for f in cheap)))
     if len(ids) < s.n_low:
         raise ValueError(f"the study has {len(ids)} configurations at all of {cheap}; "
                          f"--n-low {s.n_low} needs more (run more of the study or lower --n-low)")
@@ -154,7 +154,7 @@ def _draw(study: pd.DataFrame, live, s: Setup, rng, confirm: int = 0) -> pd.Data
     """Rows of the chosen configurations at the low fidelity, and at the probe fidelity of the first
     `n_probe` of them plus the `confirm` best at the low fidelity: what a practitioner would have run."""
     chosen = _chosen(study, live, s, rng)
-    low, probe = (data.at(study, live.fidelity(f)) for f in (s.low, s.probe))
+    low, probe = (trials.at(study, live.fidelity(f)) for f in (s.low, s.probe))
     low = low[low["config_id"].isin(chosen)]
     best = low.assign(score=tabular.scored_f1(low)).sort_values(["score", "config_id"], ascending=[False, True])
     promoted = set(chosen[: s.n_probe]) | set(best["config_id"].head(confirm))
@@ -166,7 +166,7 @@ def one_epoch(study: pd.DataFrame, live, bench, s: Setup, seed: int) -> tuple[fl
     the best are trained at full fidelity on `bench`, best first, while the budget lasts.
     Returns the screening cost, the trials (cumulative cost and incumbent) and their configurations."""
     chosen = _chosen(study, live, s, np.random.default_rng(seed))
-    screen = data.at(study, live.fidelity(s.screen))
+    screen = trials.at(study, live.fidelity(s.screen))
     screen = screen[screen["config_id"].isin(chosen)]
     cost, full = float(screen["cost"].sum()), live.cost(live.full_fidelity)
     k = int((s.budget * full - cost) / full + 1e-9)
@@ -177,10 +177,10 @@ def one_epoch(study: pd.DataFrame, live, bench, s: Setup, seed: int) -> tuple[fl
     configs = tabular.configs(top.head(k), live)
     f1 = tabular.scored_f1(pd.DataFrame([vars(r) for r in (bench.evaluate(c, live.full_fidelity, seed=seed)
                                                           for c in configs)]))
-    trials = pd.DataFrame({"spent": cost + full * np.arange(1, k + 1), "f1": f1,
-                           "incumbent_trial": [int(np.argmax(f1[: i + 1])) for i in range(k)]})
-    trials["incumbent_f1"] = trials["f1"].cummax()
-    return cost, trials, configs
+    done = pd.DataFrame({"spent": cost + full * np.arange(1, k + 1), "f1": f1,
+                         "incumbent_trial": [int(np.argmax(f1[: i + 1])) for i in range(k)]})
+    done["incumbent_f1"] = done["f1"].cummax()
+    return cost, done, configs
 
 
 def run_one(strategy: str, optimizer: str, seed: int, study, live, bench, s: Setup,
@@ -191,12 +191,12 @@ def run_one(strategy: str, optimizer: str, seed: int, study, live, bench, s: Set
     t0 = time.perf_counter()
     total = s.budget * live.cost(live.full_fidelity)
     if strategy == "one-epoch":
-        cost, trials, configs = one_epoch(study, live, bench, s, seed)
-        curve = trials[["spent", "incumbent_trial", "incumbent_f1"]].assign(total=trials["spent"])
-        best = configs[int(trials["incumbent_trial"].iloc[-1])]
+        cost, done, configs = one_epoch(study, live, bench, s, seed)
+        curve = done[["spent", "incumbent_trial", "incumbent_f1"]].assign(total=done["spent"])
+        best = configs[int(done["incumbent_trial"].iloc[-1])]
         row = dict(strategy=strategy, optimizer=NO_OPTIMIZER, seed=seed, scoping_cost=cost,
                    scoping_share=cost / total, n_tuned=0, tuned=[], verdict="",
-                   final_f1=float(trials["incumbent_f1"].iloc[-1]), default_f1=np.nan, trials=len(trials),
+                   final_f1=float(done["incumbent_f1"].iloc[-1]), default_f1=np.nan, trials=len(done),
                    incumbent=json.dumps({k: hpobench.spaces.plain(v) for k, v in best.items()}),
                    wall_s=time.perf_counter() - t0)
         row.update({f"f1_at_{f:g}": at_total(curve, f * total) for f in FRACTIONS})
@@ -222,7 +222,7 @@ def landscape(study: pd.DataFrame, live, bench, n: int = 2000, seed: int = 0) ->
     full = live.full_fidelity
     scored = _predict(bench, hpobench.spaces.sample(live.config_space, n, seed=seed), full)
     default, pred = scored[0], scored[1:]  # the sample starts with the default
-    rec = data.at(study, full)
+    rec = trials.at(study, full)
     rec_f1 = tabular.scored_f1(rec)
     rec_default = rec_f1[(rec["config_id"] == 0).to_numpy()]
     return {"random_configs": n, "default_predicted": default,

@@ -1,4 +1,4 @@
-"""From a trial table (the project's one schema) to the arrays the analysis needs.
+"""A trial table at one fidelity encoded for the importance methods.
 
 Every importance method works on `Encoded`: one row per evaluated configuration
 at one fidelity, each hyperparameter as a *unit code* in [0, 1] (NaN where the
@@ -11,12 +11,12 @@ ordinal level owns a cell of equal width. fANOVA's variance decomposition is tak
 under that measure, so shares mean "variance under uniform random sampling".
 
     >>> import hpobench, pandas as pd
-    >>> from hpobench.analysis import data
+    >>> from hpobench.analysis import encode
     >>> b = hpobench.get("synthetic/agree")
     >>> cs = b.config_space
     >>> rows = [hpobench.trial_row(b.name, dict(c), {"epochs": 3, "data_fraction": 1.0}, 0,
     ...                            b.evaluate(c, {"epochs": 3}), cs) for c in cs.sample_configuration(20)]
-    >>> enc = data.encode(pd.DataFrame(rows), cs)
+    >>> enc = encode.encode(pd.DataFrame(rows), cs)
     >>> enc.X.shape
     (20, 12)
 """
@@ -30,14 +30,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from ConfigSpace import ConfigurationSpace
-from ConfigSpace.conditions import (
-    AndConjunction,
-    EqualsCondition,
-    GreaterThanCondition,
-    InCondition,
-    LessThanCondition,
-    NotEqualsCondition,
-)
 from ConfigSpace.hyperparameters import (
     CategoricalHyperparameter,
     Constant,
@@ -46,20 +38,10 @@ from ConfigSpace.hyperparameters import (
     OrdinalHyperparameter,
 )
 
-from hpobench import spaces
+from hpobench.analysis.errors import AnalysisError, TooFew
+from hpobench.analysis.trials import CONFIG, as_metric, config_columns, metric_column, plain
 from hpobench.benchmarks.base import Metric
-from hpobench.fidelity import Fidelity
-from hpobench.spaces import cells, from_unit  # the unit-code measure (data.cells, data.from_unit for callers)
-
-CONFIG, FIDELITY = "config.", "fidelity."
-
-
-class AnalysisError(ValueError):
-    """Input the analysis cannot use (too few rows, NaN metrics, unknown columns, ...)."""
-
-
-class TooFew(AnalysisError):
-    """Too few (successful) configurations at a fidelity for the method; other fidelities may do."""
+from hpobench.spaces import cells
 
 
 @dataclass
@@ -107,61 +89,6 @@ class Encoded:
                        self.fidelity, self.notes, self.dropped, metric=self.metric)
 
 
-# ---------------------------------------------------------------- tables
-
-def _as_metric(spec) -> Metric:
-    try:
-        return Metric.of(spec)
-    except ValueError as e:
-        raise AnalysisError(str(e)) from None
-
-
-def metric_column(df: pd.DataFrame, metric: Metric | str) -> str:
-    """The column holding `metric`: `metric.<name>` (any reported metric) or `<name>` (f1, ...)."""
-    name = metric.name if isinstance(metric, Metric) else metric
-    for col in (f"metric.{name}", name):
-        if col in df:
-            return col
-    have = [c for c in df.columns if c.startswith("metric.")] + [c for c in ("f1", "accuracy", "loss") if c in df]
-    raise AnalysisError(f"metric {name!r} not in the table; metric columns: {have}")
-
-
-def config_columns(df: pd.DataFrame) -> list[str]:
-    return [c[len(CONFIG):] for c in df.columns if c.startswith(CONFIG)]
-
-
-def fidelity_columns(df: pd.DataFrame) -> list[str]:
-    return [c[len(FIDELITY):] for c in df.columns if c.startswith(FIDELITY)]
-
-
-def fidelities(df: pd.DataFrame) -> list[Fidelity]:
-    """Distinct fidelities of a table, cheapest first: each with the median of its rows' `cost`
-    (NaN without one), sorted as Fidelity orders (by that cost, unknown last, then by the values)."""
-    knobs = fidelity_columns(df)
-    if not knobs:
-        return [Fidelity()]
-    out = []
-    for vals, g in df.groupby([FIDELITY + k for k in knobs], dropna=False, sort=True):
-        vals = vals if isinstance(vals, tuple) else (vals,)
-        cost = float(g["cost"].median()) if "cost" in g and g["cost"].notna().any() else np.nan
-        out.append(Fidelity.of({k: _plain(v) for k, v in zip(knobs, vals)}, cost))
-    return sorted(out)
-
-
-def at(df: pd.DataFrame, fidelity: Fidelity | dict | str | None) -> pd.DataFrame:
-    """Rows at `fidelity`, a Fidelity, a dict or a label (knobs not named are not filtered)."""
-    fidelity = Fidelity.of(fidelity)
-    mask = np.ones(len(df), bool)
-    for k, v in fidelity.items():
-        col = FIDELITY + k
-        if col not in df:
-            raise AnalysisError(f"fidelity knob {k!r} not in the table; knobs: {fidelity_columns(df)}")
-        mask &= np.isclose(df[col].astype(float), float(v), rtol=1e-9, atol=0)
-    return df[mask]
-
-
-# ---------------------------------------------------------------- encoding
-
 def encode(df: pd.DataFrame, space: ConfigurationSpace, metric: Metric | str = "f1", failed: str = "drop",
            fidelity: dict | None = None) -> Encoded:
     """Encode the rows of `df` (one fidelity) for the importance methods.
@@ -175,7 +102,7 @@ def encode(df: pd.DataFrame, space: ConfigurationSpace, metric: Metric | str = "
     """
     if failed not in ("drop", "worst"):
         raise AnalysisError(f"failed must be 'drop' or 'worst', got {failed!r}")
-    metric = _as_metric(metric)
+    metric = as_metric(metric)
     column = metric_column(df, metric)
     cols = config_columns(df)
     # A scoped run records the full space's columns; those its space removed are never set.
@@ -211,7 +138,7 @@ def config_keys(df: pd.DataFrame, space: ConfigurationSpace) -> np.ndarray:
     cfg = df[[CONFIG + n for n in space if CONFIG + n in df]]
 
     def key(row):
-        return hashlib.blake2b(json.dumps([_plain(v) for v in row], default=str).encode(),
+        return hashlib.blake2b(json.dumps([plain(v) for v in row], default=str).encode(),
                                digest_size=8).hexdigest()
     return np.array([key(r) for r in cfg.itertuples(index=False, name=None)])
 
@@ -249,68 +176,6 @@ def to_unit(space: ConfigurationSpace, name: str, values) -> np.ndarray:
     return out
 
 
-# ---------------------------------------------------------------- conditions
-
-def active_region(space: ConfigurationSpace, name: str) -> dict[str, np.ndarray] | None:
-    """Where `name` is active, as a box: ancestor -> (m, 2) unit-code intervals.
-
-    {} for an unconditional hyperparameter; None when the region is not a box
-    (an OR of conditions): the caller must then fall back and say so.
-    """
-    region: dict[str, np.ndarray] = {}
-    for cond in space.parent_conditions_of[name]:
-        parts = cond.components if isinstance(cond, AndConjunction) else (cond,)
-        for c in parts:
-            if not isinstance(c, (EqualsCondition, NotEqualsCondition, InCondition,
-                                  GreaterThanCondition, LessThanCondition)):
-                return None  # OrConjunction or a nested conjunction
-            iv = _allowed(space, c)
-            if iv is None:
-                return None
-            p = c.parent.name
-            region[p] = _intersect(region[p], iv) if p in region else iv
-            upstream = active_region(space, p)
-            if upstream is None:
-                return None
-            for q, jv in upstream.items():
-                region[q] = _intersect(region[q], jv) if q in region else jv
-    return region
-
-
-def _allowed(space, cond) -> np.ndarray | None:
-    """Unit-code intervals of the parent's values that satisfy `cond`."""
-    p = cond.parent
-    k = cells(space, p.name)
-    if isinstance(p, Constant):
-        return np.array([[0.0, 1.0]]) if cond.satisfied_by_value({p.name: p.value}) else np.zeros((0, 2))
-    if k is not None and k <= 10_000:
-        vals = [from_unit(space, p.name, (i + 0.5) / k) for i in range(k)]
-        ok = [i for i, v in enumerate(vals) if _satisfied(cond, p.name, v)]
-        return np.array([[i / k, (i + 1) / k] for i in ok]).reshape(-1, 2)
-    if isinstance(cond, (GreaterThanCondition, LessThanCondition)):
-        t = float(to_unit(space, p.name, [cond.value])[0])
-        return np.array([[t, 1.0]]) if isinstance(cond, GreaterThanCondition) else np.array([[0.0, t]])
-    return None  # equality on a continuous parent: a set of measure zero
-
-
-def _satisfied(cond, parent, value) -> bool:
-    try:
-        return bool(cond.satisfied_by_value({parent: value}))
-    except (KeyError, TypeError, ValueError):
-        return False
-
-
-def _intersect(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    out = [[max(x0, y0), min(x1, y1)] for x0, x1 in a for y0, y1 in b if min(x1, y1) > max(x0, y0)]
-    return np.array(out).reshape(-1, 2)
-
-
-def measure(iv: np.ndarray) -> float:
-    return float(np.sum(iv[:, 1] - iv[:, 0]))
-
-
-# ---------------------------------------------------------------- helpers
-
 def _notes(names, X) -> dict[str, str]:
     notes = {}
     for j, n in enumerate(names):
@@ -334,11 +199,5 @@ def _check_range(name, x, lo, hi):
 
 
 def _canon(v):
-    v = _plain(v)
+    v = plain(v)
     return str(v) if not isinstance(v, str) else v
-
-
-def _plain(v):
-    """`spaces.plain`, with NaN (an inactive cell in a table) as None."""
-    v = spaces.plain(v)
-    return None if isinstance(v, float) and np.isnan(v) else v
