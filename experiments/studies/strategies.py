@@ -46,7 +46,7 @@ per strategy x optimizer x seed, appended as runs finish: an interrupted study r
 with different --optimizers or --strategies can share --out, the last to finish summarises all), runs.parquet,
 curves.parquet (incumbent F1 over total cost, scoping included), settings.json, summary.md, and on the surrogate
 holdout.parquet and landscape.json, live versus_surrogate.parquet (the surrogate's predictions for
-the live runs' default and incumbent).
+the live runs' default and incumbent); and what `strategy_tables.py` writes from runs and curves.
 """
 
 from __future__ import annotations
@@ -68,6 +68,7 @@ from hpobench.analysis import decision, importance, shares, trials
 from hpobench.analysis.compare import NO_OPTIMIZER, anytime, at_total, table, versus_all
 from hpobench.benchmarks import study as study_table
 from hpobench.benchmarks import tabular
+from hpobench.experiments.studies import strategy_tables
 from hpobench.fidelity import Fidelity
 
 STRATEGIES = ("all", "expert", "low-topk", "tool", "tool-budget", "oracle", "random-k", "one-epoch")
@@ -348,6 +349,7 @@ def main(argv=None) -> None:
         (vs := versus_surrogate(runs, study, live)).to_parquet(out / "versus_surrogate.parquet")
     (at := anytime(curves, s.budget * live.cost(live.full_fidelity))).to_parquet(out / "anytime.parquet")
     (out / "summary.md").write_text(summarise(runs, hold, s, bench.name, vs, at))
+    strategy_tables.run(out)  # the paper's tables and anytime curve
     print((out / "summary.md").read_text())
 
 
