@@ -24,7 +24,9 @@ rate's range diverges). Per instance:
   like-for-like comparison.
 
 Outputs (--out, default results/tunability_synthetic/): runs.csv (one row per instance and N,
-appended per instance: an interrupted run resumes with the same command), settings.json, summary.md.
+appended per instance: an interrupted run resumes with the same command), paths.csv (the true V of
+every set on each greedy path: whether the regret is the path's or the choice's), settings.json,
+summary.md.
 Nothing is tuned on the evaluation instances (no calibration stage).
 
     nice -n 15 .venv/bin/python -m hpobench.experiments.studies.tunability_synthetic
@@ -49,7 +51,7 @@ from hpobench.benchmarks import synthetic
 from hpobench.experiments import scope
 
 OUT = Path("results/tunability_synthetic")
-TIE = 1e-3  # |difference| in F1 below which two arms tie (Monte Carlo error of V is about this size)
+TIE = 1e-3  # |difference| in F1 below which two arms tie: several Monte Carlo sds of a difference (README)
 
 
 @dataclass(frozen=True)
@@ -194,11 +196,51 @@ def run(s: Setup, out: Path, limit: int | None = None, progress: bool = True) ->
             limit = None if limit is None else limit - 1
             if progress:
                 print(f"agreement {a:g} seed {seed}: sizes {[r['size'] for r in rows]}, regret vs best "
-                      f"{[round(r['v_best'] - r['v_chosen'], 4) for r in rows]}, {rows[-1]['seconds']:.0f} s",
+                      f"{[round(float(r['v_best'] - r['v_chosen']), 4) for r in rows]}, {rows[-1]['seconds']:.0f} s",
                       flush=True)
     df = pd.read_csv(path)
-    (out / "summary.md").write_text(summary(df, s))
+    (out / "summary.md").write_text(summary(df, s, paths(df, s, out)))
     return df
+
+
+def paths(df: pd.DataFrame, s: Setup, out: Path) -> pd.DataFrame:
+    """The true V of every set on each greedy path (where a regret comes from: a path that misses the
+    best sets, or the choice along it), computed once per instance into out/paths.csv."""
+    f = out / "paths.csv"
+    old = pd.read_csv(f) if f.exists() else pd.DataFrame(columns=["agreement", "seed"])
+    for (a, seed), g in df.groupby(["agreement", "seed"]):
+        if ((old["agreement"] == a) & (old["seed"] == seed)).any():
+            continue
+        _, clean = instance(a, seed)
+        truth = Truth(clean, json.loads(g["anchor"].iloc[0]), s.draws, 10_000 + seed)
+        rows = []
+        for r in g.itertuples():
+            sets = [[]]
+            for added in json.loads(r.path):
+                sets.append(sets[-1] + added)
+            for k, S in enumerate(sets):
+                rows.append(dict(agreement=a, seed=seed, n=r.n, step=k, size=len(S), chosen=len(S) == r.size,
+                                 v_true=tunability.expected_max(truth.values(truth.mask(S)), r.n)))
+        pd.DataFrame(rows).to_csv(f, mode="a", header=not f.exists(), index=False)
+    return pd.read_csv(f)
+
+
+def sources(df: pd.DataFrame, p: pd.DataFrame) -> pd.DataFrame:
+    """Per N: the regret split into the path's (best overall - best on the path) and the choice's (best
+    on the path - chosen), and how often the chosen set is larger or smaller than the path's best."""
+    on = p.groupby(["agreement", "seed", "n"]).apply(
+        lambda g: pd.Series({"v_path": g["v_true"].max(), "path_size": int(g.loc[g["v_true"].idxmax(), "size"])}),
+        include_groups=False).reset_index()
+    m = df.merge(on, on=["agreement", "seed", "n"])
+    rows = []
+    for n, g in m.groupby("n"):
+        rows.append({"N": n, "regret of the path (best - best on path)": _ci(g.v_best - g.v_path),
+                     "regret of the choice (best on path - chosen)": _ci(g.v_path - g.v_chosen),
+                     "chosen larger / equal / smaller than the path's best": f"{int((g['size'] > g.path_size).sum())}"
+                     f"/{int((g['size'] == g.path_size).sum())}/{int((g['size'] < g.path_size).sum())}",
+                     "estimated gain (bagged)": f"{g.est_gain.mean():.4f}",
+                     "true gain (chosen - anchor)": f"{(g.v_chosen - g.f_anchor).mean():.4f}"})
+    return pd.DataFrame(rows)
 
 
 def _ci(x) -> str:
@@ -227,7 +269,7 @@ def table(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def summary(df: pd.DataFrame, s: Setup) -> str:
+def summary(df: pd.DataFrame, s: Setup, p: pd.DataFrame) -> str:
     budgets = sorted(df["n"].unique())
     sizes = df.pivot_table(index=["agreement", "seed"], columns="n", values="size")
     truth_sizes = df.pivot_table(index=["agreement", "seed"], columns="n", values="best_size")
@@ -259,6 +301,11 @@ def summary(df: pd.DataFrame, s: Setup) -> str:
         table(df).to_markdown(index=False, disable_numparse=True), "",
         "## Does the chosen set grow with N?", "", grows, "",
         "## By designed agreement (means)", "", by.reset_index().to_markdown(index=False, floatfmt=".4f"), "",
+        "## Where the regret comes from", "",
+        "The greedy path (`tunability.choose`, point surrogate) and the set chosen on it (bagged surrogate), "
+        "each path set's true V from `paths.csv`; gains over the anchor's true F1 (the bagged estimate is "
+        "over the surrogate's value of the anchor, at the low fidelity).", "",
+        sources(df, p).to_markdown(index=False, disable_numparse=True), "",
         f"Check: `synthetic.noise_free` equals the noise-free instance's evaluate on every scope configuration "
         f"(max |difference| {df['check'].max():.1e}); observed minus true F1 at the low fidelity has sd "
         f"{df['resid_sd'].mean():.4f} (the noise). Wall time: {per['seconds'].sum() / 60:.1f} min, of which "
