@@ -114,8 +114,11 @@ def test_scope_ranges_inside_counts_inactive_and_whole_as_inside():
 @pytest.mark.slow  # fits surrogates on study v2 (~20 CPU-s)
 def test_scope_ranges_quick_writes_its_files(tmp_path):
     from hpobench.experiments.studies import scope_ranges as sr
-    df, _ = sr.load()
+    df, cs = sr.load()
     cheap, full = sr.rungs(df)
+    got = sr.parse(cs, '{"learning_rate": [0.001, 0.1], "batch_size": [32, 64], "crop_padding": [2, 5], '
+                       '"aug_crop": [true]}')
+    assert got == {"learning_rate": (0.001, 0.1), "batch_size": [32, 64], "crop_padding": (2, 5), "aug_crop": [True]}
     assert len(cheap) == 9 and full == {"data_fraction": 0.1, "epochs": 8, "resolution": 16}
     sr.main(["--quick", "--out", str(tmp_path)])
     runs = pd.read_csv(tmp_path / "runs.csv")
@@ -125,4 +128,4 @@ def test_scope_ranges_quick_writes_its_files(tmp_path):
     assert ((runs["size"] == 0) <= (runs["chance"] == 1)).all()  # nothing tuned narrows nothing
     assert (runs["best_inside"] <= runs["best"]).all()
     text = (tmp_path / "summary.md").read_text()
-    assert "(full: reference)" in text and "enrichment" in text
+    assert "(full: reference)" in text and "enrichment" in text and "## Per hyperparameter" in text

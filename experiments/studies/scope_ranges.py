@@ -20,7 +20,8 @@ configurations sample it); enrichment = mean coverage / mean chance. An empty S 
 (coverage = chance = 1).
 
 Outputs (--out, default results/scope_ranges/): runs.csv (one row per rung, n and resample, appended
-as they finish: an interrupted run resumes with the same command), settings.json, summary.md.
+as they finish: an interrupted run resumes with the same command), settings.json, summary.md (per rung
+and n, and per hyperparameter: how often its range narrowed and what its range alone holds).
 
     nice -n 15 .venv/bin/python -m hpobench.experiments.studies.scope_ranges
     .venv/bin/python -m hpobench.experiments.studies.scope_ranges --quick --out /tmp/sr  # ~1 min
@@ -36,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from ConfigSpace.hyperparameters import IntegerHyperparameter
 
 from hpobench import spaces
 from hpobench.analysis import data, paired, tunability
@@ -152,7 +154,7 @@ def run(s: Setup, out: Path, record: Path = RECORD, limit: int | None = None, pr
                     print(f"{row['rung']} n={n} r={r}: {row['size']} tuned, coverage {row['coverage']:.2f}, "
                           f"chance {row['chance']:.3f}, {row['cpu_s']:.0f} CPU-s", flush=True)
     out_df = pd.read_csv(path)
-    (out / "summary.md").write_text(summary(out_df, s, data.label(full_fid), len(full)))
+    (out / "summary.md").write_text(summary(out_df, s, data.label(full_fid), full, space))
     return out_df
 
 
@@ -172,7 +174,8 @@ def table(df: pd.DataFrame, full_label: str) -> pd.DataFrame:
     return pd.DataFrame(rows).sort_values(["n"], kind="stable")
 
 
-def summary(df: pd.DataFrame, s: Setup, full_label: str, n_configs: int) -> str:
+def summary(df: pd.DataFrame, s: Setup, full_label: str, full: pd.DataFrame, space) -> str:
+    n_configs = len(full)
     lines = [f"# Narrowed ranges against the full-fidelity top {TOP}, study v2 ({n_configs} configurations)", "",
              f"Per rung and sample size n: {df.groupby(['rung', 'n']).size().max()} resamples of n configurations "
              f"(the default + n - 1 at random, the same at every rung); anchor = the best at the rung; "
@@ -182,15 +185,36 @@ def summary(df: pd.DataFrame, s: Setup, full_label: str, n_configs: int) -> str:
              f"chance; best inside / best: the best full-fidelity F1 inside the narrowed ranges over the best of all. "
              f"An empty S narrows nothing (coverage = chance = 1).", "",
              table(df, full_label).to_markdown(index=False, disable_numparse=True), "",
-             "Hyperparameters chosen (share of resamples, all rungs and n): "
-             + ", ".join(f"{k} {v:.2f}" for k, v in _shares(df).items()), "",
+             "## Per hyperparameter", "",
+             "Over the runs (all rungs and n) that tuned it: how often its range was narrowed (some recorded "
+             f"configuration outside it), and the share of the top {TOP} and of all {n_configs} inside its range "
+             "alone (inactive counts as inside).", "",
+             per_hp(df, full, space).to_markdown(index=False, disable_numparse=True), "",
              f"CPU: {df['cpu_s'].sum() / 60:.1f} min.", ""]
     return "\n".join(lines)
 
 
-def _shares(df: pd.DataFrame) -> pd.Series:
-    names = pd.Series([x for t in df["tuned"] for x in json.loads(t)])
-    return (names.value_counts() / len(df)).head(12) if len(names) else pd.Series(dtype=float)
+def parse(space, ranges: str) -> dict:
+    """A row's ranges as `tunability.ranges` gave them: (low, high) for a numeric hp, levels otherwise."""
+    return {k: v if data.cells(space, k) is not None and not isinstance(space[k], IntegerHyperparameter)
+            else tuple(v) for k, v in json.loads(ranges).items()}
+
+
+def per_hp(df: pd.DataFrame, full: pd.DataFrame, space) -> pd.DataFrame:
+    """Per tuned hyperparameter: runs that tuned it, share narrowed, mean coverage and chance of its range alone."""
+    top = full.sort_values(["f1", "config_id"], ascending=[False, True]).index[:TOP]
+    stats = {}
+    for tuned, r in zip(df["tuned"], df["ranges"]):
+        rng = parse(space, r)
+        for name in json.loads(tuned):
+            hold = inside(space, full, {name: rng[name]} if name in rng else {})
+            stats.setdefault(name, []).append((hold.mean() < 1, hold[full.index.get_indexer(top)].mean(), hold.mean()))
+    rows = []
+    for k, v in sorted(stats.items(), key=lambda kv: -len(kv[1])):
+        narrowed, cov, chance = np.mean(v, axis=0)
+        rows.append({"hyperparameter": k, "tuned in": f"{len(v) / len(df):.2f}", "narrowed": f"{narrowed:.2f}",
+                     "coverage of top 10": f"{cov:.3f}", "chance": f"{chance:.3f}"})
+    return pd.DataFrame(rows)
 
 
 def main(argv=None):
