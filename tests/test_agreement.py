@@ -84,7 +84,7 @@ def test_reliability_is_deterministic_and_higher_with_more_configurations():
 
 
 def test_small_tables_report_agreement_uncorrected():
-    _, _, imps = _imps(1.0, n=60, probe=40, n_boot=20)  # halves of 30 and 20 < MIN_HALF
+    _, _, imps = _imps(1.0, n=60, probe=40, n_boot=10)  # halves of 30 and 20 < MIN_HALF
     low, probe = imps.values()
     assert np.isnan(low.reliability) and np.isnan(probe.reliability)
     sp = agreement.compare(low, probe).set_index("statistic").loc["spearman"]
@@ -95,21 +95,21 @@ def test_small_tables_report_agreement_uncorrected():
 
 
 def test_noise_reference_is_the_low_fidelity_against_itself():
-    b, df, imps = _imps(-1.0, n=60, probe=40, n_boot=10)
+    b, df, imps = _imps(-1.0, n=60, probe=40, n_boot=5)
     low, probe = imps.values()
-    ref = agreement.reference(df, b.config_space, low, FULL, n_boot=10, seed=0)
+    ref = agreement.reference(df, b.config_space, low, FULL, n_boot=5, seed=0)
     sp = agreement.compare(low, probe).set_index("statistic").loc["spearman"]
-    assert ref.lower <= ref.corrected <= ref.upper and ref.n_boot == 10
+    assert ref.lower <= ref.corrected <= ref.upper and ref.n_boot == 5
     assert ref.corrected > 0.5 > sp.corrected  # a reversed probe sits far below what noise allows
     with pytest.raises(AnalysisError, match="no probe configuration"):
         agreement.reference(df, b.config_space, low, {"epochs": 27, "data_fraction": 1.0}, n_boot=3)
 
 
 def test_paired_resamples_are_shared_across_fidelities():
-    _, df, imps = _imps(0.5, n_boot=5)
+    _, df, imps = _imps(0.5, n=60, probe=40, n_boot=5)  # not the 3 below: other resamples
     low, full = imps.values()
     assert low.replicates.shape == full.replicates.shape
-    assert low.n_configs + low.extra["dropped"] == 250 and full.n_configs + full.extra["dropped"] == 120
+    assert low.n_configs + low.extra["dropped"] == 60 and full.n_configs + full.extra["dropped"] == 40
     with pytest.raises(AnalysisError, match="bootstrapped together"):
         low2 = importance.importance(df[df["fidelity.epochs"] == 1], low.extra["encoded"].space, n_boot=3)
         agreement.compare(low2, full)

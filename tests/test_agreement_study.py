@@ -45,6 +45,7 @@ def _one(rows, **eq):
     return rows[m].iloc[0]
 
 
+@pytest.mark.slow  # two studies' rows: 32 boosted surrogates (~3 s)
 def test_noise_ceiling_is_one_without_seed_noise_and_drops_with_it():
     full = Fidelity.of(hpobench.get("synthetic", agreement=1.0, seed=3).fidelity(FULL)).label
     quiet, noisy = _rows(*_seeded(0.0)), _rows(*_seeded(0.08))
@@ -160,11 +161,8 @@ def test_hierarchy_verdicts():
         study.hierarchy(_imp([0.6, 0.06, 0.06, 0.0], [[0.6, 0.06, 0.06, 0]]), hp="momentum")
 
 
-@pytest.fixture
-def partial_results(tmp_path):
-    """Study v2's first 20 recorded configurations at three of its fidelities, and a seed-replicate
-    folder cut from the same records (its rows relabelled seed 1: real numbers, not a second training)."""
-    res = tmp_path / "results"
+def _partial(res):
+    """Study v2's first 20 recorded configurations at three of its fidelities, in the results folder `res`."""
     meta = records.read_meta(V2)
     meta["spec"]["path"] = "no/such/spec.yaml"  # planned cells unknown: the summary says so
     records.write_meta(res / "cifar10_cpu_v2", meta)
@@ -176,9 +174,32 @@ def partial_results(tmp_path):
     return res
 
 
-def test_the_experiment_writes_every_output_and_resumes(partial_results, tmp_path):
-    out = tmp_path / "sv2"
-    s = agreement_study.run(partial_results, out, n_boot=3)
+@pytest.fixture
+def partial_results(tmp_path):
+    """`_partial` in this test's own folder (tests add grids to it)."""
+    return _partial(tmp_path / "results")
+
+
+@pytest.fixture(scope="module")
+def studied(tmp_path_factory):
+    """The study run once on `_partial`'s records (n_boot 3), shared read-only: its results folder, its
+    output folder and its summary. A test that writes into the output works on a copy (`_copy`)."""
+    d = tmp_path_factory.mktemp("studied")
+    res = _partial(d / "results")
+    return res, d / "sv2", agreement_study.run(res, d / "sv2", n_boot=3)
+
+
+def _copy(studied, tmp_path):
+    """A copy of the shared study's output folder (timestamps kept), to resume or change."""
+    res, out, _ = studied
+    shutil.copytree(out, tmp_path / "sv2")
+    return res, tmp_path / "sv2"
+
+
+@pytest.mark.slow  # runs the study (twice more to resume and recompute)
+def test_the_experiment_writes_every_output_and_resumes(studied, tmp_path):
+    s = studied[2]
+    res, out = _copy(studied, tmp_path)
     assert s["tables"] == {"cifar10-1x-main": {"n_configs": 20, "seeds": 1}}
     assert s["grids"]["cifar10_cpu_v2"]["cells"] == 60 and s["grids"]["cifar10_cpu_v2"]["complete"] is False
     assert any("cifar10_5x" in n for n in s["notes"]) and any("fashion_mnist_cpu" in n for n in s["notes"])
@@ -194,13 +215,14 @@ def test_the_experiment_writes_every_output_and_resumes(partial_results, tmp_pat
                                        ".parquet")
     assert len(list(piece.parent.glob("*.parquet"))) == 3  # one piece per fidelity
     stamp = piece.stat().st_mtime_ns
-    agreement_study.run(partial_results, out, n_boot=3)  # resumed: the piece is read back, outputs identical
+    agreement_study.run(res, out, n_boot=3)  # resumed: the piece is read back, outputs identical
     assert piece.stat().st_mtime_ns == stamp
     assert all((out / f).read_bytes() == b for f, b in first.items())
-    agreement_study.run(partial_results, out, n_boot=4)  # other settings: recomputed
+    agreement_study.run(res, out, n_boot=4)  # other settings: recomputed
     assert piece.stat().st_mtime_ns != stamp
 
 
+@pytest.mark.slow  # runs the study four times
 def test_seed_replicates_give_the_ceiling_rows(partial_results, tmp_path):
     res, out = partial_results, tmp_path / "sv2"
     shutil.copytree(res / "cifar10_cpu_v2", res / "cifar10_cpu_seeds")
@@ -229,6 +251,7 @@ def test_seed_replicates_give_the_ceiling_rows(partial_results, tmp_path):
         agreement_study.main(["--results", str(res), "--out", str(tmp_path / "x"), "--n-boot", "5"])
 
 
+@pytest.mark.slow  # starts two processes
 def test_resamples_are_named_alike_in_every_process():
     """Stored pieces pair with fresh ones only if a set of resamples has one name everywhere
     (`hash` is salted per process: the cause of 'not bootstrapped together' on a resumed study)."""
@@ -243,15 +266,15 @@ def test_resamples_are_named_alike_in_every_process():
     assert here != bootstrap.identity(bootstrap.resamples(np.array(list("abcdefg")), 5, 1))
 
 
-def test_a_piece_from_other_resamples_is_recomputed(partial_results, tmp_path):
-    out = tmp_path / "sv2"
-    agreement_study.run(partial_results, out, n_boot=3)
+@pytest.mark.slow  # resumes the study
+def test_a_piece_from_other_resamples_is_recomputed(studied, tmp_path):
+    res, out = _copy(studied, tmp_path)
     js = agreement_study.piece_path(out, "cifar10-1x-main-seed0", "data_fraction=0.1,epochs=8,resolution=16", ".json")
     meta = json.loads(js.read_text())
     for m in meta["importances"].values():
         m["resamples"] = "4162839834074011857"  # as a salted hash named them before
     js.write_text(json.dumps(meta))
-    agreement_study.run(partial_results, out, n_boot=3)  # would raise 'not bootstrapped together' if read back
+    agreement_study.run(res, out, n_boot=3)  # would raise 'not bootstrapped together' if read back
     assert json.loads(js.read_text())["importances"] != meta["importances"]
 
 
@@ -263,6 +286,7 @@ def _add_grid(res, name: str, keep) -> None:
     df[keep(df)].to_parquet(res / name / "evaluations.parquet")
 
 
+@pytest.mark.slow  # runs the study
 def test_the_5x_curve_is_tested_against_1x_on_its_own_configurations(partial_results, tmp_path):
     res, out = partial_results, tmp_path / "sv2"
     _add_grid(res, "cifar10_5x", lambda df: df["config_id"] < 16)  # fewer than 1x's 20
@@ -277,6 +301,7 @@ def test_the_5x_curve_is_tested_against_1x_on_its_own_configurations(partial_res
     assert t["a"] != curves["cifar10 1x importance"]["fit"][0] and {"same", "same_slope"} <= set(t)
 
 
+@pytest.mark.slow  # runs the study
 def test_the_datasets_are_compared_at_as_many_configurations(partial_results, tmp_path):
     """Agreement grows with the number of configurations: Fashion-MNIST (16 here) is tested against
     CIFAR-10 1x cut to its first 16 of 20, not against all 20."""
@@ -303,10 +328,10 @@ def test_subsets_are_nested_prefixes_then_random_shares():
     assert (got[0][1] == np.arange(101)).all() and len({tuple(i) for _, i in got[4:]}) == 3
 
 
-def test_slope_stability_refits_the_curve_the_study_fitted(partial_results, tmp_path):
-    out = tmp_path / "sv2"
-    agreement_study.run(partial_results, out, n_boot=3)
-    s = slope_stability.run(partial_results, out, n_random=3)
+@pytest.mark.slow  # runs the slope-stability study on the study's output
+def test_slope_stability_refits_the_curve_the_study_fitted(studied, tmp_path):
+    res, out = _copy(studied, tmp_path)
+    s = slope_stability.run(res, out, n_random=3)
     curve = json.loads((out / "curves.json").read_text())["curves"]["cifar10 1x importance"]
     assert s["prefix"] == [{"configs": 20, "slope": pytest.approx(curve["slope"])}]  # all of them: the study's slope
     assert s["n_random"] == 3 and s["random_min"] <= s["random_max"] and np.isfinite(s["expected_sd"])

@@ -13,7 +13,9 @@ import pytest
 from sources import ROOT, modules
 
 EXAMPLES = sorted(name for name, path in modules().items() if ">>>" in path.read_text())
-SLOW = {"hpobench.models"}  # runs the ResNet op by op: each op compiles (~20 s)
+# hpobench.models runs the ResNet op by op: each op compiles (~20 s); hpobench.analysis fits ~60 boosted
+# surrogates for its two-fidelity example (~5 s of CPU)
+SLOW = {"hpobench.models", "hpobench.analysis"}
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in EXAMPLES])

@@ -66,6 +66,7 @@ def test_forest_main_effects_of_one_tree_are_the_tree_decomposition():
     assert fanova.forest_variance(part, seed=0) == pytest.approx(part.variance[0], rel=0.02)
 
 
+@pytest.mark.slow  # integrates the surrogate on grids fine enough for the tolerances (~4 s)
 def test_boosted_surrogate_decomposition_is_exact_against_brute_force_integration():
     # Sum of depth-2 trees: main effects, the variance (low-order formula) and a pair effect
     # vs the same function integrated on a midpoint grid.
@@ -198,10 +199,10 @@ def test_ablation_walks_from_the_default_to_the_best_configuration(bench, full_t
 
 
 def test_importance_intervals_and_rank_distribution(bench, full_table):
-    imp = importance.importance(full_table, bench.config_space, n_boot=20, seed=0)
-    assert imp.replicates.shape == (20, len(imp.names))
+    imp = importance.importance(full_table, bench.config_space, n_boot=5, seed=0)
+    assert imp.replicates.shape == (5, len(imp.names))
     assert imp.extra["ci"] == "bias-aware" and np.isfinite(imp.extra["null_replicates"]).all()
-    perc = importance.importance(full_table, bench.config_space, n_boot=20, seed=0, ci="percentile")
+    perc = importance.importance(full_table, bench.config_space, n_boot=5, seed=0, ci="percentile")
     np.testing.assert_array_equal(perc.replicates, imp.replicates)
     assert np.all(perc.lower >= imp.lower) and np.all(perc.upper <= imp.upper + 1e-12)
     with pytest.raises(AnalysisError, match="boosted surrogate only"):

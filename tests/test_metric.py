@@ -160,22 +160,22 @@ def hyperband_run(tmp_path_factory):
 
 
 def test_importance_of_a_hyperband_run_skips_thin_rungs_and_names_them(hyperband_run, capsys):
-    assert cli.main(["importance", str(hyperband_run), "--n-boot", "8"]) == 0
+    assert cli.main(["importance", str(hyperband_run), "--n-boot", "3"]) == 0
     out = capsys.readouterr().out
     assert "epochs=1" in out and "epochs=3" in out  # 81 and 27 configurations: analysed
     for epochs in (9, 27, 81):
         assert f"skipped fidelity data_fraction=1,epochs={epochs}: " in out
     assert "fANOVA needs at least 10" in out
     # the same table given as the file beside its meta.json: the space (and metric) come from there
-    assert cli.main(["importance", str(hyperband_run / "trials.parquet"), "--n-boot", "8"]) == 0
+    assert cli.main(["importance", str(hyperband_run / "trials.parquet"), "--n-boot", "3"]) == 0
     assert capsys.readouterr().out == out
     # an explicitly requested thin fidelity is still an error
-    assert cli.main(["importance", str(hyperband_run), "--fidelity", "epochs=9", "--n-boot", "8"]) == 2
+    assert cli.main(["importance", str(hyperband_run), "--fidelity", "epochs=9", "--n-boot", "3"]) == 2
     assert "fANOVA needs at least 10" in capsys.readouterr().err
 
 
 def test_agreement_of_a_hyperband_run_uses_the_fidelities_with_enough(hyperband_run, capsys):
-    assert cli.main(["agreement", str(hyperband_run / "trials.parquet"), "--n-boot", "8"]) == 0
+    assert cli.main(["agreement", str(hyperband_run / "trials.parquet"), "--n-boot", "3"]) == 0
     out = capsys.readouterr().out
     assert "spearman" in out and "skipped fidelity data_fraction=1,epochs=81" in out
 
@@ -194,13 +194,13 @@ def test_analysis_reads_the_declared_metric_and_direction(tmp_path, capsys):
     enc = encode.encode(trials.at(got, {"epochs": 81}), space, metric)
     full = got[np.isclose(got["fidelity.epochs"], 81) & (got["status"] == "ok")]
     assert np.allclose(enc.y, -full["metric.err"])  # oriented larger-is-better
-    table, _ = report.importance(got, space, metric=metric, n_boot=5)
+    table, _ = report.importance(got, space, metric=metric, n_boot=2)
     assert set(table["fidelity"]) == {"epochs=3", "epochs=81"}
     # direction matters where the method looks at the top: PED-ANOVA's top set, the ablation's best
     up = encode.encode(trials.at(got, {"epochs": 81}), space, Metric("err", "maximize"))
     assert np.allclose(up.y, -enc.y)
     # overriding from the command line; bad input
-    assert cli.main(["importance", str(tmp_path), "--metric", "f1_too", "--n-boot", "5"]) == 0
+    assert cli.main(["importance", str(tmp_path), "--metric", "f1_too", "--n-boot", "2"]) == 0
     assert cli.main(["importance", str(tmp_path), "--metric", "nope", "--n-boot", "5"]) == 2
     assert "metric 'nope' not in the table" in capsys.readouterr().err
     with pytest.raises(SystemExit, match="--direction needs --metric"):

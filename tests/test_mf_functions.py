@@ -5,7 +5,19 @@ import pytest
 from scipy.optimize import minimize
 
 import hpobench
+from hpobench import optimizers
 from hpobench.benchmarks.mf_functions import FUNCTIONS
+
+
+@pytest.fixture
+def peers(monkeypatch):
+    """The peers' harness with its optimizers registered for this test only (a name left registered would
+    show in every later test's list of known optimizers). Syne Tune comes with `make test` (the `peers` extra)."""
+    pytest.importorskip("syne_tune")
+    from hpobench.experiments.studies import bohb_peers
+    monkeypatch.setattr(optimizers, "_FACTORIES", dict(optimizers._FACTORIES))
+    bohb_peers.register()
+    return bohb_peers
 
 
 @pytest.mark.parametrize("name", list(FUNCTIONS))
@@ -60,10 +72,7 @@ def test_registered_benchmark_costs_its_budget_and_its_noise_is_seeded_and_shrin
     assert cheap.std() == pytest.approx(0.2, rel=0.2) and full.std() == pytest.approx(0.02, rel=0.2)
 
 
-def test_synetune_bohb_adapter_runs_asha_rungs_charged_at_their_cost():
-    pytest.importorskip("syne_tune")
-    from hpobench.experiments.studies import bohb_peers
-    bohb_peers.register()
+def test_synetune_bohb_adapter_runs_asha_rungs_charged_at_their_cost(peers):
     run = hpobench.tune("mf/branin", "synetune-bohb", budget=20 * 27, seed=0)
     t = run.trials
     assert run.spent <= 20 * 27 and t["cost"].sum() == pytest.approx(run.spent)
@@ -74,15 +83,12 @@ def test_synetune_bohb_adapter_runs_asha_rungs_charged_at_their_cost():
     for _, g in t.iloc[1:].groupby([t[c] for c in ("config.x0", "config.x1")]):
         assert sorted(g["fidelity.budget"]) == [1, 3, 9, 27][: len(g)]
     fn = FUNCTIONS["branin"]
-    rows = bohb_peers.regrets(run, fn, 20 * 27)
+    rows = peers.regrets(run, fn, 20 * 27)
     assert [r["fraction"] for r in rows] == [0.25, 0.5, 1.0]
     assert rows[0]["regret"] >= rows[-1]["regret"] >= 0
 
 
-def test_synetune_bohb_runs_are_repeatable_whatever_numpy_global_state_and_leave_it_alone():
-    pytest.importorskip("syne_tune")
-    from hpobench.experiments.studies import bohb_peers
-    bohb_peers.register()
+def test_synetune_bohb_runs_are_repeatable_whatever_numpy_global_state_and_leave_it_alone(peers):
 
     def run(global_seed):
         np.random.seed(global_seed)

@@ -59,6 +59,7 @@ def _args(d: Path, fn="fn", metric="rmse", direction="minimize"):
 
 # ---------------------------------------------------------------- the worked example, end to end
 
+@pytest.mark.slow  # trains the example's MLP 35+ times, then tunes and resumes
 def test_the_example_is_scoped_end_to_end_by_one_command(tmp_path, capsys):
     out = tmp_path / "scope"
     argv = ["scope", "--objective", f"{EXAMPLE / 'sklearn_objective.py'}:objective",
@@ -116,6 +117,7 @@ def test_evaluate_tune_and_scope_a_file_objective(files, capsys):
     assert "verdict:" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # tunes, then scopes (fits the scope's surrogates)
 def test_python_api(files):
     bench = hpobench.load_objective(f"{files / 'obj.py'}:fn", files / "space.json", files / "fidelity.json",
                                     metric="rmse", direction="minimize", lower=0)

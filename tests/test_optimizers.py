@@ -172,6 +172,7 @@ def test_two_dask_workers_on_a_local_cluster(bench, tmp_path):
     _check_parallel(run, bench, budget, tmp_path)
 
 
+@pytest.mark.slow  # a Dask cluster (in-process workers)
 def test_an_existing_dask_cluster(bench, tmp_path):
     from distributed import LocalCluster
     hpobench.register("test/slow", _slow(bench), overwrite=True)  # workers look it up by name

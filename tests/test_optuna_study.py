@@ -155,16 +155,17 @@ def test_a_pruned_study_becomes_rows_per_step(stores):
     assert "optuna study 'demo'" in got.summary() and "final step 9" in got.summary()
 
 
+@pytest.mark.slow  # fANOVA at each of the study's 10 epochs (~4 s)
 def test_importance_per_epoch_and_agreement_with_the_final_epoch_without_training(stores):
     got = optuna_study.read(stores["url"], "demo")
     skipped = {}
-    table, _ = report.importance(got.table, got.space, n_boot=5, metric=got.metric, skipped=skipped)
+    table, _ = report.importance(got.table, got.space, n_boot=2, metric=got.metric, skipped=skipped)
     steps = set(table["fidelity"])
     assert {"step=0", "step=3", "step=9"} <= steps and len(steps) + len(skipped) == EPOCHS
     top = table.sort_values("share", ascending=False).groupby("fidelity")["hp"].first()
     assert (top == "lr").all()  # the learning rate dominates at every epoch, as the objective says
     fids = [{"step": 3}, {"step": 9}]
-    agree, _ = report.agreement(got.table, got.space, fids, n_boot=10, metric=got.metric)
+    agree, _ = report.agreement(got.table, got.space, fids, n_boot=5, metric=got.metric)
     row = agree[agree["statistic"] == "spearman"].iloc[0]
     assert (row["a"], row["b"]) == ("step=3", "step=9") and row["lower"] <= row["estimate"] <= row["upper"]
     perf = agree[agree["statistic"] == "performance_spearman"].iloc[0]
@@ -245,7 +246,7 @@ def test_bad_input_is_one_line_naming_the_cause(stores, storage, study, match, c
 
 def test_the_command_line_reads_optuna_studies(stores, capsys):
     argv = ["--optuna", stores["url"], "--study", "demo", "--fidelity", "step=3", "--fidelity", "step=9",
-            "--n-boot", "5"]
+            "--n-boot", "2"]
     assert cli.main(["importance", *argv]) == 0
     out, err = capsys.readouterr()
     assert "step=3" in out and "step=9" in out and "lr" in out

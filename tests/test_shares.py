@@ -20,7 +20,7 @@ LOW, FULL = {"epochs": 1, "data_fraction": 0.05}, {"epochs": 81, "data_fraction"
 def agree():
     b = hpobench.get("synthetic", agreement=1.0, seed=2)
     df = sample.table(b, 300, [LOW, FULL], seed=2, probe={1: 150})
-    return b, df, importance.per_fidelity(df, b.config_space, n_boot=30, seed=0)
+    return b, df, importance.per_fidelity(df, b.config_space, n_boot=5, seed=0)
 
 
 def test_smallest_set():

@@ -59,6 +59,7 @@ def test_too_few_recorded_configurations_fail_before_running(study):
         strategies._draw(table, live, setup, __import__("numpy").random.default_rng(0))
 
 
+@pytest.mark.slow  # runs the harness's runs (BOHB, random)
 def test_a_run_spends_the_budget_minus_scoping_and_resumes(study, tmp_path):
     live, table = study
     sur = tabular.surrogate(table, live)
@@ -75,6 +76,7 @@ def test_a_run_spends_the_budget_minus_scoping_and_resumes(study, tmp_path):
     assert first["scoping_cost"] == row["scoping_cost"] and cached["scoping_cost"] == 0  # read from the cache
 
 
+@pytest.mark.slow  # runs the harness's one-epoch run
 def test_one_epoch_fully_trains_the_best_screened_configurations_of_the_tools_draw(study):
     live, table = study
     row, curve = strategies.run_one("one-epoch", "smac", 3, table, live, live, SETUP)

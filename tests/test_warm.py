@@ -110,22 +110,22 @@ def test_a_warm_started_smac_proposes_the_warm_configurations_first(scope_dir):
     assert [_config(r, bench) for _, r in cold.trials.iloc[1:5].iterrows()] != ws.configs
 
 
-def test_bohb_and_smac_mf_evaluate_the_warm_configurations_first_and_bohb_models_at_once(scope_dir):
+@pytest.mark.parametrize("name", ["bohb", pytest.param("smac-mf", marks=pytest.mark.slow)])  # SMAC-MF: ~5 s
+def test_bohb_and_smac_mf_evaluate_the_warm_configurations_first_and_bohb_models_at_once(name, scope_dir):
     bench = hpobench.get("synthetic/agree")
     space = _scoped(bench)
     ws = warm.load(scope_dir, bench, space, k=2)
-    for name in ("bohb", "smac-mf"):
-        run = hpobench.tune(bench, name, budget=6 * FULL, seed=1, space=space, warm_start=scope_dir, warm_k=2)
-        t = run.trials.sort_values("trial")
-        assert [json.loads(i) for i in t["opt_info"].iloc[1:3]] == [{"origin": "warm", "rank": 0},
-                                                                  {"origin": "warm", "rank": 1}]
-        assert [_config(r, bench) for _, r in t.iloc[1:3].iterrows()] == ws.configs and t["full"].iloc[1:3].all()
-        if name == "bohb":  # the scope's records already make a model: no random-only start
-            sampled = [json.loads(i).get("sampled", "") for i in t["opt_info"].iloc[3:]]
-            assert any(s.startswith("model@") for s in sampled[:6])
-    cold = hpobench.tune(bench, "bohb", budget=6 * FULL, seed=1, space=space)
-    sampled = [json.loads(i).get("sampled", "") for i in cold.trials["opt_info"].iloc[1:7]]
-    assert not any(s.startswith("model@") for s in sampled)
+    run = hpobench.tune(bench, name, budget=6 * FULL, seed=1, space=space, warm_start=scope_dir, warm_k=2)
+    t = run.trials.sort_values("trial")
+    assert [json.loads(i) for i in t["opt_info"].iloc[1:3]] == [{"origin": "warm", "rank": 0},
+                                                              {"origin": "warm", "rank": 1}]
+    assert [_config(r, bench) for _, r in t.iloc[1:3].iterrows()] == ws.configs and t["full"].iloc[1:3].all()
+    if name == "bohb":  # the scope's records already make a model: no random-only start
+        sampled = [json.loads(i).get("sampled", "") for i in t["opt_info"].iloc[3:]]
+        assert any(s.startswith("model@") for s in sampled[:6])
+        cold = hpobench.tune(bench, "bohb", budget=6 * FULL, seed=1, space=space)
+        sampled = [json.loads(i).get("sampled", "") for i in cold.trials["opt_info"].iloc[1:7]]
+        assert not any(s.startswith("model@") for s in sampled)
 
 
 # --- bad input: clear errors before compute ----------------------------------------------------------
