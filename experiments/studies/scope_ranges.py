@@ -39,8 +39,9 @@ import numpy as np
 import pandas as pd
 from ConfigSpace.hyperparameters import IntegerHyperparameter
 
-from hpobench import spaces
-from hpobench.analysis import data, paired, tunability
+from hpobench import records, spaces
+from hpobench.analysis import encode, paired, trials, tunability
+from hpobench.fidelity import Fidelity
 
 OUT = Path("results/scope_ranges")
 RECORD = Path("results/cifar10_cpu_v2")
@@ -61,13 +62,14 @@ QUICK = Setup(sizes=(40,), resamples=2, n_boot=3, rungs=1)
 
 def load(record: Path = RECORD):
     """The study's trials and space: the one place the record is read."""
-    return data.read(record)
+    df, space, _ = records.read(record)
+    return df, space
 
 
 def rungs(df: pd.DataFrame) -> tuple[list[dict], dict]:
     """The cheap fidelities (cheapest first) and the full one (the costliest)."""
-    fids = data.fidelities(df)
-    cost = [data.at(df, f)["cost"].median() for f in fids]
+    fids = trials.fidelities(df)
+    cost = [trials.at(df, f)["cost"].median() for f in fids]
     order = np.argsort(cost, kind="stable")
     return [fids[i] for i in order[:-1]], fids[order[-1]]
 
@@ -85,13 +87,13 @@ def inside(space, configs: pd.DataFrame, ranges: dict) -> np.ndarray:
     """Whether each configuration (rows of `config.<hp>` columns) lies in the narrowed ranges."""
     ok = np.ones(len(configs), bool)
     for name, r in ranges.items():
-        u = data.to_unit(space, name, configs[data.CONFIG + name].to_numpy(object))
+        u = encode.to_unit(space, name, configs[trials.CONFIG + name].to_numpy(object))
         active = np.isfinite(u)
         if isinstance(r, tuple):
-            x = pd.to_numeric(configs[data.CONFIG + name], errors="coerce").to_numpy(float)
+            x = pd.to_numeric(configs[trials.CONFIG + name], errors="coerce").to_numpy(float)
             hit = (x >= r[0]) & (x <= r[1])
         else:
-            hit = np.isin(u, data.to_unit(space, name, np.array(r, dtype=object)))
+            hit = np.isin(u, encode.to_unit(space, name, np.array(r, dtype=object)))
         ok &= ~active | hit
     return ok
 
@@ -99,12 +101,12 @@ def inside(space, configs: pd.DataFrame, ranges: dict) -> np.ndarray:
 def one(df: pd.DataFrame, space, fid: dict, full: pd.DataFrame, n: int, resample: int, s: Setup) -> dict:
     """One rung, sample size and resample: the chosen set, its ranges and what they hold."""
     t0 = time.process_time()
-    at = data.at(df, fid)
+    at = trials.at(df, fid)
     sub = at[at["config_id"].isin(drawn(sorted(at["config_id"].unique()), n, resample))]
     ok = sub[sub["status"] == "ok"]
     best = ok.loc[ok["f1"].idxmax()]
-    anchor = spaces.typed(space, {k: best[data.CONFIG + k] for k in data.config_columns(sub)})
-    enc = data.encode(sub, space, fidelity=fid)
+    anchor = spaces.typed(space, {k: best[trials.CONFIG + k] for k in trials.config_columns(sub)})
+    enc = encode.encode(sub, space, fidelity=fid)
     sur = tunability.fit_all(enc, s.n_boot, resample)
     ch = tunability.choose(enc, anchor, s.budget, surrogates=sur, seed=resample)
     r = tunability.ranges(sur[0], space, anchor, ch.tune, seed=resample) if ch.tune else {}
@@ -112,7 +114,7 @@ def one(df: pd.DataFrame, space, fid: dict, full: pd.DataFrame, n: int, resample
     top = full.sort_values(["f1", "config_id"], ascending=[False, True]).index[:TOP]
     f1 = full["f1"].to_numpy(float)
     anchor_full = f1[full["config_id"].to_numpy() == best["config_id"]][0]
-    return dict(rung=data.label(fid), n=n, resample=resample, tuned=json.dumps(ch.tune), size=len(ch.tune),
+    return dict(rung=Fidelity.of(fid).label, n=n, resample=resample, tuned=json.dumps(ch.tune), size=len(ch.tune),
                 ranges=json.dumps(r, default=str), anchor_id=int(best["config_id"]),
                 anchor_full_rank=int((f1 > anchor_full).sum()) + 1,
                 coverage=float(hold[full.index.get_indexer(top)].mean()), chance=float(hold.mean()),
@@ -124,7 +126,7 @@ def run(s: Setup, out: Path, record: Path = RECORD, limit: int | None = None, pr
     df, space = load(record)
     cheap, full_fid = rungs(df)
     cheap = cheap[: s.rungs] if s.rungs is not None else cheap
-    full = data.at(df, full_fid).reset_index(drop=True)
+    full = trials.at(df, full_fid).reset_index(drop=True)
     if full["status"].ne("ok").any() or full["config_id"].duplicated().any():
         raise ValueError(f"{record}: the full fidelity must hold one successful training per configuration")
     out.mkdir(parents=True, exist_ok=True)
@@ -143,7 +145,7 @@ def run(s: Setup, out: Path, record: Path = RECORD, limit: int | None = None, pr
     for r in range(s.resamples):  # resample-major: a partial run covers every rung
         for n in s.sizes:
             for fid in [*cheap, full_fid]:
-                if (data.label(fid), n, r) in done:
+                if (Fidelity.of(fid).label, n, r) in done:
                     continue
                 if limit is not None and limit <= 0:
                     break
@@ -154,7 +156,7 @@ def run(s: Setup, out: Path, record: Path = RECORD, limit: int | None = None, pr
                     print(f"{row['rung']} n={n} r={r}: {row['size']} tuned, coverage {row['coverage']:.2f}, "
                           f"chance {row['chance']:.3f}, {row['cpu_s']:.0f} CPU-s", flush=True)
     out_df = pd.read_csv(path)
-    (out / "summary.md").write_text(summary(out_df, s, data.label(full_fid), full, space))
+    (out / "summary.md").write_text(summary(out_df, s, Fidelity.of(full_fid).label, full, space))
     return out_df
 
 
@@ -196,7 +198,7 @@ def summary(df: pd.DataFrame, s: Setup, full_label: str, full: pd.DataFrame, spa
 
 def parse(space, ranges: str) -> dict:
     """A row's ranges as `tunability.ranges` gave them: (low, high) for a numeric hp, levels otherwise."""
-    return {k: v if data.cells(space, k) is not None and not isinstance(space[k], IntegerHyperparameter)
+    return {k: v if spaces.cells(space, k) is not None and not isinstance(space[k], IntegerHyperparameter)
             else tuple(v) for k, v in json.loads(ranges).items()}
 
 

@@ -46,7 +46,7 @@ import pandas as pd
 
 import hpobench
 from hpobench import spaces
-from hpobench.analysis import data, paired, sample, tunability
+from hpobench.analysis import encode, paired, sample, trials, tunability
 from hpobench.benchmarks import synthetic
 from hpobench.experiments import scope
 
@@ -80,8 +80,8 @@ def scope_data(bench, s: Setup, seed: int):
     df = sample.table(bench, s.n_low, [p.low], seed=seed, eval_seed=seed)
     ok = df[df["status"] == "ok"]
     best = ok.loc[ok["f1"].idxmax()]
-    anchor = spaces.typed(bench.config_space, {n: best[data.CONFIG + n] for n in data.config_columns(df)})
-    return p.low, df, data.encode(df, bench.config_space, fidelity=p.low), anchor
+    anchor = spaces.typed(bench.config_space, {n: best[trials.CONFIG + n] for n in trials.config_columns(df)})
+    return p.low, df, encode.encode(df, bench.config_space, fidelity=p.low), anchor
 
 
 def columns(space, U: np.ndarray) -> dict[str, np.ndarray]:
@@ -132,9 +132,9 @@ def one(agreement: float, seed: int, s: Setup) -> list[dict]:
     t0 = time.perf_counter()
     bench, clean = instance(agreement, seed)
     low, df, enc, anchor = scope_data(bench, s, seed)
-    names = data.config_columns(df)
+    names = trials.config_columns(df)
     configs = [spaces.typed(bench.config_space, dict(zip(names, r)))
-               for r in df[[data.CONFIG + n for n in names]].itertuples(index=False)]
+               for r in df[[trials.CONFIG + n for n in names]].itertuples(index=False)]
     ok = (df["status"] == "ok").to_numpy()
     observed = df["f1"].to_numpy(float)
     clean_low = np.array([r.f1 if r.status == "ok" else np.nan for r in (clean.evaluate(c, low) for c in configs)])
