@@ -25,11 +25,24 @@ data:
 run: setup
 	$(BIN)/hpobench scope resnet/fashion_mnist --budget 0.6 --n-low 30 --resolution 7 --out runs/scope
 
-test: setup
+# What the tests need beyond the main job's set-up, so that no test skips for a missing package
+# (tests/test_tiers.py checks it): Syne Tune (the `peers` extra: tests/test_mf_functions.py checks the peers'
+# harness; ~0.8 GB installed, most of it XGBoost's NCCL) and torch (the `bench` extra: the PyTorch example,
+# tests/test_examples.py). torch's CPU build comes first from PyTorch's index (~0.2 GB, where PyPI's
+# Linux wheel pulls gigabytes of CUDA libraries); where that index is out of reach, PyPI's build comes instead.
+TORCH := torch==2.13.0
+$(VENV)/.tests: $(VENV)/.installed
+	-$(BIN)/pip install -q --no-deps --retries 1 --timeout 30 --index-url https://download.pytorch.org/whl/cpu $(TORCH)
+	$(BIN)/pip install -q -e '.[test,peers,bench]'
+	touch $@
+
+# Every test, the slow tier included.
+test: setup $(VENV)/.tests
 	$(BIN)/pytest -q
 
-# The inner loop: no compiling, training, subprocesses or clusters (about a minute on one core).
-test-fast: setup
+# The inner loop (target: under 2 minutes on one core): the tests without the `slow` mark, i.e. no compiling,
+# training, subprocesses, Dask clusters, scope job or study harness (tests/test_tiers.py checks the marks).
+test-fast: setup $(VENV)/.tests
 	$(BIN)/pytest -q -m "not slow"
 
 lint: setup

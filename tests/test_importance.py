@@ -283,7 +283,7 @@ def test_tables_that_do_not_match_the_space_are_rejected(bench):
 
 def test_fanova_equals_optuna_where_the_definitions_coincide():
     """Uniform floats, same forest: our exact decomposition and Optuna's give the same numbers."""
-    optuna = pytest.importorskip("optuna", reason="optuna is a bench extra (pip install optuna==5.0.0)")
+    import optuna  # a dependency of hpobench (optuna-tpe, --optuna): never skipped
     from ConfigSpace import ConfigurationSpace
     from optuna.distributions import FloatDistribution
     from optuna.importance import FanovaImportanceEvaluator
