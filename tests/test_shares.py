@@ -80,7 +80,7 @@ def test_fix_at_low_fidelity_uses_the_favoured_value(agree):
 def test_misleading_low_fidelity_asks_for_a_higher_fidelity():
     b = hpobench.get("synthetic", agreement=-1.0, seed=2)
     df = sample.table(b, 300, [LOW, FULL], seed=2, probe={1: 150})
-    low, probe = importance.per_fidelity(df, b.config_space, n_boot=30).values()
+    low, probe = importance.per_fidelity(df, b.config_space, n_boot=10).values()
     dec = shares.decide(low, b.config_space, probe)
     assert dec.verdict == "higher-fidelity-needed"
     assert dec.fix == {} and set(dec.tune) == set(b.config_space)
