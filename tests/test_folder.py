@@ -20,7 +20,7 @@ from hpobench import data
 from hpobench.benchmarks import BenchmarkError
 from hpobench.data import sources
 
-SCOPE_ARGS = ["--bench-arg", "native=16", "--budget", "7", "--n-low", "20", "--n-probe", "15", "--fixed",
+SCOPE_ARGS = ["--bench-arg", "native=16", "--budget", "7.5", "--n-low", "20", "--n-probe", "15", "--fixed",
               "--low", "epochs=1,data_fraction=0.5,resolution=8", "--probe", "epochs=1,data_fraction=1,resolution=8",
               "--quiet"]
 
@@ -210,16 +210,16 @@ def test_grid_spec_takes_data_as_benchmark_arg(tree, tmp_path):
 
 @pytest.mark.slow
 def test_scope_on_100_classes_via_cli(hundred, tmp_path, capsys):
-    """`hpobench scope resnet/folder --data DIR` end to end at a tiny budget (35 one-epoch trainings at 8 px)."""
-    from hpobench.experiments import cli
+    """`hpobench scope resnet/folder --data DIR` end to end at a tiny budget (35 to 40 one-epoch trainings at 8 px)."""
+    from hpobench.experiments import cli, scope
     out = tmp_path / "scope"
     assert cli.main(["scope", "resnet/folder", "--data", str(hundred), *SCOPE_ARGS, "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert f"report: {out}/report.md" in printed
     report = (out / "report.md").read_text()
-    assert "# Search-space scope for `resnet/folder`" in report and "## Decision" in report
+    assert "# Search-space scope for `resnet/folder`" in report and "## How it was decided" in report
     assert "low fidelity `data_fraction=0.5,epochs=1,resolution=8`: 20 configurations" in report
     assert (out / "scoped_space.json").exists()
     df = pd.read_parquet(out / "evaluations.parquet")
-    assert len(df) == 35 and (df["status"] == "ok").sum() >= 25
+    assert 35 <= len(df) <= 35 + scope.CONFIRM and (df["status"] == "ok").sum() >= 25  # + the best at low
     assert df["info"].str.contains('"num_classes": 100').all()
