@@ -265,6 +265,8 @@ def run(name, budget: float, out: str | Path, low: dict | None = None, probe: di
     bench.check()
     if anchor not in ("best", "default"):
         raise ValueError(f"anchor must be 'best' or 'default', got {anchor!r}")
+    if n_boot < 2:
+        raise ValueError(f"--n-boot {n_boot!r}: the decision reads bootstrap intervals; give at least 2 resamples")
     hold = dict(hold or {})
     check(bench, bench.config_space, tune_budget, max_tune, hold, rule, adaptive)
     space = spaces.fix(bench.config_space, hold) if hold else bench.config_space

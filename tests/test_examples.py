@@ -115,7 +115,7 @@ def test_a_tiny_scope_end_to_end(tmp_path, capsys):
     argv = ["scope", "--objective", TARGET, "--space", str(SPACE), "--fidelity-space", str(FIDELITY),
             "--metric", "f1", "--direction", "maximize", "--metric-range", "0,1", "--budget", "0.016",
             "--n-low", "20", "--n-probe", "15", "--low", "epochs=1,data_fraction=0.01,resolution=7",
-            "--probe", "epochs=1,data_fraction=0.02,resolution=7", "--out", str(out), "--quiet"]
+            "--probe", "epochs=1,data_fraction=0.02,resolution=7", "--n-boot", "10", "--out", str(out), "--quiet"]
     assert cli.main(argv) == 0
     assert capsys.readouterr().out.startswith("verdict: ")
     df = pd.read_parquet(out / "evaluations.parquet")

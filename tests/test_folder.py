@@ -22,7 +22,7 @@ from hpobench.data import sources
 
 SCOPE_ARGS = ["--bench-arg", "native=16", "--budget", "7.5", "--n-low", "20", "--n-probe", "15", "--fixed",
               "--low", "epochs=1,data_fraction=0.5,resolution=8", "--probe", "epochs=1,data_fraction=1,resolution=8",
-              "--quiet"]
+              "--n-boot", "10", "--quiet"]
 
 
 def make_tree(root, n_classes=3, per_class=6, size=20, splits=False, seed=0):
@@ -210,10 +210,12 @@ def test_grid_spec_takes_data_as_benchmark_arg(tree, tmp_path):
 
 @pytest.mark.slow
 def test_scope_on_100_classes_via_cli(hundred, tmp_path, capsys):
-    """`hpobench scope resnet/folder --data DIR` end to end at a tiny budget (35 to 40 one-epoch trainings at 8 px)."""
+    """`hpobench scope resnet/folder --data DIR` end to end at a tiny budget (35 to 40 one-epoch trainings at 8 px),
+    the architecture and batch size held: one compiled program serves every training."""
     from hpobench.experiments import cli, scope
     out = tmp_path / "scope"
-    assert cli.main(["scope", "resnet/folder", "--data", str(hundred), *SCOPE_ARGS, "--out", str(out)]) == 0
+    assert cli.main(["scope", "resnet/folder", "--data", str(hundred), *SCOPE_ARGS, "--out", str(out),
+                     "--hold", "depth=8,width=8,batch_size=64"]) == 0
     printed = capsys.readouterr().out
     assert f"report: {out}/report.md" in printed
     report = (out / "report.md").read_text()
@@ -222,4 +224,4 @@ def test_scope_on_100_classes_via_cli(hundred, tmp_path, capsys):
     assert (out / "scoped_space.json").exists()
     df = pd.read_parquet(out / "evaluations.parquet")
     assert 35 <= len(df) <= 35 + scope.CONFIRM and (df["status"] == "ok").sum() >= 25  # + the best at low
-    assert df["info"].str.contains('"num_classes": 100').all()
+    assert df["info"].str.contains('"num_classes": 100').all() and (df["config.depth"] == 8).all()

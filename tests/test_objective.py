@@ -13,6 +13,7 @@ from ConfigSpace import ConfigurationSpace, Integer
 
 import hpobench
 from hpobench import records, spaces
+from hpobench.analysis import decision
 from hpobench.benchmarks import BenchmarkError
 from hpobench.experiments import cli, scope
 
@@ -65,7 +66,7 @@ def test_the_example_is_scoped_end_to_end_by_one_command(tmp_path, capsys):
     argv = ["scope", "--objective", f"{EXAMPLE / 'sklearn_objective.py'}:objective",
             "--space", str(EXAMPLE / "space.json"), "--fidelity-space", str(EXAMPLE / "fidelity.json"),
             "--metric", "log_loss", "--direction", "minimize", "--metric-range", "0,",
-            "--budget", "1", "--n-low", "20", "--n-probe", "15", "--out", str(out), "--quiet"]
+            "--budget", "1", "--n-low", "20", "--n-probe", "15", "--n-boot", "10", "--out", str(out), "--quiet"]
     assert cli.main(argv) == 0
     assert "verdict:" in capsys.readouterr().out
     report = (out / "report.md").read_text()
@@ -77,6 +78,7 @@ def test_the_example_is_scoped_end_to_end_by_one_command(tmp_path, capsys):
     assert (df["value"] == df["metric.log_loss"]).all() and (df["cost"] < 0.1).all()
     meta = records.read_meta(out)
     assert meta["metric"] == {"name": "log_loss", "direction": "minimize", "lower": 0.0, "upper": None}
+    assert json.loads((out / "decision.json").read_text())["rule"]["n_boot"] == 10  # --n-boot: the gains' too
     # the record is analysable as it stands: its space and metric come from its meta.json
     assert cli.main(["importance", str(out / "evaluations.parquet"), "--n-boot", "5"]) == 0
     assert "learning_rate_init" in capsys.readouterr().out
@@ -112,7 +114,7 @@ def test_evaluate_tune_and_scope_a_file_objective(files, capsys):
     assert t["spent"].iloc[-1] <= 12  # cost: the fraction of the full fidelity (steps / 27)
     crashed = t[t["status"] == "crashed"]
     assert (crashed["error"].str.contains("x too large")).all()
-    assert cli.main(["scope", *_args(files), "--budget", "6", "--n-low", "20", "--n-probe", "15",
+    assert cli.main(["scope", *_args(files), "--budget", "6", "--n-low", "20", "--n-probe", "15", "--n-boot", "10",
                      "--out", str(files / "scope"), "--quiet"]) == 0
     assert "verdict:" in capsys.readouterr().out
 
@@ -125,7 +127,8 @@ def test_python_api(files):
     assert bench.cost({"steps": 9}) == pytest.approx(1 / 3) and bench.cost(bench.full_fidelity) == 1
     run = hpobench.tune(bench, "smac", budget=5, seed=0)
     assert run.incumbent_value <= run.default_value and len(run.trials) == 5
-    dec = scope.run(bench, 6, files / "scope", n_low=20, n_probe=15, progress=False, n_boot=10).decision
+    dec = scope.run(bench, 6, files / "scope", n_low=20, n_probe=15, progress=False, n_boot=10,
+                    rule_settings=decision.Rule(n_boot=10)).decision
     assert set(dec.tune) <= {"x", "y"}
 
 

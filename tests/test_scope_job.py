@@ -9,7 +9,10 @@ from ConfigSpace import Configuration
 
 import hpobench
 from hpobench import records, spaces
+from hpobench.analysis import decision
 from hpobench.experiments import scope
+
+FEW = dict(n_boot=10, rule_settings=decision.Rule(n_boot=10))  # resamples: the importance's and the gains'
 
 
 def test_ladder_and_plan_fit_the_budget():
@@ -60,13 +63,16 @@ def test_cli_rejects_bad_round_settings_before_compute(tmp_path, capsys):
                   "--first", "20"])
     with pytest.raises(SystemExit, match="add --adaptive"):  # round settings without rounds
         cli.main(["scope", "synthetic/partial", "--budget", "300", "--out", str(tmp_path / "o"), "--rounds", "3"])
+    assert cli.main(["scope", "synthetic/partial", "--budget", "300", "--out", str(tmp_path / "o"),
+                     "--n-boot", "1"]) == 2
+    assert "--n-boot 1: the decision reads bootstrap intervals" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
 
 
 @pytest.mark.slow
 def test_scope_writes_report_space_and_trials_and_resumes(tmp_path):
     out = tmp_path / "scope"
-    dec = scope.run("synthetic/agree", 600, out, n_boot=30, progress=False, adaptive=False).decision
+    dec = scope.run("synthetic/agree", 600, out, progress=False, adaptive=False, **FEW).decision
     for f in ("report.md", "scoped_space.json", "evaluations.parquet", "importance.png", "decision.json",
               "scoped_space_optuna.py", "scoped_space_wandb.yaml", "scoped_space_ray.py"):
         assert (out / f).exists(), f
@@ -89,7 +95,7 @@ def test_scope_writes_report_space_and_trials_and_resumes(tmp_path):
     df = pd.read_parquet(out / "evaluations.parquet")
     assert 40 + 15 <= len(df) <= 40 + 15 + scope.CONFIRM and df["key"].is_unique  # the best at low confirmed
     before = df.copy()
-    scope.run("synthetic/agree", 600, out, n_boot=30, progress=False, adaptive=False)  # resumes: nothing re-run
+    scope.run("synthetic/agree", 600, out, progress=False, adaptive=False, **FEW)  # resumes: nothing re-run
     pd.testing.assert_frame_equal(pd.read_parquet(out / "evaluations.parquet"), before)
     with pytest.raises(ValueError, match="other settings"):
         scope.run("synthetic/agree", 600, out, seed=1, progress=False, adaptive=False)
@@ -99,7 +105,7 @@ def test_scope_writes_report_space_and_trials_and_resumes(tmp_path):
 @pytest.mark.slow
 def test_adaptive_scope_stops_when_settled_reports_rounds_and_resumes(tmp_path):
     out = tmp_path / "scope"
-    res = scope.run("synthetic/agree", 600, out, n_boot=20, progress=False, adaptive=True, rule="variance")
+    res = scope.run("synthetic/agree", 600, out, n_boot=10, progress=False, adaptive=True, rule="variance")
     dec = res.decision
     rounds = records.read_rounds(out)
     assert rounds == res.rounds and [r["n_low"] for r in rounds] == [20, 25, 30, 35][:len(rounds)]
@@ -115,10 +121,10 @@ def test_adaptive_scope_stops_when_settled_reports_rounds_and_resumes(tmp_path):
                  "decided after round" if dec.settled else "UNDECIDED when the budget ran out"):
         assert text in report, text
     before = df.copy()
-    again = scope.run("synthetic/agree", 600, out, n_boot=20, progress=False, adaptive=True, rule="variance")
+    again = scope.run("synthetic/agree", 600, out, n_boot=10, progress=False, adaptive=True, rule="variance")
     pd.testing.assert_frame_equal(pd.read_parquet(out / "evaluations.parquet"), before)  # resumed: nothing re-run
     assert again.decision.tune == dec.tune and again.rounds == res.rounds
-    every = scope.run("synthetic/agree", 600, out, n_boot=20, progress=False, adaptive=True, rule="variance",
+    every = scope.run("synthetic/agree", 600, out, n_boot=10, progress=False, adaptive=True, rule="variance",
                       stop=False)  # every round
     assert len(every.rounds) == 4 and every.rounds[:len(rounds)] == rounds
     with pytest.raises(ValueError, match="other settings"):
@@ -165,8 +171,8 @@ def test_cli_hold_and_tune_budget_errors_are_one_line(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_held_hyperparameters_stay_put_and_are_reported_as_held(tmp_path):
-    res = scope.run("synthetic/partial", 300, tmp_path / "out", progress=False, n_boot=10,
-                    hold={"lr": 0.01, "x5": 0.5}, tune_budget=5)
+    res = scope.run("synthetic/partial", 300, tmp_path / "out", progress=False, hold={"lr": 0.01, "x5": 0.5},
+                    tune_budget=5, **FEW)
     df = pd.read_parquet(tmp_path / "out" / "evaluations.parquet")
     assert (df["config.lr"] == 0.01).all() and (df["config.x5"] == 0.5).all()
     dec = res.decision
@@ -182,9 +188,9 @@ def test_held_hyperparameters_stay_put_and_are_reported_as_held(tmp_path):
 def test_more_tuning_trainings_never_choose_fewer_on_the_same_data(tmp_path):
     """The scope's trainings are reused when only --tune-budget changes (a resume)."""
     out = tmp_path / "out"
-    small = scope.run("synthetic/agree", 600, out, progress=False, n_boot=10, tune_budget=2).decision
+    small = scope.run("synthetic/agree", 600, out, progress=False, tune_budget=2, **FEW).decision
     before = pd.read_parquet(out / "evaluations.parquet")
-    large = scope.run("synthetic/agree", 600, out, progress=False, n_boot=10, tune_budget=200).decision
+    large = scope.run("synthetic/agree", 600, out, progress=False, tune_budget=200, **FEW).decision
     pd.testing.assert_frame_equal(pd.read_parquet(out / "evaluations.parquet"), before)
     assert len(small.tune) <= len(large.tune) and small.n == 2 and large.n == 200
 

@@ -81,7 +81,7 @@ def test_every_verb_prints_only_its_result(tmp_path):
     assert re.fullmatch(r"\d+ trials, cost [\d.]+ of 300; default F1 [\d.]+, incumbent F1 [\d.]+ \(maximized\); "
                         r"record: \S+/trials.parquet\n", out), out
     assert "cost" in err  # the progress bar
-    out, _ = hpobench("scope", "synthetic/agree", "--budget", 100, "--n-low", 20, "--n-probe", 15,
+    out, _ = hpobench("scope", "synthetic/agree", "--budget", 100, "--n-low", 20, "--n-probe", 15, "--n-boot", 10,
                       "--out", tmp_path / "scope", data_dir=tmp_path)
     lines = out.splitlines()
     assert lines[0].startswith("verdict: ") and lines[-1].startswith(f"report: {tmp_path / 'scope'}/report.md")
