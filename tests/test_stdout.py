@@ -3,14 +3,19 @@
 Preparing a dataset (once per data directory) is said on stderr in the project's words
 (`hpobench.data.preparing`); tfds' own "Downloading and preparing dataset ..." lines, printed
 on stdout and wrong for a local source (nothing is downloaded), never appear. The first
-evaluations run the CLI as a subprocess on an empty data directory, as on a new machine.
+evaluations run the CLI as a subprocess on an empty data directory, as on a new machine, from sources in
+the datasets' own formats (a CIFAR-10 JPEG archive, Fashion-MNIST's idx files) cut to a few images per
+class: the same preparation, seconds instead of a minute (the full ones: tests/test_data.py).
 """
 
+import gzip
+import io
 import json
 import os
 import re
 import subprocess
 import sys
+import tarfile
 
 import numpy as np
 import pytest
@@ -22,9 +27,10 @@ from hpobench.data import sources
 TFDS_WORDS = ("Downloading", "downloaded and prepared", "Unknown size")
 
 
-def hpobench(*argv, data_dir, timeout=600):
-    """`hpobench ARGV` in a subprocess with its own data directory: (stdout, stderr); it must succeed."""
-    env = {**os.environ, "HPOBENCH_DATA_DIR": str(data_dir)}
+def hpobench(*argv, data_dir, timeout=600, env=None):
+    """`hpobench ARGV` in a subprocess with its own data directory (and `env` added): (stdout, stderr); it
+    must succeed."""
+    env = {**os.environ, **(env or {}), "HPOBENCH_DATA_DIR": str(data_dir)}
     p = subprocess.run([sys.executable, "-m", "hpobench.experiments.cli", *map(str, argv)], env=env,
                        capture_output=True, text=True, timeout=timeout)
     assert p.returncode == 0, p.stderr[-2000:]
@@ -49,20 +55,53 @@ def test_preparing_a_folder_says_so_on_stderr_only(tmp_path, monkeypatch, capfd)
     assert capfd.readouterr() == ("", "")
 
 
+def small_cifar10(path, train=20, test=5):
+    """A CIFAR-10 archive as ../shared/data holds it (`cifar10/{train,test}/<class>/NNNN.jpg`), `train` and
+    `test` 32x32 JPEGs per class."""
+    rng = np.random.default_rng(0)
+    with tarfile.open(path, "w:gz") as tar:
+        for split, n in (("train", train), ("test", test)):
+            for c, name in enumerate(sources.CIFAR10_CLASSES):
+                for i in range(n):
+                    jpeg = io.BytesIO()
+                    pixels = np.clip(rng.normal(25 * c, 30, (32, 32, 3)), 0, 255).astype(np.uint8)
+                    Image.fromarray(pixels).save(jpeg, "JPEG")
+                    member = tarfile.TarInfo(f"cifar10/{split}/{name}/{i:04d}.jpg")
+                    member.size = len(jpeg.getvalue())
+                    tar.addfile(member, io.BytesIO(jpeg.getvalue()))
+    return path
+
+
+def small_fashion_mnist(folder, train=20, test=5):
+    """Fashion-MNIST's four idx files as the Debian package installs them, `train` and `test` 28x28 images
+    per class."""
+    rng = np.random.default_rng(0)
+    folder.mkdir()
+    for prefix, n in (("train", train), ("t10k", test)):
+        y = np.repeat(np.arange(10, dtype=np.uint8), n)
+        x = rng.integers(0, 256, (len(y), 28, 28), dtype=np.uint8)
+        for kind, arr in (("images-idx3", x), ("labels-idx1", y)):
+            header = bytes([0, 0, 8, arr.ndim]) + np.array(arr.shape, ">u4").tobytes()
+            with gzip.open(folder / f"{prefix}-{kind}-ubyte.gz", "wb") as f:
+                f.write(header + arr.tobytes())
+    return folder
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("name, resolution", [("fashion_mnist", 7), ("cifar10", 8)])  # cifar10: ~1 min to prepare
-def test_first_evaluation_prints_only_json(name, resolution, tmp_path):
-    source = sources.find(name)
-    if source is None:
-        pytest.skip(f"{name} is not on this machine ({sources.HOW_TO_GET[name]})")
-    fidelity = f"epochs=1,data_fraction=0.01,resolution={resolution}"
-    argv = ("evaluate", f"resnet/{name}", "--fidelity", fidelity, "--compact")
-    out, err = hpobench(*argv, data_dir=tmp_path)
+@pytest.mark.parametrize("name, resolution, make", [("fashion_mnist", 7, small_fashion_mnist),
+                                                    ("cifar10", 8, small_cifar10)])
+def test_first_evaluation_prints_only_json(name, resolution, make, tmp_path):
+    source = make(tmp_path / "source.tar.gz" if name == "cifar10" else tmp_path / "source")
+    env = {sources.ENV[name]: str(source)}
+    (tmp_path / "tiny.json").write_text('{"depth": 8, "width": 8, "batch_size": 64}')  # quick to compile
+    fidelity = f"epochs=1,data_fraction=0.5,resolution={resolution}"
+    argv = ("evaluate", f"resnet/{name}", "--config", tmp_path / "tiny.json", "--fidelity", fidelity, "--compact")
+    out, err = hpobench(*argv, data_dir=tmp_path / "data", env=env)
     assert json.loads(out)["status"] == "ok"
-    assert f"hpobench: preparing {name} from {source} into {tmp_path} (once) ..." in err
+    assert f"hpobench: preparing {name} from {source} into {tmp_path / 'data'} (once) ..." in err
     assert re.search(rf"hpobench: {name} ready \(\d+ s\); later loads read the cache", err)
     assert not any(w in err + out for w in TFDS_WORDS), err
-    out, err = hpobench(*argv, data_dir=tmp_path)  # prepared: nothing said
+    out, err = hpobench(*argv, data_dir=tmp_path / "data", env=env)  # prepared: nothing said
     assert json.loads(out)["status"] == "ok" and "preparing" not in err
 
 
