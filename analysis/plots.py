@@ -1,7 +1,7 @@
 """Figures of the analysis (matplotlib, Agg): each is written as PNG and PDF.
 
 - `importance`: importance per fidelity with bootstrap intervals (shares clipped to [0, 1]), sorted
-  by the cheap fidelity's share;
+  by the cheap fidelity's share (`importance_bars`: the same from a table);
 - `agreement`: matrices across fidelities, importance rankings beside performance;
 - `marginals`: marginal curves of chosen hyperparameters on the surrogate the decision uses, with
   bands from its bootstrap surrogates and the observed configurations;
@@ -62,29 +62,48 @@ def interval(imp) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def importance(imps: dict, stem: Path, top: int | None = None, by=None) -> list[Path]:
     """Grouped horizontal bars: one group per hyperparameter, one bar per fidelity (`imps`: Fidelity ->
-    Importance, as `importance.per_fidelity` returns them), sorted by the share at `by` (`bars`), with
-    the bootstrap intervals; a share of variance (fANOVA) and its interval are clipped to [0, 1]."""
+    Importance, as `importance.per_fidelity` returns them), sorted by the share at `by` (`bars`; default
+    the first, cheapest, fidelity), with the bootstrap intervals; a share of variance (fANOVA) and its
+    interval are clipped to [0, 1] (`interval`). `importance_bars` draws them."""
     fids = list(imps)
     ref = imps[fids[0] if by is None else by]
-    order = bars(imps, by, top)
+    rows = pd.concat([pd.DataFrame(dict(zip(("value", "lower", "upper"), interval(imp)), fidelity=f.label,
+                                        hp=imp.names)) for f, imp in imps.items()], ignore_index=True)
+    return importance_bars(rows, ref.method, ref.level, stem, top, by=ref.fidelity.label, clip=True)
+
+
+def importance_bars(table: pd.DataFrame, method: str, level: float, stem: Path, top: int | None = None,
+                    by: str | None = None, clip: bool = False) -> list[Path]:
+    """The bars of `importance` from a table of one row per fidelity x hyperparameter (columns fidelity,
+    hp, value, lower, upper; other columns are ignored), fidelities in the order they first appear, each
+    with the same hyperparameters in the same order; `method` and `level` name the x axis. Sorted by the
+    value at the fidelity labelled `by` (named in the title; default: the last, most expensive, one);
+    clip: a share of variance (`SHARES`) is drawn on [0, 1], the axis too."""
+    groups = dict(tuple(table.groupby("fidelity", sort=False)))
+    fids = list(groups)
+    ref = groups[fids[-1] if by is None else by]
+    names = ref["hp"].tolist()
+    order = np.argsort(-ref["value"].to_numpy(), kind="stable")[: top or len(names)]
+    shares = clip and method in SHARES
     h = 0.8 / len(fids)
     fig, ax = plt.subplots(figsize=(7, 0.35 * len(order) * max(1, len(fids) / 2) + 1.5))
     for k, f in enumerate(fids):
-        imp = imps[f]
+        v, lo, hi = (groups[f][c].to_numpy(float)[order] for c in ("value", "lower", "upper"))
+        if shares:
+            v, lo, hi = (np.clip(a, 0, 1) for a in (v, lo, hi))
         y = np.arange(len(order)) + k * h
-        v, lo, hi = (a[order] for a in interval(imp))
         err = np.vstack([np.clip(v - lo, 0, None), np.clip(hi - v, 0, None)])
-        ax.barh(y, v, height=h, xerr=err, capsize=2, label=f.label, error_kw={"lw": 0.8})
+        ax.barh(y, v, height=h, xerr=err, capsize=2, label=f, error_kw={"lw": 0.8})
     ax.set_yticks(np.arange(len(order)) + h * (len(fids) - 1) / 2)
-    ax.set_yticklabels([ref.names[i] for i in order])
+    ax.set_yticklabels([names[i] for i in order])
     ax.invert_yaxis()
-    m = ref.method
-    if m in SHARES:
+    if shares:
         ax.set_xlim(0, 1)
     ax.set_xlabel({"fanova": "fANOVA: share of variance", "ped-anova": "PED-ANOVA: top-quantile variance",
-                   "ablation": "ablation: predicted gain"}.get(m, m)
-                  + f" ({int(ref.level * 100)}% bootstrap interval)")
-    ax.set_title(f"sorted by the share at {ref.fidelity.label}", fontsize=8)
+                   "ablation": "ablation: predicted gain"}.get(method, method)
+                  + f" ({int(level * 100)}% bootstrap interval)")
+    if by is not None:
+        ax.set_title(f"sorted by the share at {by}", fontsize=8)
     ax.legend(title="fidelity", fontsize=8)
     ax.grid(axis="x", alpha=0.3)
     return save(fig, stem)

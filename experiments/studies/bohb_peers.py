@@ -29,7 +29,8 @@ peer's on at least 3 of the functions, and never above 1.2x it.
 The results, their history and the calibration of our BOHB: results/bohb_peers/README.md.
 
 Raw rows go to OUT/raw/<function>__<optimizer>.csv (one file per pair: the run can be done in
-pieces with --functions and --optimizers), the table to OUT/summary.md (default OUT: results/bohb_peers).
+pieces with --functions and --optimizers), the table to OUT/summary.md and the goal's check to OUT/goal.json
+(default OUT: results/bohb_peers).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ import contextlib
 import datetime as dt
 import functools
 import itertools
+import json
 import logging
 import math
 from dataclasses import dataclass, field
@@ -59,6 +61,7 @@ OURS = ("bohb", "smac-mf")
 PEERS = ("synetune-bohb",)
 REFERENCE = ("hyperband", "bohb-paper")
 FULL_EVALS = 100  # budget: the cost of this many full-fidelity evaluations
+GOAL_WINS, GOAL_RATIO = 3, 1.2  # the goal: at or below the best peer on this many functions, never above this ratio
 
 
 # --- Syne Tune's BOHB behind our ask/tell ----------------------------------------------------------
@@ -205,7 +208,7 @@ def verdict(df: pd.DataFrame, ours: str) -> dict:
     best = final[peers].min(axis=1)
     ratio = final[ours] / best.where(best > 0, np.nan)
     wins = int((final[ours] <= best).sum())
-    ok = wins >= min(3, len(final)) and bool((final[ours] <= 1.2 * best).all())
+    ok = wins >= min(GOAL_WINS, len(final)) and bool((final[ours] <= GOAL_RATIO * best).all())
     return {"ratio": ratio, "wins": wins, "n": len(final), "ok": ok, "ours": final[ours], "best": best}
 
 
@@ -225,17 +228,31 @@ def summarise(df: pd.DataFrame, full_evals: float) -> str:
         by = {f: g[g["fraction"] == f]["regret"] for f in FRACTIONS}
         trials = g[g["fraction"] == 1.0]["n_trials"].median()
         lines.append(f"| {name} | {opt} | {_iqr(by[0.25])} | {_iqr(by[0.5])} | {_iqr(by[1.0])} | {trials:.0f} |")
-    n = df["function"].nunique()
-    lines += ["", f"## Goal: median final regret <= the best peer's on >= {min(3, n)} of {n}, never > 1.2x", ""]
-    for ours in OURS:
-        v = verdict(df, ours)
-        if not v:
-            continue
-        cells = ", ".join(f"{k} {v['ours'][k]:.3g} vs {v['best'][k]:.3g} ({v['ratio'][k]:.3f}x)"
-                          for k in v["ours"].index)
-        lines.append(f"- **{ours}**: {'met' if v['ok'] else 'NOT met'} ({v['wins']}/{v['n']} at or below the "
+    g = goal(df)
+    lines += ["", f"## Goal: median final regret <= the best peer's on >= {g['wins_needed']} of {g['functions']}, "
+              f"never > {g['max_ratio']:g}x", ""]
+    for ours, v in g["optimizers"].items():
+        cells = ", ".join(f"{k} {c['ours']:.3g} vs {c['best']:.3g} ({c['ratio']:.3f}x)"
+                          for k, c in v["functions"].items())
+        lines.append(f"- **{ours}**: {'met' if v['met'] else 'NOT met'} ({v['wins']}/{v['n']} at or below the "
                      f"best peer): {cells}")
     return "\n".join(lines) + "\n"
+
+
+def goal(df: pd.DataFrame) -> dict:
+    """The goal checked for each of ours (goal.json): per function our median final regret, the best
+    peer's and their ratio; how many functions we are at or below it on; whether the goal is met."""
+    n = df["function"].nunique()
+    out = {"wins_needed": min(GOAL_WINS, n), "functions": n, "max_ratio": GOAL_RATIO, "peers": list(PEERS),
+           "optimizers": {}}
+    for ours in OURS:
+        v = verdict(df, ours)
+        if v:
+            out["optimizers"][ours] = {
+                "met": v["ok"], "wins": v["wins"], "n": v["n"],
+                "functions": {k: {"ours": float(v["ours"][k]), "best": float(v["best"][k]),
+                                  "ratio": float(v["ratio"][k])} for k in v["ours"].index}}
+    return out
 
 
 def main(argv=None) -> None:
@@ -246,7 +263,7 @@ def main(argv=None) -> None:
     p.add_argument("--functions", nargs="+", default=list(FUNCTIONS), choices=list(FUNCTIONS))
     p.add_argument("--optimizers", nargs="+", default=[*OURS, *PEERS, *REFERENCE])
     p.add_argument("--out", default="results/bohb_peers")
-    p.add_argument("--summary-only", action="store_true", help="rebuild summary.md from OUT/raw")
+    p.add_argument("--summary-only", action="store_true", help="rebuild summary.md and goal.json from OUT/raw")
     args = p.parse_args(argv)
     register()
     for opt in args.optimizers:
@@ -262,6 +279,7 @@ def main(argv=None) -> None:
     df = pd.concat([pd.read_csv(f) for f in sorted((out / "raw").glob("*.csv"))], ignore_index=True)
     text = summarise(df, args.full_evals)
     (out / "summary.md").write_text(text)
+    (out / "goal.json").write_text(json.dumps(goal(df), indent=1) + "\n")
     print("\n" + text)
 
 

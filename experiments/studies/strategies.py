@@ -46,7 +46,7 @@ per strategy x optimizer x seed, appended as runs finish: an interrupted study r
 with different --optimizers or --strategies can share --out, the last to finish summarises all), runs.parquet,
 curves.parquet (incumbent F1 over total cost, scoping included), settings.json, summary.md, and on the surrogate
 holdout.parquet and landscape.json, live versus_surrogate.parquet (the surrogate's predictions for
-the live runs' default and incumbent).
+the live runs' default and incumbent); and what `strategy_tables.py` writes from runs and curves.
 """
 
 from __future__ import annotations
@@ -65,9 +65,10 @@ from scipy import stats
 import hpobench
 from hpobench import records
 from hpobench.analysis import decision, importance, shares, trials
-from hpobench.analysis.compare import NO_OPTIMIZER, anytime, at_total, table, versus_all
+from hpobench.analysis.compare import NO_OPTIMIZER, against, anytime, at_total, table, versus_all
 from hpobench.benchmarks import study as study_table
 from hpobench.benchmarks import tabular
+from hpobench.experiments.studies import strategy_tables
 from hpobench.fidelity import Fidelity
 
 STRATEGIES = ("all", "expert", "low-topk", "tool", "tool-budget", "oracle", "random-k", "one-epoch")
@@ -266,6 +267,12 @@ def summarise(runs: pd.DataFrame, hold: pd.DataFrame | None, s: Setup, bench: st
         lines += ["", "## Paired by seed against `all`: final F1 difference (strategy - all)", "",
                   "Sign test over seeds; mean difference with its 90% paired-bootstrap interval.", "",
                   vs.to_markdown(index=False, floatfmt=".4f")]
+    if (runs.strategy == "tool-budget").any():
+        both = against(runs, "tool-budget")
+        lines += ["", "## The budget-aware scope paired by seed with every other strategy (tool-budget - other)", "",
+                  "The goal (issue 31): its mean at or above every other's, none beating it with an interval that "
+                  "excludes 0, and it beating `all` with one.", "",
+                  both.to_markdown(index=False, floatfmt=".4f")]
     tool = runs[runs.strategy == "tool"]
     if len(tool):
         lines += ["", "Tool verdicts: " + ", ".join(f"{k} {v}" for k, v in tool["verdict"].value_counts().items())]
@@ -296,6 +303,9 @@ def main(argv=None) -> None:
     p.add_argument("--out", default="results/strategies")
     p.add_argument("--summarise", action="store_true",
                    help="run nothing: summarise the runs --out holds with these settings (e.g. a study under way)")
+    p.add_argument("--baseline", default=None, metavar="DIR",
+                   help="a recorded study with the same settings (its settings.json, runs.parquet, curves.parquet) "
+                        "whose runs join the summary: baselines rerun only when their code changed")
     a = p.parse_args(argv)
     s = Setup(a.budget, a.k, n_low=a.n_low, n_probe=a.n_probe)
     out = Path(a.out)
@@ -336,6 +346,8 @@ def main(argv=None) -> None:
     if not entries:
         raise SystemExit(f"{out} holds no runs made with these settings: nothing to summarise")
     runs, curves = _load(entries)
+    if a.baseline:
+        runs, curves = _with_baseline(Path(a.baseline), settings, runs, curves)
     (out / "settings.json").write_text(json.dumps(settings, indent=1) + "\n")
     hold = tabular.holdout(study, live) if a.bench == "surrogate" else None
     runs.to_parquet(out / "runs.parquet")
@@ -348,7 +360,23 @@ def main(argv=None) -> None:
         (vs := versus_surrogate(runs, study, live)).to_parquet(out / "versus_surrogate.parquet")
     (at := anytime(curves, s.budget * live.cost(live.full_fidelity))).to_parquet(out / "anytime.parquet")
     (out / "summary.md").write_text(summarise(runs, hold, s, bench.name, vs, at))
+    strategy_tables.run(out)  # the paper's tables and anytime curve
     print((out / "summary.md").read_text())
+
+
+def _with_baseline(folder: Path, settings: dict, runs: pd.DataFrame, curves: pd.DataFrame):
+    """The runs of `folder` (a recorded study made with the same settings) beside these; a run of
+    the same strategy, optimizer and seed is taken from here, not from the baseline."""
+    theirs = json.loads((folder / "settings.json").read_text())
+    if theirs != json.loads(json.dumps(settings)):
+        raise SystemExit(f"--baseline {folder} was made with other settings ({theirs}); it cannot join these runs")
+    key = ["strategy", "optimizer", "seed"]
+    old, old_curves = pd.read_parquet(folder / "runs.parquet"), pd.read_parquet(folder / "curves.parquet")
+    mine = set(map(tuple, runs[key].to_numpy().tolist()))
+    keep = [tuple(k) not in mine for k in old[key].to_numpy().tolist()]
+    keep_curves = [tuple(k) not in mine for k in old_curves[key].to_numpy().tolist()]
+    return (pd.concat([old[keep], runs], ignore_index=True),
+            pd.concat([old_curves[keep_curves], curves], ignore_index=True))
 
 
 def _mine(events: list[dict], settings: dict):
