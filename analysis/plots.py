@@ -46,14 +46,6 @@ def save(fig, stem: Path) -> list[Path]:
 SHARES = ("fanova",)  # methods whose importance is a share of variance: its intervals lie in [0, 1]
 
 
-def bars(imps: dict, by=None, top: int | None = None) -> list[int]:
-    """The hyperparameters' order in `importance`'s figure: by their share at the fidelity `by`
-    (default: the first of `imps`, the cheapest as `importance.per_fidelity` orders them), largest
-    first, ties in the space's order; the first `top` of them."""
-    ref = imps[list(imps)[0] if by is None else by]
-    return [int(i) for i in np.argsort(-ref.share, kind="stable")[: top or len(ref.names)]]
-
-
 def interval(imp) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(value, lower, upper) of an Importance as drawn: a share of variance (`SHARES`) clipped to [0, 1]."""
     v, lo, hi = (np.asarray(a, float) for a in (imp.value, imp.lower, imp.upper))
@@ -62,42 +54,52 @@ def interval(imp) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def importance(imps: dict, stem: Path, top: int | None = None, by=None) -> list[Path]:
     """Grouped horizontal bars: one group per hyperparameter, one bar per fidelity (`imps`: Fidelity ->
-    Importance, as `importance.per_fidelity` returns them), sorted by the share at `by` (`bars`; default
-    the first, cheapest, fidelity), with the bootstrap intervals; a share of variance (fANOVA) and its
-    interval are clipped to [0, 1] (`interval`). `importance_bars` draws them."""
-    fids = list(imps)
-    ref = imps[fids[0] if by is None else by]
-    rows = pd.concat([pd.DataFrame(dict(zip(("value", "lower", "upper"), interval(imp)), fidelity=f.label,
+    Importance, as `importance.per_fidelity` returns them), sorted by the share at the fidelity `by`
+    (default: the first, the cheapest), with the bootstrap intervals; a share of variance (fANOVA) and
+    its interval are clipped to [0, 1] (`interval`). `importance_bars` draws `importance_table(imps)`."""
+    ref = imps[list(imps)[0] if by is None else by]
+    return importance_bars(importance_table(imps), ref.method, ref.level, stem, top, by=ref.fidelity.label,
+                           unit=ref.method in SHARES)
+
+
+def importance_table(imps: dict) -> pd.DataFrame:
+    """One row per fidelity x hyperparameter (fidelity label, hp, value, lower, upper), as drawn (`interval`)."""
+    return pd.concat([pd.DataFrame(dict(zip(("value", "lower", "upper"), interval(imp)), fidelity=f.label,
                                         hp=imp.names)) for f, imp in imps.items()], ignore_index=True)
-    return importance_bars(rows, ref.method, ref.level, stem, top, by=ref.fidelity.label, clip=True)
+
+
+def bar_order(table: pd.DataFrame, by: str | None = None, top: int | None = None) -> list[str]:
+    """The hyperparameters of an importance table in `importance_bars`' order: by their value at the
+    fidelity labelled `by` (default: the last, most expensive), largest first, ties in the table's
+    order; the first `top` of them."""
+    fids = list(dict.fromkeys(table["fidelity"]))
+    ref = table[table["fidelity"] == (fids[-1] if by is None else by)]
+    names = ref["hp"].tolist()
+    return [names[i] for i in np.argsort(-ref["value"].to_numpy(), kind="stable")[: top or len(names)]]
 
 
 def importance_bars(table: pd.DataFrame, method: str, level: float, stem: Path, top: int | None = None,
-                    by: str | None = None, clip: bool = False) -> list[Path]:
+                    by: str | None = None, unit: bool = False) -> list[Path]:
     """The bars of `importance` from a table of one row per fidelity x hyperparameter (columns fidelity,
     hp, value, lower, upper; other columns are ignored), fidelities in the order they first appear, each
     with the same hyperparameters in the same order; `method` and `level` name the x axis. Sorted by the
     value at the fidelity labelled `by` (named in the title; default: the last, most expensive, one);
-    clip: a share of variance (`SHARES`) is drawn on [0, 1], the axis too."""
+    unit: the x axis spans [0, 1] (shares of variance, clipped to it by `importance_table`)."""
     groups = dict(tuple(table.groupby("fidelity", sort=False)))
     fids = list(groups)
-    ref = groups[fids[-1] if by is None else by]
-    names = ref["hp"].tolist()
-    order = np.argsort(-ref["value"].to_numpy(), kind="stable")[: top or len(names)]
-    shares = clip and method in SHARES
+    shown = bar_order(table, by, top)
     h = 0.8 / len(fids)
-    fig, ax = plt.subplots(figsize=(7, 0.35 * len(order) * max(1, len(fids) / 2) + 1.5))
+    fig, ax = plt.subplots(figsize=(7, 0.35 * len(shown) * max(1, len(fids) / 2) + 1.5))
     for k, f in enumerate(fids):
-        v, lo, hi = (groups[f][c].to_numpy(float)[order] for c in ("value", "lower", "upper"))
-        if shares:
-            v, lo, hi = (np.clip(a, 0, 1) for a in (v, lo, hi))
-        y = np.arange(len(order)) + k * h
+        rows = groups[f].set_index("hp").loc[shown]
+        v, lo, hi = (rows[c].to_numpy(float) for c in ("value", "lower", "upper"))
+        y = np.arange(len(shown)) + k * h
         err = np.vstack([np.clip(v - lo, 0, None), np.clip(hi - v, 0, None)])
         ax.barh(y, v, height=h, xerr=err, capsize=2, label=f, error_kw={"lw": 0.8})
-    ax.set_yticks(np.arange(len(order)) + h * (len(fids) - 1) / 2)
-    ax.set_yticklabels([names[i] for i in order])
+    ax.set_yticks(np.arange(len(shown)) + h * (len(fids) - 1) / 2)
+    ax.set_yticklabels(shown)
     ax.invert_yaxis()
-    if shares:
+    if unit:
         ax.set_xlim(0, 1)
     ax.set_xlabel({"fanova": "fANOVA: share of variance", "ped-anova": "PED-ANOVA: top-quantile variance",
                    "ablation": "ablation: predicted gain"}.get(method, method)
