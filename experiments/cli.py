@@ -245,7 +245,7 @@ def _scope(args) -> None:
                        tune_budget=scope.TUNE_BUDGET if args.tune_budget is None else args.tune_budget,
                        max_tune=args.max_tune, hold=hold, anchor=args.anchor)
     print(result.summary())
-    print(f"report: {args.out}/report.md; scoped space: {args.out}/scoped_space.json")
+    print(f"report: {args.out}/report.md ({args.out}/report.html); scoped space: {args.out}/scoped_space.json")
 
 
 def _first(text: str) -> tuple[int, int]:
