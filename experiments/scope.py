@@ -19,7 +19,9 @@ resumes from `--out`; the analysis settings (tune_budget, max_tune, anchor) may 
 resume, since they reuse the trainings.
 
 Without training: `from_table` decides from any trial table at two fidelities (the budget rule
-runs it after its trainings).
+runs it after its trainings), and `from_optuna` from an existing Optuna study, its completed
+trials the full fidelity and its intermediate values (pruned trials' too) the low fidelities at
+their step (`optuna_steps` picks the low step; `hpobench scope --optuna URL --study NAME`).
 
 hold: hyperparameters the user holds fixed while scoping (their values in every configuration);
 they are reported as held, not judged. rule="variance": study v2's rule instead, the smallest set
@@ -52,6 +54,7 @@ its budget ends first; the budget-aware rule always decides (with the interval o
 
     hpobench scope resnet/fashion_mnist --budget 2 --out runs/scope
     hpobench scope synthetic/partial --budget 300 --out /tmp/scope   # about a minute
+    hpobench scope --optuna sqlite:///study.db --study NAME --out /tmp/study-scope   # an Optuna study, no training
     hpobench scope --objective experiments/examples/sklearn_objective.py:objective \
         --space experiments/examples/space.json --fidelity-space experiments/examples/fidelity.json \
         --metric log_loss --direction minimize --budget 6 --out /tmp/example   # your own objective
@@ -398,6 +401,125 @@ def from_table(df, space, metric, low: dict, probe: dict, out: str | Path, sourc
     dec = deciding.decide(imps[lo_f], space, at, tune_budget, imps[pr_f], where, hold, max_tune, settings, seed,
                           screen_cost=screen_cost)
     return _finish(source, Path(out), df, Outcome(dec, plan, budget, spent, best=best), imps, seed, report)
+
+
+def from_optuna(storage, study: str | None, out: str | Path, low: dict | None = None, probe: dict | None = None,
+                tune_budget: int = TUNE_BUDGET, max_tune: int | None = None, anchor: str = "best",
+                method: str = "fanova", n_boot: int = 100, seed: int = 0, report: bool = True) -> Outcome:
+    """Scope an existing Optuna study without training (`from_table` on `hpobench.analysis.optuna_study.read`).
+
+    The study's completed trials are the full fidelity, at its final step; the intermediate values
+    of completed and pruned trials are low fidelities at their step. The probe is the final step
+    (or `probe`, {"step": K}); the low fidelity is `low` ({"step": K}), else `optuna_steps`'
+    choice. The anchor is the best completed trial. Writes what `run` writes, the study's trial
+    table as evaluations.parquet; nothing is written to the study (it is opened read-only).
+    """
+    from hpobench.analysis import optuna_study
+    out = Path(out)
+    if records.has_meta(out):
+        raise ValueError(f"{out} holds a run record ({records.META}); use another --out for the study's scope")
+    st = optuna_study.read(storage, study)
+    lo, pr = optuna_steps(st, low, probe)
+    df = st.table
+    cost = float(df.loc[df[f"fidelity.{optuna_study.STEP}"] == lo[optuna_study.STEP], "cost"].median())
+    out.mkdir(parents=True, exist_ok=True)
+    df.to_parquet(out / "evaluations.parquet", index=False)
+    about = [f"No training: the {st.summary()}.", *[f"Note: {x}." for x in st.notes],
+             f"The completed trials' final values are the full fidelity (step {st.final_step}); the intermediate "
+             f"values of completed and pruned trials are the low fidelities at their step. Low fidelity: step "
+             f"{lo[optuna_study.STEP]} (" + ("given" if low else "the highest step below the final one that at "
+                                            f"least {STEP_SHARE:.0%} of the most-reported step's configurations "
+                                            "reached") + "); the study was opened read-only."]
+    source = Source(f"optuna:{st.study}", st.metric, about, _optuna_commands(str(storage), st, out, lo, cost),
+                    default=False)
+    return from_table(df, st.space, st.metric, lo, pr, out, source, tune_budget, max_tune, None, anchor, method,
+                      n_boot, seed, screen_cost=cost, report=report)
+
+
+STEP_SHARE = 0.9  # optuna_steps: the low step is reached by at least this share of the most-reported step's configs
+
+
+def optuna_steps(study, low: dict | None = None, probe: dict | None = None) -> tuple[dict, dict]:
+    """The (low, probe) fidelities, {"step": K}, at which to scope an `OptunaTable`; errors before compute.
+
+    The probe is the final step unless given. The low fidelity, unless given, is the highest step
+    below the probe reported by at least `STEP_SHARE` of the configurations of the most-reported
+    step below it, and by at least MIN_CONFIGS: with MedianPruner, about the last step before
+    pruning began (every trial reached it, more training than the steps before it).
+    """
+    from hpobench.analysis import fanova, optuna_study
+    key = optuna_study.STEP
+    if study.final_step is None:
+        raise ValueError(f"study {study.study!r} reported no intermediate values (trial.report(value, step)): "
+                         "there is no cheaper step to scope from")
+    df = study.table[study.table["status"].astype(str) == "ok"]
+    counts = df.groupby(f"fidelity.{key}")["config_id"].nunique().sort_index()
+
+    def step(f: dict | None, flag: str, default: int) -> int:
+        if f is None:
+            return default
+        if set(f) != {key} or not isinstance(f[key], int) or isinstance(f[key], bool):
+            raise ValueError(f"{flag} for an Optuna study is step=K (an integer step), got {f}")
+        if f[key] not in counts.index:
+            raise ValueError(f"{flag} step={f[key]}: no successful trial reported that step; steps: "
+                             f"{int(counts.index.min())}..{int(counts.index.max())}")
+        if counts[f[key]] < fanova.MIN_CONFIGS:
+            raise ValueError(f"{flag} step={f[key]}: {counts[f[key]]} configurations; importance needs at least "
+                             f"{fanova.MIN_CONFIGS}")
+        return int(f[key])
+
+    hi = step(probe, "--probe", study.final_step)
+    if hi not in counts.index or counts[hi] < fanova.MIN_CONFIGS:
+        raise ValueError(f"study {study.study!r}: {int(counts.get(hi, 0))} successful trial(s) at the final step "
+                         f"{hi}; importance needs at least {fanova.MIN_CONFIGS}")
+    below = counts[counts.index < hi]
+    if low is not None:
+        lo = step(low, "--low", -1)
+        if lo >= hi:
+            raise ValueError(f"--low step={lo} must be below the probe's step {hi}")
+        return {key: lo}, {key: hi}
+    enough = below[below >= max(MIN_CONFIGS, STEP_SHARE * below.max())] if len(below) else below
+    if not len(enough):
+        most = f"; the most: step {int(below.idxmax())} with {int(below.max())}" if len(below) else ""
+        raise ValueError(f"study {study.study!r}: no step below the final one ({hi}) has {MIN_CONFIGS} or more "
+                         f"configurations{most}; give --low step=K (at least {fanova.MIN_CONFIGS})")
+    return {key: int(enough.index.max())}, {key: hi}
+
+
+def _optuna_commands(storage: str, study, out: Path, low: dict, cost: float):
+    """The plans for an Optuna user: Python that runs each with the user's objective (`Source.commands`)."""
+    from hpobench.analysis import decision as deciding
+    from hpobench.analysis import optuna_study
+    k_step = low[optuna_study.STEP]
+    direction = study.metric.direction
+    load = f"optuna.load_study(study_name={study.study!r}, storage={storage!r})"
+    suggest = (f"import optuna, runpy\n\nsuggest = runpy.run_path({str(out / 'scoped_space_optuna.py')!r})"
+               "[\"suggest\"]  # the scoped space\n")
+
+    def commands(n: int, anchor: dict, dec) -> dict:
+        start = dict(dec.space.get_default_configuration())  # the anchor, inside the narrowed ranges
+        tuned = {k: v for k, v in start.items() if k in dec.tune}
+        m, k = deciding.screen_sizes(n, cost)  # as the screening plan counts them
+        better = "reverse=True" if study.metric.maximize else "reverse=False"
+        return {
+            "scope": suggest + "\n\ndef objective(trial):\n    config = suggest(trial)\n"
+                     "    ...  # your training: trial.report(value, step) at each step, then return the final value\n"
+                     f"\n\nstudy = optuna.create_study(direction={direction!r}, "
+                     "pruner=optuna.pruners.MedianPruner())\n"
+                     + (f"study.enqueue_trial({tuned!r})  # start from the anchor\n" if tuned else "")
+                     + f"study.optimize(objective, n_trials={n})",
+            "screen": suggest + f"\nstudy = optuna.create_study(direction={direction!r})\n"
+                      f"trials = [study.ask() for _ in range({m})]\nconfigs = [suggest(t) for t in trials]\n"
+                      f"cheap = [train(c, last_step={k_step}) for c in configs]  # your training, stopped once "
+                      f"it reports step {k_step}\nbest = sorted(range({m}), key=cheap.__getitem__, {better})\n"
+                      f"for i in best[:{k}]:\n    study.tell(trials[i], train(configs[i]))  # trained fully\n"
+                      f"for i in best[{k}:]:\n    study.tell(trials[i], state=optuna.trial.TrialState.PRUNED)",
+            "everything": f"import optuna\n\nstudy = {load}  # your study: every hyperparameter, its history\n"
+                          f"study.optimize(objective, n_trials={n})  # your objective",
+            "anchor": f"import json, optuna\n\nstudy = optuna.create_study(direction={direction!r})\n"
+                      f"study.enqueue_trial(json.load(open({str(out / 'anchor.json')!r})))  # the anchor\n"
+                      "study.optimize(objective, n_trials=1)  # your objective"}
+    return commands
 
 
 def _finish(source: Source, out: Path, df, result: Outcome, imps: dict, seed: int, report: bool) -> Outcome:
