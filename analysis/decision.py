@@ -247,14 +247,21 @@ def _plans(sur, space, anchor, tune, rng, n, seed, rho=np.nan, screen_cost=np.na
         v = sur(np.array([tunability.unit(space, dict(c)) for c in _sample(narrowed, tunability.DRAWS, seed)]))
         out.append(Plan("scope", tunability.expected_max(v, n), f"tune {len(tune)} hyperparameter(s) in their "
                         f"narrowed ranges, the rest at the anchor, with {n} trainings"))
-        k = max(1, n // 2)
-        m = int((n - k) / screen_cost) if np.isfinite(screen_cost) and screen_cost > 0 else 0
+        m, k = screen_sizes(n, screen_cost)
         if np.isfinite(rho) and m > k:
             out.append(Plan("screen", screened(v, m, k, rho, seed), f"screen {m} configurations of the scope at "
                             f"the cheap fidelity, then train the best {k} fully"))
     everything = tunability.expected_max(sur(geo.activate(geo.uniform(tunability.DRAWS, seed))), n)
     out.append(Plan("everything", everything, f"tune all {len(list(space))} hyperparameters with {n} trainings"))
     return out
+
+
+def screen_sizes(n: int, screen_cost: float) -> tuple[int, int]:
+    """(m, k) of the screening plan with `n` full trainings: m configurations screened at the cheap
+    fidelity with half the trainings' cost (`screen_cost`: one cheap evaluation in full trainings; 0
+    screened when it is unknown), the best k = n/2 trained fully."""
+    k = max(1, n // 2)
+    return (int((n - k) / screen_cost) if np.isfinite(screen_cost) and screen_cost > 0 else 0), k
 
 
 def screened(values: np.ndarray, m: int, k: int, rho: float, seed: int = 0, reps: int = 400) -> float:
