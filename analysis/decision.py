@@ -9,9 +9,9 @@ exists, or the space's default); and `n`, the full-fidelity trainings the user w
    attenuation) says which data choose: its interval's lower end >= `agree`: the cheap fidelity
    (most configurations); its estimate < `disagree`: the probe alone (the cheap fidelity ranks
    unlike it); in between: both (widened: a set worth tuning under either).
-2. Subset. `tunability.choose` on the chosen data: the smallest set on the greedy path of
-   V(S, n), the expected best of n draws of S with the rest at the anchor, that is not detectably
-   below the path's best. Held hyperparameters (`hold`) are never chosen: they were not varied.
+2. Subset. `tunability.choose` on the chosen data: the set on the greedy path of V(S, n), the
+   expected best of n draws of S with the rest at the anchor, with the largest V on the bagged
+   surrogate. Held hyperparameters (`hold`) are never chosen: they were not varied.
    With both fidelities choosing, V is the mean of their surrogates' (`tunability.Mean`): the
    value of a set when either could be right.
 3. Ranges. `tunability.ranges`: each tuned hyperparameter narrowed to where the top quantile of the
@@ -248,6 +248,7 @@ def _plans(sur, space, anchor, tune, rng, n, seed, rho=np.nan, screen_cost=np.na
         out.append(Plan("scope", tunability.expected_max(v, n), f"tune {len(tune)} hyperparameter(s) in their "
                         f"narrowed ranges, the rest at the anchor, with {n} trainings"))
         m, k = screen_sizes(n, screen_cost)
+        m = min(m, tunability.DRAWS)  # screening more than the empirical distribution holds adds nothing
         if np.isfinite(rho) and m > k:
             out.append(Plan("screen", screened(v, m, k, rho, seed), f"screen {m} configurations of the scope at "
                             f"the cheap fidelity, then train the best {k} fully"))

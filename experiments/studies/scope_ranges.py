@@ -132,7 +132,8 @@ def run(s: Setup, out: Path, record: Path = RECORD, limit: int | None = None, pr
     out.mkdir(parents=True, exist_ok=True)
     settings = {"setup": asdict(s), "record": str(record), "rows": len(df), "top": TOP,
                 "tunability": {"DRAWS": tunability.DRAWS, "QUANTILE": tunability.QUANTILE,
-                               "SLACK": tunability.SLACK, "PAIR": tunability.PAIR}}
+                               "SLACK": tunability.SLACK, "PAIR": tunability.PAIR,
+                               "FILLS": tunability.FILLS}}
     f = out / "settings.json"
     if f.exists() and json.loads(f.read_text()) != json.loads(json.dumps(settings)):
         raise SystemExit(f"error: {out} holds a run with other settings ({f}); use another --out")

@@ -178,7 +178,8 @@ def run(s: Setup, out: Path, limit: int | None = None, progress: bool = True) ->
     """Every instance not yet in out/runs.csv (at most `limit` of them), then the summary."""
     out.mkdir(parents=True, exist_ok=True)
     settings = {"setup": asdict(s), "draws_seed": "10000 + instance seed",
-                "tunability": {"DRAWS": tunability.DRAWS, "PAIR": tunability.PAIR}}
+                "tunability": {"DRAWS": tunability.DRAWS, "PAIR": tunability.PAIR,
+                               "FILLS": tunability.FILLS}}
     f = out / "settings.json"
     if f.exists() and json.loads(f.read_text()) != json.loads(json.dumps(settings)):
         raise SystemExit(f"error: {out} holds a run with other settings ({f}); use another --out")
