@@ -306,6 +306,15 @@ def config_keys(df: pd.DataFrame, space: ConfigurationSpace) -> np.ndarray:
     return np.array([key(r) for r in cfg.itertuples(index=False, name=None)])
 
 
+def clusters(df: pd.DataFrame) -> np.ndarray | None:
+    """Each row's sampling group (column `cluster`, written for grouped designs: `hpobench.spaces.sample`
+    with grouped=K), the bootstrap's unit; a row without one is a group of its own; None when no
+    row has one (every configuration drawn on its own)."""
+    if "cluster" not in df or df["cluster"].isna().all():
+        return None
+    return np.array([f"c{int(g)}" if pd.notna(g) else f"row{i}" for i, g in enumerate(df["cluster"])], dtype=object)
+
+
 def to_unit(space: ConfigurationSpace, name: str, values) -> np.ndarray:
     """Unit codes of `values` of hyperparameter `name`; None/NaN (inactive) -> NaN."""
     hp = space[name]
