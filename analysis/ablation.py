@@ -13,12 +13,12 @@ belong to the parent's step and get 0 with a note. Inactive values are integrate
 out of the surrogate's prediction (see `fanova.Partition.predict`), never imputed.
 
     >>> import hpobench, pandas as pd
-    >>> from hpobench.analysis import ablation, data
+    >>> from hpobench.analysis import ablation, encode
     >>> b = hpobench.get("synthetic/agree")
     >>> cs = b.config_space
     >>> rows = [hpobench.trial_row(b.name, dict(c), b.full_fidelity, 0, b.evaluate(c), cs)
     ...         for c in cs.sample_configuration(200)]
-    >>> s = ablation.ablation(data.encode(pd.DataFrame(rows), cs), n_trees=16)
+    >>> s = ablation.ablation(encode.encode(pd.DataFrame(rows), cs), n_trees=16)
     >>> len(s.extra["path"]) > 0
     True
 """
@@ -29,8 +29,10 @@ import numpy as np
 
 from hpobench import spaces
 from hpobench.analysis import fanova, scores
-from hpobench.analysis.data import AnalysisError, Encoded, from_unit, to_unit
+from hpobench.analysis.encode import Encoded, to_unit
+from hpobench.analysis.errors import AnalysisError
 from hpobench.analysis.scores import Scores
+from hpobench.spaces import from_unit
 
 # A predictor, not a decomposition: keeps the forest that fANOVA used before its calibration
 # for unbiased shares (max_features 0.2); that calibration says nothing about prediction.

@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from hpobench.analysis import bootstrap, data
+from hpobench.analysis import bootstrap, encode, errors, trials
 from hpobench.analysis import importance as importance_mod
 from hpobench.analysis.importance import Importance
 from hpobench.fidelity import Fidelity
@@ -56,7 +56,7 @@ STATISTICS = ("spearman", "kendall", "weighted_tau", "top_k")
 def statistic(name: str, a: np.ndarray, b: np.ndarray, k: int = 3) -> float:
     """One agreement statistic between two importance vectors (larger = more important)."""
     if len(a) < 2:
-        raise data.AnalysisError("agreement needs at least two hyperparameters")
+        raise errors.AnalysisError("agreement needs at least two hyperparameters")
     if name == "top_k":
         k = min(k, len(a))
         ta, tb = set(np.argsort(-a, kind="stable")[:k]), set(np.argsort(-b, kind="stable")[:k])
@@ -69,7 +69,7 @@ def statistic(name: str, a: np.ndarray, b: np.ndarray, k: int = 3) -> float:
         return float(stats.kendalltau(a, b).statistic)
     if name == "weighted_tau":
         return float(stats.weightedtau(a, b).statistic)
-    raise data.AnalysisError(f"unknown agreement statistic {name!r}; known: {STATISTICS}")
+    raise errors.AnalysisError(f"unknown agreement statistic {name!r}; known: {STATISTICS}")
 
 
 def paired(a: Importance, b: Importance, name: str = "spearman", k: int = 3) -> tuple[float, np.ndarray]:
@@ -77,9 +77,9 @@ def paired(a: Importance, b: Importance, name: str = "spearman", k: int = 3) -> 
     resample (NaN where either resample failed), so statistics of several pairs can be
     combined resample by resample (a mean over seed pairs, a curve fitted per resample)."""
     if a.names != b.names:
-        raise data.AnalysisError("the two importances are over different hyperparameters")
+        raise errors.AnalysisError("the two importances are over different hyperparameters")
     if a.extra.get("resamples") != b.extra.get("resamples"):
-        raise data.AnalysisError("the importances were not bootstrapped together (use per_fidelity)")
+        raise errors.AnalysisError("the importances were not bootstrapped together (use per_fidelity)")
     keep = np.array([not (n in a.notes and n in b.notes) for n in a.names])
     ok = np.isfinite(a.replicates).all(1) & np.isfinite(b.replicates).all(1)
     reps = np.array([statistic(name, ra[keep], rb[keep], k) if good else np.nan
@@ -144,13 +144,13 @@ def reference(df: pd.DataFrame, space, low: Importance, probe_fidelity: Fidelity
     Returns the `compare` row of `statistic_name`.
     """
     probe_fidelity = Fidelity.of(probe_fidelity)
-    at_low = data.at(df, low.fidelity)
-    probe_keys = data.config_keys(data.at(df, probe_fidelity), space)
-    twin = at_low[np.isin(data.config_keys(at_low, space), probe_keys)].copy()
+    at_low = trials.at(df, low.fidelity)
+    probe_keys = encode.config_keys(trials.at(df, probe_fidelity), space)
+    twin = at_low[np.isin(encode.config_keys(at_low, space), probe_keys)].copy()
     for k, v in probe_fidelity.items():  # the cheap rows of the probe's configurations, as the probe
-        twin[data.FIDELITY + k] = v
+        twin[trials.FIDELITY + k] = v
     if not len(twin):
-        raise data.AnalysisError("no probe configuration was evaluated at the low fidelity")
+        raise errors.AnalysisError("no probe configuration was evaluated at the low fidelity")
     # the same configuration pool as `df`, so the resamples are the ones `low` was paired with
     pool = pd.concat([at_low, twin], ignore_index=True)
     same = importance_mod.per_fidelity(pool, space, [probe_fidelity], **kw)[probe_fidelity]
@@ -179,7 +179,7 @@ def values(ya: pd.Series, yb: pd.Series, draws: list, names=("spearman", "kendal
     """
     common = ya.index.intersection(yb.index).sort_values()
     if len(common) < 3:
-        raise data.TooFew(f"{len(common)} configuration(s) in both: rank agreement needs 3")
+        raise errors.TooFew(f"{len(common)} configuration(s) in both: rank agreement needs 3")
     x, y = ya[common].to_numpy(float), yb[common].to_numpy(float)
     pos = {k: i for i, k in enumerate(common)}
     out = {"n": len(common)}
@@ -194,8 +194,8 @@ def performance(df: pd.DataFrame, space, fid_a: Fidelity | dict, fid_b: Fidelity
                 n_boot: int = 200, level: float = 0.9, seed: int = 0, failed: str = "drop") -> dict:
     """Spearman of the metric of configurations evaluated at both fidelities, with a CI."""
     fid_a, fid_b = Fidelity.of(fid_a), Fidelity.of(fid_b)
-    ea = data.encode(data.at(df, fid_a), space, metric=metric, failed=failed, fidelity=fid_a)
-    eb = data.encode(data.at(df, fid_b), space, metric=metric, failed=failed, fidelity=fid_b)
+    ea = encode.encode(trials.at(df, fid_a), space, metric=metric, failed=failed, fidelity=fid_a)
+    eb = encode.encode(trials.at(df, fid_b), space, metric=metric, failed=failed, fidelity=fid_b)
     ya = pd.Series(ea.y, index=ea.keys).groupby(level=0).mean()  # seeds: mean per configuration
     yb = pd.Series(eb.y, index=eb.keys).groupby(level=0).mean()
     common = ya.index.intersection(yb.index)

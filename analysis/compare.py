@@ -84,3 +84,20 @@ def anytime(curves: pd.DataFrame, total: float, fractions=ANYTIME) -> pd.DataFra
             rows.append({"optimizer": opt, "strategy": strat, "fraction": float(f), "seeds": int(np.isfinite(at).sum()),
                          "mean": mean, "lower": lo, "upper": hi})
     return pd.DataFrame(rows)
+
+
+def against(runs: pd.DataFrame, strategy: str, column: str = "final_f1") -> pd.DataFrame:
+    """`strategy` paired by seed with every other strategy under the same optimizer (a strategy
+    that runs none, one-epoch, with each): the sign test and the mean difference (strategy - other)
+    with its 90% paired-bootstrap interval."""
+    rows = []
+    mine_all = runs[runs.strategy == strategy]
+    for opt, mine in mine_all.groupby("optimizer", sort=False):
+        others = runs[(runs.strategy != strategy) & runs.optimizer.isin([opt, NO_OPTIMIZER])]
+        for (o, other), g in others.groupby(["optimizer", "strategy"], sort=False):
+            a, b = mine.set_index("seed")[column], g.set_index("seed")[column]
+            both = a.index.intersection(b.index)
+            rows.append({"strategy": strategy, "optimizer": opt, "versus": f"{other} ({o})", "pairs": len(both),
+                         "mean": float(a[both].mean()) if len(both) else np.nan,
+                         **paired.compare((a[both] - b[both]).to_numpy())})
+    return pd.DataFrame(rows)

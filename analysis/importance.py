@@ -32,7 +32,7 @@ import pandas as pd
 from ConfigSpace import ConfigurationSpace
 from scipy import stats
 
-from hpobench.analysis import ablation, bootstrap, data, fanova, ped_anova
+from hpobench.analysis import ablation, bootstrap, encode, errors, fanova, ped_anova, trials
 from hpobench.analysis.scores import Scores
 from hpobench.fidelity import Fidelity
 
@@ -100,15 +100,15 @@ def importance(df: pd.DataFrame, space: ConfigurationSpace, method: str = "fanov
     ci: "percentile", "basic" or "bias-aware" (`bootstrap.bias_aware`); default
     bias-aware for fANOVA's boosted surrogate, percentile otherwise.
 
-    metric: the record's metric, a `hpobench.Metric` or a name (`data.encode`).
+    metric: the record's metric, a `hpobench.Metric` or a name (`encode.encode`).
     """
     if fidelity is None:
-        fids = data.fidelities(df)
+        fids = trials.fidelities(df)
         if len(fids) > 1:
-            raise data.AnalysisError(f"the table holds {len(fids)} fidelities; pick one: "
+            raise errors.AnalysisError(f"the table holds {len(fids)} fidelities; pick one: "
                                      + "; ".join(f.label for f in fids))
         fidelity = fids[0]
-    draws = bootstrap.resamples(data.config_keys(df, space), n_boot, seed, data.clusters(df))
+    draws = bootstrap.resamples(encode.config_keys(df, space), n_boot, seed, trials.clusters(df))
     return _at(df, space, method, fidelity, draws, level, seed, ci, failed, metric, kw)
 
 
@@ -126,38 +126,38 @@ def per_fidelity(df: pd.DataFrame, space: ConfigurationSpace, fidelities: list[F
     the top rungs of a Hyperband run), filled with Fidelity -> why; None: they raise. When
     every fidelity is skipped it raises, naming each one and why.
     """
-    fidelities = data.fidelities(df) if fidelities is None else [Fidelity.of(f) for f in fidelities]
-    draws = bootstrap.resamples(data.config_keys(df, space), n_boot, seed, data.clusters(df))
+    fidelities = trials.fidelities(df) if fidelities is None else [Fidelity.of(f) for f in fidelities]
+    draws = bootstrap.resamples(encode.config_keys(df, space), n_boot, seed, trials.clusters(df))
     out, why = {}, {}
     for f in fidelities:
         try:
             out[f] = _at(df, space, method, f, draws, level, seed, ci, failed, metric, kw, reliability)
-        except data.TooFew as e:
+        except errors.TooFew as e:
             if skipped is None:
                 raise
             why[f] = str(e)
     if skipped is not None:
         skipped.update(why)
         if not out:
-            raise data.AnalysisError("no fidelity has enough configurations for " + method + ": "
+            raise errors.AnalysisError("no fidelity has enough configurations for " + method + ": "
                                      + "; ".join(f"{k}: {v}" for k, v in why.items()))
     return out
 
 
 def _at(df, space, method, fidelity, draws, level, seed, ci, failed, metric, kw, reliability=True) -> Importance:
     if method not in METHODS:
-        raise data.AnalysisError(f"unknown importance method {method!r}; known: {sorted(METHODS)}")
+        raise errors.AnalysisError(f"unknown importance method {method!r}; known: {sorted(METHODS)}")
     fn = METHODS[method]
     fidelity = Fidelity.of(fidelity)
-    rows = data.at(df, fidelity)
+    rows = trials.at(df, fidelity)
     if rows.empty:
-        raise data.AnalysisError(f"no trial at fidelity {fidelity.label}")
-    enc = data.encode(rows, space, metric=metric, failed=failed, fidelity=fidelity)
+        raise errors.AnalysisError(f"no trial at fidelity {fidelity.label}")
+    enc = encode.encode(rows, space, metric=metric, failed=failed, fidelity=fidelity)
     point: Scores = fn(enc, **_point_kw(method, kw, seed))
     boosted = method == "fanova" and kw.get("surrogate", "boost") == "boost"
     ci = ci or ("bias-aware" if boosted else "percentile")
     if ci == "bias-aware" and not boosted:
-        raise data.AnalysisError("the bias-aware interval is calibrated for fANOVA's boosted surrogate only")
+        raise errors.AnalysisError("the bias-aware interval is calibrated for fANOVA's boosted surrogate only")
     reps = np.full((len(draws), len(enc.names)), np.nan)
     null = np.full(len(draws), np.nan)  # the share of a noise column in each resample
     failures = 0
@@ -166,7 +166,7 @@ def _at(df, space, method, fidelity, draws, level, seed, ci, failed, metric, kw,
             s = fn(enc.weighted(bootstrap.counts(enc.keys, draw)),
                    **_boot_kw(method, kw, seed + 1 + b), **({"shadow": True} if boosted else {}))
             reps[b], null[b] = s.value, s.extra.get("shadow", np.nan)
-        except data.AnalysisError:
+        except errors.AnalysisError:
             failures += 1  # e.g. a resample with too few distinct configurations
     notes = dict(point.notes)
     rel = split_half(fn, enc, _boot_kw(method, kw, seed), seed) if len(draws) and reliability else np.nan
@@ -182,7 +182,7 @@ def _at(df, space, method, fidelity, draws, level, seed, ci, failed, metric, kw,
     else:
         lo = hi = np.full(len(enc.names), np.nan)
         if len(draws):
-            raise data.TooFew(f"every bootstrap resample failed at {fidelity.label} "
+            raise errors.TooFew(f"every bootstrap resample failed at {fidelity.label} "
                               f"({len(np.unique(enc.keys))} configurations: too few for resamples)")
     return Importance(method, fidelity, enc.names, point.value, lo, hi, level, reps,
                       len(np.unique(enc.keys)), notes, point.interactions,
@@ -210,7 +210,7 @@ def split_half(fn, enc, kw, seed: int, splits: int = SPLITS) -> float:
         seeds = [{"seed": kw["seed"] + 1000 + 2 * k + i} if "seed" in kw else {} for i in (0, 1)]
         try:
             a, b = (fn(enc.weighted(m.astype(int)), **{**kw, **sd}).value for m, sd in zip((first, ~first), seeds))
-        except data.AnalysisError:
+        except errors.AnalysisError:
             return np.nan
         rs.append(stats.spearmanr(a, b).statistic if np.ptp(a) > 0 and np.ptp(b) > 0 else 0.0)
     r = float(np.mean(rs))

@@ -33,7 +33,8 @@ import math
 
 import numpy as np
 
-from hpobench.analysis.data import AnalysisError, Encoded, TooFew
+from hpobench.analysis.encode import Encoded
+from hpobench.analysis.errors import AnalysisError, TooFew
 from hpobench.analysis.scores import Scores
 
 MIN_TOP = 2  # the top set needs two points for a density

@@ -1,6 +1,6 @@
 """Figures of the analysis (matplotlib, Agg): each is written as PNG and PDF.
 
-- `importance`: importance per fidelity with bootstrap intervals;
+- `importance`: importance per fidelity with bootstrap intervals (`importance_bars`: the same from a table);
 - `agreement`: matrices across fidelities, importance rankings beside performance;
 - `marginals`: marginal effect curves of the top hyperparameters (fANOVA surrogate);
 - `decision`: the scoping decision (shares, kept / fixed, the cumulative share).
@@ -24,7 +24,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from hpobench.analysis import data, fanova  # noqa: E402
+from hpobench import spaces  # noqa: E402
+from hpobench.analysis import errors, fanova  # noqa: E402
 
 
 def save(fig, stem: Path) -> list[Path]:
@@ -39,25 +40,35 @@ def save(fig, stem: Path) -> list[Path]:
 
 def importance(imps: dict, stem: Path, top: int | None = None) -> list[Path]:
     """Grouped horizontal bars: one group per hyperparameter, one bar per fidelity (`imps`: Fidelity ->
-    Importance, as `importance.per_fidelity` returns them)."""
-    fids = list(imps)
-    ref = imps[fids[-1]]  # order by the most expensive fidelity
-    order = np.argsort(-ref.value, kind="stable")[: top or len(ref.names)]
+    Importance, as `importance.per_fidelity` returns them); `importance_bars` draws them."""
+    ref = imps[list(imps)[-1]]
+    rows = pd.concat([pd.DataFrame({"fidelity": f.label, "hp": imp.names, "value": imp.value, "lower": imp.lower,
+                                    "upper": imp.upper}) for f, imp in imps.items()], ignore_index=True)
+    return importance_bars(rows, ref.method, ref.level, stem, top)
+
+
+def importance_bars(table: pd.DataFrame, method: str, level: float, stem: Path, top: int | None = None) -> list[Path]:
+    """The bars of `importance` from a table of one row per fidelity x hyperparameter (columns fidelity,
+    hp, value, lower, upper; other columns are ignored), fidelities in the order they first appear, each
+    with the same hyperparameters in the same order; `method` and `level` name the x axis."""
+    groups = dict(tuple(table.groupby("fidelity", sort=False)))
+    fids = list(groups)
+    ref = groups[fids[-1]]  # order by the most expensive fidelity
+    names = ref["hp"].tolist()
+    order = np.argsort(-ref["value"].to_numpy(), kind="stable")[: top or len(names)]
     h = 0.8 / len(fids)
     fig, ax = plt.subplots(figsize=(7, 0.35 * len(order) * max(1, len(fids) / 2) + 1.5))
     for k, f in enumerate(fids):
-        imp = imps[f]
+        v, lo, hi = (groups[f][c].to_numpy()[order] for c in ("value", "lower", "upper"))
         y = np.arange(len(order)) + k * h
-        v, lo, hi = imp.value[order], imp.lower[order], imp.upper[order]
         err = np.vstack([np.clip(v - lo, 0, None), np.clip(hi - v, 0, None)])
-        ax.barh(y, v, height=h, xerr=err, capsize=2, label=f.label, error_kw={"lw": 0.8})
+        ax.barh(y, v, height=h, xerr=err, capsize=2, label=f, error_kw={"lw": 0.8})
     ax.set_yticks(np.arange(len(order)) + h * (len(fids) - 1) / 2)
-    ax.set_yticklabels([ref.names[i] for i in order])
+    ax.set_yticklabels([names[i] for i in order])
     ax.invert_yaxis()
-    m = ref.method
     ax.set_xlabel({"fanova": "fANOVA: share of variance", "ped-anova": "PED-ANOVA: top-quantile variance",
-                   "ablation": "ablation: predicted gain"}.get(m, m)
-                  + f" ({int(ref.level * 100)}% bootstrap interval)")
+                   "ablation": "ablation: predicted gain"}.get(method, method)
+                  + f" ({int(level * 100)}% bootstrap interval)")
     ax.legend(title="fidelity", fontsize=8)
     ax.grid(axis="x", alpha=0.3)
     return save(fig, stem)
@@ -99,7 +110,7 @@ def marginals(imp, space, stem: Path, top: int = 4) -> list[Path]:
     part, live = imp.extra.get("partition"), imp.extra.get("live")
     spread = getattr(part, "kind", "forest") == "forest"
     if part is None:
-        raise data.AnalysisError("marginal curves need a fANOVA importance (a tree-ensemble surrogate)")
+        raise errors.AnalysisError("marginal curves need a fANOVA importance (a tree-ensemble surrogate)")
     cols = [c for c in np.argsort(-imp.value[live], kind="stable")[:top]]
     enc = imp.extra.get("encoded")
     metric = getattr(enc, "metric", None)
@@ -107,17 +118,17 @@ def marginals(imp, space, stem: Path, top: int = 4) -> list[Path]:
     fig, axes = plt.subplots(1, len(cols), figsize=(3.2 * len(cols), 3), squeeze=False)
     for ax, c in zip(axes[0], cols):
         n = imp.names[live[c]]
-        k = data.cells(space, n)
+        k = spaces.cells(space, n)
         if k is not None and k <= 32:
             grid = (np.arange(k) + 0.5) / k
             curves = sign * fanova.marginal(part, c, grid)
             ax.errorbar(np.arange(k), curves.mean(0), curves.std(0) if spread else None, fmt="o", capsize=3)
             ax.set_xticks(np.arange(k))
-            ax.set_xticklabels([str(data.from_unit(space, n, g)) for g in grid], rotation=45, fontsize=7)
+            ax.set_xticklabels([str(spaces.from_unit(space, n, g)) for g in grid], rotation=45, fontsize=7)
         else:
             grid = np.linspace(0.0, 1.0, 101)
             curves = sign * fanova.marginal(part, c, grid)
-            x = np.array([data.from_unit(space, n, g) for g in grid], float)
+            x = np.array([spaces.from_unit(space, n, g) for g in grid], float)
             m, s = curves.mean(0), curves.std(0)
             ax.plot(x, m)
             if spread:

@@ -1,4 +1,7 @@
-"""What the `hpobench importance` / `hpobench agreement` verbs run: records in, tables and figures out.
+"""What the `hpobench importance` / `hpobench agreement` verbs run: a trial table in, tables and figures out.
+
+The table, its space and its metric come from the caller (the command line reads records with
+`hpobench.records.read`).
 
     >>> from hpobench.analysis import report
     >>> callable(report.importance) and callable(report.agreement)
@@ -10,23 +13,25 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+from ConfigSpace import ConfigurationSpace
 
 from hpobench.analysis import agreement as agr
-from hpobench.analysis import data, plots
+from hpobench.analysis import errors, plots, trials
 from hpobench.analysis import importance as imp_mod
+from hpobench.benchmarks import Metric
 from hpobench.fidelity import Fidelity
 
 
-def importance(records, space=None, fidelities: list[Fidelity | dict] | None = None, method: str = "fanova",
-               n_boot: int = 100, level: float = 0.9, seed: int = 0, out: str | Path | None = None,
-               failed: str = "drop", metric=None, skipped: dict | None = None) -> tuple[pd.DataFrame, list[Path]]:
-    """Importance per fidelity (cheapest first) as one long table; figures written under `out`.
+def importance(df: pd.DataFrame, cs: ConfigurationSpace, fidelities: list[Fidelity | dict] | None = None,
+               method: str = "fanova", n_boot: int = 100, level: float = 0.9, seed: int = 0,
+               out: str | Path | None = None, failed: str = "drop", metric: Metric | None = None,
+               skipped: dict | None = None) -> tuple[pd.DataFrame, list[Path]]:
+    """Importance per fidelity (cheapest first) of the trial table `df` (space `cs`, declared `metric`;
+    None: F1) as one long table; figures written under `out`.
 
-    The space and the metric come from the records' meta.json unless given (`data.load`).
-    Without `fidelities`, every fidelity in the records with enough configurations for the
+    Without `fidelities`, every fidelity in the table with enough configurations for the
     method is analysed; the others are named, with why, in `skipped` (a dict Fidelity -> why, if given).
     """
-    df, cs, metric = data.load(records, space, metric)
     why: dict = {}
     imps = imp_mod.per_fidelity(df, cs, fidelities, method=method, n_boot=n_boot, level=level,
                                 seed=seed, failed=failed, metric=metric,
@@ -54,25 +59,24 @@ def agreement_note(level: float, n_boot: int) -> str:
             f"resamples of the configurations, around their median; it always contains the estimate")
 
 
-def agreement(records, space=None, fidelities: list[Fidelity | dict] | None = None, method: str = "fanova",
-              n_boot: int = 100, level: float = 0.9, seed: int = 0, k: int = 3,
-              out: str | Path | None = None, failed: str = "drop", metric=None,
+def agreement(df: pd.DataFrame, cs: ConfigurationSpace, fidelities: list[Fidelity | dict] | None = None,
+              method: str = "fanova", n_boot: int = 100, level: float = 0.9, seed: int = 0, k: int = 3,
+              out: str | Path | None = None, failed: str = "drop", metric: Metric | None = None,
               skipped: dict | None = None) -> tuple[pd.DataFrame, list[Path]]:
     """Every agreement statistic between every pair of fidelities, plus performance Spearman.
 
-    Space, metric and skipped fidelities as in `importance`.
+    Table, space, metric and skipped fidelities as in `importance`.
     """
-    df, cs, metric = data.load(records, space, metric)
-    fids = data.fidelities(df) if fidelities is None else [Fidelity.of(f) for f in fidelities]
+    fids = trials.fidelities(df) if fidelities is None else [Fidelity.of(f) for f in fidelities]
     if len(fids) < 2:
-        raise data.AnalysisError(f"agreement needs at least two fidelities; the records hold {len(fids)}")
+        raise errors.AnalysisError(f"agreement needs at least two fidelities; the records hold {len(fids)}")
     why: dict = {}
     imps = imp_mod.per_fidelity(df, cs, fids, method=method, n_boot=n_boot, level=level, seed=seed,
                                 failed=failed, metric=metric, skipped=why if fidelities is None else None)
     if skipped is not None:
         skipped.update(why)
     if len(imps) < 2:
-        raise data.AnalysisError(f"agreement needs at least two fidelities with enough configurations; "
+        raise errors.AnalysisError(f"agreement needs at least two fidelities with enough configurations; "
                                  f"{len(imps)} of {len(fids)} have: " + "; ".join(f"{a}: {b}" for a, b in why.items()))
     fids = [f for f in fids if f in imps]
     labels = [f.label for f in imps]

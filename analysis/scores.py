@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hpobench.analysis.data import Encoded, TooFew
+from hpobench.analysis.encode import Encoded
+from hpobench.analysis.errors import TooFew
 
 
 @dataclass

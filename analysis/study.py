@@ -32,7 +32,7 @@ import itertools
 import numpy as np
 import pandas as pd
 
-from hpobench.analysis import agreement, bootstrap, data, importance
+from hpobench.analysis import agreement, bootstrap, encode, errors, importance, trials
 from hpobench.analysis.importance import Importance
 from hpobench.fidelity import Fidelity
 
@@ -50,11 +50,11 @@ def recorded(df: pd.DataFrame, space, fidelities: list[Fidelity], seeds) -> pd.D
     leaves a partial configuration out)."""
     seeds = list(seeds)
     if "seed" not in df:
-        raise data.AnalysisError("the records have no 'seed' column")
+        raise errors.AnalysisError("the records have no 'seed' column")
     rows = df[df["seed"].isin(seeds)]
-    parts = [data.at(rows, f).assign(_fid=i) for i, f in enumerate(fidelities)]
+    parts = [trials.at(rows, f).assign(_fid=i) for i, f in enumerate(fidelities)]
     rows = pd.concat(parts) if parts else rows.iloc[:0].assign(_fid=0)
-    rows = rows.assign(_key=data.config_keys(rows, space))
+    rows = rows.assign(_key=encode.config_keys(rows, space))
     have = rows.groupby("_key")[["_fid", "seed"]].apply(lambda g: len(set(zip(g["_fid"], g["seed"]))))
     full = have.index[have == len(fidelities) * len(seeds)]
     return rows[rows["_key"].isin(full)].drop(columns=["_fid", "_key"])
@@ -62,19 +62,19 @@ def recorded(df: pd.DataFrame, space, fidelities: list[Fidelity], seeds) -> pd.D
 
 def costs(df: pd.DataFrame, fidelities: list[Fidelity]) -> dict[Fidelity, float]:
     """Median recorded cost (full-data, native-resolution epoch equivalents) of each fidelity in `df`
-    (the rows of a table cut from the records, which `data.fidelities` of the records need not match)."""
+    (the rows of a table cut from the records, which `trials.fidelities` of the records need not match)."""
     out = {}
     for f in map(Fidelity.of, fidelities):
-        c = data.at(df, f)["cost"]
+        c = trials.at(df, f)["cost"]
         if not c.notna().any():
-            raise data.AnalysisError(f"no recorded cost at {f.label}")
+            raise errors.AnalysisError(f"no recorded cost at {f.label}")
         out[f] = float(c.median())
     return out
 
 
 def metric_by_config(df: pd.DataFrame, space, fidelity: Fidelity | dict, metric="f1") -> pd.Series:
     """The metric (larger is better) of each configuration at `fidelity`, by configuration key."""
-    enc = data.encode(data.at(df, fidelity), space, metric=metric, fidelity=fidelity)
+    enc = encode.encode(trials.at(df, fidelity), space, metric=metric, fidelity=fidelity)
     return pd.Series(enc.y, index=enc.keys).groupby(level=0).mean()
 
 
@@ -180,7 +180,7 @@ def fit_curve(ratio: np.ndarray, estimate: np.ndarray, replicates: np.ndarray, l
     """
     ratio, estimate = np.asarray(ratio, float), np.asarray(estimate, float)
     if len(ratio) < 2 or np.ptp(np.log10(ratio)) == 0:
-        raise data.AnalysisError(f"a curve needs at least two distinct cost ratios, got {sorted(set(ratio))}")
+        raise errors.AnalysisError(f"a curve needs at least two distinct cost ratios, got {sorted(set(ratio))}")
     x = np.log10(ratio)
     grid = np.geomspace(ratio.min(), 1.0, 25) if grid is None else np.asarray(grid, float)
     slope, icpt = np.polyfit(x, fisher(estimate), 1)
@@ -287,7 +287,7 @@ def hierarchy(imp: Importance, hp: str = "learning_rate", claim=(7.0, 20.0), lev
     interval lies inside the claimed range, "refuted" when it lies wholly outside, else
     "undecided"."""
     if hp not in imp.names:
-        raise data.AnalysisError(f"{hp!r} is not a hyperparameter of the importance ({imp.names[:4]}...)")
+        raise errors.AnalysisError(f"{hp!r} is not a hyperparameter of the importance ({imp.names[:4]}...)")
     i = imp.names.index(hp)
     others = np.array([j for j, n in enumerate(imp.names) if j != i and n not in imp.notes])
     reps = imp.replicates[np.isfinite(imp.replicates).all(1)]

@@ -35,8 +35,10 @@ import numpy as np
 from ConfigSpace import ConfigurationSpace
 from ConfigSpace.hyperparameters import IntegerHyperparameter
 
-from hpobench.analysis import bootstrap, data, fanova
-from hpobench.analysis.data import AnalysisError, Encoded
+from hpobench import spaces
+from hpobench.analysis import bootstrap, conditions, encode, fanova
+from hpobench.analysis.encode import Encoded
+from hpobench.analysis.errors import AnalysisError
 
 DRAWS = 1000  # configurations drawn per set: the expectation's empirical distribution
 QUANTILE = 0.1  # `ranges`: the top share of predictions whose values a narrowed range holds
@@ -46,7 +48,7 @@ PAIR = 0.05  # a pair whose interaction share reaches this is also a candidate, 
 
 @dataclass(frozen=True)
 class Geometry:
-    """Where each hyperparameter is active, in unit codes (`data.active_region`)."""
+    """Where each hyperparameter is active, in unit codes (`conditions.active_region`)."""
 
     names: list[str]
     regions: list[dict[int, np.ndarray] | None]  # per hp: ancestor index -> allowed intervals; None: always
@@ -59,10 +61,10 @@ class Geometry:
         idx = {n: j for j, n in enumerate(names)}
         regions = []
         for n in names:
-            r = data.active_region(space, n)
+            r = conditions.active_region(space, n)
             regions.append(None if not r else {idx[p]: iv for p, iv in r.items()})
-        default = np.array([data.to_unit(space, n, [space[n].default_value])[0] for n in names])
-        return cls(names, regions, [data.cells(space, n) for n in names], default)
+        default = np.array([encode.to_unit(space, n, [space[n].default_value])[0] for n in names])
+        return cls(names, regions, [spaces.cells(space, n) for n in names], default)
 
     def uniform(self, n: int, seed: int) -> np.ndarray:
         """`n` draws of every hp's unit code under ConfigSpace's uniform sampling (cell centres for
@@ -123,6 +125,38 @@ class Surrogate:
             fill = np.random.default_rng([self.seed, 7]).uniform(size=Xc.shape)
             Xc = np.where(nan, fill, Xc)
         return np.asarray(self.partition.model.predict(Xc), float)
+
+
+@dataclass
+class Mean:
+    """Surrogates averaged: the value under uncertainty about which of them is right (equal weights)."""
+
+    parts: list[Surrogate]
+
+    @property
+    def live(self) -> np.ndarray:
+        return np.unique(np.concatenate([s.live for s in self.parts]))
+
+    @property
+    def interactions(self) -> dict:
+        out: dict = {}
+        for s in self.parts:
+            for k, v in s.interactions.items():
+                out[k] = max(out.get(k, 0.0), v)
+        return out
+
+    @property
+    def seed(self) -> int:
+        return self.parts[0].seed
+
+    def __call__(self, X: np.ndarray) -> np.ndarray:
+        return np.mean([s(X) for s in self.parts], 0)
+
+
+def mean(*fitted: list[Surrogate]) -> list[Mean]:
+    """Lists of surrogates (`fit_all`'s, one per table) averaged position by position: the point
+    surrogates, then resample b of each (as many as the shortest list has)."""
+    return [Mean(list(group)) for group in zip(*fitted)]
 
 
 def surrogate(enc: Encoded, seed: int = 0, pairs: int = 0) -> Surrogate | None:
@@ -262,17 +296,17 @@ def ranges(sur: Surrogate, space: ConfigurationSpace, anchor: dict, tuned, quant
         if u.size == 0:
             continue
         if geo.levels[j] is not None and not isinstance(hp, IntegerHyperparameter):
-            out[name] = sorted({data.from_unit(space, name, x) for x in u}, key=str)
+            out[name] = sorted({spaces.from_unit(space, name, x) for x in u}, key=str)
             continue
         lo = 0.0 if u.min() - slack <= 0 else u.min() - slack
         hi = 1.0 if u.max() + slack >= 1 else u.max() + slack
-        out[name] = (data.from_unit(space, name, lo), data.from_unit(space, name, hi))
+        out[name] = (spaces.from_unit(space, name, lo), spaces.from_unit(space, name, hi))
     return out
 
 
 def unit(space: ConfigurationSpace, config: dict) -> np.ndarray:
     """Unit codes of a configuration (NaN for hps it lacks, i.e. inactive)."""
-    return np.array([data.to_unit(space, n, [config.get(n)])[0] for n in space])
+    return np.array([encode.to_unit(space, n, [config.get(n)])[0] for n in space])
 
 
 def _interval(x: np.ndarray, level: float) -> tuple[float, float]:

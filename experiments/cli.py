@@ -7,6 +7,8 @@ The top of the one-way flow: it may import every layer, and nothing imports it.
     hpobench evaluate resnet/fashion_mnist --config default --fidelity epochs=1,data_fraction=0.05,resolution=7
     hpobench evaluate resnet/folder --data my_images/ --bench-arg native=64 --fidelity epochs=1,resolution=16
     hpobench tune synthetic/agree --optimizer bohb --budget 2430 --seed 0 --out runs/bohb-0
+    hpobench tune synthetic/agree --optimizer optuna-tpe --option multivariate=true --budget 2430 --out runs/tpe-0
+    hpobench importance --optuna sqlite:///study.db --study NAME    # an Optuna study, importance per step
     hpobench tune synthetic/agree --space runs/scope/scoped_space.json --warm-start runs/scope --optimizer smac \
         --budget 2430 --out runs/smac-warm
     hpobench scope --objective experiments/examples/sklearn_objective.py:objective \
@@ -188,13 +190,26 @@ def _grid(args) -> None:
 def _analysis(args) -> None:
     import pandas as pd
 
+    from hpobench import records, spaces
     from hpobench.analysis import report
     fids = [_fidelity(f) for f in args.fidelity] if args.fidelity else None
     run = report.importance if args.verb == "importance" else report.agreement
+    space, metric = args.space, _metric(args)
+    if (args.optuna is None) == (not args.records):
+        raise SystemExit("error: give run records (folders or tables) or --optuna STORAGE_URL [--study NAME], "
+                         "one of them")
+    if args.optuna is not None:  # an Optuna study: its table, space and metric (--space, --metric override)
+        from hpobench.analysis import optuna_study
+        study = optuna_study.read(args.optuna, args.study)
+        print("\n".join([study.summary(), *study.notes]), file=sys.stderr)
+        df, space, metric = study.table, spaces.load(space) if space else study.space, metric or study.metric
+    elif args.study is not None:
+        raise SystemExit("error: --study goes with --optuna STORAGE_URL")
+    else:
+        df, space, metric = records.read(args.records, space, metric)
     skipped: dict = {}
-    table, figs = run(args.records, args.space, fids, method=args.method, n_boot=args.n_boot,
-                      level=args.level, seed=args.seed, out=args.out, failed=args.failed,
-                      metric=_metric(args), skipped=skipped)
+    table, figs = run(df, space, fids, method=args.method, n_boot=args.n_boot, level=args.level, seed=args.seed,
+                      out=args.out, failed=args.failed, metric=metric, skipped=skipped)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     if args.verb == "agreement":
@@ -220,13 +235,16 @@ def _scope(args) -> None:
     if not args.adaptive and (args.rounds is not None or args.first is not None):
         raise SystemExit("error: --rounds and --first set the adaptive design's rounds; add --adaptive")
     bench, kwargs = _bench(args)
-    decision = scope.run(bench, args.budget, args.out, low=_fidelity(args.low, "--low") or None,
-                         probe=_fidelity(args.probe, "--probe") or None, n_low=args.n_low, n_probe=args.n_probe,
-                         resolution=args.resolution, seed=args.seed, method=args.method, workers=_workers(args),
-                         scheduler=args.scheduler, progress=not args.quiet, bench_kwargs=kwargs,
-                         adaptive=args.adaptive, rounds=scope.ROUNDS if args.rounds is None else args.rounds,
-                         first=scope.FIRST if args.first is None else _first(args.first))
-    print(decision.summary())
+    hold = _pairs(args.hold.split(","), "--hold") if args.hold else None
+    result = scope.run(bench, args.budget, args.out, low=_fidelity(args.low, "--low") or None,
+                       probe=_fidelity(args.probe, "--probe") or None, n_low=args.n_low, n_probe=args.n_probe,
+                       resolution=args.resolution, seed=args.seed, method=args.method, workers=_workers(args),
+                       scheduler=args.scheduler, progress=not args.quiet, bench_kwargs=kwargs,
+                       adaptive=args.adaptive, rounds=scope.ROUNDS if args.rounds is None else args.rounds,
+                       first=scope.FIRST if args.first is None else _first(args.first), rule=args.rule,
+                       tune_budget=scope.TUNE_BUDGET if args.tune_budget is None else args.tune_budget,
+                       max_tune=args.max_tune, hold=hold, anchor=args.anchor)
+    print(result.summary())
     print(f"report: {args.out}/report.md; scoped space: {args.out}/scoped_space.json")
 
 
@@ -263,7 +281,8 @@ def parser() -> argparse.ArgumentParser:
     # tune (optimizers)
     s = sub.add_parser("tune", help="run an optimizer for a total cost; resumable run record in --out")
     _add_objective_args(s, space=False)
-    s.add_argument("--optimizer", required=True, help="smac | smac-mf | bohb | hyperband | sh | random")
+    s.add_argument("--optimizer", required=True,
+                   help="smac | smac-mf | bohb | hyperband | sh | random | optuna-tpe")
     s.add_argument("--budget", type=float, required=True,
                    help="total cost in the benchmark's unit (epochs x data fraction x resolution^2)")
     s.add_argument("--seed", type=int, default=0)
@@ -303,6 +322,17 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--rounds", type=int, default=None, help="with --adaptive: rounds at most (default 4)")
     s.add_argument("--first", default=None, metavar="N_LOW,N_PROBE",
                    help="with --adaptive: the first round's configurations (default 20,15)")
+    s.add_argument("--tune-budget", type=int, default=None, metavar="N",
+                   help="full-fidelity trainings you will tune with afterwards (default: scope.TUNE_BUDGET, 20): "
+                        "fewer choose fewer hyperparameters")
+    s.add_argument("--max-tune", type=int, default=None, metavar="K", help="tune at most K hyperparameters")
+    s.add_argument("--hold", default=None, metavar="NAME=VALUE,...",
+                   help="hyperparameters held at these values while scoping (reported as held, not judged)")
+    s.add_argument("--anchor", default="best", choices=["best", "default"],
+                   help="where untuned hyperparameters stay: the best configuration found (default) or the default")
+    s.add_argument("--rule", default="budget", choices=["budget", "variance"],
+                   help="budget: what --tune-budget trainings can buy (default); variance: study v2's rule, the "
+                        "smallest set carrying 95%% of fANOVA's variance (with --adaptive)")
     s.add_argument("--resolution", type=int, default=None, help="resolution of the automatic ladder")
     s.add_argument("--method", default="fanova", choices=["fanova", "ped-anova"])
     s.add_argument("--seed", type=int, default=0)
@@ -330,7 +360,11 @@ def parser() -> argparse.ArgumentParser:
     for verb, help_ in (("importance", "importance per fidelity with bootstrap intervals; writes figures"),
                         ("agreement", "agreement of importance rankings (and performance) across fidelities")):
         s = sub.add_parser(verb, help=help_)
-        s.add_argument("records", nargs="+", metavar="RECORD", help="run directories or Parquet/CSV trial tables")
+        s.add_argument("records", nargs="*", metavar="RECORD", help="run directories or Parquet/CSV trial tables")
+        s.add_argument("--optuna", default=None, metavar="STORAGE_URL",
+                       help="read an Optuna study instead (read-only): an RDB URL such as sqlite:///study.db, or "
+                            "an SQLite or journal file; intermediate values are rows at their step (fidelity)")
+        s.add_argument("--study", default=None, metavar="NAME", help="with --optuna: the study (default: the only one)")
         s.add_argument("--space", default=None,
                        help="ConfigSpace JSON (default: the meta.json of the record's folder, or a space JSON "
                             "next to the record)")

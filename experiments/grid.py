@@ -1,6 +1,7 @@
 """Run an experiment grid: resumable, loss-free, on Dask (local cluster or an existing one).
 
-Storage under `results/<name>/` (see `hpobench.experiments.spec` for the spec):
+Storage under `results/<name>/` (see `hpobench.experiments.spec` for the spec), read and
+written by `hpobench.records`:
 
     meta.json            spec (as loaded), benchmark space and metric, versions and hardware
     journal.jsonl        one fsync'ed line per finished cell: the source of truth while running
@@ -27,54 +28,22 @@ from pathlib import Path
 
 import pandas as pd
 
-from hpobench import env
+from hpobench import env, records
 from hpobench.benchmarks.base import json_default, trial_row
 from hpobench.experiments.spec import Cell, Spec, cells
-from hpobench.optimizers.record import Journal, RecordError, read_journal, write_text_atomic
 
 LOOKAHEAD = 4  # queued cells whose preparation (compiling) may start early: bounded memory
 
 
-class GridError(RecordError):
-    """A results directory that cannot be used safely."""
-
-
-def _paths(out: Path) -> dict[str, Path]:
-    return {k: out / f for k, f in (("meta", "meta.json"), ("journal", "journal.jsonl"),
-                                    ("parquet", "evaluations.parquet"), ("running", "running.json"))}
-
-
-def load(out: str | Path) -> pd.DataFrame:
-    """Every finished cell of a results directory (Parquet plus journal), one row per key."""
-    p = _paths(Path(out))
-    frames = []
-    if p["parquet"].exists():
-        try:
-            frames.append(pd.read_parquet(p["parquet"]))
-        except Exception as e:  # pyarrow raises several types for truncated/corrupt files
-            raise GridError(f"{p['parquet']}: unreadable results file ({type(e).__name__}: {e}); "
-                            f"move it aside and re-run: the journal alone cannot restore it") from None
-    if p["journal"].exists():
-        events = read_journal(p["journal"])
-        if events:
-            frames.append(pd.DataFrame([e["row"] for e in events]))
-    if not frames:
-        return pd.DataFrame()
-    df = pd.concat(frames, ignore_index=True)
-    return df.drop_duplicates("key", keep="first").reset_index(drop=True)
-
-
 def status(spec: Spec) -> dict:
     """Counts of done (ok), failed (diverged/crashed), running and left cells."""
-    df = load(spec.out)
+    df = records.evaluations(spec.out)
     keys = {c.key for c in cells(spec)}
     done = df[df["key"].isin(keys)] if len(df) else df
     running = set()
-    p = _paths(spec.out)["running"]
-    if p.exists():
-        info = json.loads(p.read_text())
-        if _alive(info.get("pid")):
-            running = set(info["keys"]) - set(done.get("key", []))
+    info = records.read_running(spec.out)
+    if info is not None and _alive(info.get("pid")):
+        running = set(info["keys"]) - set(done.get("key", []))
     n_ok = int((done["status"] == "ok").sum()) if len(done) else 0
     return {"total": len(keys), "done": n_ok, "failed": len(done) - n_ok, "running": len(running),
             "left": len(keys) - len(done) - len(running)}
@@ -103,20 +72,16 @@ def run_cells(bench, name: str | None, bench_kwargs: dict, all_cells: list[Cell]
               workers: int = 1, scheduler: str | None = None, max_cells: int | None = None,
               progress: bool = True, desc: str = "") -> pd.DataFrame:
     """Evaluate the cells not yet recorded under `out`; returns every recorded row."""
-    from hpobench import spaces
     from hpobench.optimizers.parallel import executor
     bench.check()  # missing data fails here, before compute
     out = Path(out)
-    p = _paths(out)
-    done = set(load(out).get("key", []))  # also refuses a corrupt results file up front
+    done = set(records.evaluations(out).get("key", []))  # also refuses a corrupt results file up front
     todo = [c for c in all_cells if c.key not in done][:max_cells]
     ex = executor(bench, name, bench_kwargs, workers=workers, scheduler=scheduler)
-    out.mkdir(parents=True, exist_ok=True)
     extra = {"objective": bench.meta["objective"]} if "objective" in bench.meta else {}  # your own objective
-    write_text_atomic(p["meta"], json.dumps(meta | {"space": json.loads(spaces.to_json(bench.config_space)),
-                                                    "metric": bench.metric.to_dict(), **extra,
-                                                    "env": env.describe()}, indent=1, default=json_default))
-    journal = Journal(p["journal"])
+    records.write_meta(out, meta | {"space": records.space_json(bench.config_space),
+                                    "metric": bench.metric.to_dict(), **extra, "env": env.describe()})
+    journal = records.journal(out)
     # progress in cost units, so the ETA weighs a full-fidelity cell more than a cheap one
     bar = _bar(sum(bench.cost(c.fidelity) for c in todo), progress, desc)
     queue, inflight, task_of = tasks(bench, todo), {}, {}  # task_of: cell position -> its task's first
@@ -130,8 +95,7 @@ def run_cells(bench, name: str | None, bench_kwargs: dict, all_cells: list[Cell]
                 task_of.update((i, task[0][0]) for i, _ in task)
             for task in queue[:LOOKAHEAD]:  # their programs compile while these train
                 ex.prefetch_many([c.config for _, c in task], task[0][1].fidelity)
-            running = {"pid": os.getpid(), "keys": [c.key for c in inflight.values()]}
-            write_text_atomic(p["running"], json.dumps(running))
+            records.write_running(out, [c.key for c in inflight.values()])
             for i, outcome in ex.wait():
                 cell = inflight.pop(i)
                 task_of.pop(i)
@@ -145,9 +109,9 @@ def run_cells(bench, name: str | None, bench_kwargs: dict, all_cells: list[Cell]
         journal.close()
         if bar is not None:
             bar.close()
-        p["running"].unlink(missing_ok=True)
-    compact(out)
-    return load(out)
+        records.clear_running(out)
+    records.compact(out)
+    return records.evaluations(out)
 
 
 def tasks(bench, cells: list[Cell]) -> list[list[tuple[int, Cell]]]:
@@ -171,21 +135,6 @@ def _row(bench, cell: Cell, outcome) -> dict:
     if cell.cluster is not None:  # a grouped design's sampling group (`spaces.clusters`): the bootstrap's unit
         row["cluster"] = cell.cluster
     return json.loads(json.dumps(row, default=json_default))
-
-
-def compact(out: str | Path) -> None:
-    """Fold the journal into evaluations.parquet (atomic replace), then empty the journal."""
-    p = _paths(Path(out))
-    df = load(out)
-    if df.empty:
-        return
-    tmp = p["parquet"].with_name(".evaluations.parquet.tmp")
-    df.to_parquet(tmp, index=False)
-    os.replace(tmp, p["parquet"])
-    # killed here: the rows are in both files, and `load` keeps one per key
-    with open(p["journal"], "w") as f:
-        f.flush()
-        os.fsync(f.fileno())
 
 
 def _bar(total: float, enabled: bool, name: str):

@@ -3,7 +3,7 @@
 Hashable and equal by its knobs alone (as a dict is, whatever their order; the cost is what a
 table recorded, not part of what the fidelity is), ordered cheapest first: by cost (an unknown
 cost last), then by the knob values. It is a read-only mapping, so it goes wherever a fidelity
-dict does (`Benchmark.evaluate`, `analysis.data.at`, `dict(f)`). Its `label` is the text every
+dict does (`Benchmark.evaluate`, `analysis.trials.at`, `dict(f)`). Its `label` is the text every
 written table and the paper use as its name; `Fidelity.parse` reads a label back.
 
     >>> from hpobench.fidelity import Fidelity
@@ -128,7 +128,7 @@ class Fidelity(Mapping):
         return self._order() < other._order()
 
     def _order(self) -> tuple:
-        # the order analysis.data.fidelities has always sorted by: cost (unknown last), then the
+        # the order analysis.trials.fidelities has always sorted by: cost (unknown last), then the
         # values (None as NaN, which compares as the table's NaN did)
         cost = self.cost if math.isfinite(self.cost) else math.inf
         return cost, tuple(math.nan if v is None else v for _, v in self.pairs)

@@ -161,7 +161,7 @@ def fix(space: ConfigurationSpace, values) -> ConfigurationSpace:
     for k, v in values.items():
         v = v.item() if hasattr(v, "item") else v
         if not space[k].legal_value(v):
-            raise SpaceError(f"fix: {v!r} is not a legal value of {_describe(space[k])}")
+            raise SpaceError(f"fix: {v!r} is not a legal value of {describe(space[k])}")
         fixed[k] = v
     scope = _scope(space, fixed)
     dead = sorted(set(fixed) & scope.removed)
@@ -231,6 +231,63 @@ def narrow(space: ConfigurationSpace, fixed: Mapping, ranges: Mapping, defaults:
     return out
 
 
+def reduce(space: ConfigurationSpace, keep, values: dict | None = None):
+    """The space with `keep` and their ancestors tunable and every other hyperparameter fixed
+    (at `values`, else its default); children a fixed parent switches off are removed.
+
+    Returns (reduced space, fixed values, removed names, kept names).
+
+        >>> cs, fixed, removed, kept = reduce(resnet(), {"sgd_momentum"})
+        >>> sorted(kept), removed
+        (['optimizer', 'sgd_momentum'], ['clip_norm', 'cutout_frac', 'step_drops', 'step_gamma'])
+    """
+    unknown = sorted(set(keep) - set(space))
+    if unknown:
+        raise SpaceError(f"cannot keep unknown hyperparameter(s) {unknown}")
+    kept = set(keep)
+    for n in list(kept):  # fixing an ancestor could switch a kept hp off
+        kept |= ancestors(space, n)
+    values = values or {}
+    fixed, removed = {}, []
+    for n in space:  # parents first
+        if n in kept:
+            continue
+        if not _can_be_active(space, n, fixed, removed):
+            removed.append(n)
+            continue
+        v = values.get(n, space[n].default_value)
+        fixed[n] = v.item() if hasattr(v, "item") else v
+    reduced = fix(space, fixed) if fixed else space
+    check_subspace(reduced, space)
+    return reduced, fixed, removed, kept
+
+
+def ancestors(space: ConfigurationSpace, name: str) -> set[str]:
+    """Every hyperparameter `name` is conditional on, directly or through others."""
+    out = set()
+    for p in space.parents_of[name]:
+        out |= {p.name} | ancestors(space, p.name)
+    return out
+
+
+def _can_be_active(space: ConfigurationSpace, name: str, fixed: dict, removed: list) -> bool:
+    """False if a condition of `name` fails whatever the tuned values, given the fixed
+    (and removed, i.e. never active) parents."""
+    for cond in space.parent_conditions_of[name]:
+        parts = getattr(cond, "components", (cond,))
+        is_or = type(cond).__name__ == "OrConjunction"
+        results = []
+        for c in parts:
+            p = c.parent.name
+            if p in removed:
+                results.append(False)
+            else:
+                results.append(True if p not in fixed else bool(c.satisfied_by_value({p: fixed[p]})))
+        if (not any(results)) if is_or else (not all(results)):
+            return False
+    return True
+
+
 def check_subspace(sub: ConfigurationSpace, full: ConfigurationSpace, name: str = "full space") -> None:
     """Raise `SpaceError` listing every reason why `sub` is not a sub-space of `full`.
 
@@ -250,7 +307,7 @@ def check_subspace(sub: ConfigurationSpace, full: ConfigurationSpace, name: str 
             if not isinstance(f, Constant):
                 fixed[k] = s.value
             if not f.legal_value(s.value):
-                problems.append(f"{k}: constant {s.value!r} is not a legal value of {_describe(f)}")
+                problems.append(f"{k}: constant {s.value!r} is not a legal value of {describe(f)}")
         elif (msg := _narrower(s, f)) is not None:
             problems.append(f"{k}: {msg}")
     scope = _scope(full, fixed)
@@ -365,7 +422,7 @@ def _names_in_forbidden(clause) -> set[str]:
     return {clause.left.name, clause.right.name}
 
 
-def _describe(hp) -> str:
+def describe(hp) -> str:
     if isinstance(hp, Constant):
         return f"{hp.name} (constant {hp.value!r})"
     if hasattr(hp, "choices"):
@@ -381,12 +438,12 @@ def _narrower(s, f) -> str | None:
         return f"{type(s).__name__} here but {type(f).__name__} in the full space"
     if hasattr(f, "choices"):
         extra = [c for c in s.choices if c not in f.choices]
-        return f"choices {extra} are not in {_describe(f)}" if extra else None
+        return f"choices {extra} are not in {describe(f)}" if extra else None
     if hasattr(f, "sequence"):
         extra = [c for c in s.sequence if c not in f.sequence]
-        return f"values {extra} are not in {_describe(f)}" if extra else None
+        return f"values {extra} are not in {describe(f)}" if extra else None
     if s.lower < f.lower or s.upper > f.upper:
-        return f"range [{s.lower}, {s.upper}] is not inside {_describe(f)}"
+        return f"range [{s.lower}, {s.upper}] is not inside {describe(f)}"
     return None
 
 

@@ -6,7 +6,7 @@ from scipy import stats
 
 import hpobench
 from hpobench.analysis import agreement, importance, sample
-from hpobench.analysis.data import AnalysisError
+from hpobench.analysis.errors import AnalysisError
 
 LOW, FULL = {"epochs": 1, "data_fraction": 0.05}, {"epochs": 81, "data_fraction": 1.0}
 

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 import hpobench
-from hpobench.analysis import agreement, bootstrap, data, sample, study
+from hpobench import records
+from hpobench.analysis import agreement, bootstrap, encode, errors, sample, study, trials
 from hpobench.analysis.importance import Importance
 from hpobench.experiments.studies import agreement_study, slope_stability
 from hpobench.fidelity import Fidelity
@@ -30,7 +31,7 @@ def _rows(b, df, n_boot=3):
     fids = [Fidelity.of(b.fidelity(LOW)), Fidelity.of(b.fidelity(FULL))]
     t = study.recorded(df, b.config_space, fids, sorted(df["seed"].unique()))
     by_seed = {s: g for s, g in t.groupby("seed")}
-    draws = bootstrap.resamples(data.config_keys(by_seed[0], b.config_space), n_boot, 0)
+    draws = bootstrap.resamples(encode.config_keys(by_seed[0], b.config_space), n_boot, 0)
     imps = {s: study.importances(g, b.config_space, fids, n_boot) for s, g in by_seed.items()}
     ys = {s: {f: study.metric_by_config(g, b.config_space, f) for f in fids} for s, g in by_seed.items()}
     return study.rows(imps, ys, draws, study.costs(t, fids), fids[1], table="t")
@@ -61,22 +62,22 @@ def test_noise_ceiling_is_one_without_seed_noise_and_drops_with_it():
 
 
 def test_recorded_keeps_only_configurations_at_every_fidelity_and_seed():
-    df, cs, _ = data.load(V2)
+    df, cs, _ = records.read(V2)
     df = df[df["config_id"] < 12]
-    fids = data.fidelities(df)
+    fids = trials.fidelities(df)
     cut = df.drop(df.index[(df["config_id"] == 5) & (df["fidelity.epochs"] == 1)])
     t = study.recorded(cut, cs, fids, [0])
     assert sorted(t["config_id"].unique()) == [i for i in range(12) if i != 5]
     assert len(t) == 11 * len(fids)
     assert study.recorded(cut, cs, fids, [0, 1]).empty  # no configuration has seed 1
-    with pytest.raises(data.AnalysisError, match="seed"):
+    with pytest.raises(errors.AnalysisError, match="seed"):
         study.recorded(cut.drop(columns="seed"), cs, fids, [0])
 
 
 def test_importances_round_trip_through_their_table():
-    df, cs, _ = data.load(V2)
+    df, cs, _ = records.read(V2)
     df = df[df["config_id"] < 14]
-    fids = data.fidelities(df)[-2:]
+    fids = trials.fidelities(df)[-2:]
     imps = study.importances(df, cs, fids, n_boot=5)
     back = study.from_frame(study.to_frame(imps), json.loads(json.dumps(study.meta_of(imps), default=str)))
     assert list(back) == fids and [i.fidelity for i in back.values()] == fids  # keyed by Fidelity again
@@ -112,7 +113,7 @@ def test_curve_recovers_a_known_line_and_the_transfer_test_sees_a_shift():
     gapped_a[0, 0] = gapped_b[1, 2] = np.nan  # shared draws: a lost resample must not shift the pairing
     paired = study.transfer(ratio, np.tanh(z), gapped_a, ratio, np.tanh(z + tilt), gapped_b, at=0.05)
     assert paired["slope_lower"] == pytest.approx(0.3) and paired["slope_upper"] == pytest.approx(0.3)
-    with pytest.raises(data.AnalysisError, match="two distinct"):
+    with pytest.raises(errors.AnalysisError, match="two distinct"):
         study.fit_curve(np.array([0.1, 0.1]), np.array([0.5, 0.6]), reps[:, :2])
 
 
@@ -155,7 +156,7 @@ def test_hierarchy_verdicts():
     assert refuted[0]["verdict"] == "refuted" and refuted[0]["rank"] == 2 and refuted[0]["top"] == "batch_size"
     wide = study.hierarchy(_imp([0.6, 0.06, 0.06, 0.0], [[0.6, 0.06, 0.06, 0], [0.6, 0.3, 0.2, 0]] * 10))
     assert wide[0]["verdict"] == "undecided"
-    with pytest.raises(data.AnalysisError, match="momentum"):
+    with pytest.raises(errors.AnalysisError, match="momentum"):
         study.hierarchy(_imp([0.6, 0.06, 0.06, 0.0], [[0.6, 0.06, 0.06, 0]]), hp="momentum")
 
 
@@ -164,10 +165,9 @@ def partial_results(tmp_path):
     """Study v2's first 20 recorded configurations at three of its fidelities, and a seed-replicate
     folder cut from the same records (its rows relabelled seed 1: real numbers, not a second training)."""
     res = tmp_path / "results"
-    (res / "cifar10_cpu_v2").mkdir(parents=True)
-    meta = json.loads((V2 / "meta.json").read_text())
+    meta = records.read_meta(V2)
     meta["spec"]["path"] = "no/such/spec.yaml"  # planned cells unknown: the summary says so
-    (res / "cifar10_cpu_v2" / "meta.json").write_text(json.dumps(meta))
+    records.write_meta(res / "cifar10_cpu_v2", meta)
     df = pd.read_parquet(V2 / "evaluations.parquet")
     keep = df["fidelity.epochs"].isin([1, 8]) & (df["fidelity.data_fraction"] == 0.1) & (df["fidelity.resolution"]
                                                                                        == 16)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from hpobench import spaces
-from hpobench.analysis import data
+from hpobench.analysis import encode
 from hpobench.benchmarks import analytic
 
 N = 200_000
@@ -58,7 +58,7 @@ def test_terms_have_zero_mean_and_unit_variance():
 def test_tables_are_the_projects_schema_with_conditional_children_inactive():
     obj = next(o for o in BATTERY if o.name == "conditional")
     df, configs = analytic.table(obj, 60, seed=1)
-    enc = data.encode(df, obj.space)
+    enc = encode.encode(df, obj.space)
     assert enc.X.shape == (60, len(obj.names)) and len(configs) == 60
     a = obj.names.index("a_x")
     assert np.array_equal(np.isnan(enc.X[:, a]), (df["config.branch"] != "a").to_numpy())
@@ -68,11 +68,11 @@ def test_tables_are_the_projects_schema_with_conditional_children_inactive():
 
 @pytest.mark.parametrize("name", ["discrete", "conditional"])
 def test_table_values_encode_back_to_the_sampled_unit_codes(name):
-    """spaces.from_unit (the table's values) inverts the analysis' encoding (data.to_unit)."""
+    """spaces.from_unit (the table's values) inverts the analysis' encoding (encode.to_unit)."""
     obj = next(o for o in BATTERY if o.name == name)
     df, _ = analytic.table(obj, 50, seed=3)
     U = analytic.sample_units(obj, 50, seed=3)
-    X = data.encode(df, obj.space).X
+    X = encode.encode(df, obj.space).X
     act = obj.active(U)
     assert np.array_equal(np.isnan(X), ~act)
     assert np.allclose(X[act], U[act], atol=1e-12)

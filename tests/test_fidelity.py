@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 import hpobench
-from hpobench.analysis import data, importance, sample
+from hpobench import records
+from hpobench.analysis import errors, importance, sample, trials
 from hpobench.fidelity import Fidelity
 
 V2 = Path(__file__).resolve().parents[1] / "results" / "cifar10_cpu_v2"
@@ -69,19 +70,19 @@ def test_a_mapping_wherever_a_fidelity_dict_goes():
 
 
 def test_fidelities_of_a_table_with_cost_in_the_old_order_and_at_selects_their_rows():
-    df = data.load(V2)[0]
-    fids = data.fidelities(df)
+    df = records.read(V2)[0]
+    fids = trials.fidelities(df)
     assert all(isinstance(f, Fidelity) for f in fids) and fids == sorted(fids)
-    # the order data.fidelities always had: median cost, then the knob values in column order
-    key = [(float(data.at(df, f)["cost"].median()), tuple(f[k] for k in data.fidelity_columns(df))) for f in fids]
+    # the order trials.fidelities always had: median cost, then the knob values in column order
+    key = [(float(trials.at(df, f)["cost"].median()), tuple(f[k] for k in trials.fidelity_columns(df))) for f in fids]
     assert key == sorted(key) and [f.cost for f in fids] == [c for c, _ in key]
     f = fids[3]
-    rows = data.at(df, f)
-    assert len(rows) and rows.equals(data.at(df, dict(f))) and rows.equals(data.at(df, f.label))
+    rows = trials.at(df, f)
+    assert len(rows) and rows.equals(trials.at(df, dict(f))) and rows.equals(trials.at(df, f.label))
     assert (rows["fidelity.epochs"] == f["epochs"]).all() and (rows["fidelity.resolution"] == f["resolution"]).all()
-    assert data.fidelities(df.drop(columns=[c for c in df if c.startswith("fidelity.")])) == [Fidelity()]
-    with pytest.raises(data.AnalysisError, match="width"):
-        data.at(df, Fidelity.of({"width": 2}))
+    assert trials.fidelities(df.drop(columns=[c for c in df if c.startswith("fidelity.")])) == [Fidelity()]
+    with pytest.raises(errors.AnalysisError, match="width"):
+        trials.at(df, Fidelity.of({"width": 2}))
 
 
 def test_per_fidelity_is_keyed_by_fidelity():

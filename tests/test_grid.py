@@ -10,6 +10,7 @@ import time
 import pandas as pd
 import pytest
 
+from hpobench import records
 from hpobench.experiments import grid, spec
 
 SPEC = """\
@@ -93,7 +94,7 @@ def test_two_dask_workers(cwd):
     sp = spec.load(write(cwd, SPEC % 2))
     st = grid.run(sp, workers=2, progress=False)
     assert st["left"] == 0
-    df = grid.load(sp.out)
+    df = records.evaluations(sp.out)
     assert len(df) == 3 * 4 * 2 and df["worker"].nunique() == 2
 
 
@@ -109,10 +110,10 @@ def test_kill_minus_9_loses_and_repeats_nothing(cwd):
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    partial = grid.load(sp.out)
+    partial = records.evaluations(sp.out)
     assert 300 <= len(partial) < 1208, "the run must be killed mid-way"
     grid.run(sp, progress=False)
-    full = grid.load(sp.out)
+    full = records.evaluations(sp.out)
     assert len(full) == 1208 and full["key"].is_unique
     merged = partial.merge(full, on="key", suffixes=("_a", "_b"))
     assert len(merged) == len(partial)
@@ -124,7 +125,7 @@ def test_corrupt_results_file_is_reported_not_used(cwd):
     grid.run(sp, progress=False)
     target = cwd / "results/g/evaluations.parquet"
     target.write_bytes(target.read_bytes()[:100])
-    with pytest.raises(grid.GridError, match="evaluations.parquet: unreadable results file"):
+    with pytest.raises(records.RecordError, match="evaluations.parquet: unreadable results file"):
         grid.run(sp, progress=False)
     assert len(target.read_bytes()) == 100  # nothing overwritten
 

@@ -7,8 +7,8 @@ from ConfigSpace import ConfigurationSpace
 from scipy.stats import kendalltau
 
 import hpobench
-from hpobench.analysis import ablation, bootstrap, data, fanova, importance, ped_anova, sample
-from hpobench.analysis.data import AnalysisError
+from hpobench.analysis import ablation, bootstrap, encode, errors, fanova, importance, ped_anova, sample
+from hpobench.analysis.errors import AnalysisError
 
 FULL = {"epochs": 81, "data_fraction": 1.0}
 
@@ -98,8 +98,9 @@ def test_boosting_runs_on_one_openmp_thread(monkeypatch):
     from threadpoolctl import threadpool_info
     seen, fit, predict = [], HistGradientBoostingRegressor.fit, HistGradientBoostingRegressor.predict
 
-    def omp():
-        seen.append({i["num_threads"] for i in threadpool_info() if i["user_api"] == "openmp"})
+    def omp():  # scikit-learn's own OpenMP runtime (oneDNN's kernels load the system's, which it never uses)
+        seen.append({i["num_threads"] for i in threadpool_info()
+                     if i["user_api"] == "openmp" and "scikit_learn" in i["filepath"]})
     monkeypatch.setattr(HistGradientBoostingRegressor, "fit", lambda self, *a, **k: omp() or fit(self, *a, **k))
     monkeypatch.setattr(HistGradientBoostingRegressor, "predict", lambda self, X: omp() or predict(self, X))
     rng = np.random.default_rng(0)
@@ -114,7 +115,7 @@ def test_boosted_shares_recover_a_symmetric_u_shape():
     rng = np.random.default_rng(5)
     X = rng.uniform(size=(1000, 4))
     y = np.sqrt(0.8 * 12) * (X[:, 0] - 0.5) + np.sqrt(0.2 * 180) * ((X[:, 1] - 0.5) ** 2 - 1 / 12)
-    enc = data.Encoded(list("abcd"), X, y + 0.1 * rng.standard_normal(1000), np.arange(1000).astype(str),
+    enc = encode.Encoded(list("abcd"), X, y + 0.1 * rng.standard_normal(1000), np.arange(1000).astype(str),
                        ConfigurationSpace({n: (0.0, 1.0) for n in "abcd"}))
     boosted = fanova.fanova(enc, seed=0, pairs=0).value
     np.testing.assert_allclose(boosted, [0.8, 0.2, 0, 0], atol=0.04)
@@ -140,7 +141,7 @@ def test_forest_decomposition_removes_the_tree_noise_that_shrinks_per_tree_share
     X = rng.uniform(size=(300, 3))
     y = 4 * X[:, 0] + X[:, 1] + 0.3 * rng.standard_normal(300)
     space = ConfigurationSpace({n: (0.0, 1.0) for n in "abc"})
-    enc = data.Encoded(["a", "b", "c"], X, y, np.arange(300).astype(str), space)
+    enc = encode.Encoded(["a", "b", "c"], X, y, np.arange(300).astype(str), space)
     kw = dict(n_trees=32, seed=0, pairs=0, max_features=1.0, surrogate="forest")
     trees = fanova.fanova(enc, decomposition="trees", **kw).value
     forest = fanova.fanova(enc, decomposition="forest", **kw).value
@@ -153,7 +154,7 @@ def test_forest_decomposition_removes_the_tree_noise_that_shrinks_per_tree_share
 
 
 def test_fanova_recovers_the_synthetic_truth_ranking(bench, full_table):
-    enc = data.encode(full_table, bench.config_space)
+    enc = encode.encode(full_table, bench.config_space)
     s = fanova.fanova(enc, seed=0)
     truth = bench.truth.importance(FULL)
     tv = np.array([truth[n] for n in s.names])
@@ -166,7 +167,7 @@ def test_fanova_recovers_the_synthetic_truth_ranking(bench, full_table):
 
 
 def test_ped_anova_ranks_the_top_of_the_truth_high(bench, full_table):
-    enc = data.encode(full_table, bench.config_space)
+    enc = encode.encode(full_table, bench.config_space)
     s = ped_anova.ped_anova(enc)
     top3 = set(bench.truth.ranking(FULL)[:3])
     est_top4 = {s.names[i] for i in np.argsort(-s.value)[:4]}
@@ -184,7 +185,7 @@ def test_ped_anova_inactive_regime_carries_no_importance():
 
 
 def test_ablation_walks_from_the_default_to_the_best_configuration(bench, full_table):
-    enc = data.encode(full_table, bench.config_space)
+    enc = encode.encode(full_table, bench.config_space)
     s = ablation.ablation(enc, n_trees=16)
     path = s.extra["path"]
     assert path[0][0] == "default"
@@ -245,9 +246,9 @@ def test_constant_metric_gives_zeros_with_a_note(bench):
 
 def test_too_few_configurations_raise_a_clear_error(bench):
     df = _rows(bench, n=6)
-    with pytest.raises(data.TooFew, match="fANOVA needs at least 10"):
+    with pytest.raises(errors.TooFew, match="fANOVA needs at least 10"):
         importance.importance(df, bench.config_space, method="fanova", n_boot=0)
-    with pytest.raises(data.TooFew, match="ablation needs at least 10"):  # its surrogate's minimum, its name
+    with pytest.raises(errors.TooFew, match="ablation needs at least 10"):  # its surrogate's minimum, its name
         importance.importance(df, bench.config_space, method="ablation", n_boot=0)
     with pytest.raises(AnalysisError, match="PED-ANOVA needs"):
         importance.importance(df, bench.config_space, method="ped-anova", n_boot=0)
@@ -257,22 +258,22 @@ def test_nan_metric_on_an_ok_trial_is_an_error_and_failed_trials_are_counted(ben
     df = _rows(bench)
     df.loc[3, "f1"] = np.nan
     with pytest.raises(AnalysisError, match="status 'ok' but a non-finite f1"):
-        data.encode(df, bench.config_space)
+        encode.encode(df, bench.config_space)
     df.loc[3, "status"] = "diverged"
-    enc = data.encode(df, bench.config_space)
+    enc = encode.encode(df, bench.config_space)
     assert enc.dropped == 1 and len(enc.y) == len(df) - 1
-    worst = data.encode(df, bench.config_space, failed="worst")
+    worst = encode.encode(df, bench.config_space, failed="worst")
     assert len(worst.y) == len(df) and worst.y.min() == enc.y.min()
 
 
 def test_tables_that_do_not_match_the_space_are_rejected(bench):
     df = _rows(bench)
     with pytest.raises(AnalysisError, match="not in the space"):
-        data.encode(df.assign(**{"config.bogus": 1.0}), bench.config_space)
+        encode.encode(df.assign(**{"config.bogus": 1.0}), bench.config_space)
     with pytest.raises(AnalysisError, match="missing from the table"):
-        data.encode(df.drop(columns=["config.x1"]), bench.config_space)
+        encode.encode(df.drop(columns=["config.x1"]), bench.config_space)
     with pytest.raises(AnalysisError, match="outside the space's range"):
-        data.encode(df.assign(**{"config.x1": 7.0}), bench.config_space)
+        encode.encode(df.assign(**{"config.x1": 7.0}), bench.config_space)
     with pytest.raises(AnalysisError, match="pick one"):
         importance.importance(pd.concat([df, df.assign(**{"fidelity.epochs": 3})]), bench.config_space)
     with pytest.raises(AnalysisError, match="unknown importance method"):
@@ -296,7 +297,7 @@ def test_fanova_equals_optuna_where_the_definitions_coincide():
                                                 distributions={k: FloatDistribution(0.0, 1.0) for k in names})
                       for x, v in zip(X.tolist(), y)])
     theirs = FanovaImportanceEvaluator(n_trees=8, max_depth=64, seed=0).evaluate(study)
-    enc = data.Encoded(names, X, y, np.arange(len(y)).astype(str), cs)
+    enc = encode.Encoded(names, X, y, np.arange(len(y)).astype(str), cs)
     ours = fanova.fanova(enc, n_trees=8, min_samples_leaf=1, max_features=1.0, pairs=0, seed=0,
                          decomposition="trees", surrogate="forest").value  # Hutter et al.'s per-tree rule, as Optuna
     np.testing.assert_allclose(ours, [theirs[k] for k in names], atol=1e-10)

@@ -13,11 +13,13 @@ from sources import ROOT, SETUPTOOLS, modules, package_dir
 # that calls them; the package's __init__ is the public API, which may (lazily) reach the optimizers;
 # the command line is in experiments, the top of the flow below the paper.
 LAYERS = [
-    ("helpers", ["hpobench.env", "hpobench.fidelity", "hpobench.heap", "hpobench.spaces"]),
+    ("helpers", ["hpobench.env", "hpobench.fidelity", "hpobench.heap", "hpobench.spaces", "hpobench.distributions",
+                 "hpobench.export"]),
     ("data", ["hpobench.data"]),
     ("models", ["hpobench.models", "hpobench.onednn"]),
     ("train", ["hpobench.descent", "hpobench.programs", "hpobench.train"]),
     ("benchmarks", ["hpobench.benchmarks"]),
+    ("records", ["hpobench.records"]),  # the run folder: spaces and metrics in, tune/grid/scope/analysis above
     ("optimizers", ["hpobench.optimizers", "hpobench"]),
     ("analysis", ["hpobench.analysis"]),
     ("experiments", ["hpobench.experiments"]),
@@ -54,13 +56,19 @@ def imports(module: str, path) -> list[tuple[int, str]]:
         if isinstance(node, ast.Import):
             out += [(node.lineno, a.name) for a in node.names]
         elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                up = package.split(".")[: len(package.split(".")) - node.level + 1]
-                base = ".".join(up + ([base] if base else []))
+            base = _source(package, node)
             # `from hpobench import spaces` imports the module hpobench.spaces, not the package
             out += [(node.lineno, f"{base}.{a.name}" if f"{base}.{a.name}" in MODULES else base) for a in node.names]
     return out
+
+
+def _source(package: str, node: ast.ImportFrom) -> str:
+    """The module a `from ... import` reads, relative ones resolved against `package`."""
+    base = node.module or ""
+    if node.level:
+        up = package.split(".")[: len(package.split(".")) - node.level + 1]
+        base = ".".join(up + ([base] if base else []))
+    return base
 
 
 def test_every_module_has_a_layer():
@@ -86,9 +94,9 @@ def test_no_module_imports_a_higher_layer_or_the_cli():
 
 def test_the_check_sees_lazy_and_relative_imports(tmp_path):
     f = tmp_path / "x.py"
-    f.write_text("def f():\n    from hpobench.analysis import scope\n    from . import base\n")
-    assert imports("hpobench.benchmarks.x", f) == [(2, "hpobench.analysis.scope"), (3, "hpobench.benchmarks.base")]
-    assert layer("hpobench.analysis.scope") > layer("hpobench.benchmarks.x")
+    f.write_text("def f():\n    from hpobench.analysis import decision\n    from . import base\n")
+    assert imports("hpobench.benchmarks.x", f) == [(2, "hpobench.analysis.decision"), (3, "hpobench.benchmarks.base")]
+    assert layer("hpobench.analysis.decision") > layer("hpobench.benchmarks.x")
     assert _under("hpobench.experiments.studies.stress", STUDIES) and not _under("hpobench.experiments.scope", STUDIES)
     with pytest.raises(KeyError, match="no layer"):
         layer("hpobench.newmodule")
@@ -109,3 +117,51 @@ def test_every_code_folder_is_an_installed_package():
 def test_the_harnesses_are_checked_too():
     """The layer check reads the harnesses although the wheel leaves them out."""
     assert any(m.startswith(STUDIES + ".") for m in MODULES)
+
+
+# What the paper may take from the analysis: figures, queries on a trial table, and from the strategies'
+# tables a constant and a formatter (None: the whole module). Never an estimator (importance, fANOVA,
+# PED-ANOVA, agreement statistics, bootstrap, paired tests, ...): what needs a fit or resamples is written
+# under results/ by a harness, and the paper reads it.
+PAPER = "hpobench.paper"
+PAPER_READS = {"hpobench.analysis.plots": None, "hpobench.analysis.trials": None,
+               "hpobench.analysis.compare": {"NO_OPTIMIZER", "mean_se"}}
+
+
+def estimates(module: str, path) -> list[str]:
+    """What `module` takes from the analysis beyond PAPER_READS, as 'line: module[.name]'."""
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    out = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            taken = [(a.name, None) for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = _source(package, node)  # a module imported whole, or a name taken from one
+            taken = [(f"{base}.{a.name}", None) if f"{base}.{a.name}" in MODULES else (base, a.name)
+                     for a in node.names]
+        else:
+            continue
+        for target, name in taken:
+            allowed = PAPER_READS.get(target, False)
+            if _under(target, "hpobench.analysis") and (allowed is False or (allowed is not None
+                                                                              and name not in allowed)):
+                out.append(f"{node.lineno}: {target}" + (f".{name}" if name else ""))
+    return out
+
+
+def test_the_paper_reads_results_and_estimates_nothing():
+    bad = [f"{path.relative_to(ROOT)}:{e}" for module, path in MODULES.items() if _under(module, PAPER)
+           for e in estimates(module, path)]
+    assert any(_under(m, PAPER + ".sections") for m in MODULES), "the paper's sections are not read"
+    assert not bad, "the paper imports an estimator (a harness computes it into results/):\n" + "\n".join(bad)
+
+
+def test_the_paper_check_sees_an_estimator(tmp_path):
+    f = tmp_path / "x.py"
+    f.write_text("from hpobench.analysis import plots, importance\nfrom hpobench.analysis.compare import mean_se\n"
+                 "from hpobench.analysis.compare import versus_all\nimport hpobench.analysis.bootstrap\n"
+                 "from hpobench.analysis import compare\n")
+    assert estimates("hpobench.paper.sections.x", f) == ["1: hpobench.analysis.importance",
+                                                         "3: hpobench.analysis.compare.versus_all",
+                                                         "4: hpobench.analysis.bootstrap",
+                                                         "5: hpobench.analysis.compare"]

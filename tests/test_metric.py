@@ -2,7 +2,6 @@
 record and the analysis; records from any run (Hyperband's thin top rungs, a table beside its
 meta.json)."""
 
-import json
 import math
 
 import numpy as np
@@ -10,7 +9,7 @@ import pandas as pd
 import pytest
 
 import hpobench
-from hpobench import spaces
+from hpobench import records, spaces
 from hpobench.benchmarks import Benchmark, BenchmarkError, Metric, Result
 from hpobench.experiments import cli
 from hpobench.optimizers.base import Losses
@@ -99,7 +98,7 @@ def test_optimizers_optimise_the_declared_metric_in_its_direction(optimizer, dir
     bench = _bench(metric)
     run = hpobench.tune(bench, optimizer, budget=6 * FULL, seed=0, out=tmp_path)
     t = run.trials
-    assert run.metric == metric and json.loads((tmp_path / "meta.json").read_text())["metric"] == metric.to_dict()
+    assert run.metric == metric and records.read_meta(tmp_path)["metric"] == metric.to_dict()
     assert t[f"metric.{metric.name}"].equals(t["value"]) and t.loc[t["status"] == "ok", "metric.f1_too"].notna().all()
     ok_full = t[t["full"] & (t["status"] == "ok")]
     best = ok_full["value"].max() if metric.maximize else ok_full["value"].min()
@@ -144,9 +143,9 @@ def test_every_trial_failing_ends_cleanly_with_smac(tmp_path):
 
 def test_a_run_from_before_metrics_resumes_as_f1(tmp_path):
     run = hpobench.tune("synthetic/agree", "random", budget=3 * FULL, seed=0, out=tmp_path)
-    meta = json.loads((tmp_path / "meta.json").read_text())
+    meta = records.read_meta(tmp_path)
     del meta["metric"]
-    (tmp_path / "meta.json").write_text(json.dumps(meta))
+    records.write_meta(tmp_path, meta)
     again = hpobench.tune("synthetic/agree", "random", budget=3 * FULL, seed=0, out=tmp_path)
     pd.testing.assert_frame_equal(again.trials, run.trials)
 
@@ -182,24 +181,23 @@ def test_agreement_of_a_hyperband_run_uses_the_fidelities_with_enough(hyperband_
 
 
 def test_analysis_reads_the_declared_metric_and_direction(tmp_path, capsys):
-    from hpobench.analysis import data, report
+    from hpobench.analysis import encode, report, trials
     bench = _bench(Metric("err", "minimize"))
     cs = bench.config_space
     rows = [hpobench.trial_row(bench.name, dict(c), f, 0, bench.evaluate(c, f), cs, bench.metric)
             for f in ({"epochs": 3}, {"epochs": 81}) for c in cs.sample_configuration(40)]
     df = pd.DataFrame(rows)
-    (tmp_path / "meta.json").write_text(json.dumps({"space": spaces.to_json(cs),
-                                                    "metric": bench.metric.to_dict()}))
+    records.write_meta(tmp_path, {"space": spaces.to_json(cs), "metric": bench.metric.to_dict()})  # as text: old
     df.to_parquet(tmp_path / "evaluations.parquet")
-    got, space, metric = data.load(tmp_path / "evaluations.parquet")
+    got, space, metric = records.read(tmp_path / "evaluations.parquet")
     assert metric == bench.metric and space == cs
-    enc = data.encode(data.at(got, {"epochs": 81}), space, metric)
+    enc = encode.encode(trials.at(got, {"epochs": 81}), space, metric)
     full = got[np.isclose(got["fidelity.epochs"], 81) & (got["status"] == "ok")]
     assert np.allclose(enc.y, -full["metric.err"])  # oriented larger-is-better
-    table, _ = report.importance(tmp_path, n_boot=5)
+    table, _ = report.importance(got, space, metric=metric, n_boot=5)
     assert set(table["fidelity"]) == {"epochs=3", "epochs=81"}
     # direction matters where the method looks at the top: PED-ANOVA's top set, the ablation's best
-    up = data.encode(data.at(got, {"epochs": 81}), space, Metric("err", "maximize"))
+    up = encode.encode(trials.at(got, {"epochs": 81}), space, Metric("err", "maximize"))
     assert np.allclose(up.y, -enc.y)
     # overriding from the command line; bad input
     assert cli.main(["importance", str(tmp_path), "--metric", "f1_too", "--n-boot", "5"]) == 0
@@ -210,16 +208,14 @@ def test_analysis_reads_the_declared_metric_and_direction(tmp_path, capsys):
 
 
 def test_records_that_declare_different_metrics_are_refused(tmp_path):
-    from hpobench.analysis import data
     for i, m in enumerate((Metric("err", "minimize"), Metric("acc", "maximize"))):
         d = tmp_path / str(i)
-        d.mkdir()
+        records.write_meta(d, {"space": None, "metric": m.to_dict()})
         pd.DataFrame({"config.x": [1.0], "metric.err": [0.1], "metric.acc": [0.9]}).to_parquet(d / "trials.parquet")
-        (d / "meta.json").write_text(json.dumps({"space": None, "metric": m.to_dict()}))
-    with pytest.raises(data.AnalysisError, match="declare different metrics"):
-        data.load([tmp_path / "0", tmp_path / "1"], space=hpobench.get("synthetic/agree").config_space)
-    with pytest.raises(data.AnalysisError, match="holds none of"):
-        data.load(tmp_path)
+    with pytest.raises(records.RecordError, match="declare different metrics"):
+        records.read([tmp_path / "0", tmp_path / "1"], space=hpobench.get("synthetic/agree").config_space)
+    with pytest.raises(records.RecordError, match="holds none of"):
+        records.read(tmp_path)
 
 
 def test_register_an_objective_with_its_metric_and_tune_it_by_name():

@@ -19,7 +19,7 @@ def test_the_optimum_is_a_local_minimum_no_random_point_beats(name):
     assert fn.f(x, 1.0).min() > fn.f_star
 
 
-@pytest.mark.parametrize("name, regret_there", [("hartmann3", 0.5), ("styblinski4", 20.0)])
+@pytest.mark.parametrize("name, regret_there", [("hartmann3", 0.5), ("styblinski4", 20.0), ("forrester4", 20.0)])
 def test_misleading_cheap_fidelities_put_their_optimum_in_another_basin(name, regret_there):
     fn = FUNCTIONS[name]
     lo, hi = np.array(fn.lower), np.array(fn.upper)
@@ -27,6 +27,21 @@ def test_misleading_cheap_fidelities_put_their_optimum_in_another_basin(name, re
     start = x[np.argmin(fn.f(x, 0.0))]
     cheap = minimize(lambda v: fn.value(v, 0.0), start, bounds=list(zip(lo, hi)), method="L-BFGS-B").x
     assert fn.value(cheap) - fn.f_star > regret_there  # the cheap optimum is a poor full-fidelity point
+
+
+def test_forrester4_blends_forresters_published_fidelities_and_every_cheap_coordinate_is_in_the_wrong_basin():
+    fn = FUNCTIONS["forrester4"]
+    x = np.random.default_rng(2).random((50, 4))
+    high = (6 * x - 2) ** 2 * np.sin(12 * x - 4)  # Forrester et al. (2008)
+    low = 0.5 * high + 10 * (x - 0.5) - 5  # their cheap fidelity (A = 0.5, B = 10, C = -5)
+    assert fn.f(x, 1.0) == pytest.approx(high.sum(1)) and fn.f(x, 0.0) == pytest.approx(low.sum(1))
+    assert fn.f(x, 0.25) == pytest.approx(0.25 * high.sum(1) + 0.75 * low.sum(1))
+    assert fn.f_star == pytest.approx(4 * -6.020740055767081) and fn.x_star == pytest.approx((0.757249,) * 4, abs=1e-6)
+    grid = np.linspace(0, 1, 100_001)[:, None] * np.ones((1, 4))
+    for budget, wrong in ((1, True), (3, True), (9, False), (27, False)):
+        best = grid[np.argmin(fn.f(grid, fn.level(budget))), 0]  # separable: one coordinate's argmin
+        assert (best < 0.45) == wrong, budget  # the local basin is x < 0.45, the global one x > 0.45
+    assert fn.value([0.092] * 4) - fn.f_star > 4 * 5.0  # the cheap optimum: every coordinate 5 worse
 
 
 def test_registered_benchmark_costs_its_budget_and_its_noise_is_seeded_and_shrinks_with_fidelity():

@@ -1,6 +1,5 @@
 """The run record: Parquet tables, trajectory, and resuming a killed run (kill -9 included)."""
 
-import json
 import os
 import shutil
 import signal
@@ -14,10 +13,10 @@ import pandas as pd
 import pytest
 
 import hpobench
-from hpobench import spaces
+from hpobench import records, spaces
 from hpobench.benchmarks.base import trial_row
 from hpobench.optimizers import record
-from hpobench.optimizers.record import RecordError
+from hpobench.records import RecordError
 
 FULL = 81
 TIMING = ("started", "wall_s")
@@ -26,7 +25,7 @@ TIMING = ("started", "wall_s")
 def _events(out: Path) -> list[dict]:
     """Journal events without timing and environment (which differ between runs)."""
     events = []
-    for e in record.read_journal(out / "journal.jsonl"):  # complete lines only
+    for e in records.read_journal(out / "journal.jsonl"):  # complete lines only
         e = {k: v for k, v in e.items() if k not in TIMING}
         if "result" in e:
             e["result"] = {k: v for k, v in e["result"].items() if k not in ("info", "cost_s")}
@@ -44,7 +43,7 @@ def _cut(src: Path, dst: Path, keep: float) -> int:
     return n
 
 
-@pytest.mark.parametrize("name", ["random", "sh", "hyperband", "bohb", "smac",
+@pytest.mark.parametrize("name", ["random", "sh", "hyperband", "bohb", "smac", "optuna-tpe",
                                   pytest.param("smac-mf", marks=pytest.mark.slow)])
 def test_resume_reproduces_the_uninterrupted_run(name, tmp_path):
     budget = 5 * FULL
@@ -52,7 +51,8 @@ def test_resume_reproduces_the_uninterrupted_run(name, tmp_path):
     n = _cut(tmp_path / "ref", tmp_path / "killed", keep=0.6)
     asked = {e["trial"] for e in _events(tmp_path / "killed")[:n] if e["event"] == "ask"}
     told = {e["trial"] for e in _events(tmp_path / "killed")[:n] if e["event"] == "tell"}
-    assert len(asked) > len(told) or name in ("random", "smac", "smac-mf")  # batch optimizers: trials were running
+    # batch optimizers: trials were running
+    assert len(asked) > len(told) or name in ("random", "smac", "smac-mf", "optuna-tpe")
     run = hpobench.tune("synthetic/agree", name, budget=budget, seed=7, out=tmp_path / "killed")
     assert _events(tmp_path / "killed") == _events(tmp_path / "ref")
     pd.testing.assert_series_equal(run.trials["f1"], ref.trials["f1"])
@@ -145,9 +145,9 @@ def test_tables_schema_and_trajectory(tmp_path):
     assert "config.right_x" in trials and trials["config.right_x"].isna().all()
     assert (trials["config.branch"] == "left").all() and (trials["benchmark"] == bench.name).all()
     # the meta says what ran and with which software
-    meta = json.loads((tmp_path / "meta.json").read_text())
+    meta = records.read_meta(tmp_path)
     assert meta["optimizer"] == "hyperband" and meta["env"]["versions"]["smac"] == "2.4.1"
-    assert spaces.from_json(meta["space"]) == scoped
+    assert records.space_of(meta) == scoped and records.space_of(meta, "fidelity_space") == bench.fidelity_space
     # anytime performance: incumbent over cumulative cost, non-decreasing, ending where the run ends
     assert traj["incumbent_f1"].is_monotonic_increasing and traj["spent"].is_monotonic_increasing
     assert traj["spent"].iloc[-1] == pytest.approx(run.spent)
@@ -173,11 +173,11 @@ def test_a_corrupt_journal_is_refused(tmp_path):
 
 
 def test_a_journal_has_one_writer_at_a_time(tmp_path):
-    first = record.Journal(tmp_path / "j.jsonl")
+    first = records.Journal(tmp_path / "j.jsonl")
     first.append({"event": 1})
     with pytest.raises(RecordError, match="being written by another process"):
-        record.Journal(tmp_path / "j.jsonl")
+        records.Journal(tmp_path / "j.jsonl")
     first.close()
-    again = record.Journal(tmp_path / "j.jsonl")  # released on close: the run resumes
+    again = records.Journal(tmp_path / "j.jsonl")  # released on close: the run resumes
     assert again.events == [{"event": 1}]
     again.close()

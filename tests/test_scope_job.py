@@ -1,12 +1,14 @@
 """The main job, `hpobench scope`, end to end on a synthetic benchmark (seconds)."""
 
-import json
+import dataclasses
 
+import optuna
 import pandas as pd
 import pytest
+from ConfigSpace import Configuration
 
 import hpobench
-from hpobench import spaces
+from hpobench import records, spaces
 from hpobench.experiments import scope
 
 
@@ -44,14 +46,14 @@ def test_rounds_fit_the_budget_and_the_plan_cost_split():
 ])
 def test_round_settings_that_cannot_fit_fail_before_compute(tmp_path, kw, match):
     with pytest.raises(ValueError, match=match):
-        scope.run("synthetic/partial", 300, tmp_path / "out", progress=False, adaptive=True, **kw)
+        scope.run("synthetic/partial", 300, tmp_path / "out", progress=False, adaptive=True, rule="variance", **kw)
     assert not (tmp_path / "out").exists()
 
 
 def test_cli_rejects_bad_round_settings_before_compute(tmp_path, capsys):
     from hpobench.experiments import cli
     assert cli.main(["scope", "synthetic/partial", "--budget", "300", "--out", str(tmp_path / "o"),
-                     "--adaptive", "--rounds", "50"]) == 2
+                     "--adaptive", "--rule", "variance", "--rounds", "50"]) == 2
     assert "50 rounds do not fit budget 300" in capsys.readouterr().err
     with pytest.raises(SystemExit, match="--first takes N_LOW,N_PROBE"):
         cli.main(["scope", "synthetic/partial", "--budget", "300", "--out", str(tmp_path / "o"), "--adaptive",
@@ -64,30 +66,43 @@ def test_cli_rejects_bad_round_settings_before_compute(tmp_path, capsys):
 @pytest.mark.slow
 def test_scope_writes_report_space_and_trials_and_resumes(tmp_path):
     out = tmp_path / "scope"
-    dec = scope.run("synthetic/agree", 600, out, n_boot=30, progress=False, adaptive=False)
-    for f in ("report.md", "scoped_space.json", "evaluations.parquet", "importance.png", "decision.png"):
+    dec = scope.run("synthetic/agree", 600, out, n_boot=30, progress=False, adaptive=False).decision
+    for f in ("report.md", "scoped_space.json", "evaluations.parquet", "importance.png", "decision.json",
+              "scoped_space_optuna.py", "scoped_space_wandb.yaml", "scoped_space_ray.py"):
         assert (out / f).exists(), f
     reduced = spaces.load(out / "scoped_space.json")
     spaces.check_subspace(reduced, hpobench.get("synthetic/agree").config_space)
+    snippet: dict = {}  # the same space for Optuna (tests/test_export.py checks the three in depth)
+    exec((out / "scoped_space_optuna.py").read_text(), snippet)
+    study = optuna.create_study(direction=snippet["DIRECTION"])
+    Configuration(reduced, values=snippet["suggest"](study.ask()))
     assert set(dec.tune) <= set(reduced)
     report = (out / "report.md").read_text()
-    assert dec.verdict in report and "hpobench tune synthetic/agree --space" in report
+    assert dec.verdict in report and "hpobench tune synthetic/agree" in report
+    assert report.index("**Tune") < report.index("## How it was decided")  # the answer first
+    for x in dec.tune:  # the scoped space holds the narrowed ranges, the anchor as defaults
+        r = dec.ranges.get(x)
+        if isinstance(r, tuple):
+            assert reduced[x].lower == pytest.approx(max(r[0], reduced[x].lower)) and reduced[x].upper <= r[1] + 1e-9
+    assert dict(reduced.get_default_configuration()).items() >= {k: v for k, v in dec.anchor.items()
+                                                                  if k in reduced}.items() or dec.tune
     df = pd.read_parquet(out / "evaluations.parquet")
-    assert len(df) == 40 + 15 and df["key"].is_unique
+    assert 40 + 15 <= len(df) <= 40 + 15 + scope.CONFIRM and df["key"].is_unique  # the best at low confirmed
     before = df.copy()
     scope.run("synthetic/agree", 600, out, n_boot=30, progress=False, adaptive=False)  # resumes: nothing re-run
     pd.testing.assert_frame_equal(pd.read_parquet(out / "evaluations.parquet"), before)
     with pytest.raises(ValueError, match="other settings"):
         scope.run("synthetic/agree", 600, out, seed=1, progress=False, adaptive=False)
-    assert json.loads((out / "meta.json").read_text())["scope"]["seed"] == 0
+    assert records.read_meta(out)["scope"]["seed"] == 0
 
 
 @pytest.mark.slow
 def test_adaptive_scope_stops_when_settled_reports_rounds_and_resumes(tmp_path):
     out = tmp_path / "scope"
-    dec = scope.run("synthetic/agree", 600, out, n_boot=20, progress=False, adaptive=True)
-    rounds = json.loads((out / "rounds.json").read_text())
-    assert rounds == dec.rounds and [r["n_low"] for r in rounds] == [20, 25, 30, 35][:len(rounds)]
+    res = scope.run("synthetic/agree", 600, out, n_boot=20, progress=False, adaptive=True, rule="variance")
+    dec = res.decision
+    rounds = records.read_rounds(out)
+    assert rounds == res.rounds and [r["n_low"] for r in rounds] == [20, 25, 30, 35][:len(rounds)]
     assert all(not r["settled"] for r in rounds[:-1])  # it stopped at the first settled round, if any
     assert dec.settled == rounds[-1]["settled"] and (dec.settled or len(rounds) == 4)
     df = pd.read_parquet(out / "evaluations.parquet")
@@ -100,13 +115,14 @@ def test_adaptive_scope_stops_when_settled_reports_rounds_and_resumes(tmp_path):
                  "decided after round" if dec.settled else "UNDECIDED when the budget ran out"):
         assert text in report, text
     before = df.copy()
-    again = scope.run("synthetic/agree", 600, out, n_boot=20, progress=False, adaptive=True)  # resumes: nothing re-run
-    pd.testing.assert_frame_equal(pd.read_parquet(out / "evaluations.parquet"), before)
-    assert again.tune == dec.tune and again.rounds == dec.rounds
-    every = scope.run("synthetic/agree", 600, out, n_boot=20, progress=False, adaptive=True, stop=False)  # every round
+    again = scope.run("synthetic/agree", 600, out, n_boot=20, progress=False, adaptive=True, rule="variance")
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "evaluations.parquet"), before)  # resumed: nothing re-run
+    assert again.decision.tune == dec.tune and again.rounds == res.rounds
+    every = scope.run("synthetic/agree", 600, out, n_boot=20, progress=False, adaptive=True, rule="variance",
+                      stop=False)  # every round
     assert len(every.rounds) == 4 and every.rounds[:len(rounds)] == rounds
     with pytest.raises(ValueError, match="other settings"):
-        scope.run("synthetic/agree", 600, out, rounds=3, progress=False, adaptive=True)
+        scope.run("synthetic/agree", 600, out, rounds=3, progress=False, adaptive=True, rule="variance")
 
 
 def test_the_adaptive_comparison_pairs_designs_by_instance():
@@ -119,3 +135,65 @@ def test_the_adaptive_comparison_pairs_designs_by_instance():
     assert p.loc["captured", "mean_difference"] == pytest.approx((-0.1 - 0.2 + 0 + 0.05) / 4)
     assert p.loc["tuned", "lower"] == 4 and p.loc["tuned", "sign_p"] == pytest.approx(0.125)
     assert p.loc["recall", "ties"] == 4 and p.loc["recall", "sign_p"] == 1.0
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(tune_budget=0), "--tune-budget .* positive integer, got 0"),
+    (dict(tune_budget=-3), "positive integer, got -3"),
+    (dict(max_tune=13), "--max-tune must be between 1 and the 12 hyperparameters"),
+    (dict(hold={"nope": 1}), "--hold names unknown hyperparameter"),
+    (dict(hold={"x0": 7.0}), "--hold x0=7.0: not a legal value"),
+    (dict(hold={n: hpobench.get("synthetic/partial").config_space[n].default_value
+                for n in hpobench.get("synthetic/partial").config_space}), "holds every hyperparameter"),
+    (dict(adaptive=True), "add --rule variance"),
+])
+def test_bad_scope_settings_fail_before_any_training(tmp_path, kw, match):
+    with pytest.raises(ValueError, match=match):
+        scope.run("synthetic/partial", 300, tmp_path / "out", progress=False, **kw)
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_hold_and_tune_budget_errors_are_one_line(tmp_path, capsys):
+    from hpobench.experiments import cli
+    base = ["scope", "synthetic/partial", "--budget", "300", "--out", str(tmp_path / "o")]
+    assert cli.main([*base, "--tune-budget", "0"]) == 2
+    assert cli.main([*base, "--hold", "x0=2"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and "--tune-budget" in err[0] and "--hold x0=2" in err[1]
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.slow
+def test_held_hyperparameters_stay_put_and_are_reported_as_held(tmp_path):
+    res = scope.run("synthetic/partial", 300, tmp_path / "out", progress=False, n_boot=10,
+                    hold={"lr": 0.01, "x5": 0.5}, tune_budget=5)
+    df = pd.read_parquet(tmp_path / "out" / "evaluations.parquet")
+    assert (df["config.lr"] == 0.01).all() and (df["config.x5"] == 0.5).all()
+    dec = res.decision
+    assert dec.held == {"lr": 0.01, "x5": 0.5} and not {"lr", "x5"} & set(dec.tune)
+    table = dec.table().set_index("hp")
+    assert table.loc["lr", "action"] == "held" and "not assessed" in table.loc["lr", "reason"]
+    assert "held by you while scoping (not judged): lr=0.01, x5=0.5" in (tmp_path / "out" / "report.md").read_text()
+    spaces.check_subspace(spaces.load(tmp_path / "out" / "scoped_space.json"),
+                          hpobench.get("synthetic/partial").config_space)
+
+
+@pytest.mark.slow
+def test_more_tuning_trainings_never_choose_fewer_on_the_same_data(tmp_path):
+    """The scope's trainings are reused when only --tune-budget changes (a resume)."""
+    out = tmp_path / "out"
+    small = scope.run("synthetic/agree", 600, out, progress=False, n_boot=10, tune_budget=2).decision
+    before = pd.read_parquet(out / "evaluations.parquet")
+    large = scope.run("synthetic/agree", 600, out, progress=False, n_boot=10, tune_budget=200).decision
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "evaluations.parquet"), before)
+    assert len(small.tune) <= len(large.tune) and small.n == 2 and large.n == 200
+
+
+@pytest.mark.slow
+def test_a_scope_whose_trainings_all_fail_recommends_tuning_everything(tmp_path):
+    import hpobench as hb
+    bench = hb.get("synthetic/partial")
+    broken = dataclasses.replace(bench, fn=lambda config, fidelity, seed: hb.Result("crashed", error="boom"))
+    res = scope.run(broken, 300, tmp_path / "out", progress=False, n_boot=10)
+    assert res.decision.verdict == "tune everything" and "cannot support a subset" in res.decision.guard
+    assert "tune everything" in (tmp_path / "out" / "report.md").read_text()

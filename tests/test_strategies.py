@@ -36,13 +36,18 @@ def test_every_strategy_scopes_validly_and_charges_its_scoping(study):
         sc = strategies.scope_for(name, table, live, SETUP, seed=1)
         spaces.check_subspace(sc.space, live.config_space)
         assert set(sc.tuned) <= set(sc.space)
-        assert (sc.cost > 0) == (name in ("low-topk", "tool")), name
+        assert (sc.cost > 0) == (name in ("low-topk", "tool", "tool-budget")), name
     assert strategies.scope_for("expert", table, live, SETUP, 0).tuned == ["lr", "n"]
     low = strategies.scope_for("low-topk", table, live, SETUP, 0)
     assert low.cost == pytest.approx(20 * live.cost(live.fidelity(LOW)))  # n_low runs at the low fidelity
     tool = strategies.scope_for("tool", table, live, SETUP, 0)
     assert tool.cost == pytest.approx(low.cost + 15 * live.cost(live.fidelity(PROBE)))
     assert tool.verdict in ("scope", "scope-conservative", "higher-fidelity-needed")
+    budget = strategies.scope_for("tool-budget", table, live, SETUP, 0)  # the best at low also at the probe
+    extra = round((budget.cost - tool.cost) / live.cost(live.fidelity(PROBE)))
+    assert 0 <= extra <= strategies.CONFIRM and budget.cost == pytest.approx(tool.cost + extra * live.cost(
+        live.fidelity(PROBE)))
+    assert budget.verdict.startswith("scope")
     r1, r2 = (strategies.scope_for("random-k", table, live, SETUP, s).tuned for s in (1, 2))
     assert r1 != r2  # seeds draw different hyperparameters
 

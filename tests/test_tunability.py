@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from ConfigSpace import ConfigurationSpace, Float
 
-from hpobench.analysis import data, tunability
+from hpobench.analysis import encode, errors, tunability
 from hpobench.analysis.tunability import Geometry, expected_max
 
 D = 5
@@ -41,7 +41,7 @@ def encoded(n_configs=500, seed=0):
     cs = space()
     X = np.random.default_rng(seed).uniform(size=(n_configs, D))
     df = pd.DataFrame({**{f"config.x{i}": X[:, i] for i in range(D)}, "f1": f(X), "status": "ok"})
-    return data.encode(df, cs), cs
+    return encode.encode(df, cs), cs
 
 
 def test_expected_max_is_the_order_statistic_mean():
@@ -105,5 +105,5 @@ def test_ranges_hold_the_optimum_and_narrow_the_rest():
 
 def test_a_budget_below_one_training_is_refused():
     enc, cs = encoded(50)
-    with pytest.raises(data.AnalysisError, match="at least 1 training"):
+    with pytest.raises(errors.AnalysisError, match="at least 1 training"):
         tunability.choose(enc, {}, 0)

@@ -9,10 +9,10 @@ import pytest
 from ConfigSpace import Categorical, ConfigurationSpace, Float
 
 import hpobench
-from hpobench import spaces
+from hpobench import records, spaces
 from hpobench.experiments import cli, grid
 from hpobench.experiments.spec import Cell, cell_key
-from hpobench.optimizers import record, warm
+from hpobench.optimizers import warm
 from hpobench.optimizers.warm import WarmStartError
 
 FULL = 81
@@ -193,7 +193,7 @@ def test_cli_error_exits_2(capsys, tmp_path, scope_dir):
 def _events(out):
     return [{k: v for k, v in e.items() if k not in ("started", "wall_s")} | (
         {"result": {k: v for k, v in e["result"].items() if k not in ("info", "cost_s")}} if "result" in e else {})
-        for e in record.read_journal(out / "journal.jsonl")]
+        for e in records.read_journal(out / "journal.jsonl")]
 
 
 @pytest.mark.parametrize("name", ["smac", "bohb"])
@@ -220,9 +220,9 @@ def test_resuming_with_another_or_changed_warm_start_is_refused(tmp_path, scope_
     bench = hpobench.get("synthetic/agree")
     space = _scoped(bench)
     hpobench.tune(bench, "bohb", budget=3 * FULL, seed=0, space=space, out=tmp_path / "t", warm_start=scope_dir)
-    with pytest.raises(record.RecordError, match="warm_start"):
+    with pytest.raises(records.RecordError, match="warm_start"):
         hpobench.tune(bench, "bohb", budget=3 * FULL, seed=0, space=space, out=tmp_path / "t")
-    with pytest.raises(record.RecordError, match="warm_start"):
+    with pytest.raises(records.RecordError, match="warm_start"):
         hpobench.tune(bench, "bohb", budget=3 * FULL, seed=0, space=space, out=tmp_path / "t", warm_start=scope_dir,
                       warm_k=2)
     with pytest.raises(WarmStartError, match="own --out"):

@@ -51,7 +51,9 @@ from itertools import combinations
 import numpy as np
 
 from hpobench.analysis import scores
-from hpobench.analysis.data import AnalysisError, Encoded, active_region
+from hpobench.analysis.conditions import active_region
+from hpobench.analysis.encode import Encoded
+from hpobench.analysis.errors import AnalysisError
 from hpobench.analysis.fanova.decompose import (
     forest_main_effects,
     forest_shares,

@@ -16,7 +16,7 @@ the mean over trees of V_i / V_tree), or the ensemble's mean function (`forest_m
 boosted surrogate's sum exactly (`low_order_variance`: no leaf of a depth-2 tree bounds more
 than two coordinates).
 
-Conditional hyperparameters (`Partition.regions`, from `hpobench.analysis.data.active_region`):
+Conditional hyperparameters (`Partition.regions`, from `hpobench.analysis.encode.active_region`):
 the surrogate is fitted on the uniform extension (inactive values drawn at random, see
 `surrogate`), and the importance of a conditional hp c is the variance it adds *where it is
 active*:
@@ -40,7 +40,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import qmc
 
-from hpobench.analysis.data import measure
+from hpobench.analysis.conditions import measure
 from hpobench.analysis.fanova.tree import Partition
 
 

@@ -44,9 +44,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hpobench import spaces
-from hpobench.analysis import bootstrap, data, study
-from hpobench.experiments import grid
+from hpobench import records, spaces
+from hpobench.analysis import bootstrap, encode, errors, study, trials
 from hpobench.experiments import spec as specs
 from hpobench.fidelity import Fidelity
 
@@ -70,13 +69,7 @@ BUDGETS = (50, 200)
 
 def read_grid(folder: Path) -> tuple[pd.DataFrame, dict]:
     """A grid folder's finished cells (Parquet + journal) and its meta.json."""
-    meta = json.loads((folder / "meta.json").read_text())
-    return grid.load(folder), meta
-
-
-def space_of(meta: dict):
-    s = meta["space"]
-    return spaces.from_json(s if isinstance(s, str) else json.dumps(s))
+    return records.evaluations(folder), records.read_meta(folder)
 
 
 def grid_summary(folder: Path, df: pd.DataFrame, meta: dict) -> dict:
@@ -121,7 +114,7 @@ def pieces(out: Path, name: str, table: pd.DataFrame, space, fids: list[Fidelity
     configurations only), so pieces pair across fidelities; a fidelity with too few configurations
     is left out with a note."""
     out_imps = {}
-    draws = bootstrap.identity(bootstrap.resamples(data.config_keys(table, space), n_boot, 0))
+    draws = bootstrap.identity(bootstrap.resamples(encode.config_keys(table, space), n_boot, 0))
     for f in fids:
         settings = {"n_boot": n_boot, "seed": 0, "fidelity": f.label, "method": "fanova"}
         fp = fingerprint(table, settings)
@@ -129,7 +122,7 @@ def pieces(out: Path, name: str, table: pd.DataFrame, space, fids: list[Fidelity
         if not (pq.exists() and js.exists() and stored(js, fp, draws)):
             try:
                 imps = study.importances(table, space, [f], n_boot, seed=0)
-            except data.TooFew as e:
+            except errors.TooFew as e:
                 notes.append(f"{name} at {f.label}: importance left out ({e})")
                 continue
             pq.parent.mkdir(parents=True, exist_ok=True)
@@ -145,24 +138,24 @@ def tables(s: Study, results: Path, notes: list) -> tuple | None:
     """The study's paired tables: (space, fidelities, full fidelity, {seed: rows}, {seed: rows}) for the
     main table (seed 0, every configuration) and the seed-replicate table (None without one)."""
     folders = [results / g for g in s.grids]
-    if not (folders[0] / "meta.json").exists():
+    if not records.has_meta(folders[0]):
         notes.append(f"{s.dataset} {s.scale}: {folders[0]} not found")
         return None
-    frames, metas = zip(*(read_grid(f) for f in folders if (f / "meta.json").exists()))
-    space = space_of(metas[0])
+    frames, metas = zip(*(read_grid(f) for f in folders if records.has_meta(f)))
+    space = records.space_of(metas[0])
     first = frames[0]
     if first.empty:
         notes.append(f"{s.dataset} {s.scale}: {folders[0]} holds no cell yet")
         return None
-    full = max(data.fidelities(first), key=lambda f: f.cost)
-    keys = set(data.config_keys(first, space))
-    rest = [f[np.isin(data.config_keys(f, space), list(keys))] for f in frames[1:]]
+    full = max(trials.fidelities(first), key=lambda f: f.cost)
+    keys = set(encode.config_keys(first, space))
+    rest = [f[np.isin(encode.config_keys(f, space), list(keys))] for f in frames[1:]]
     df = pd.concat([first, *rest], ignore_index=True)
-    top, cost = study.costs(df, [full])[full], study.costs(df, data.fidelities(df))
+    top, cost = study.costs(df, [full])[full], study.costs(df, trials.fidelities(df))
     fids = [f for f in cost if cost[f] <= top]
     main = {0: study.recorded(df, space, fids, [0])}
     seeded = None
-    if s.seeds_grid and (results / s.seeds_grid / "meta.json").exists():
+    if s.seeds_grid and records.has_meta(results / s.seeds_grid):
         extra, _ = read_grid(results / s.seeds_grid)
         both = pd.concat([df, extra], ignore_index=True)
         seeds = sorted(int(x) for x in both["seed"].unique())
@@ -180,7 +173,7 @@ def compare(out: Path, name: str, s: Study, space, fids: list[Fidelity], full: F
     """Agreement rows of one paired table (its seeds), importance pieces computed or read back;
     `table` names the rows when they are not the pieces' own table (another full fidelity)."""
     any_t = next(iter(by_seed.values()))
-    keys = data.config_keys(any_t, space)
+    keys = encode.config_keys(any_t, space)
     draws = bootstrap.resamples(keys, n_boot, 0)  # the draws per_fidelity makes from the same keys
     imps = {sd: pieces(out, f"{name}-seed{sd}", t, space, fids, n_boot, notes) for sd, t in by_seed.items()}
     imps = {sd: v for sd, v in imps.items() if v}
@@ -248,7 +241,7 @@ def run(results: str | Path = "results", out: str | Path | None = None, n_boot: 
     notes, parts, hier, grids, mains = [], [], [], {}, {}  # mains: (dataset, scale) -> study, space, fids, full, rows
     for s in STUDIES:
         for g in s.grids + ((s.seeds_grid,) if s.seeds_grid else ()):
-            if (results / g / "meta.json").exists() and g not in grids:
+            if records.has_meta(results / g) and g not in grids:
                 grids[g] = grid_summary(results / g, *read_grid(results / g))
         got = tables(s, results, notes)
         if got is None:

@@ -1,8 +1,8 @@
-"""Our BOHB with Syne Tune's choices, on held-out seeds: does any of them beat the paper's defaults?
+"""Variants of our BOHB's sampler on held-out seeds: Syne Tune's choices and our departures from the paper.
 
 Syne Tune 0.16's BOHB, the peer `bohb_peers` compares ours with, differs from the paper's
-(Falkner et al., 2018; `hpobench.optimizers.bohb`) in four choices. Each variant below
-switches some of them on in our BOHB:
+(Falkner et al., 2018; `hpobench.optimizers.bohb` with `PAPER`) in four choices. Each variant
+below switches some of them on in the paper's BOHB:
 
     sh     one successive-halving bracket (Syne Tune runs a single ASHA bracket)
     q30    top_n 0.3: the good KDE fitted on the top 30% (the paper: 15%)
@@ -11,6 +11,11 @@ switches some of them on in our BOHB:
            over budgets, as Syne Tune's LastValueMultiFidelitySearcher feeds its KDE
            (`LastSampler`); the paper fits on the largest budget with enough observations
 
+and the variants named coord and select switch on the departures of our BOHB (module docstring
+of `hpobench.optimizers.bohb`): coordinate draws (coord: 1/6 uniform, 1/3 one coordinate
+redrawn; coord-r0 and coord-c16 other shares) and bracket selection by rank agreement (select);
+coord-select is our BOHB's default.
+
 Every variant runs through `bohb_peers.run_function` (same budget in full-fidelity
 evaluations, regret of the incumbent at 25%, 50% and 100% of it) on seeds 100-119 by
 default, apart from the evidence's seeds 0-9, so that choosing a setting here does not
@@ -18,6 +23,8 @@ tune to the evidence.
 
     python -m hpobench.experiments.studies.bohb_calibration styblinski4                   # every variant
     python -m hpobench.experiments.studies.bohb_calibration styblinski4 --variants paper sh
+    python -m hpobench.experiments.studies.bohb_calibration forrester4 --variants paper coord select \\
+        coord-select --seeds 30
 
 Writes OUT/<function>__<variants joined by _>.csv (default OUT: results/bohb_peers/calibration),
 `bohb_peers`' raw-row format with the optimizer named v-<variant>; results/bohb_peers/README.md
@@ -42,15 +49,23 @@ from hpobench.optimizers.hyperband import Hyperband
 
 OUT = Path("results/bohb_peers/calibration")
 POOLED = "last"  # the budget key LastSampler's pooled observations are fitted under
+PAPER = bohb.PAPER  # the paper's sampler: the base of Syne Tune's choices below
+COORD = dict(random_fraction=1 / 6, coordinate_fraction=1 / 3)
 VARIANTS = {
-    "paper": {},
-    "sh": dict(sh=True),
-    "sh-q30": dict(sh=True, top_n=0.3),
-    "sh-q30-r15": dict(sh=True, top_n=0.3, random_fraction=0.15),
-    "q30-r15": dict(top_n=0.3, random_fraction=0.15),
-    "sh-r15": dict(sh=True, random_fraction=0.15),
-    "last": dict(last=True),
-    "sh-last": dict(last=True, sh=True),
+    "paper": PAPER,
+    "sh": PAPER | dict(sh=True),
+    "sh-q30": PAPER | dict(sh=True, top_n=0.3),
+    "sh-q30-r15": PAPER | dict(sh=True, top_n=0.3, random_fraction=0.15),
+    "q30-r15": PAPER | dict(top_n=0.3, random_fraction=0.15),
+    "sh-r15": PAPER | dict(sh=True, random_fraction=0.15),
+    "last": PAPER | dict(last=True),
+    "sh-last": PAPER | dict(last=True, sh=True),
+    # the departures of hpobench.optimizers.bohb, alone and together, and the shares around them
+    "coord": PAPER | COORD,
+    "coord-r0": PAPER | dict(random_fraction=0.0, coordinate_fraction=1 / 3),
+    "coord-c16": PAPER | dict(random_fraction=1 / 6, coordinate_fraction=1 / 6),
+    "select": PAPER | dict(select_brackets=True),
+    "coord-select": PAPER | COORD | dict(select_brackets=True),  # our BOHB's defaults
 }
 
 

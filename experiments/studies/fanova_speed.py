@@ -28,7 +28,7 @@ from ConfigSpace import Categorical, ConfigurationSpace, Float, Integer
 from scipy import stats
 
 import hpobench
-from hpobench.analysis import data, fanova, ped_anova, sample
+from hpobench.analysis import encode, fanova, ped_anova, sample
 from hpobench.fidelity import Fidelity
 
 OUT = Path("results/analysis_synthetic")
@@ -46,7 +46,7 @@ def flat_problem(n: int = 1000, seed: int = 0):
     weights = dict(zip(rng.permutation(names), 0.7 ** np.arange(len(names))))
     levels = {n: rng.standard_normal(8 if n.startswith("i") else 4) for n in names if n[0] in "ic"}
     configs = cs.sample_configuration(n)
-    X = np.column_stack([data.to_unit(cs, k, [c[k] for c in configs]) for k in names])
+    X = np.column_stack([encode.to_unit(cs, k, [c[k] for c in configs]) for k in names])
 
     def term(k, u):
         if k in levels:
@@ -90,7 +90,7 @@ def speed(repeats: int) -> dict:
     from optuna.importance import FanovaImportanceEvaluator
     cs, configs, X, y, truth = flat_problem()
     names = list(cs)
-    enc = data.Encoded(names, X, y, np.arange(len(y)).astype(str), cs)
+    enc = encode.Encoded(names, X, y, np.arange(len(y)).astype(str), cs)
     same = dict(n_trees=64, min_samples_leaf=1, max_features=1.0, pairs=0, decomposition="trees",
                 surrogate="forest")  # Optuna's definition
     ours_t, theirs_t, ours_def_t = [], [], []
@@ -139,7 +139,7 @@ def same_definition(n: int = 1000, d: int = 8, seed: int = 1) -> dict:
     X = np.array([[c[k] for k in names] for c in configs])
     w = 0.6 ** np.arange(d)
     y = np.sin(3 * X) @ w + X[:, 0] * X[:, 1] + 0.05 * rng.standard_normal(n)
-    enc = data.Encoded(names, X, y, np.arange(n).astype(str), cs)
+    enc = encode.Encoded(names, X, y, np.arange(n).astype(str), cs)
     ours = fanova.fanova(enc, n_trees=64, min_samples_leaf=1, max_features=1.0, pairs=0, seed=0,
                          decomposition="trees", surrogate="forest").value
     theirs = optuna.importance.get_param_importances(
@@ -158,7 +158,7 @@ def ped_crosscheck(instances: int) -> dict:
         b = hpobench.get("synthetic", agreement=[1.0, 0.5, 0.0, -0.5, -1.0][seed % 5], seed=seed)
         for fid in ({"epochs": 1, "data_fraction": 0.05}, b.full_fidelity):
             df = sample.table(b, 400, [fid], seed=seed)
-            enc = data.encode(df, b.config_space)
+            enc = encode.encode(df, b.config_space)
             ours = ped_anova.ped_anova(enc).value
             ok = df[df.status == "ok"]
             cfgs = [{k[7:]: v for k, v in r.items() if k.startswith("config.") and v is not None

@@ -34,7 +34,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from hpobench.analysis import data, importance
+from hpobench import spaces
+from hpobench.analysis import encode, importance
 from hpobench.benchmarks.analytic import Objective, battery, table
 
 OUT = Path("results/importance_battery")
@@ -53,7 +54,7 @@ def optuna_study(obj: Objective, configs: list[dict], y: np.ndarray):
         hp = obj.space[k]
         if hasattr(hp, "choices"):
             dist[k] = CategoricalDistribution(list(hp.choices))
-        elif data.cells(obj.space, k) is not None:
+        elif spaces.cells(obj.space, k) is not None:
             dist[k] = IntDistribution(hp.lower, hp.upper)
         else:
             dist[k] = FloatDistribution(hp.lower, hp.upper, log=hp.log)
@@ -113,7 +114,7 @@ def calibrate_settings(ns=NS, seeds=CAL_SEEDS) -> pd.DataFrame:
     from hpobench.analysis import fanova
     rows = []
     for obj, tv, n, s, df in _tables(ns, seeds):
-        enc = data.encode(df, obj.space)
+        enc = encode.encode(df, obj.space)
         for name, kw in SETTINGS.items():
             t = time.process_time()
             v = fanova.fanova(enc, seed=s, pairs=0, **kw).value

@@ -31,7 +31,7 @@ import pandas as pd
 from scipy import stats
 
 import hpobench
-from hpobench.analysis import agreement, bootstrap, data, fanova, importance, ped_anova, plots, sample, scope
+from hpobench.analysis import agreement, bootstrap, encode, fanova, importance, ped_anova, plots, sample, shares
 from hpobench.fidelity import Fidelity
 
 OUT = Path("results/analysis_synthetic")
@@ -61,7 +61,7 @@ def calibrate(n: int = 300, seeds=range(100, 110)) -> pd.DataFrame:
     for s in seeds:
         b = instance(s)
         for fid in (LOW, FULL):
-            encs.append((data.encode(sample.table(b, n, [fid], seed=s), b.config_space), b, fid))
+            encs.append((encode.encode(sample.table(b, n, [fid], seed=s), b.config_space), b, fid))
     for dec in ("trees", "forest"):
         for mf in (0.1, 0.2, 0.33, 0.5, 1.0):
             for msl in (1, 3, 5):
@@ -89,7 +89,7 @@ def tau_vs_n(ns=(50, 100, 200, 400, 800), seeds=range(12)) -> pd.DataFrame:
         fid = FULL if s % 2 == 0 else LOW
         big = sample.table(b, max(ns), [fid], seed=s)
         for n in ns:
-            enc = data.encode(big.iloc[:n], b.config_space)
+            enc = encode.encode(big.iloc[:n], b.config_space)
             tv = truth_vec(b, enc.names, fid)
             for m, fn in (("fanova", lambda e: fanova.fanova(e, pairs=0)),
                           ("fanova-forest (before)", lambda e: fanova.fanova(e, pairs=0, surrogate="forest")),
@@ -162,7 +162,7 @@ def agreement_stage(n_low: int = 300, n_probe: int = 100, seeds=range(40), n_boo
     if reuse and (OUT / "agreement.csv").exists() and (OUT / "rule_grid.csv").exists():
         return summarise_agreement(pd.read_csv(OUT / "agreement.csv"), pd.read_csv(OUT / "rule_grid.csv"))
     rows, decisions = [], []
-    grid = [scope.Rule(target=t, agree=a) for t in (0.8, 0.9, 0.95) for a in (0.3, 0.4, 0.5, 0.6, 0.7)]
+    grid = [shares.Rule(target=t, agree=a) for t in (0.8, 0.9, 0.95) for a in (0.3, 0.4, 0.5, 0.6, 0.7)]
     for s in seeds:
         b = instance(s)
         df = sample.table(b, n_low, [LOW, FULL], seed=s, probe={1: n_probe})
@@ -177,7 +177,7 @@ def agreement_stage(n_low: int = 300, n_probe: int = 100, seeds=range(40), n_boo
                          reliability_low=low.reliability, reliability_probe=probe.reliability,
                          perf_spearman=perf["estimate"], perf_lower=perf["lower"], perf_upper=perf["upper"]))
         for rule in grid:
-            dec = scope.decide(low, b.config_space, probe, rule)
+            dec = shares.decide(low, b.config_space, probe, rule)
             decisions.append(dict(seed=s, designed=b.truth.agreement, target=rule.target, agree=rule.agree,
                                   verdict=dec.verdict, tuned=len(dec.tune),
                                   captured=sum(tf[n] for n in dec.tune) / sum(tf.values())))

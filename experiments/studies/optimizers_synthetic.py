@@ -27,7 +27,8 @@ is below random search's with the same seed.
 
 Outputs (in --out, default results/optimizers_synthetic/): regret.parquet (one row per
 benchmark x optimizer x seed x budget fraction), trajectories.parquet (incumbent over
-cost of every run), summary.md (the table).
+cost of every run), summary.csv (the table: `table`), summary.md (it in words; `--summary-only` rebuilds
+summary.csv from regret.parquet).
 """
 
 from __future__ import annotations
@@ -126,25 +127,47 @@ def regrets(run, clean, f_star: float, budget: float) -> list[dict]:
     return rows
 
 
-def summarise(df: pd.DataFrame, notes: dict) -> str:
-    def cell(x):
-        return f"{x.mean():.4f} ± {x.std(ddof=1) / math.sqrt(len(x)):.4f}" if len(x) > 1 else f"{x.mean():.4f}"
-
-    lines = []
+def table(df: pd.DataFrame) -> pd.DataFrame:
+    """summary.csv: one row per benchmark x optimizer: seeds; mean and standard error of the regret at
+    each budget fraction (`regret_<fraction>`, `se_<fraction>`; no SE from one seed); seeds whose final
+    regret is below random search's with the same seed (`wins`, of `paired`; empty for random);
+    mean number of trials."""
+    rows = []
     for bench, b in df.groupby("benchmark", sort=False):
-        n = b["seed"].nunique()
-        lines += [f"### {bench}  (f1* = {notes[bench]['f_star']:.4f}; default configuration regret "
-                  f"{notes[bench]['default_regret']:.4f}; {n} seeds)", "",
-                  "| optimizer | regret @25% | regret @50% | final regret | final < random (seeds) | trials |",
-                  "|---|---|---|---|---|---|"]
         final_random = b[(b["optimizer"] == "random") & (b["fraction"] == 1.0)].set_index("seed")["regret"]
         for opt, o in b.groupby("optimizer", sort=False):
-            by = {f: o[o["fraction"] == f]["regret"] for f in FRACTIONS}
+            row = {"benchmark": bench, "optimizer": opt, "seeds": b["seed"].nunique()}
+            for f in FRACTIONS:
+                x = o[o["fraction"] == f]["regret"]
+                row[f"regret_{f:g}"] = x.mean()
+                row[f"se_{f:g}"] = x.std(ddof=1) / math.sqrt(len(x)) if len(x) > 1 else math.nan
             final = o[o["fraction"] == 1.0].set_index("seed")["regret"]
-            wins = "—" if opt == "random" else f"{int((final < final_random.loc[final.index]).sum())}/{len(final)}"
-            trials = o[o["fraction"] == 1.0]["n_trials"].mean()
-            lines.append(f"| {opt} | {cell(by[0.25])} | {cell(by[0.5])} | {cell(by[1.0])} | {wins} | {trials:.0f} |")
-        lines.append("")
+            row["wins"] = math.nan if opt == "random" else int((final < final_random.loc[final.index]).sum())
+            row["paired"] = len(final)
+            row["trials"] = o[o["fraction"] == 1.0]["n_trials"].mean()
+            rows.append(row)
+    return pd.DataFrame(rows).astype({"wins": "Int64"})
+
+
+def markdown(t: pd.DataFrame, bench: str) -> str:
+    """The table of one benchmark (rows of `table`), regret as mean ± SE."""
+    def cell(r, f):
+        return f"{r[f'regret_{f:g}']:.4f}" + ("" if math.isnan(r[f"se_{f:g}"]) else f" ± {r[f'se_{f:g}']:.4f}")
+
+    lines = ["| optimizer | regret @25% | regret @50% | final regret | final < random (seeds) | trials |",
+             "|---|---|---|---|---|---|"]
+    for _, r in t[t["benchmark"] == bench].iterrows():
+        wins = "—" if pd.isna(r["wins"]) else f"{r['wins']}/{r['paired']}"
+        lines.append(f"| {r['optimizer']} | {cell(r, 0.25)} | {cell(r, 0.5)} | {cell(r, 1.0)} | {wins} | "
+                     f"{r['trials']:.0f} |")
+    return "\n".join(lines)
+
+
+def summarise(t: pd.DataFrame, notes: dict) -> str:
+    lines = []
+    for bench, b in t.groupby("benchmark", sort=False):
+        lines += [f"### {bench}  (f1* = {notes[bench]['f_star']:.4f}; default configuration regret "
+                  f"{notes[bench]['default_regret']:.4f}; {b['seeds'].iloc[0]} seeds)", "", markdown(t, bench), ""]
     return "\n".join(lines)
 
 
@@ -153,10 +176,16 @@ def main(argv=None) -> None:
     p.add_argument("--seeds", type=int, default=10)
     p.add_argument("--full-trials", type=float, default=30, help="budget in full-fidelity trials")
     p.add_argument("--benchmarks", nargs="+", default=list(BENCHMARKS))
-    p.add_argument("--optimizers", nargs="+", default=["random", "sh", "hyperband", "bohb", "smac", "smac-mf"])
+    p.add_argument("--optimizers", nargs="+",
+                   default=["random", "sh", "hyperband", "bohb", "smac", "smac-mf", "optuna-tpe"])
     p.add_argument("--out", default="results/optimizers_synthetic")
+    p.add_argument("--summary-only", action="store_true",
+                   help="run nothing: rebuild summary.csv from OUT/regret.parquet (summary.md keeps the run's header)")
     args = p.parse_args(argv)
     out = Path(args.out)
+    if args.summary_only:
+        table(pd.read_parquet(out / "regret.parquet")).to_csv(out / "summary.csv", index=False)
+        return
     out.mkdir(parents=True, exist_ok=True)
 
     rows, trajs, notes = [], [], {}
@@ -186,7 +215,9 @@ def main(argv=None) -> None:
     df = pd.DataFrame(rows)
     df.to_parquet(out / "regret.parquet", index=False)
     pd.concat(trajs, ignore_index=True).to_parquet(out / "trajectories.parquet", index=False)
-    table = summarise(df, notes)
+    t = table(df)
+    t.to_csv(out / "summary.csv", index=False)
+    table_md = summarise(t, notes)
     header = (f"# Optimizers on synthetic benchmarks at equal cost\n\n"
               f"Budget per run: the cost of {args.full_trials:g} full-fidelity trials "
               f"({args.full_trials * FULL_COST:g} epochs x data fraction). Regret = f1* - noise-free "
@@ -196,9 +227,9 @@ def main(argv=None) -> None:
               f"full-fidelity optimizers (random, smac) score the same on both. Produced by "
               f"`experiments/studies/optimizers_synthetic.py --seeds {args.seeds} --full-trials {args.full_trials:g}` "
               f"({(time.process_time() - t_start) / 60:.1f} min CPU).\n\n")
-    (out / "summary.md").write_text(header + table)
+    (out / "summary.md").write_text(header + table_md)
     (out / "optimum.json").write_text(json.dumps(notes, indent=1, default=str))
-    print("\n" + header + table)
+    print("\n" + header + table_md)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hpobench.analysis import scope as scoping
+from hpobench import records
+from hpobench.analysis import shares as scoping
 from hpobench.analysis.paired import sign_test
 from hpobench.experiments import scope
 from hpobench.experiments.studies.importance_synthetic import FULL, instance
@@ -62,13 +63,13 @@ def score(b, tune, cost, settled) -> dict:
 
 def one(seed: int, design: str, work: Path, rule: scoping.Rule, stop: bool = True) -> dict:
     b = instance(seed)
-    dec = scope.run(b, BUDGET, work / f"{design}-{seed}", seed=seed, n_boot=N_BOOT, progress=False,
-                    adaptive=design != "fixed", rule=rule, report=False, stop=stop)
-    a = dec.agreement
+    res = scope.run(b, BUDGET, work / f"{design}-{seed}", seed=seed, n_boot=N_BOOT, progress=False,
+                    adaptive=design != "fixed", rule="variance", rule_settings=rule, report=False, stop=stop)
+    dec, a = res.decision, res.decision.agreement
     return dict(seed=seed, designed=round(b.truth.agreement, 2), design=design, verdict=dec.verdict,
-                rounds=len(dec.rounds), agreement=a.get("estimate"), lower=a.get("lower"), upper=a.get("upper"),
+                rounds=len(res.rounds), agreement=a.get("estimate"), lower=a.get("lower"), upper=a.get("upper"),
                 reference=dec.reference.get("estimate"), stability=dec.stability,
-                **score(b, dec.tune, dec.rounds[-1]["cost"], dec.settled))
+                **score(b, dec.tune, res.rounds[-1]["cost"], dec.settled))
 
 
 def _rows(path: Path) -> pd.DataFrame:
@@ -86,8 +87,8 @@ def calibrate(work: Path) -> dict:
         if s in set(_rows(path).seed):
             continue
         scope.run(instance(s), BUDGET, work / f"calib-{s}", seed=s, n_boot=N_BOOT, progress=False,
-                  report=False, stop=False)
-        for r in json.loads((work / f"calib-{s}" / "rounds.json").read_text()):
+                  adaptive=True, rule="variance", report=False, stop=False)
+        for r in records.read_rounds(work / f"calib-{s}"):
             b = instance(s)
             _append(path, dict(seed=s, designed=round(b.truth.agreement, 2), round=r["round"],
                                stability=r["stability"], lower=r["lower"], upper=r["upper"],

@@ -7,9 +7,14 @@ for the rest; hyperparameters outside the scope stay at their defaults.
     all       tune all 25 hyperparameters; scoping costs nothing
     expert    learning_rate and batch_size only (the popular advice); free
     low-topk  fANOVA on `--n-low` configurations at the low fidelity; top `--k` (+ their parents)
-    tool      `hpobench.analysis.scope.decide`: the low fidelity plus `--n-probe` of the same
-              configurations at the probe fidelity; agreement decides how much to keep
-              ("higher fidelity needed" keeps everything)
+    tool      study v2's tool, `hpobench.analysis.shares.decide`: the low fidelity plus `--n-probe`
+              of the same configurations at the probe fidelity; agreement decides how much to keep
+              ("higher fidelity needed" keeps everything); the rest at their defaults
+    tool-budget  the budget-aware scope, `hpobench.analysis.decision.decide`, on the same data: the
+              subset the remaining full trainings can buy, narrowed ranges, the rest at the best
+              configuration found, which the tuner evaluates first (the scoped space's default); the
+              `CONFIRM` best at the low fidelity also run at the probe (as the scope job does), so
+              the anchor is the low fidelity's incumbent confirmed at the probe
     oracle    fANOVA at full fidelity on every recorded configuration; top k; free and
               unattainable in practice: the reference for what scoping could gain
     random-k  k hyperparameters drawn at random; free
@@ -41,7 +46,7 @@ per strategy x optimizer x seed, appended as runs finish: an interrupted study r
 with different --optimizers or --strategies can share --out, the last to finish summarises all), runs.parquet,
 curves.parquet (incumbent F1 over total cost, scoping included), settings.json, summary.md, and on the surrogate
 holdout.parquet and landscape.json, live versus_surrogate.parquet (the surrogate's predictions for
-the live runs' default and incumbent).
+the live runs' default and incumbent); and what `strategy_tables.py` writes from runs and curves.
 """
 
 from __future__ import annotations
@@ -58,14 +63,17 @@ import pandas as pd
 from scipy import stats
 
 import hpobench
-from hpobench.analysis import data, importance, scope
-from hpobench.analysis.compare import NO_OPTIMIZER, anytime, at_total, table, versus_all
+from hpobench import records
+from hpobench.analysis import decision, importance, shares, trials
+from hpobench.analysis.compare import NO_OPTIMIZER, against, anytime, at_total, table, versus_all
 from hpobench.benchmarks import study as study_table
 from hpobench.benchmarks import tabular
+from hpobench.experiments.studies import strategy_tables
 from hpobench.fidelity import Fidelity
-from hpobench.optimizers import record
 
-STRATEGIES = ("all", "expert", "low-topk", "tool", "oracle", "random-k", "one-epoch")
+STRATEGIES = ("all", "expert", "low-topk", "tool", "tool-budget", "oracle", "random-k", "one-epoch")
+SCOPED = ("low-topk", "tool", "tool-budget", "one-epoch")  # strategies that read the seed's recorded trainings
+CONFIRM = 5  # tool-budget: the best configurations at the low fidelity also run at the probe
 EXPERT = ("learning_rate", "batch_size")
 LIVE = "resnet/cifar10-cpu"
 FRACTIONS = (0.1, 0.25, 0.5, 0.75, 1.0)
@@ -102,24 +110,32 @@ def scope_for(strategy: str, study: pd.DataFrame, live, s: Setup, seed: int) -> 
         keep = s.expert if strategy == "expert" else rng.choice(list(space), s.k, replace=False).tolist()
         return _reduced(space, keep, 0.0)
     if strategy == "oracle":
-        full = data.at(study, live.full_fidelity)
+        full = trials.at(study, live.full_fidelity)
         imp = importance.importance(full, space, fidelity=live.full_fidelity, n_boot=0, seed=seed)
         return _reduced(space, imp.ranking[: s.k], 0.0)
-    rows = _draw(study, live, s, rng)
+    rows = _draw(study, live, s, rng, CONFIRM if strategy == "tool-budget" else 0)
     if strategy == "low-topk":
-        rows = data.at(rows, live.fidelity(s.low))
+        rows = trials.at(rows, live.fidelity(s.low))
         imp = importance.importance(rows, space, fidelity=live.fidelity(s.low), n_boot=0, seed=seed)
         return _reduced(space, imp.ranking[: s.k], float(rows["cost"].sum()))
-    if strategy == "tool":
+    if strategy in ("tool", "tool-budget"):
         low, probe = (Fidelity.of(live.fidelity(f)) for f in (s.low, s.probe))
         imps = importance.per_fidelity(rows, space, [low, probe], n_boot=s.n_boot, seed=seed)
-        d = scope.decide(imps[low], space, imps[probe])
-        return Scope(d.space, float(rows["cost"].sum()), d.tune, d.verdict)
+        cost = float(rows["cost"].sum())
+        if strategy == "tool":
+            d = shares.decide(imps[low], space, imps[probe])
+            return Scope(d.space, cost, d.tune, d.verdict)
+        full = live.cost(live.full_fidelity)
+        best = decision.top(rows, space, (probe, low), live.metric, k=1)[0]
+        n = max(1, int(s.budget - cost / full))  # the full trainings left to tune with
+        d = decision.decide(imps[low], space, best["config"], n, imps[probe], f"the best found at {best['fidelity']}",
+                            seed=seed, screen_cost=live.cost(low) / full)
+        return Scope(d.space, cost, d.tune, d.verdict)
     raise ValueError(f"unknown strategy {strategy!r}; known: {STRATEGIES}")
 
 
 def _reduced(space, keep, cost: float) -> Scope:
-    reduced, _, _, kept = scope.reduce(space, set(keep))
+    reduced, _, _, kept = hpobench.spaces.reduce(space, set(keep))
     return Scope(reduced, cost, [n for n in space if n in kept])
 
 
@@ -127,7 +143,7 @@ def _chosen(study: pd.DataFrame, live, s: Setup, rng) -> list[int]:
     """`n_low` recorded configurations (the default first), drawn among those recorded at every
     cheap fidelity a strategy reads, so that a seed's tool, low-topk and one-epoch see the same ones."""
     cheap = (s.low, s.probe, s.screen)
-    ids = sorted(set.intersection(*(set(data.at(study, live.fidelity(f))["config_id"]) for f in cheap)))
+    ids = sorted(set.intersection(*(set(trials.at(study, live.fidelity(f))["config_id"]) for f in cheap)))
     if len(ids) < s.n_low:
         raise ValueError(f"the study has {len(ids)} configurations at all of {cheap}; "
                          f"--n-low {s.n_low} needs more (run more of the study or lower --n-low)")
@@ -135,12 +151,15 @@ def _chosen(study: pd.DataFrame, live, s: Setup, rng) -> list[int]:
     return ([0] if 0 in ids else []) + rng.choice(rest, s.n_low - (0 in ids), replace=False).tolist()
 
 
-def _draw(study: pd.DataFrame, live, s: Setup, rng) -> pd.DataFrame:
-    """Rows of the chosen configurations at the low fidelity, and of the first `n_probe` of them at
-    the probe fidelity: what a practitioner would have run."""
+def _draw(study: pd.DataFrame, live, s: Setup, rng, confirm: int = 0) -> pd.DataFrame:
+    """Rows of the chosen configurations at the low fidelity, and at the probe fidelity of the first
+    `n_probe` of them plus the `confirm` best at the low fidelity: what a practitioner would have run."""
     chosen = _chosen(study, live, s, rng)
-    low, probe = (data.at(study, live.fidelity(f)) for f in (s.low, s.probe))
-    return pd.concat([low[low["config_id"].isin(chosen)], probe[probe["config_id"].isin(chosen[: s.n_probe])]])
+    low, probe = (trials.at(study, live.fidelity(f)) for f in (s.low, s.probe))
+    low = low[low["config_id"].isin(chosen)]
+    best = low.assign(score=tabular.scored_f1(low)).sort_values(["score", "config_id"], ascending=[False, True])
+    promoted = set(chosen[: s.n_probe]) | set(best["config_id"].head(confirm))
+    return pd.concat([low, probe[probe["config_id"].isin(promoted)]])
 
 
 def one_epoch(study: pd.DataFrame, live, bench, s: Setup, seed: int) -> tuple[float, pd.DataFrame, list[dict]]:
@@ -148,7 +167,7 @@ def one_epoch(study: pd.DataFrame, live, bench, s: Setup, seed: int) -> tuple[fl
     the best are trained at full fidelity on `bench`, best first, while the budget lasts.
     Returns the screening cost, the trials (cumulative cost and incumbent) and their configurations."""
     chosen = _chosen(study, live, s, np.random.default_rng(seed))
-    screen = data.at(study, live.fidelity(s.screen))
+    screen = trials.at(study, live.fidelity(s.screen))
     screen = screen[screen["config_id"].isin(chosen)]
     cost, full = float(screen["cost"].sum()), live.cost(live.full_fidelity)
     k = int((s.budget * full - cost) / full + 1e-9)
@@ -159,10 +178,10 @@ def one_epoch(study: pd.DataFrame, live, bench, s: Setup, seed: int) -> tuple[fl
     configs = tabular.configs(top.head(k), live)
     f1 = tabular.scored_f1(pd.DataFrame([vars(r) for r in (bench.evaluate(c, live.full_fidelity, seed=seed)
                                                           for c in configs)]))
-    trials = pd.DataFrame({"spent": cost + full * np.arange(1, k + 1), "f1": f1,
-                           "incumbent_trial": [int(np.argmax(f1[: i + 1])) for i in range(k)]})
-    trials["incumbent_f1"] = trials["f1"].cummax()
-    return cost, trials, configs
+    done = pd.DataFrame({"spent": cost + full * np.arange(1, k + 1), "f1": f1,
+                         "incumbent_trial": [int(np.argmax(f1[: i + 1])) for i in range(k)]})
+    done["incumbent_f1"] = done["f1"].cummax()
+    return cost, done, configs
 
 
 def run_one(strategy: str, optimizer: str, seed: int, study, live, bench, s: Setup,
@@ -173,12 +192,12 @@ def run_one(strategy: str, optimizer: str, seed: int, study, live, bench, s: Set
     t0 = time.perf_counter()
     total = s.budget * live.cost(live.full_fidelity)
     if strategy == "one-epoch":
-        cost, trials, configs = one_epoch(study, live, bench, s, seed)
-        curve = trials[["spent", "incumbent_trial", "incumbent_f1"]].assign(total=trials["spent"])
-        best = configs[int(trials["incumbent_trial"].iloc[-1])]
+        cost, done, configs = one_epoch(study, live, bench, s, seed)
+        curve = done[["spent", "incumbent_trial", "incumbent_f1"]].assign(total=done["spent"])
+        best = configs[int(done["incumbent_trial"].iloc[-1])]
         row = dict(strategy=strategy, optimizer=NO_OPTIMIZER, seed=seed, scoping_cost=cost,
                    scoping_share=cost / total, n_tuned=0, tuned=[], verdict="",
-                   final_f1=float(trials["incumbent_f1"].iloc[-1]), default_f1=np.nan, trials=len(trials),
+                   final_f1=float(done["incumbent_f1"].iloc[-1]), default_f1=np.nan, trials=len(done),
                    incumbent=json.dumps({k: hpobench.spaces.plain(v) for k, v in best.items()}),
                    wall_s=time.perf_counter() - t0)
         row.update({f"f1_at_{f:g}": at_total(curve, f * total) for f in FRACTIONS})
@@ -204,7 +223,7 @@ def landscape(study: pd.DataFrame, live, bench, n: int = 2000, seed: int = 0) ->
     full = live.full_fidelity
     scored = _predict(bench, hpobench.spaces.sample(live.config_space, n, seed=seed), full)
     default, pred = scored[0], scored[1:]  # the sample starts with the default
-    rec = data.at(study, full)
+    rec = trials.at(study, full)
     rec_f1 = tabular.scored_f1(rec)
     rec_default = rec_f1[(rec["config_id"] == 0).to_numpy()]
     return {"random_configs": n, "default_predicted": default,
@@ -248,6 +267,12 @@ def summarise(runs: pd.DataFrame, hold: pd.DataFrame | None, s: Setup, bench: st
         lines += ["", "## Paired by seed against `all`: final F1 difference (strategy - all)", "",
                   "Sign test over seeds; mean difference with its 90% paired-bootstrap interval.", "",
                   vs.to_markdown(index=False, floatfmt=".4f")]
+    if (runs.strategy == "tool-budget").any():
+        both = against(runs, "tool-budget")
+        lines += ["", "## The budget-aware scope paired by seed with every other strategy (tool-budget - other)", "",
+                  "The goal (issue 31): its mean at or above every other's, none beating it with an interval that "
+                  "excludes 0, and it beating `all` with one.", "",
+                  both.to_markdown(index=False, floatfmt=".4f")]
     tool = runs[runs.strategy == "tool"]
     if len(tool):
         lines += ["", "Tool verdicts: " + ", ".join(f"{k} {v}" for k, v in tool["verdict"].value_counts().items())]
@@ -278,6 +303,9 @@ def main(argv=None) -> None:
     p.add_argument("--out", default="results/strategies")
     p.add_argument("--summarise", action="store_true",
                    help="run nothing: summarise the runs --out holds with these settings (e.g. a study under way)")
+    p.add_argument("--baseline", default=None, metavar="DIR",
+                   help="a recorded study with the same settings (its settings.json, runs.parquet, curves.parquet) "
+                        "whose runs join the summary: baselines rerun only when their code changed")
     a = p.parse_args(argv)
     s = Setup(a.budget, a.k, n_low=a.n_low, n_probe=a.n_probe)
     out = Path(a.out)
@@ -292,16 +320,16 @@ def main(argv=None) -> None:
                               for o in a.optimizers for st in a.strategies))  # seed-major: pairs complete early
     todo = [] if a.summarise else todo
     for st, _, sd in todo:  # bad settings fail before any run (e.g. too few recorded configurations)
-        if st in ("low-topk", "tool", "one-epoch"):
+        if st in SCOPED:
             _chosen(study, live, s, np.random.default_rng(sd))
     settings = {"setup": asdict(s), "bench": bench.name, "table_rows": len(study),
                 "surrogate": bench.meta.get("forest")}
     part = a.optimizers + ([] if set(a.strategies) == set(STRATEGIES) else a.strategies)
     # what any process finished with these settings (a restart may split the work differently)
     done = {(e["row"]["strategy"], e["row"]["optimizer"], e["row"]["seed"])
-            for log in sorted(out.glob("runs-*.jsonl")) for e in _mine(record.read_journal(log), settings)}
+            for log in sorted(out.glob("runs-*.jsonl")) for e in _mine(records.read_journal(log), settings)}
     todo = [t for t in todo if t not in done]
-    journal = record.Journal(out / f"runs-{'-'.join(part)}.jsonl") if todo else None  # one per process
+    journal = records.Journal(out / f"runs-{'-'.join(part)}.jsonl") if todo else None  # one per process
     scopes = {}
     try:
         for st, o, sd in todo:
@@ -314,10 +342,12 @@ def main(argv=None) -> None:
         if journal is not None:
             journal.close()
     logs = sorted(out.glob("runs-*.jsonl"))
-    entries = [e for log in logs for e in _mine(record.read_journal(log), settings)]
+    entries = [e for log in logs for e in _mine(records.read_journal(log), settings)]
     if not entries:
         raise SystemExit(f"{out} holds no runs made with these settings: nothing to summarise")
     runs, curves = _load(entries)
+    if a.baseline:
+        runs, curves = _with_baseline(Path(a.baseline), settings, runs, curves)
     (out / "settings.json").write_text(json.dumps(settings, indent=1) + "\n")
     hold = tabular.holdout(study, live) if a.bench == "surrogate" else None
     runs.to_parquet(out / "runs.parquet")
@@ -330,7 +360,23 @@ def main(argv=None) -> None:
         (vs := versus_surrogate(runs, study, live)).to_parquet(out / "versus_surrogate.parquet")
     (at := anytime(curves, s.budget * live.cost(live.full_fidelity))).to_parquet(out / "anytime.parquet")
     (out / "summary.md").write_text(summarise(runs, hold, s, bench.name, vs, at))
+    strategy_tables.run(out)  # the paper's tables and anytime curve
     print((out / "summary.md").read_text())
+
+
+def _with_baseline(folder: Path, settings: dict, runs: pd.DataFrame, curves: pd.DataFrame):
+    """The runs of `folder` (a recorded study made with the same settings) beside these; a run of
+    the same strategy, optimizer and seed is taken from here, not from the baseline."""
+    theirs = json.loads((folder / "settings.json").read_text())
+    if theirs != json.loads(json.dumps(settings)):
+        raise SystemExit(f"--baseline {folder} was made with other settings ({theirs}); it cannot join these runs")
+    key = ["strategy", "optimizer", "seed"]
+    old, old_curves = pd.read_parquet(folder / "runs.parquet"), pd.read_parquet(folder / "curves.parquet")
+    mine = set(map(tuple, runs[key].to_numpy().tolist()))
+    keep = [tuple(k) not in mine for k in old[key].to_numpy().tolist()]
+    keep_curves = [tuple(k) not in mine for k in old_curves[key].to_numpy().tolist()]
+    return (pd.concat([old[keep], runs], ignore_index=True),
+            pd.concat([old_curves[keep_curves], curves], ignore_index=True))
 
 
 def _mine(events: list[dict], settings: dict):

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 import hpobench
-from hpobench.analysis import agreement, compare, data
+from hpobench.analysis import agreement, compare, trials
 from hpobench.benchmarks import tabular
 from hpobench.experiments.studies import strategies
 
@@ -43,8 +43,8 @@ SIZES = (24, 48, 96, 200, 400)  # nested prefixes of the grid's configurations, 
 def error(hold: pd.DataFrame, n_boot: int = 200) -> pd.DataFrame:
     """Held-out error per fidelity: RMSE beside the SD of F1 (RMSE = SD predicts nothing), and the
     Spearman of predicted against recorded F1 with its 90% interval over configurations."""
-    knobs, rows = data.fidelity_columns(hold), []
-    for fid, g in hold.groupby([data.FIDELITY + k for k in knobs]):
+    knobs, rows = trials.fidelity_columns(hold), []
+    for fid, g in hold.groupby([trials.FIDELITY + k for k in knobs]):
         e = g["pred"] - g["f1"]
         rho, lo, hi = agreement.pairs(g["f1"], g["pred"], n_boot=n_boot)
         rows.append({**dict(zip(knobs, fid)), "n": len(g), "rmse": float(np.sqrt((e ** 2).mean())),
@@ -62,7 +62,7 @@ def size_curve(table: pd.DataFrame, live, sizes=SIZES, n_boot: int = 200,
     for n in sorted({s for s in sizes if s < 0.9 * len(ids)} | {len(ids)}):  # nearly all: the whole grid's row
         whole = n == len(ids) and hold is not None
         h = hold if whole else tabular.holdout(table[table["config_id"].isin(ids[:n])], live)
-        e = error(data.at(h, live.full_fidelity), n_boot)
+        e = error(trials.at(h, live.full_fidelity), n_boot)
         rows.append({"configs": n, **e.iloc[0][["rmse", "sd", "spearman", "lower", "upper"]].to_dict()})
     return pd.DataFrame(rows)
 

@@ -66,6 +66,7 @@ import numpy as np
 import pandas as pd
 
 import hpobench
+from hpobench import records
 from hpobench.analysis.paired import sign_test
 from hpobench.experiments import scope
 from hpobench.experiments.studies import optimizers_synthetic as synth
@@ -94,8 +95,8 @@ def run_seed(name: str, kwargs: dict, seed: int, optimizers, s, work: Path) -> l
     total = s.total_trials * full
     out = work / bench.name.replace("/", "_") / f"scope-{seed}"
     decision = scope.run(name, s.scope_trials * full, out, seed=seed, n_boot=s.n_boot, progress=False,
-                         bench_kwargs=kw, adaptive=True)  # as recorded: the design was the default then
-    spent = float(pd.read_parquet(out / "evaluations.parquet")["cost"].sum())
+                         bench_kwargs=kw, adaptive=True, rule="variance").decision  # as recorded: then the default
+    spent = float(records.evaluations(out)["cost"].sum())
     clean = hpobench.get(name, **kw, noise=0) if name == "synthetic" else None
     f_star = synth.optimum(clean)[0] if clean is not None else math.nan
     rows = []
@@ -201,7 +202,7 @@ def main(argv=None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     tag = "-".join(b.replace("/", "_").replace(":", "") for b in a.benchmarks)
     command = "python -m hpobench.experiments.studies.warm_start " + " ".join(sys.argv[1:] if argv is None else argv)
-    journal = record.Journal(out / f"runs-{tag}.jsonl")
+    journal = records.Journal(out / f"runs-{tag}.jsonl")
     try:
         done = {(e["benchmark"], e["seed"]) for e in journal.events if e["settings"] == settings}
         for (name, kwargs, label), text in zip(benches, a.benchmarks):
@@ -216,7 +217,7 @@ def main(argv=None) -> None:
                     f"{r['optimizer']} {r['arm']} {r['f1']:.4f}" for r in last), flush=True)
     finally:
         journal.close()
-    entries = [e for log in sorted(out.glob("runs-*.jsonl")) for e in record.read_journal(log)
+    entries = [e for log in sorted(out.glob("runs-*.jsonl")) for e in records.read_journal(log)
                if e["settings"] == settings]
     df = with_regret(pd.DataFrame([r for e in entries for r in e["rows"]]))
     df.to_parquet(out / "runs.parquet", index=False)

@@ -100,7 +100,8 @@ def _builtin() -> None:
     for name, agreement in (("agree", 1.0), ("partial", 0.5), ("uncorrelated", 0.0), ("reversed", -1.0)):
         _FACTORIES[f"synthetic/{name}"] = _synthetic(agreement, name)
 
-    for fn in ("branin", "hartmann3", "hartmann6", "styblinski4"):  # known optimum, biased cheap fidelities
+    from hpobench.benchmarks import mf_functions
+    for fn in mf_functions.FUNCTIONS:  # known optimum, biased cheap fidelities
         _FACTORIES[f"mf/{fn}"] = functools.partial(_mf, fn)
 
     def synthetic_any(agreement: float = 1.0, seed: int = 0, **kw) -> Benchmark:

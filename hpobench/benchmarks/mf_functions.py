@@ -26,8 +26,17 @@ variants (Mallik et al. 2023), where the cheap optimum sits in another basin:
   that makes the positive basin of the first two coordinates the deeper one at the cheap
   fidelity (misleading there; the other two agree). f* = -39.16616570377142 x 4 at
   x_j = -2.903534.
-
-The noise-free value at full fidelity, `MFFunction.value(x)`, is what regret is measured on;
+- `forrester4` (4-d, [0, 1]^4, b_max 27, sigma 0.5 / 0.05). A sum over the coordinates of
+  Forrester's one-dimensional function f_H(x) = (6x - 2)^2 sin(12x - 4) and its published cheap
+  fidelity f_L(x) = 0.5 f_H(x) + 10 (x - 0.5) - 5 (Forrester, Sobester & Keane, "Engineering
+  Design via Surrogate Modelling", Wiley 2008, sec. 8.5; the lowest of the Forrester fidelities
+  in Mainini et al., "Analytical benchmark problems for multifidelity optimization methods",
+  arXiv:2204.07867, 2022), blended linearly in the fidelity: f(x, z) = sum_j z f_H(x_j) +
+  (1 - z) f_L(x_j). f_H has two basins per coordinate, the global one at 0.757 and a local one
+  at 0.143 (5.03 worse); f_L's optimum, 0.092, lies in the local one, so for every coordinate the
+  cheap optimum is in the wrong basin (up to z = 0.45: budgets 1 and 3 mislead, 9 and 27 do not).
+  f* = -6.020740055767081 x 4 at x_j = 0.7572487561660257.
+ value at full fidelity, `MFFunction.value(x)`, is what regret is measured on;
 `optimum` holds f* and one minimiser (tests check both against a local optimiser and a
 random sample).
 
@@ -135,10 +144,17 @@ def _hartmann6(x: np.ndarray, z: float) -> np.ndarray:
 
 
 ST_MIN = -39.16616570377142  # per coordinate, at -2.903534
+FO_MIN, FO_X = -6.020740055767081, 0.7572487561660257  # Forrester's f_H: minimum and its minimiser
 
 
 def _styblinski4(x: np.ndarray, z: float) -> np.ndarray:
     return 0.5 * (x**4 - 16 * x**2 + 5 * x).sum(1) - 4 * (1 - z) * (x[:, 0] + x[:, 1])
+
+
+def _forrester4(x: np.ndarray, z: float) -> np.ndarray:
+    high = (6 * x - 2) ** 2 * np.sin(12 * x - 4)
+    low = 0.5 * high + 10 * (x - 0.5) - 5
+    return (z * high + (1 - z) * low).sum(1)
 
 
 FUNCTIONS = {f.name: f for f in (
@@ -148,6 +164,7 @@ FUNCTIONS = {f.name: f for f in (
     MFFunction("hartmann6", (0.0,) * 6, (1.0,) * 6, _hartmann6, -3.3223680114155147,
                (0.20169, 0.150011, 0.476874, 0.275332, 0.311652, 0.6573), 27, 0.2, 0.02),
     MFFunction("styblinski4", (-5.0,) * 4, (5.0,) * 4, _styblinski4, 4 * ST_MIN, (-2.903534,) * 4, 3, 4.0, 0.4),
+    MFFunction("forrester4", (0.0,) * 4, (1.0,) * 4, _forrester4, 4 * FO_MIN, (FO_X,) * 4, 27, 0.5, 0.05),
 )}
 
 

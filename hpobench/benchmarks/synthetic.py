@@ -14,6 +14,8 @@ children carry their activity indicator, so they are orthogonal too. The truth i
   term adds where it is active: the quantity a conditional-aware method should find.
 - `interactions(fidelity)[(j, k)]`: b^2 / Var(L), one designed pair.
 - Shares sum to 1 (observation noise excluded).
+- `noise_free(bench, configs)`: the noise-free F1 of many configurations at once (what the
+  instance made with noise=0 evaluates), for exact best-of-N values by Monte Carlo.
 
 Fidelity enters through the level s = 1 - log(c) / log(c_min) in [0, 1], with
 c = (epochs / max_epochs) * data_fraction the cost share: s = 1 at full fidelity,
@@ -140,6 +142,34 @@ def _unit(space: ConfigurationSpace, name: str, value) -> float:
     return float(hp.to_vector(value))
 
 
+def _scales(truth: Truth, s: np.ndarray):
+    """Per level in `s` (a column): each term's amplitude, the continuous terms' bowl centres,
+    the mean and sd of (u - c)^2 under u ~ U(0, 1), and each term's largest |q| (the bound)."""
+    p = np.array([0.5 if k in CHILDREN else 1.0 for k in truth.names])
+    amp = np.sqrt((s * truth.v_full + (1 - s) * truth.v_low) / p)
+    centers = np.clip(truth.centers_full + (1 - s) * truth.centers_shift, 0.02, 0.98)
+    e2 = ((1 - centers) ** 3 + centers**3) / 3  # moments of (u - c)^2, u ~ U(0, 1)
+    e4 = ((1 - centers) ** 5 + centers**5) / 5
+    sd = np.sqrt(e4 - e2**2)
+    qm = np.zeros((len(s), len(truth.names)))
+    for i, name in enumerate(truth.names):
+        if name in truth.levels:
+            qm[:, i] = np.abs(truth.levels[name]).max()
+        else:
+            c = CONTINUOUS.index(name)
+            qm[:, i] = np.maximum(np.maximum(centers[:, c], 1 - centers[:, c]) ** 2 - e2[:, c], e2[:, c]) / sd[:, c]
+    return amp, centers, e2, sd, qm
+
+
+def _combine(truth: Truth, s: np.ndarray, amp, q, qm) -> np.ndarray:
+    """f1 from the terms q (rows: levels or configurations); see `_f1`."""
+    j, k = (truth.names.index(n) for n in truth.pair)
+    b = np.sqrt(truth.pair_var)
+    loss = (amp * q).sum(1) + b * q[:, j] * q[:, k]
+    bound = (amp * qm).sum(1) + b * qm[:, j] * qm[:, k]
+    return 0.6 + 0.35 * s[:, 0] - 0.4 * (loss / bound + 1) / 2
+
+
 def _f1(truth: Truth, space: ConfigurationSpace, config: dict, s) -> np.ndarray:
     """Noise-free F1 of `config` at each level in `s` (vectorised over levels).
 
@@ -148,33 +178,73 @@ def _f1(truth: Truth, space: ConfigurationSpace, config: dict, s) -> np.ndarray:
     """
     s = np.atleast_1d(np.asarray(s, float))[:, None]
     names = truth.names
-    p = np.array([0.5 if k in CHILDREN else 1.0 for k in names])
-    amp = np.sqrt((s * truth.v_full + (1 - s) * truth.v_low) / p)
-    centers = np.clip(truth.centers_full + (1 - s) * truth.centers_shift, 0.02, 0.98)
-    e2 = ((1 - centers) ** 3 + centers**3) / 3  # moments of (u - c)^2, u ~ U(0, 1)
-    e4 = ((1 - centers) ** 5 + centers**5) / 5
-    sd = np.sqrt(e4 - e2**2)
+    amp, centers, e2, sd, qm = _scales(truth, s)
     q = np.zeros((len(s), len(names)))
-    qm = np.zeros_like(q)
     for i, name in enumerate(names):
         active = name not in CHILDREN or config.get(CHILDREN[name][0]) == CHILDREN[name][1]
+        if not active:
+            continue
         if name in truth.levels:
-            lv = truth.levels[name]
-            qm[:, i] = np.abs(lv).max()
-            if active:
-                hp = space[name]
-                q[:, i] = lv[list(hp.choices).index(config[name]) if hasattr(hp, "choices")
-                             else config[name] - hp.lower]
+            hp = space[name]
+            q[:, i] = truth.levels[name][list(hp.choices).index(config[name]) if hasattr(hp, "choices")
+                                         else config[name] - hp.lower]
         else:
             c = CONTINUOUS.index(name)
-            qm[:, i] = np.maximum(np.maximum(centers[:, c], 1 - centers[:, c]) ** 2 - e2[:, c], e2[:, c]) / sd[:, c]
-            if active:
-                q[:, i] = ((_unit(space, name, config[name]) - centers[:, c]) ** 2 - e2[:, c]) / sd[:, c]
-    j, k = (names.index(n) for n in truth.pair)
-    b = np.sqrt(truth.pair_var)
-    loss = (amp * q).sum(1) + b * q[:, j] * q[:, k]
-    bound = (amp * qm).sum(1) + b * qm[:, j] * qm[:, k]
-    return 0.6 + 0.35 * s[:, 0] - 0.4 * (loss / bound + 1) / 2
+            q[:, i] = ((_unit(space, name, config[name]) - centers[:, c]) ** 2 - e2[:, c]) / sd[:, c]
+    return _combine(truth, s, amp, q, qm)
+
+
+def noise_free(bench: Benchmark, configs, fidelity: dict | None = None) -> np.ndarray:
+    """The noise-free F1 of many configurations of a synthetic instance (`make`) at one fidelity,
+    vectorised: what `bench.evaluate(config, fidelity)` returns for each when the instance is made
+    with noise=0, and NaN where that run diverges (learning rate in the top `diverge` share of its
+    range): the exact truth for Monte Carlo over many configurations.
+
+    configs: hyperparameter name -> a sequence of n values (floats, integers, category labels),
+    e.g. a DataFrame with the space's columns; a conditional one's value is read only where its
+    parent takes the enabling level (elsewhere it may be anything, None or NaN included, or the
+    column absent where it is never active).
+    fidelity: as `bench.evaluate` takes it (default: full fidelity).
+
+        >>> b = make(seed=3, noise=0.0)
+        >>> c = b.default
+        >>> float(abs(noise_free(b, {k: [v] for k, v in c.items()})[0] - b.evaluate(c).f1)) < 1e-12
+        True
+    """
+    truth, space = bench.truth, bench.config_space
+    if not isinstance(truth, Truth) or "diverge" not in bench.meta:
+        raise ValueError(f"noise_free: {bench.name} is not a synthetic instance (synthetic.make)")
+    missing = [k for k in truth.names if k not in configs and k not in CHILDREN]
+    if missing:
+        raise ValueError(f"noise_free: configs lack hyperparameter(s) {missing}")
+    n = len(configs[truth.names[0]])
+    cols = {k: np.asarray(configs[k]) if k in configs else np.full(n, np.nan) for k in truth.names}
+    if any(len(v) != n for v in cols.values()):
+        raise ValueError(f"noise_free: configs have columns of different lengths {[len(v) for v in cols.values()]}")
+    s = np.array([[level(bench.fidelity(fidelity))]])
+    amp, centers, e2, sd, qm = _scales(truth, s)
+    q = np.zeros((n, len(truth.names)), order="F")  # filled by column
+    for i, name in enumerate(truth.names):
+        hp, v = space[name], cols[name]
+        active = np.ones(n, bool) if name not in CHILDREN else cols[CHILDREN[name][0]] == CHILDREN[name][1]
+        v = v[active]
+        if name in truth.levels:
+            choices = list(hp.choices) if hasattr(hp, "choices") else list(range(hp.lower, hp.upper + 1))
+            idx = np.full(len(v), -1)
+            for c, choice in enumerate(choices):
+                idx[v == choice] = c
+            if (idx < 0).any():
+                raise ValueError(f"noise_free: {name} takes {v[idx < 0][0]!r}, not one of {choices}")
+            q[active, i] = truth.levels[name][idx]
+        else:
+            u = hp.to_vector(v.astype(float))
+            if not np.isfinite(u).all():
+                raise ValueError(f"noise_free: {name} is missing where it is active")
+            c = CONTINUOUS.index(name)
+            q[active, i] = ((u - centers[0, c]) ** 2 - e2[0, c]) / sd[0, c]
+    f1 = np.clip(_combine(truth, np.full((n, 1), s[0, 0]), amp, q, qm), 0, 1)
+    diverged = space["lr"].to_vector(cols["lr"].astype(float)) > 1 - bench.meta["diverge"]
+    return np.where(diverged, np.nan, f1)
 
 
 def _seed(config: dict, *extra) -> list[int]:
@@ -238,4 +308,4 @@ def make(agreement: float = 1.0, seed: int = 0, noise: float = 0.005, diverge: f
         config_space=space, fidelity_space=fidelity_space(), fn=fn,
         description=f"Synthetic, known importance; designed low/full agreement {agreement:g}.",
         cost_fn=lambda f: f["epochs"] * f["data_fraction"], truth=truth,
-        meta={"agreement": agreement, "seed": seed, "noise": noise})
+        meta={"agreement": agreement, "seed": seed, "noise": noise, "diverge": diverge})

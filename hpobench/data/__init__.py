@@ -4,7 +4,8 @@ Sources: the offline tfds builders of `local` (CIFAR-10 JPEG archive, Fashion-MN
 idx files, any class-per-folder image tree or archive: `load_folder`) and the tfds
 catalog (`catalog`). Prepared data lives in a tfds data
 dir (`$HPOBENCH_DATA_DIR`, default `~/.cache/hpobench`); decoded arrays are also
-kept there as `.npy` so that a second load takes well under a second.
+kept there as `.npy` so that a second load takes well under a second. Preparing says so
+on stderr in the project's words (`preparing`); stdout stays a command's result.
 
     >>> from hpobench import data
     >>> ds = data.load("fashion_mnist")  # doctest: +SKIP
@@ -14,9 +15,12 @@ kept there as `.npy` so that a second load takes well under a second.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
+import sys
+import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +30,8 @@ import numpy as np
 from hpobench.data import sources
 from hpobench.data.transforms import nested_subset, resize, stratified_split
 
-__all__ = ["DataError", "Dataset", "load", "load_folder", "nested_subset", "resize", "stratified_split", "data_dir"]
+__all__ = ["DataError", "Dataset", "load", "load_folder", "nested_subset", "resize", "stratified_split", "data_dir",
+           "preparing"]
 
 VAL_FRACTION = 0.1  # carved from train, stratified; what HPO optimises
 SPLIT_SEED = 0  # fixed: every run of every study sees the same validation set
@@ -61,6 +66,21 @@ def data_dir() -> Path:
     return Path(os.environ.get("HPOBENCH_DATA_DIR", Path.home() / ".cache" / "hpobench"))
 
 
+@contextlib.contextmanager
+def preparing(what: str, source: str | os.PathLike, verb: str = "preparing"):
+    """Around a tfds `download_and_prepare()`: one line on stderr before (`hpobench: preparing
+    fashion_mnist from SOURCE into DATA_DIR (once) ...`) and one after, with the time taken, and
+    whatever is printed meanwhile sent to stderr as well: a command's stdout carries only its result
+    (`hpobench evaluate ... | jq` works on a new machine too). tfds prints its progress lines with
+    `print` on stdout ("Print is intentional", tensorflow_datasets.core.dataset_builder)."""
+    print(f"hpobench: {verb} {what} from {source} into {data_dir()} (once) ...", file=sys.stderr, flush=True)
+    t = time.perf_counter()
+    with contextlib.redirect_stdout(sys.stderr):
+        yield
+    print(f"hpobench: {what} ready ({time.perf_counter() - t:.0f} s); later loads read the cache",
+          file=sys.stderr, flush=True)
+
+
 def _arrays(name: str, source: str | None) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], tuple[str, ...]]:
     """(x, y) per split, from the .npy cache or by preparing the tfds builder once."""
     if name in sources.CLASSES:
@@ -74,8 +94,9 @@ def _arrays(name: str, source: str | None) -> tuple[dict[str, tuple[np.ndarray, 
                 raise DataError(f"dataset {name!r} not found; to get it, {sources.HOW_TO_GET[name]}")
             from hpobench.data import local  # imports tfds: only when preparing
             builder = local.BUILDERS[name](source=path, data_dir=str(data_dir() / "tfds"))
-            builder.download_and_prepare()
-            _save(cache, _read_source(builder.as_data_source()))
+            with preparing(name, path):
+                builder.download_and_prepare()
+                _save(cache, _read_source(builder.as_data_source()))
     else:
         cache = data_dir() / "arrays" / f"{name}-catalog"
         if not (cache / "done").exists():
@@ -147,11 +168,12 @@ def load_folder(path: str | os.PathLike, native: int = 32) -> Dataset:
             splits = {"train": tuple(members[i] for i in rest), "test": tuple(members[i] for i in held)}
         from hpobench.data import local  # imports tfds: only when preparing
         builder = local.ImageFolder(tree=tree, splits=splits, native=native, data_dir=str(data_dir() / "tfds" / key))
-        builder.download_and_prepare()
-        cache.mkdir(parents=True, exist_ok=True)
-        (cache / "classes.json").write_text(json.dumps({"classes": list(tree.classes), "source": str(p),
-                                                         "test": "folder" if "test" in tree.splits else "carved"}))
-        _save(cache, _read_source(builder.as_data_source()))
+        with preparing(f"folder/{p.name} at {native}x{native}", p):
+            builder.download_and_prepare()
+            cache.mkdir(parents=True, exist_ok=True)
+            (cache / "classes.json").write_text(json.dumps({"classes": list(tree.classes), "source": str(p),
+                                                             "test": "folder" if "test" in tree.splits else "carved"}))
+            _save(cache, _read_source(builder.as_data_source()))
     classes = tuple(json.loads((cache / "classes.json").read_text())["classes"])
     arrays = {s: (np.load(cache / f"x_{s}.npy"), np.load(cache / f"y_{s}.npy")) for s in ("train", "test")}
     return _dataset(f"folder/{p.name}", arrays, classes)

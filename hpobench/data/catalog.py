@@ -28,7 +28,7 @@ def _reachable(host: tuple[str, int], timeout: float = 2.0) -> bool:
 
 
 def load(name: str, data_dir: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    from hpobench.data import DataError
+    from hpobench.data import DataError, preparing
     if importlib.util.find_spec("tensorflow") is None:
         raise DataError(f"dataset {name!r} is a tfds catalog dataset and needs TensorFlow: "
                         f"pip install 'hpobench[tfds-catalog]' on a machine with network access "
@@ -42,7 +42,8 @@ def load(name: str, data_dir: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         if not _reachable(DOWNLOAD_HOST):
             raise DataError(f"tfds dataset {name!r} is not prepared in {data_dir} and the download "
                             f"host is unreachable; prepare it on a machine with network access")
-        builder.download_and_prepare()
+        with preparing(f"tfds dataset {name}", f"https://{DOWNLOAD_HOST[0]}", verb="downloading"):
+            builder.download_and_prepare()
     out = {}
     for split in ("train", "test"):
         x, y = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1, as_supervised=True))

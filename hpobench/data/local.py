@@ -25,6 +25,7 @@ from hpobench.data.sources import CIFAR10_CLASSES, FASHION_CLASSES, VERSION
 
 tfds.disable_progress_bar()
 
+
 class _LocalBuilder(tfds.core.GeneratorBasedBuilder):
     """Shared set-up: the source path is a constructor argument, not a download."""
 
@@ -43,6 +44,15 @@ class _LocalBuilder(tfds.core.GeneratorBasedBuilder):
 
     def _split_generators(self, dl_manager):
         return {split: self._generate_examples(split) for split in ("train", "test")}
+
+    # tfds prints "Downloading and preparing dataset Unknown size ..." and "Dataset ... downloaded
+    # and prepared ..." here; nothing is downloaded from a local source, and `data.preparing` says
+    # what happens in the project's words.
+    def _log_download_bytes(self) -> None:
+        pass
+
+    def _log_download_done(self) -> None:
+        pass
 
 
 def _read(source: Path, want) -> Iterator[tuple[str, bytes]]:

@@ -6,10 +6,11 @@
     bohb        BOHB: Hyperband + multivariate KDE, own implementation (bohb.py)
     smac        SMAC3 HPO facade (random forest + EI), full fidelity (smac.py)
     smac-mf     SMAC3 multi-fidelity facade (Hyperband intensifier)  (smac.py)
+    optuna-tpe  Optuna's TPE sampler (options: multivariate, group), full fidelity (tpe.py)
 
     >>> from hpobench import optimizers
     >>> optimizers.names()
-    ['bohb', 'hyperband', 'random', 'sh', 'smac', 'smac-mf']
+    ['bohb', 'hyperband', 'optuna-tpe', 'random', 'sh', 'smac', 'smac-mf']
     >>> run = optimizers.tune("synthetic/agree", "sh", budget=3 * 81, seed=0)
     >>> run.trials["status"].iloc[0]
     'ok'
@@ -37,6 +38,7 @@ _FACTORIES: dict[str, str | Callable] = {
     "bohb": "hpobench.optimizers.bohb:make",
     "smac": "hpobench.optimizers.smac:make_hpo",
     "smac-mf": "hpobench.optimizers.smac:make_mf",
+    "optuna-tpe": "hpobench.optimizers.tpe:make",
 }
 MULTI_FIDELITY = frozenset({"sh", "hyperband", "bohb", "smac-mf"})
 

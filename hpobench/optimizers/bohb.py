@@ -1,11 +1,11 @@
 """BOHB (Falkner, Klein & Hutter, ICML 2018): Hyperband with a multivariate KDE model.
 
 Written from the paper because the reference implementation (hpbandster 0.7.4) does
-not run on ConfigSpace 1.x. Brackets are Hyperband's (eta = 3, `hyperband.py`); only
-the sampling of new configurations differs (paper, Algorithm 2):
+not run on ConfigSpace 1.x. Brackets are Hyperband's (eta = 3, `hyperband.py`); new
+configurations are sampled as in the paper (Algorithm 2), with two departures (below):
 
-- with probability rho = 1/3 a configuration is drawn uniformly at random;
-- otherwise a model is fitted on the observations at the largest budget b that has
+- a share of the configurations is drawn uniformly at random (the paper: rho = 1/3);
+- the others come from a model fitted on the observations at the largest budget b that has
   N_b >= N_min + 2 of them, N_min = d + 1 (d = tuned dimensions): the best
   N_l = max(N_min, floor(q N_b)) observations (q = 15%) make the "good" density l(x),
   the worst N_g = max(N_min, N_b - N_l) the "bad" density g(x) (they overlap while
@@ -24,18 +24,31 @@ active, or uniformly when it is active nowhere there; candidates are scored on a
 dimensions and the inactive values dropped when decoded. Constants of a scoped space
 are not modelled. Failed trials enter the model with the worst loss. Records from before the
 run (`tune --warm-start`, `hpobench.optimizers.warm`) are observed at their budgets first.
+Where the paper and the reference implementation differ, the paper is followed (hpbandster
+keeps the good and bad sets disjoint and fits no model until that bad set has more than d points).
 
-Where the paper and the reference implementation differ, the paper is followed: hpbandster
-keeps the good and bad sets disjoint (bad = the N_g observations after the good ones) and
-fits no model until that bad set has more than d points. Measured with
-`experiments/studies/bohb_peers.py` (10 seeds, a budget of 100 full evaluations; a one-off variant,
-not kept), the disjoint split's median final regret was 0.155 against the paper's 0.072 on
-mf/hartmann3 and 21.4 against 21.3 on mf/styblinski4.
-Nor did Syne Tune's choices close the gap on mf/styblinski4 (its BOHB 12.4 there): on held-out
-seeds 100-119 (results/bohb_peers/calibration) the paper's settings' median final regret was 22.2,
-one successive-halving bracket (Syne Tune's) 25.4, with it q = 0.3 32.2, rho = 0.15 26.4, both
-25.6; Hyperband with q = 0.3 and rho = 0.15 21.4 (10 seeds better, 10 worse); a KDE on every
-configuration's last value (Syne Tune's) 28.0, 31.5 with one bracket. The defaults stay the paper's.
+The two departures, both switched off by `random_fraction=1/3, coordinate_fraction=0,
+select_brackets=False` (the paper's BOHB; results/bohb_peers/README.md has the measurements):
+
+- **Coordinate draws.** Of the draws, 1/6 are uniformly random and 1/3 are a model proposal
+  with one modelled dimension, chosen uniformly, redrawn uniformly over its range (the model's
+  proposal as is for the remaining 1/2). A uniformly random configuration in d dimensions rarely
+  beats the good set once the model has found a good region, so it stops informing the model;
+  the product KDE never proposes a value of a hyperparameter far from those of the good set
+  (l(x)/g(x) vanishes there). Redrawing one coordinate of a good proposal explores that
+  hyperparameter's whole range where the others are good, as the one-exchange neighbourhood of
+  SMAC's local search does (Hutter, Hoos & Leyton-Brown, LION 2011); the uniform draws keep
+  every configuration reachable, as the paper's random fraction is there to do.
+- **Rank agreement decides which brackets run.** Before Hyperband opens a bracket, the model of
+  its first budget b (fitted as above on the observations at b) scores the configurations
+  observed at the full budget with log l(x) - log g(x); if Kendall's tau between that score and
+  their full-budget losses is <= 0 (b ranks the full-budget results no better than chance, or
+  in reverse: a cheap fidelity that points to the wrong basin), the bracket is skipped and the
+  next one of the cycle is taken (`hyperband.py`). It is measured only once both budgets have
+  N_min + 2 observations, and again at each bracket, so a budget can regain trust. This is
+  the ranking-loss weighting of lower fidelities of MFES-HB (Li et al., AAAI 2021) and the
+  bracket selection of Hyper-Tune (Li et al., VLDB 2022), here as a yes/no rule on BOHB's own
+  KDE. The model itself is still fitted on one budget, the largest with enough observations.
 
     >>> import hpobench
     >>> run = hpobench.tune("synthetic/agree", "bohb", budget=20 * 81, seed=0)
@@ -50,6 +63,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from ConfigSpace import ConfigurationSpace, Constant
 from scipy.special import logsumexp, ndtr, ndtri
+from scipy.stats import kendalltau
 
 from hpobench.optimizers.base import Problem, active_values, values
 from hpobench.optimizers.hyperband import Hyperband
@@ -208,16 +222,22 @@ class KDESampler:
     seed: int = 0
     top_n: float = 0.15  # q
     n_samples: int = 64  # N_s
-    random_fraction: float = 1 / 3  # rho
+    random_fraction: float = 1 / 6  # uniform draws (the paper: rho = 1/3)
     bandwidth_factor: float = 3.0  # b_w
     min_bandwidth: float = 1e-3
     min_points: int | None = None  # N_min; default d + 1
+    coordinate_fraction: float = 1 / 3  # model proposals with one dimension redrawn (the paper: 0)
+    select_brackets: bool = True  # Hyperband skips brackets whose first budget disagrees (the paper: no)
     enc: Encoding = field(init=False, repr=False)
     obs: dict = field(init=False, default_factory=dict)  # budget -> ([vector], [loss])
     rng: np.random.Generator = field(init=False, repr=False)
     last: str = field(init=False, default="")  # how the last configuration was chosen
 
     def __post_init__(self):
+        if not (0 <= self.random_fraction and 0 <= self.coordinate_fraction
+                and self.random_fraction + self.coordinate_fraction <= 1):
+            raise ValueError(f"need random_fraction, coordinate_fraction >= 0 with a sum <= 1, got "
+                             f"{self.random_fraction} and {self.coordinate_fraction}")
         self.enc = Encoding.of(self.space)
         self.rng = np.random.default_rng([self.seed, 0xB0B])
         if self.min_points is None:
@@ -233,33 +253,71 @@ class KDESampler:
         ok = [b for b, (xs, _) in self.obs.items() if len(xs) >= self.min_points + 2]
         return max(ok) if ok else None
 
-    def fit(self, budget) -> tuple[KDE, KDE]:
+    def fit(self, budget, rng: np.random.Generator | None = None) -> tuple[KDE, KDE]:
+        """The good and bad KDEs on the observations at `budget` (imputing with `rng`, default the sampler's)."""
+        rng = self.rng if rng is None else rng
         xs, ys = self.obs[budget]
         x = np.array(xs)
         good, bad = split(ys, self.min_points, self.top_n)
         kinds = self.enc.kinds
-        good_kde = KDE.fit(impute(x[good], kinds, self.rng), kinds, self.min_bandwidth)
-        bad_kde = KDE.fit(impute(x[bad], kinds, self.rng), kinds, self.min_bandwidth)
+        good_kde = KDE.fit(impute(x[good], kinds, rng), kinds, self.min_bandwidth)
+        bad_kde = KDE.fit(impute(x[bad], kinds, rng), kinds, self.min_bandwidth)
         return good_kde, bad_kde
+
+    def agreement(self, budget, top) -> float | None:
+        """Kendall's tau between the score log l - log g of the model at `budget` and the losses, at
+        `top`, of the configurations observed there; None until both have N_min + 2 observations."""
+        need = self.min_points + 2
+        if budget == top or len(self.obs.get(budget, ((),))[0]) < need or len(self.obs.get(top, ((),))[0]) < need:
+            return None
+        rng = np.random.default_rng([self.seed, 0xA6, len(self.obs[budget][0]), len(self.obs[top][0])])
+        good, bad = self.fit(budget, rng)  # its own stream: judging budgets does not move the sampler's
+        xs, ys = self.obs[top]
+        x = impute(np.array(xs), self.enc.kinds, rng)
+        tau = kendalltau(bad.logpdf(x) - good.logpdf(x), ys).statistic  # low score = predicted good
+        return None if np.isnan(tau) else float(tau)
+
+    def trusted(self, budget, top) -> bool:
+        """Whether Hyperband may open a bracket that starts at `budget` (module docstring)."""
+        if not self.select_brackets:
+            return True
+        tau = self.agreement(budget, top)
+        return tau is None or tau > 0
 
     def sample(self) -> dict:
         budget = self.model_budget()
-        if self.rng.random() < self.random_fraction or budget is None or self.enc.dims == 0:
+        u = self.rng.random()
+        if u < self.random_fraction or budget is None or self.enc.dims == 0:
             self.last = "random"
             return values(self.space.sample_configuration())
         good, bad = self.fit(budget)
         cands = good.sample(self.rng, self.n_samples, self.bandwidth_factor)
         best = cands[np.argmax(good.logpdf(cands) - bad.logpdf(cands))]
         self.last = f"model@{budget}"
+        if u < self.random_fraction + self.coordinate_fraction:
+            best = self.redraw(best)
+            self.last = f"coordinate@{budget}"
         return self.enc.decode(best)
+
+    def redraw(self, x: np.ndarray) -> np.ndarray:
+        """x with one dimension, chosen uniformly, drawn uniformly over its range (a category uniformly)."""
+        x = x.copy()
+        j = self.rng.integers(self.enc.dims)
+        c = self.enc.kinds[j]
+        x[j] = self.rng.integers(c) if c else self.rng.random()
+        return x
+
+
+PAPER = dict(random_fraction=1 / 3, coordinate_fraction=0.0, select_brackets=False)  # Falkner et al.'s sampler
 
 
 def make(problem: Problem, eta: int = 3, top_n: float = 0.15, n_samples: int = 64,
-         random_fraction: float = 1 / 3, bandwidth_factor: float = 3.0, min_bandwidth: float = 1e-3,
-         min_points: int | None = None) -> Hyperband:
-    """BOHB on `problem` with the paper's defaults (module docstring)."""
+         random_fraction: float = 1 / 6, bandwidth_factor: float = 3.0, min_bandwidth: float = 1e-3,
+         min_points: int | None = None, coordinate_fraction: float = 1 / 3,
+         select_brackets: bool = True) -> Hyperband:
+    """BOHB on `problem` (module docstring); `make(problem, **PAPER)` is the paper's."""
     sampler = KDESampler(problem.seeded_space(), problem.seed, top_n, n_samples, random_fraction,
-                         bandwidth_factor, min_bandwidth, min_points)
+                         bandwidth_factor, min_bandwidth, min_points, coordinate_fraction, select_brackets)
     for o in problem.warm.observations if problem.warm is not None else ():  # records from before the run
         sampler.observe(o.config, o.budget, o.loss)
     return Hyperband(problem, sampler, eta)

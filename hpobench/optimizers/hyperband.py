@@ -7,6 +7,12 @@ fidelities); successive halving repeats the most aggressive bracket s = s_max.
 Configurations come from a sampler: uniform random here, KDE-guided in BOHB.
 A configuration promoted to a higher budget is trained again from scratch there.
 
+A sampler may also judge budgets: if it has a method `trusted(budget, top) -> bool`,
+Hyperband skips, in its cycle, every bracket whose first budget the sampler does not trust
+against the full budget `top` (BOHB's rank agreement, `bohb.py`); the bracket s = 0, which
+starts at the full budget, is never skipped. Samplers without it (`RandomSampler`) leave the
+cycle as in Li et al. (Successive halving has one bracket and skips none.)
+
 When every open bracket waits for results (parallel workers), a new bracket is opened
 so that no worker idles, as in BOHB's parallel scheme.
 
@@ -31,6 +37,8 @@ class Sampler(Protocol):
     def sample(self) -> dict: ...
 
     def observe(self, config: dict, budget, loss: float) -> None: ...
+
+    # optional: def trusted(self, budget, top) -> bool (module docstring)
 
 
 @dataclass
@@ -106,6 +114,8 @@ class Hyperband:
     rungs: list = field(init=False)
     active: list = field(init=False, default_factory=list)
     opened: int = field(init=False, default=0)
+    cycle: int = field(init=False, default=0)  # brackets taken from the cycle, skipped ones included
+    skipped: list = field(init=False, default_factory=list)  # s of each bracket skipped, in order
 
     def __post_init__(self):
         if self.eta < 2:
@@ -120,12 +130,23 @@ class Hyperband:
         """Halvings of the k-th bracket opened: s_max, s_max-1, ..., 0, s_max, ..."""
         return self.s_max if self.successive_halving else self.s_max - k % (self.s_max + 1)
 
+    def next_s(self) -> int:
+        """Halvings of the next bracket to open: the cycle's next one the sampler trusts (module docstring)."""
+        trusted = getattr(self.sampler, "trusted", None)
+        while True:
+            s = self.schedule(self.cycle)
+            self.cycle += 1
+            if s == 0 or self.successive_halving or trusted is None or trusted(self.rungs[self.s_max - s],
+                                                                                self.rungs[-1]):
+                return s
+            self.skipped.append(s)
+
     def ask(self) -> Proposal:
         for bracket in self.active:
             p = bracket.next(self.sampler)
             if p is not None:
                 return p
-        s = self.schedule(self.opened)
+        s = self.next_s()
         bracket = Bracket(self.opened, s, bracket_sizes(s, self.s_max, self.eta), self.rungs[self.s_max - s:])
         self.opened += 1
         self.active.append(bracket)

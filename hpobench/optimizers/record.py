@@ -1,24 +1,18 @@
-"""The run record: an fsync'ed append-only journal while a run goes, Parquet tables after.
+"""A tune run's record: what its journal events mean, and the tables they make.
 
-A run directory holds:
+The run folder (meta.json, journal.jsonl, trials.parquet, trajectory.parquet) is read and
+written by `hpobench.records`; this module gives its contents their meaning:
 
-    meta.json           what ran: benchmark, optimizer, options, seed, space, budget, axis,
-                        full fidelity, the metric (name, direction, range; absent in records
-                        from before it was declarable: F1), versions and hardware, one entry
-                        per (re)start
-    journal.jsonl       one JSON line per event, in the order they happened, each flushed
-                        and fsync'ed before the run goes on: {"event": "ask", trial, asked_after,
-                        config, fidelity, budget, info} when a trial is handed to a worker and
-                        {"event": "tell", trial, result, charged, worker, started, wall_s} when
-                        it finished. The journal is the source of truth: a run killed at any
-                        point (kill -9) resumes from it (`hpobench.tune` with the same --out)
-                        by replaying asks and tells into a fresh optimizer with the same seed,
-                        then re-running only the trials that were asked but never told.
-                        A torn last line (killed mid-write) is dropped.
-    trials.parquet      one row per finished trial, in completion order (schema below)
-    trajectory.parquet  the incumbent over cumulative cost (anytime performance)
+    journal events      {"event": "ask", trial, asked_after, config, fidelity, budget, info} when
+                        a trial is handed to a worker and {"event": "tell", trial, result, charged,
+                        worker, started, wall_s} when it finished. The journal is the source of
+                        truth: a run killed at any point (kill -9) resumes from it (`hpobench.tune`
+                        with the same --out) by replaying asks and tells into a fresh optimizer with
+                        the same seed, then re-running only the trials that were asked but never told.
+    trials              one row per finished trial, in completion order (schema below)
+    trajectory          the incumbent over cumulative cost (anytime performance)
 
-trials.parquet has the project's trial schema (`hpobench.trial_row`: config.<hp> over the
+The trials table has the project's trial schema (`hpobench.trial_row`: config.<hp> over the
 benchmark's full space, fidelity.<knob>, seed, status, f1, accuracy, loss, value (the
 declared metric), metric.<name>, cost_s, cost, curve, test, info, error, benchmark) plus:
 `trial` (ask order; 0 is the default configuration), `order` (completion order),
@@ -43,115 +37,14 @@ full fidelity first, so one exists unless every full-fidelity trial failed.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import math
-import os
 from pathlib import Path
 
 import pandas as pd
 
-from hpobench.benchmarks.base import F1, Metric, Result, json_default, trial_row
-
-FORMAT = 1
-IDENTITY = ("format", "benchmark", "bench_kwargs", "optimizer", "options", "seed", "axis", "min_budget",
-            "space", "warm_start")  # what must match to resume a run (the budget may grow)
-
-
-class RecordError(ValueError):
-    """A run directory that cannot be resumed (another run, a corrupt journal, a diverged replay)."""
-
-
-class Journal:
-    """Append-only JSON-lines file; every append is on disk before `append` returns."""
-
-    def __init__(self, path: Path | None):
-        self.path = path
-        self.events: list[dict] = []
-        self._f = None
-        if path is None:
-            return  # in memory only
-        self._f = open(path, "a", encoding="utf-8")
-        try:  # one writer: a second process appending would interleave and repeat finished work
-            fcntl.flock(self._f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self._f.close()
-            raise RecordError(f"{path} is being written by another process (a run with the same output "
-                              "still going?); wait for it or stop it, then run again to resume") from None
-        self.events = read_journal(path, repair=True)
-
-    def append(self, event: dict) -> None:
-        self.events.append(event)
-        if self._f is not None:
-            self._f.write(json.dumps(event, default=json_default, allow_nan=True) + "\n")
-            self._f.flush()
-            os.fsync(self._f.fileno())
-
-    def close(self) -> None:
-        if self._f is not None:
-            self._f.close()
-            self._f = None
-
-
-def read_journal(path: Path, repair: bool = False) -> list[dict]:
-    """Events of a journal, ignoring a torn last line (no newline: killed mid-write).
-
-    repair: also cut that line off the file (only the process that resumes the run may).
-    """
-    data = path.read_bytes()
-    end = data.rfind(b"\n") + 1
-    if repair and end < len(data):
-        with open(path, "r+b") as f:
-            f.truncate(end)
-            f.flush()
-            os.fsync(f.fileno())
-    events = []
-    for i, line in enumerate(data[:end].decode("utf-8").splitlines(), 1):
-        try:
-            events.append(json.loads(line))
-        except json.JSONDecodeError as e:
-            raise RecordError(f"{path}:{i}: corrupt journal line ({e})") from None
-    return events
-
-
-def check(out: str | Path | None, meta: dict) -> dict:
-    """Check that `out` is new or holds the same run (IDENTITY keys); return the merged meta.
-
-    Writes nothing, so that a bad input leaves no half-made run directory behind.
-    """
-    if out is None:
-        return meta
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise RecordError(f"--out {out} is a file, not a run directory")
-    meta_path, journal_path = out / "meta.json", out / "journal.jsonl"
-    if meta_path.exists():
-        old = json.loads(meta_path.read_text())
-        old.setdefault("metric", F1.to_dict())  # recorded before metrics were declarable: F1
-        diff = [f"{k}: {old.get(k)!r} there, {meta.get(k)!r} here" for k in IDENTITY
-                if _canon(old.get(k)) != _canon(meta.get(k))]
-        if diff:
-            raise RecordError(f"{out} holds a different run; resume it with the same settings or use "
-                              f"another --out:\n  " + "\n  ".join(diff))
-        meta = {**meta, "sessions": old.get("sessions", []) + meta.get("sessions", []),
-                "created": old.get("created", meta.get("created"))}
-    elif journal_path.exists():
-        raise RecordError(f"{out} has a journal but no meta.json; not a run directory this can resume")
-    return meta
-
-
-def open_run(out: str | Path | None, meta: dict) -> Journal:
-    """Write meta.json and open the journal of the run directory `out` (None: in memory)."""
-    if out is None:
-        return Journal(None)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(out / "meta.json", json.dumps(meta, indent=1, default=json_default))
-    return Journal(out / "journal.jsonl")
-
-
-def _canon(v):
-    return json.loads(json.dumps(v, sort_keys=True, default=json_default))
+from hpobench import records
+from hpobench.benchmarks.base import Metric, Result, json_default, trial_row
 
 
 def frames(meta: dict, events: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -208,34 +101,12 @@ def incumbent_at(traj: pd.DataFrame, cost: float, column: str | None = None) -> 
     return last["incumbent_trial"], last[column]
 
 
-def write(out: str | Path, trials: pd.DataFrame, traj: pd.DataFrame) -> None:
-    """Write the Parquet tables atomically (a reader never sees half a file)."""
-    out = Path(out)
-    for name, df in (("trials", trials), ("trajectory", traj)):
-        tmp = out / f".{name}.parquet.tmp"
-        df.to_parquet(tmp, index=False)
-        os.replace(tmp, out / f"{name}.parquet")
-
-
 def load(out: str | Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
     """(meta, trials, trajectory) of a run directory, rebuilt from its journal (finished or not)."""
-    out = Path(out)
-    if not (out / "meta.json").exists():
-        raise RecordError(f"{out} is not a run directory (no meta.json)")
-    meta = json.loads((out / "meta.json").read_text())
-    journal = out / "journal.jsonl"
-    events = read_journal(journal) if journal.exists() else []
+    meta, events = records.read_run(out)
     return (meta, *frames(meta, events))
 
 
 def _nan(x) -> bool:
     return x is None or (isinstance(x, float) and math.isnan(x))
 
-
-def write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)

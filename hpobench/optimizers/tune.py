@@ -28,7 +28,7 @@ from pathlib import Path
 import pandas as pd
 from ConfigSpace import ConfigurationSpace
 
-from hpobench import benchmarks, env, spaces
+from hpobench import benchmarks, env, records, spaces
 from hpobench.benchmarks.base import Benchmark, Metric, Result
 from hpobench.optimizers import record
 from hpobench.optimizers.base import Exhausted, Losses, OptimizerError, Problem, Proposal, Trial
@@ -93,7 +93,9 @@ def tune(benchmark: str | Benchmark, optimizer: str, budget: float, seed: int = 
     """Tune `benchmark` with `optimizer` for a total `budget` of cost; return the run's tables.
 
     space: a scoped sub-space (object or ConfigSpace JSON file); default the benchmark's.
-    out: run directory (journal + Parquet); an existing one with the same settings resumes.
+    out: run directory (journal + Parquet, `hpobench.records`); an existing one with the same settings
+        resumes; one recorded with any other setting that changes what the record means (metric,
+        space, optimizer, seed, ...: `records.TUNE_IDENTITY`) is refused, naming it, before any trial.
     workers: >1 runs trials on a local Dask cluster; scheduler: address of an existing one.
     axis / min_budget: the fidelity knob multi-fidelity optimizers vary (others stay full);
         default "epochs", or the only knob of a fidelity space without one.
@@ -121,9 +123,10 @@ def tune(benchmark: str | Benchmark, optimizer: str, budget: float, seed: int = 
     ws = _warm(warm_start, warm_k, out, bench, space, axis, bench_kwargs if name is not None else None)
     problem = Problem.make(bench, space, axis, min_budget, seed, budget, ws)
     meta = {
-        "format": record.FORMAT, "benchmark": bench.name, "bench_kwargs": bench_kwargs,
+        "format": records.FORMAT, "benchmark": bench.name, "bench_kwargs": bench_kwargs,
         "optimizer": optimizer, "options": options, "seed": int(seed), "axis": axis,
-        "min_budget": min_budget, "space": spaces.to_json(space), "scoped": space != bench.config_space,
+        "min_budget": min_budget, "space": records.space_json(space), "scoped": space != bench.config_space,
+        "fidelity_space": records.space_json(bench.fidelity_space),
         **({"warm_start": ws.identity()} if ws is not None else {}),
         "budget": budget, "full_fidelity": bench.full_fidelity, "hp_names": list(bench.config_space),
         "metric": bench.metric.to_dict(),
@@ -131,10 +134,10 @@ def tune(benchmark: str | Benchmark, optimizer: str, budget: float, seed: int = 
         "created": _now(), "env": env.describe(),
         "sessions": [{"started": _now(), "budget": budget, "workers": workers, "scheduler": scheduler}],
     }
-    meta = record.check(out, meta)
+    meta = records.check(out, meta)  # a resume that changes what the record means: refused here
     ex = executor(bench, name, bench_kwargs, workers, scheduler)  # last check: the cluster is reachable
     try:
-        journal = record.open_run(out, meta)
+        journal = records.open_run(out, meta)
         try:
             opt = factory(problem, **options)
             try:
@@ -145,7 +148,7 @@ def tune(benchmark: str | Benchmark, optimizer: str, budget: float, seed: int = 
             journal.close()
             trials, traj = record.frames(meta, journal.events)
             if out is not None:
-                record.write(out, trials, traj)
+                records.write_tables(out, trials, traj)
     finally:
         ex.close()
     return Run(meta, trials, traj, Path(out) if out is not None else None)
@@ -249,12 +252,12 @@ def _drive(opt, problem: Problem, bench: Benchmark, budget: float, journal, ex, 
 
     def replay_ask(e) -> Trial:
         if e["trial"] != st.next_id:
-            raise record.RecordError(f"journal: trial {e['trial']} asked, expected {st.next_id}")
+            raise records.RecordError(f"journal: trial {e['trial']} asked, expected {st.next_id}")
         t = propose()
-        want = (e["config"], e["fidelity"], record._canon(e["info"]))
-        got = (record._canon(t.config), record._canon(t.fidelity), record._canon(t.info))
-        if record._canon(list(want)) != record._canon(list(got)):
-            raise record.RecordError(
+        want = (e["config"], e["fidelity"], records.canon(e["info"]))
+        got = (records.canon(t.config), records.canon(t.fidelity), records.canon(t.info))
+        if records.canon(list(want)) != records.canon(list(got)):
+            raise records.RecordError(
                 f"cannot resume: replaying the journal, trial {t.id} came out as {got} but the journal has "
                 f"{want}; the optimizer is not deterministic given its seed")
         trials[t.id] = t
@@ -265,7 +268,7 @@ def _drive(opt, problem: Problem, bench: Benchmark, budget: float, journal, ex, 
             replay_ask(asks[ai])
             ai += 1
         if e["trial"] not in trials:
-            raise record.RecordError(f"journal: trial {e['trial']} told but never asked")
+            raise records.RecordError(f"journal: trial {e['trial']} told but never asked")
         tell(trials[e["trial"]], Result(**e["result"]), e["charged"])
     for e in asks[ai:]:  # asked but never finished (the run was killed): run them again
         t = replay_ask(e)

@@ -71,8 +71,8 @@ import pandas as pd
 from ConfigSpace import Configuration, ConfigurationSpace, Constant
 from ConfigSpace.hyperparameters import FloatHyperparameter, IntegerHyperparameter
 
-from hpobench import spaces
-from hpobench.benchmarks.base import F1, Benchmark, Metric
+from hpobench import records, spaces
+from hpobench.benchmarks.base import Benchmark, Metric
 from hpobench.optimizers import record
 from hpobench.optimizers.base import Axis, OptimizerError, active_values, values
 
@@ -139,21 +139,22 @@ def load(path: str | Path, bench: Benchmark, space: ConfigurationSpace | None = 
 
 
 def _records(path: Path) -> tuple[dict, pd.DataFrame]:
-    if not path.is_dir() or not (path / "meta.json").exists():
+    if not path.is_dir() or not records.has_meta(path):
         raise WarmStartError(f"--warm-start {path}: not a scope or tune run folder (no meta.json)")
-    meta = json.loads((path / "meta.json").read_text())
-    if "optimizer" in meta:  # a tune run: its journal is the record (finished or not)
-        _, df, _ = record.load(path)
-    else:  # a scope or grid folder
-        journal = path / "journal.jsonl"
-        pending = len(record.read_journal(journal)) if journal.exists() else 0
-        if pending:
-            raise WarmStartError(f"--warm-start {path}: {pending} record(s) are still in its journal, not in "
-                                 f"evaluations.parquet: the run was interrupted; resume it first")
-        p = path / "evaluations.parquet"
-        if not p.exists():
-            raise WarmStartError(f"--warm-start {path}: no evaluations.parquet (no records)")
-        df = pd.read_parquet(p)
+    try:
+        meta = records.read_meta(path)
+        if "optimizer" in meta:  # a tune run: its journal is the record (finished or not)
+            _, df, _ = record.load(path)
+        else:  # a scope or grid folder
+            pending = records.pending(path)
+            if pending:
+                raise WarmStartError(f"--warm-start {path}: {pending} record(s) are still in its journal, not in "
+                                     f"evaluations.parquet: the run was interrupted; resume it first")
+            if not (path / records.EVALUATIONS).exists():
+                raise WarmStartError(f"--warm-start {path}: no evaluations.parquet (no records)")
+            df = records.evaluations(path)
+    except records.RecordError as e:
+        raise WarmStartError(f"--warm-start {path}: {e}") from None
     if not len(df):
         raise WarmStartError(f"--warm-start {path}: no records")
     return meta, df.reset_index(drop=True)
@@ -165,11 +166,13 @@ def _check_source(path: Path, meta: dict, df: pd.DataFrame, bench: Benchmark, be
         raise WarmStartError(f"--warm-start {path}: its records are of {', '.join(names) or 'no benchmark'}, "
                              f"not of {bench.name}")
     recorded = meta.get("scope", meta).get("bench_kwargs")
-    if bench_kwargs is not None and recorded is not None and \
-            record._canon(recorded) != record._canon(bench_kwargs):
+    if bench_kwargs is not None and recorded is not None and records.canon(recorded) != records.canon(bench_kwargs):
         raise WarmStartError(f"--warm-start {path}: recorded with benchmark arguments {recorded}, "
                              f"this tune has {bench_kwargs}")
-    metric = Metric.of(meta["metric"]) if meta.get("metric") else F1
+    try:
+        metric = records.metric_of(meta)
+    except records.RecordError as e:
+        raise WarmStartError(f"--warm-start {path}: {e}") from None
     if (metric.name, metric.direction) != (bench.metric.name, bench.metric.direction):
         raise WarmStartError(f"--warm-start {path}: its metric is {metric.describe()}, this tune optimises "
                              f"{bench.metric.describe()}")
@@ -177,10 +180,10 @@ def _check_source(path: Path, meta: dict, df: pd.DataFrame, bench: Benchmark, be
 
 def _check_space(path: Path, meta: dict, space: ConfigurationSpace) -> None:
     """Every hyperparameter the space tunes must be in the records' space, with the same type."""
-    src = meta.get("space")
-    if src is None:
-        raise WarmStartError(f"--warm-start {path}: meta.json records no space")
-    src = spaces.from_json(src if isinstance(src, str) else json.dumps(src))
+    try:
+        src = records.space_of(meta)
+    except records.RecordError as e:
+        raise WarmStartError(f"--warm-start {path}: {e}") from None
     problems = []
     for name, hp in space.items():
         if isinstance(hp, Constant):

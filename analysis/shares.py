@@ -1,4 +1,4 @@
-"""The scoping decision: which hyperparameters to tune, which to fix, and the reduced space.
+"""The variance-share scoping rule: keep the hyperparameters that carry most of fANOVA's variance.
 
 Input: importance at a cheap fidelity (many configurations) and, ideally, at a
 higher-fidelity probe (few configurations), bootstrapped together
@@ -24,43 +24,22 @@ fixed, at the space's default or at the value the cheap fidelity favours
 (`fix_at`), and children switched off by a fixed parent disappear
 (`hpobench.spaces.fix`).
 
-Defaults of `Rule` (experiments/studies/importance_synthetic.py --stage agreement; 40
-synthetic instances, 300 cheap configurations + a 100-configuration full probe,
-results/analysis_synthetic/rule_grid.csv; agreement corrected for attenuation,
-`hpobench.analysis.agreement`): with agree = 0.4 the rule scoped 8 of 8 instances designed
-to agree (Spearman 1), 1 of 8 designed at 0.5 and none below; with target = 0.9
-the kept set carried >= 85% of the true full-fidelity variance in only 78% of the
-scoped instances, with target = 0.95 in all of them (mean 94%, 6.4 of 12 hps
-tuned). disagree = 0.2 (on the corrected estimate) sent 20 of 24 instances
-designed at 0 or below to "higher fidelity needed", and 1 of 8 designed at 0.5.
-
-Stopping rule (`Decision.settled`, used by the main job's rounds, experiments/scope.py):
+Stopping rule (`Decision.settled`, the scope job's adaptive rounds, experiments/scope.py):
 a decision is settled when (1) the agreement interval lies wholly on one side of `agree`
 and of `disagree` (`clears`: a narrower interval, from more configurations, would likely
 not change the verdict) and (2) in at least `stable` of the bootstrap resamples the rule's
 set lies within the kept set (`stability`: fixing the rest is safe in that resample).
 Undecided when the budget ends, `outlook` estimates the cost that would likely decide it.
 
-Adaptive (rounds 20+15, then up to 3 steps, this stopping rule) vs the fixed design (40+15 in
-one go) at equal budget 300 on the synthetic family, seeds 0-19 (20 instances, 4 per designed
-agreement 1, 0.5, 0, -0.5, -1), 20 resamples (results/scope_adaptive/summary.md, runs.csv;
-`python -m hpobench.experiments.studies.scope_adaptive --stage all`; threshold from calibration seeds
-100-104, where every threshold 0.5-0.9 stopped alike). Adaptive does NOT win:
+The defaults of `Rule` were calibrated on the synthetic family (results/analysis_synthetic/README.md,
+"The rule's defaults"); the stopping rule (`Decision.settled`) drives the scope job's adaptive design,
+which lost to the fixed design at equal budget (results/scope_adaptive/README.md).
 
-    design    runs  recall  captured  captured_p10  tuned   cost  decided
-    adaptive    20    0.90     0.931         0.756   9.95  285.6     0.15
-    fixed       20    0.98     0.980         0.956  10.85  245.7     0.15
+This is study v2's rule ("the tool" of its live comparison). The scope job's default is the
+budget-aware rule, `hpobench.analysis.decision`; `hpobench scope --rule variance` runs this one.
 
-Paired by instance, adaptive keeps less of the true variance in 12, more in 3, ties 5 (sign
-test p = 0.035; mean -0.048) and tunes fewer hps in 12 (mean -0.9). At 15-21 probe
-configurations the agreement interval is ~0.6 wide (the noise reference, the cheap fidelity
-against itself at the probe's size, is itself 0.2-0.9), so it rarely clears both thresholds;
-adaptive spends its rounds on fewer cheap configurations (35 vs 40 at the end) and fixes hps
-the fixed design keeps. So the main job's default is the fixed design (`--adaptive` opts in);
-both say UNDECIDED with an `outlook` when the budget ends first.
-
-    >>> from hpobench.analysis import scope
-    >>> scope.smallest_set([0.5, 0.3, 0.15, 0.05], 0.9)
+    >>> from hpobench.analysis import shares
+    >>> shares.smallest_set([0.5, 0.3, 0.15, 0.05], 0.9)
     [0, 1, 2]
 """
 
@@ -73,7 +52,7 @@ import pandas as pd
 from ConfigSpace import ConfigurationSpace
 
 from hpobench import spaces
-from hpobench.analysis import agreement, data, fanova
+from hpobench.analysis import agreement, errors, fanova
 from hpobench.analysis.importance import Importance
 
 
@@ -109,8 +88,6 @@ class Decision:
     stability: float = np.nan  # share of resamples whose rule tunes nothing this decision fixes
     clears: bool = False  # the agreement interval lies on one side of each threshold
     reference: dict = field(default_factory=dict)  # noise reference of the agreement (`agreement.reference`)
-    rounds: list[dict] = field(default_factory=list)  # the job's rounds (`experiments/scope.py`)
-    budget: float = np.nan  # the job's budget, for `outlook`
 
     @property
     def settled(self) -> bool:
@@ -145,11 +122,6 @@ class Decision:
             lines.append(f"agreement: none ({a.get('between')}); the verdict cannot be decided without a probe")
         lines.append(f"stability: in {self.stability:.0%} of the bootstrap resamples the rule tunes nothing this "
                      f"decision fixes (decided at >= {r.stable:.0%})")
-        if self.rounds:
-            lines.append(f"rounds: {len(self.rounds)}: " + ", ".join(
-                f"{x['n_low']}+{x['n_probe']} configs (cost {x['cost']:.3g}, stability {x['stability']:.0%})"
-                for x in self.rounds))
-            lines.append(outlook(self))
         lines += [f"tune {len(self.tune)}: {', '.join(self.tune)}",
                   f"fix {len(self.fix)} (at {self.fixed_at}): " + ", ".join(f"{k}={v!r}" for k, v in self.fix.items()),
                   f"removed (inactive under fixed parents): {', '.join(self.removed) or 'none'}",
@@ -171,10 +143,10 @@ def decide(low: Importance, space: ConfigurationSpace, probe: Importance | None 
            rule: Rule = Rule()) -> Decision:
     """Decide the scope from `low` (cheap fidelity) and the optional `probe` (higher fidelity)."""
     if rule.fix_at not in ("default", "low-fidelity"):
-        raise data.AnalysisError(f"fix_at must be 'default' or 'low-fidelity', got {rule.fix_at!r}")
+        raise errors.AnalysisError(f"fix_at must be 'default' or 'low-fidelity', got {rule.fix_at!r}")
     names = low.names
     if list(space) != names:
-        raise data.AnalysisError("the importance was computed on another space than the one to scope")
+        raise errors.AnalysisError("the importance was computed on another space than the one to scope")
     reasons: dict[str, str] = {}
     if probe is None:
         agr = {"statistic": rule.statistic, "between": "no probe"}
@@ -215,9 +187,9 @@ def decide(low: Importance, space: ConfigurationSpace, probe: Importance | None 
                     reasons[n] = (f"kept: in the {target:.0%} set in {p:.0%} of the bootstrap resamples "
                                   f"at {imp.fidelity.label}")
     favoured = _favoured(low, space) if rule.fix_at == "low-fidelity" else {}
-    reduced, fix, removed, kept = reduce(space, keep, favoured)
+    reduced, fix, removed, kept = spaces.reduce(space, keep, favoured)
     for n in sorted(kept - keep):
-        child = next(c for c in sorted(keep) if n in _ancestors(space, c))
+        child = next(c for c in sorted(keep) if n in spaces.ancestors(space, c))
         reasons[n] = f"kept: {child} (kept) is conditional on it"
     for n in removed:
         reasons[n] = "removed: inactive under the fixed values of its parents"
@@ -245,7 +217,7 @@ def stability(space: ConfigurationSpace, sources: list[Importance], target: floa
     for b in np.flatnonzero(ok):
         chosen = {names[j] for imp in sources for j in smallest_set(imp.replicates[b], target)}
         for n in list(chosen):
-            chosen |= _ancestors(space, n)
+            chosen |= spaces.ancestors(space, n)
         hits += chosen <= kept
     return float(hits / ok.sum())
 
@@ -258,89 +230,6 @@ def clears(agr: dict, rule: Rule) -> bool:
     return not any(bool(agr["lower"] < t <= agr["upper"]) for t in (rule.agree, rule.disagree))
 
 
-def outlook(dec: Decision, cap: float = 10.0) -> str:
-    """What the rounds say: decided, or undecided and about how much more cost would likely decide it.
-
-    Two extrapolations from the rounds (`dec.rounds`: cost, n_probe, stability; the last one is
-    `dec`), the larger wins. Agreement: the interval narrows as 1/sqrt(n), so clearing a threshold t
-    at distance d from the estimate with half-width h (towards t) needs (h / d)^2 times the
-    configurations, hence the cost. Stability: linear in log cost through the last two rounds,
-    extended to `rule.stable`. Beyond `cap` times the cost spent it says so.
-    """
-    r = dec.rounds
-    spent, left = r[-1]["cost"], dec.budget - r[-1]["cost"]
-    if dec.settled:
-        return (f"decided after round {len(r)}: cost {spent:.3g} of {dec.budget:.3g}"
-                + (f" ({left:.3g} left unspent)" if left > 0 else ""))
-    fa, fs = _agreement_factor(dec.agreement, dec.rule), _stability_factor(r, dec.rule.stable)
-    head = (f"UNDECIDED when the budget ran out (cost {spent:.3g} of {dec.budget:.3g}, "
-            + ("1 round)" if len(r) == 1 else f"{len(r)} rounds)"))
-    if len(r) == 1 and fs > 1:  # one round has no trend in stability to extend
-        agreement = (f"the agreement alone would likely clear the rule with about {fa:.1f}x the cost spent"
-                     if fa <= cap else f"the agreement alone would not likely clear the rule within {cap:g}x")
-        return head + (f"; {agreement}; stability ({r[-1]['stability']:.0%} of resamples, {dec.rule.stable:.0%} "
-                       "needed) cannot be extrapolated from one round (--adaptive samples in rounds)")
-    factor = max(fa, fs)
-    if not np.isfinite(factor) or factor > cap:
-        return head + f"; not likely decided within {cap:g}x the cost spent (the rounds do not converge on it)"
-    return head + (f"; likely decided with about {factor:.1f}x the cost spent, i.e. a budget of "
-                   f"about {spent * factor:.3g} ({spent * (factor - 1):.3g} more)")
-
-
-def _agreement_factor(agr: dict, rule: Rule) -> float:
-    if "estimate" not in agr:
-        return np.inf
-    e, lo, hi, f = agr["estimate"], agr["lower"], agr["upper"], 1.0
-    for t in (rule.agree, rule.disagree):
-        if lo < t <= hi:
-            d, h = abs(e - t), (e - lo if e >= t else hi - e)
-            f = max(f, (h / d) ** 2 if d > 1e-9 else np.inf)
-    return f
-
-
-def _stability_factor(rounds: list[dict], stable: float) -> float:
-    s = rounds[-1]["stability"]
-    if s >= stable:
-        return 1.0
-    if len(rounds) < 2:
-        return np.inf
-    (c1, s1), (c2, s2) = ((x["cost"], x["stability"]) for x in rounds[-2:])
-    slope = (s2 - s1) / np.log(c2 / c1)
-    return float(np.exp((stable - s2) / slope)) if slope > 0 else np.inf
-
-
-def reduce(space: ConfigurationSpace, keep, values: dict | None = None):
-    """The space with `keep` and their ancestors tunable and every other hyperparameter fixed
-    (at `values`, else its default); children a fixed parent switches off are removed.
-
-    Returns (reduced space, fixed values, removed names, kept names).
-
-        >>> from hpobench import spaces
-        >>> cs, fixed, removed, kept = reduce(spaces.resnet(), {"sgd_momentum"})
-        >>> sorted(kept), removed
-        (['optimizer', 'sgd_momentum'], ['clip_norm', 'cutout_frac', 'step_drops', 'step_gamma'])
-    """
-    unknown = sorted(set(keep) - set(space))
-    if unknown:
-        raise data.AnalysisError(f"cannot keep unknown hyperparameter(s) {unknown}")
-    kept = set(keep)
-    for n in list(kept):  # fixing an ancestor could switch a kept hp off
-        kept |= _ancestors(space, n)
-    values = values or {}
-    fix, removed = {}, []
-    for n in space:  # parents first
-        if n in kept:
-            continue
-        if not _can_be_active(space, n, fix, removed):
-            removed.append(n)
-            continue
-        v = values.get(n, space[n].default_value)
-        fix[n] = v.item() if hasattr(v, "item") else v
-    reduced = spaces.fix(space, fix) if fix else space
-    spaces.check_subspace(reduced, space)
-    return reduced, fix, removed, kept
-
-
 def _resample_membership(imp: Importance, target: float) -> dict[str, float]:
     ok = np.isfinite(imp.replicates).all(1)
     if not ok.any():
@@ -349,31 +238,6 @@ def _resample_membership(imp: Importance, target: float) -> dict[str, float]:
     for r in imp.replicates[ok]:
         hits[smallest_set(r, target)] += 1
     return dict(zip(imp.names, hits / ok.sum()))
-
-
-def _ancestors(space: ConfigurationSpace, name: str) -> set[str]:
-    out = set()
-    for p in space.parents_of[name]:
-        out |= {p.name} | _ancestors(space, p.name)
-    return out
-
-
-def _can_be_active(space: ConfigurationSpace, name: str, fixed: dict, removed: list) -> bool:
-    """False if a condition of `name` fails whatever the tuned values, given the fixed
-    (and removed, i.e. never active) parents."""
-    for cond in space.parent_conditions_of[name]:
-        parts = getattr(cond, "components", (cond,))
-        is_or = type(cond).__name__ == "OrConjunction"
-        results = []
-        for c in parts:
-            p = c.parent.name
-            if p in removed:
-                results.append(False)
-            else:
-                results.append(True if p not in fixed else bool(c.satisfied_by_value({p: fixed[p]})))
-        if (not any(results)) if is_or else (not all(results)):
-            return False
-    return True
 
 
 def _favoured(low: Importance, space: ConfigurationSpace) -> dict:
@@ -387,13 +251,13 @@ def _favoured(low: Importance, space: ConfigurationSpace) -> dict:
     if part is not None:
         for c, j in enumerate(live):
             n = low.names[j]
-            k = data.cells(space, n)
+            k = spaces.cells(space, n)
             grid = (np.arange(k) + 0.5) / k if k is not None and k <= 1000 else np.linspace(0, 1, 101)
             curve = fanova.marginal(part, c, grid).mean(0)
-            out[n] = data.from_unit(space, n, float(grid[int(np.argmax(curve))]))
+            out[n] = spaces.from_unit(space, n, float(grid[int(np.argmax(curve))]))
         return out
     enc = low.extra.get("encoded")
     if enc is not None:
         best = enc.X[int(np.argmax(enc.y))]
-        out = {n: data.from_unit(space, n, u) for n, u in zip(enc.names, best) if np.isfinite(u)}
+        out = {n: spaces.from_unit(space, n, u) for n, u in zip(enc.names, best) if np.isfinite(u)}
     return out
