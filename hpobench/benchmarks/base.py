@@ -411,8 +411,8 @@ class Benchmark:
         out = []
         for v, seed, r in zip(values, seeds, results):
             r = self._result(r, elapsed, fid)
-            r.info = {**r.info, "benchmark": self.name, "config": v, "fidelity": fid, "seed": int(seed),
-                      "env": env.describe()}
+            r.info = {"group": len(cfgs), **r.info, "benchmark": self.name, "config": v, "fidelity": fid,
+                      "seed": int(seed), "env": env.describe()}
             out.append(r)
         return out
 
