@@ -278,3 +278,33 @@ def test_unstacked_programs_are_unchanged():
     one = jax.eval_shape(init, key, opt_hp)
     four = jax.eval_shape(init4, jax.random.split(key, 4), {k: np.stack([v] * 4) for k, v in opt_hp.items()})
     assert all(b.shape == (4, *a.shape) for a, b in zip(jax.tree.leaves(one), jax.tree.leaves(four)))
+
+
+@pytest.mark.slow
+def test_grouped_bootstrap_study_quick(tmp_path):
+    """The study's --quick mode writes its rows and summary; the two bootstraps of one grouped table
+    share its point estimates and differ only in their intervals."""
+    from hpobench.experiments.studies import grouped_bootstrap
+    grouped_bootstrap.main(["--quick", "--out", str(tmp_path)])
+    rows = pd.read_csv(tmp_path / "rows.csv")
+    assert set(rows["design"]) == {"iid", "grouped 4, configurations", "grouped 4, groups"}
+    a, b = (rows[rows["design"] == d].reset_index() for d in ("grouped 4, configurations", "grouped 4, groups"))
+    assert np.array_equal(a["estimate"], b["estimate"]) and not np.array_equal(a["lower"], b["lower"])
+    summary = __import__("json").loads((tmp_path / "summary.json").read_text())
+    assert summary["instances"] == 2 and set(summary["versus_iid"]) == {"grouped 4, configurations",
+                                                                       "grouped 4, groups"}
+    assert "| grouped 4, groups | static |" in (tmp_path / "summary.md").read_text()
+
+
+@pytest.mark.slow
+def test_batched_benchmark_identity_part(tmp_path):
+    """The benchmark's identity part (in this process, tiny family): one row per configuration and
+    way, batched within float32 rounding of alone, and its README's table."""
+    from hpobench.experiments.studies import batched
+    batched.main(["--quick", "--parts", "identity", "--datasets", "fashion_mnist", "--out", str(tmp_path)])
+    ident = pd.read_csv(tmp_path / "identity.csv")
+    assert len(ident) == 2 * 2 and set(ident["way"]) == {"default", "one after another"}
+    assert (ident["params_gap"] < 1e-5).all() and (ident["f1_gap"] < 1e-3).all() and (ident["status"] == "ok").all()
+    machine = __import__("json").loads((tmp_path / "machine.json").read_text())
+    assert machine["cpu"] and machine["versions"]["jax"] and "argv" in machine
+    assert "## Identity" in (tmp_path / "README.md").read_text()
