@@ -267,12 +267,13 @@ def choose(enc: Encoded, anchor: dict, n: int, max_tune: int | None = None, excl
 
 
 def fit_all(enc: Encoded, n_boot: int, seed: int = 0) -> list[Surrogate]:
-    """The point surrogate, then one per bootstrap resample of the configurations (those that fit)."""
+    """The point surrogate, then one per bootstrap resample of the configurations (those that fit;
+    of their sampling groups when the table records them, `Encoded.groups`)."""
     point = surrogate(enc, seed, pairs=8)
     if point is None:
         return []
     out = [point]
-    for b, draw in enumerate(bootstrap.resamples(enc.keys, n_boot, seed)):
+    for b, draw in enumerate(bootstrap.resamples(enc.keys, n_boot, seed, enc.groups)):
         try:
             s = surrogate(enc.weighted(bootstrap.counts(enc.keys, draw)), seed + 1 + b)
         except AnalysisError:

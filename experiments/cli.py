@@ -252,7 +252,7 @@ def _scope(args) -> None:
                        adaptive=args.adaptive, rounds=scope.ROUNDS if args.rounds is None else args.rounds,
                        first=scope.FIRST if args.first is None else _first(args.first), rule=args.rule,
                        tune_budget=scope.TUNE_BUDGET if args.tune_budget is None else args.tune_budget,
-                       max_tune=args.max_tune, hold=hold, anchor=args.anchor)
+                       max_tune=args.max_tune, hold=hold, anchor=args.anchor, group=args.group)
     print(result.summary())
     print(f"report: {args.out}/report.md ({args.out}/report.html); scoped space: {args.out}/scoped_space.json")
 
@@ -369,6 +369,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--rule", default="budget", choices=["budget", "variance"],
                    help="budget: what --tune-budget trainings can buy (default); variance: study v2's rule, the "
                         "smallest set carrying 95%% of fANOVA's variance (with --adaptive)")
+    s.add_argument("--group", type=int, default=None, metavar="K",
+                   help="configurations per draw of depth, width and batch size, trained together (default: "
+                        "what the memory model allows, keeping scope.GROUPS draws; 1: one by one, as before)")
     s.add_argument("--resolution", type=int, default=None, help="resolution of the automatic ladder")
     s.add_argument("--method", default="fanova", choices=["fanova", "ped-anova"])
     s.add_argument("--seed", type=int, default=0)

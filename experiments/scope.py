@@ -23,6 +23,18 @@ runs it after its trainings), and `from_optuna` from an existing Optuna study, i
 trials the full fidelity and its intermediate values (pruned trials' too) the low fidelities at
 their step (`optuna_steps` picks the low step; `hpobench scope --optuna URL --study NAME`).
 
+Cheap trainings together: on a benchmark that trains configurations sharing a program together
+(`Benchmark.evaluate_many`; the ResNet benchmarks: the same depth, width and batch size), the
+configurations are drawn in groups of K sharing those (`hpobench.spaces.sample(grouped=K)`; each
+configuration still uniform) and each group trains as one. K (`group_size`) is what the memory
+model of the benchmark (`hpobench.benchmarks.resnet.max_group`: a group under `GROUP_BOUND`) allows
+for the largest shape the space can draw at the low fidelity, and at most as many as keep `GROUPS`
+independent draws of the static part among the low-fidelity configurations; `group=1` (`--group 1`)
+draws them one by one, as before. The configurations are ordered one per group first (the default,
+then the first member of every group, then the second, ...), so the probe's prefix spans as many
+groups as it can. Every recorded row carries its group (`cluster`) and the importance bootstrap
+resamples groups (`results/grouped_bootstrap/`).
+
 hold: hyperparameters the user holds fixed while scoping (their values in every configuration);
 they are reported as held, not judged. rule="variance": study v2's rule instead, the smallest set
 carrying 95-97% of fANOVA's variance (`hpobench.analysis.shares`), with its adaptive design.
@@ -87,6 +99,7 @@ ROUNDS = 4
 TUNE_BUDGET = 20  # full-fidelity trainings the user tunes with afterwards, unless told
 CONFIRM = 5  # budget rule: the best configurations at the low fidelity also run at the probe (the anchor's)
 RULES = ("budget", "variance")
+GROUPS = 10  # a grouped design keeps at least this many independent static draws at the low fidelity
 
 
 @dataclass(frozen=True)
@@ -212,6 +225,51 @@ class Outcome:
         return "\n".join(lines)
 
 
+def group_size(bench, space, fidelity, n_low: int, asked: int | None = None) -> int:
+    """K of the grouped design (module docstring): configurations per draw of the static part
+    (`hpobench.spaces.STATIC` in `space`), 1 for draws one by one.
+
+    1 when the benchmark trains nothing together (no `Benchmark.batch`/`many`) or the space holds no
+    static hyperparameter that varies (held ones: every configuration shares a program anyway).
+    Else the group the benchmark's memory model allows at `fidelity` for the largest static values
+    the space can draw (`Benchmark.batch`), and at most (n_low - 1) // GROUPS (the default aside);
+    `asked` replaces that design bound (1: off). ValueError for an `asked` the benchmark cannot use.
+    """
+    from ConfigSpace.hyperparameters import Constant
+
+    from hpobench import spaces
+    if asked is not None and (not isinstance(asked, int) or isinstance(asked, bool) or asked < 1):
+        raise ValueError(f"--group is the configurations per draw of depth, width and batch size: an integer "
+                         f">= 1 (1: one by one), got {asked!r}")
+    if asked == 1:
+        return 1
+    static = [k for k in spaces.STATIC if k in space and not isinstance(space[k], Constant)]
+    if bench.batch is None or bench.many is None or not static:
+        if asked is not None:
+            raise ValueError(f"--group {asked}: {bench.name} trains configurations one at a time"
+                             + ("" if static else " or holds depth, width and batch size") + "; leave --group out")
+        return 1
+    largest = {k: spaces.plain(v) for k, v in dict(space.get_default_configuration()).items()}
+    for k in spaces.STATIC:
+        if k in space:
+            hp = space[k]
+            largest[k] = spaces.plain(max(getattr(hp, "sequence", None) or getattr(hp, "choices", None)
+                                          or [getattr(hp, "upper", None) or hp.value]))
+    key = bench.batch(largest, bench.fidelity(fidelity))
+    cap = 1 if key is None else int(key[1])
+    return max(1, min(cap, asked if asked is not None else (n_low - 1) // GROUPS))
+
+
+def interleave(groups: list[int]) -> list[int]:
+    """Positions of a grouped sample ordered one per group first: by rank within the group, then by
+    group (the first member of every group, then the second, ...)."""
+    rank, seen = [], {}
+    for g in groups:
+        rank.append(seen.get(g, 0))
+        seen[g] = rank[-1] + 1
+    return sorted(range(len(groups)), key=lambda i: (rank[i], groups[i]))
+
+
 def check(bench, space, tune_budget: int, max_tune: int | None, hold: dict | None, rule: str, adaptive: bool) -> None:
     """The job's settings, checked before any training: one line naming the problem."""
     from hpobench import spaces
@@ -243,7 +301,7 @@ def run(name, budget: float, out: str | Path, low: dict | None = None, probe: di
         progress: bool = True, bench_kwargs: dict | None = None, adaptive: bool = False,
         rounds: int = ROUNDS, first: tuple[int, int] = FIRST, rule: str = "budget", tune_budget: int = TUNE_BUDGET,
         max_tune: int | None = None, hold: dict | None = None, anchor: str = "best", report: bool = True,
-        stop: bool = True, rule_settings=None) -> Outcome:
+        stop: bool = True, rule_settings=None, group: int | None = None) -> Outcome:
     """Plan, evaluate (resumable), analyse, decide, and write the report; returns the `Outcome`.
 
     name: a registered benchmark's name, or a `Benchmark` (e.g. `hpobench.load_objective(...)`;
@@ -256,6 +314,8 @@ def run(name, budget: float, out: str | Path, low: dict | None = None, probe: di
     adaptive (variance rule): sample in rounds and stop once the decision is settled (module
     docstring); else the plan's n_low + n_probe in one go. report: write report.md, figures and
     the scoped space. stop: False runs every round (`experiments/studies/scope_adaptive.py`).
+    group: configurations per draw of the static part, trained together (`group_size`; None: from
+    the memory model and `GROUPS`; 1: one by one).
     """
     import hpobench
     from hpobench import spaces
@@ -282,6 +342,7 @@ def run(name, budget: float, out: str | Path, low: dict | None = None, probe: di
     settings = rule_settings or (scoping.Rule() if rule == "variance" else deciding.Rule())
     p = plan(bench, budget, low, probe, n_low, n_probe, probe_share, resolution, 0 if rule == "variance" else CONFIRM)
     steps = schedule(bench, p, budget, rounds, first) if adaptive else [Round(p.n_low, p.n_probe, p.cost)]
+    k_group = group_size(bench, space, p.low, steps[-1].n_low, group)
     out = Path(out)
     identity = {"benchmark": name, "bench_kwargs": bench_kwargs, "seed": seed,
                 "plan": {k: v for k, v in asdict(p).items() if k != "confirm" or v}}  # (scopes from before it resume)
@@ -292,18 +353,29 @@ def run(name, budget: float, out: str | Path, low: dict | None = None, probe: di
         identity["metric"] = bench.metric.to_dict()
     if hold:  # (absent without: scope runs from before --hold resume)
         identity["hold"] = hold
+    if k_group > 1:  # (absent when drawn one by one: scope runs from before grouping resume with --group 1)
+        identity["group"] = k_group
     if records.has_meta(out):
         old = records.read_meta(out).get("scope")
         if old is not None and json.loads(json.dumps(old)) != json.loads(json.dumps(identity)):
-            raise ValueError(f"{out} holds a scope run with other settings ({old}); use another --out")
-    configs = spaces.sample(space, steps[-1].n_low - 1, seed)
+            hint = (" (a run from before grouped designs: add --group 1)"
+                    if "group" not in old and {**old, "group": k_group} == json.loads(json.dumps(identity)) else "")
+            raise ValueError(f"{out} holds a scope run with other settings ({old}){hint}; use another --out")
+    n = steps[-1].n_low - 1
+    configs = spaces.sample(space, n, seed, grouped=k_group if k_group > 1 else 0)
+    clusters = spaces.clusters(n, k_group if k_group > 1 else 0)
+    if k_group > 1:  # one per group first: the probe's prefix spans as many groups as it can
+        order = interleave(clusters)
+        configs, clusters = [configs[i] for i in order], [clusters[i] for i in order]
+    else:
+        clusters = [None] * len(configs)  # (no cluster column: every configuration its own draw)
     kw = dict(method=method, n_boot=n_boot, seed=seed, metric=bench.metric)
     lo_f, pr_f = Fidelity.of(p.low), Fidelity.of(p.probe)
     done = records.read_rounds(out) if adaptive else []
     history = []
     for k, step in enumerate(steps):
-        cells = [Cell(cell_key(name, bench_kwargs, c, f, seed), i, c, f, seed)
-                 for i, c in enumerate(configs) for f, n in ((p.low, step.n_low), (p.probe, step.n_probe)) if i < n]
+        cells = [Cell(cell_key(name, bench_kwargs, c, f, seed), i, c, f, seed, clusters[i])
+                 for i, c in enumerate(configs) for f, m in ((p.low, step.n_low), (p.probe, step.n_probe)) if i < m]
         last = k == len(steps) - 1
         if k < len(done) and not last and (not done[k]["settled"] or not stop):
             history.append(done[k])  # analysed before an interruption: it did not stop there
@@ -316,7 +388,8 @@ def run(name, budget: float, out: str | Path, low: dict | None = None, probe: di
             top = deciding.top(first_df[first_df["key"].isin({c.key for c in lows})], space, [lo_f], bench.metric,
                                p.confirm)
             cells += [Cell(cell_key(name, bench_kwargs, configs[t["config_id"]], p.probe, seed), t["config_id"],
-                           configs[t["config_id"]], p.probe, seed) for t in top if t["config_id"] >= step.n_probe]
+                           configs[t["config_id"]], p.probe, seed, clusters[t["config_id"]])
+                      for t in top if t["config_id"] >= step.n_probe]
         df = run(all_cells=cells, desc=f"scope round {k + 1}/{len(steps)}" if adaptive else "scope")
         df = df[df["key"].isin({c.key for c in cells})]
         if rule != "variance":
@@ -663,6 +736,13 @@ def _report(source: Source, df, result: Outcome, imps: dict, figs: list) -> list
              f"probe fidelity `{Fidelity.of(p.probe).label}`: {int(trials.at(df, p.probe)['config_id'].nunique())} "
              "of them",
              f"failed trials (diverged or crashed, left out of importance): {len(df) - len(ok)}"]
+    if "cluster" in df and df["cluster"].notna().any():
+        from hpobench import spaces
+        low = trials.at(df, p.low)
+        sizes = low.groupby("cluster")["config_id"].nunique()
+        items.append(f"grouped design: up to {int(sizes.max())} configurations per draw of "
+                     f"{', '.join(spaces.STATIC)} (trained together), {len(sizes)} draws at the low fidelity (the "
+                     "default its own); the bootstrap resamples draws (`--group 1`: one by one)")
     if len(ok):
         col = trials.metric_column(df, metric)
         for label, fid in (("low", p.low), ("probe", p.probe)):

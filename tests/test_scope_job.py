@@ -1,4 +1,5 @@
-"""The main job, `hpobench scope`, end to end on a synthetic benchmark (seconds)."""
+"""The main job, `hpobench scope`, end to end on a synthetic benchmark (seconds), and its grouped design
+on a tiny ResNet (slow)."""
 
 import dataclasses
 import json
@@ -344,3 +345,74 @@ def test_the_low_step_is_the_last_one_nearly_every_trial_reached():
         scope.optuna_steps(table({0: 50, 9: 5}))
     with pytest.raises(ValueError, match="no intermediate values"):
         scope.optuna_steps(OptunaTable(pd.DataFrame(), None, Metric("accuracy"), "s", None))
+def test_group_size_follows_the_memory_model_and_keeps_enough_draws():
+    """K of the grouped design: the design bound (n_low - 1) // GROUPS under the memory model's cap
+    for the largest shape the space can draw; 1 (one by one) where nothing trains together."""
+    from hpobench.benchmarks import resnet
+    bench = hpobench.get("resnet/fashion_mnist")
+    cs, low = bench.config_space, {"epochs": 1, "data_fraction": 0.02, "resolution": 7}
+    assert [scope.group_size(bench, cs, low, n) for n in (20, 30, 40, 81)] == [1, 2, 3, 8]
+    cap = resnet.max_group(20, 32, 256, 7)  # ResNet-20, width 32, batch 256: the largest the space draws
+    assert scope.group_size(bench, cs, low, 40, asked=64) == cap and 2 <= cap <= resnet.MAX_GROUP
+    assert scope.group_size(bench, cs, low | {"resolution": 28}, 40, asked=64) == resnet.max_group(20, 32, 256, 28)
+    assert scope.group_size(bench, cs, low, 40, asked=1) == 1
+    small = spaces.fix(cs, {"depth": 8, "width": 8, "batch_size": 32})  # every configuration one program
+    assert scope.group_size(bench, small, low, 81) == 1
+    assert scope.group_size(bench, spaces.fix(cs, {"depth": 8, "width": 8}), low, 40, asked=64) == \
+        resnet.max_group(8, 8, 256, 7)  # the held values bound the shape
+    synth = hpobench.get("synthetic/partial")
+    assert scope.group_size(synth, synth.config_space, {"epochs": 3}, 81) == 1
+    with pytest.raises(ValueError, match="trains configurations one at a time"):
+        scope.group_size(synth, synth.config_space, {"epochs": 3}, 40, asked=4)
+    with pytest.raises(ValueError, match="an integer >= 1"):
+        scope.group_size(bench, cs, low, 40, asked=0)
+    assert scope.interleave([0, 1, 1, 1, 2, 2, 2, 3, 3]) == [0, 1, 4, 7, 2, 5, 8, 3, 6]
+
+
+def test_cli_group_errors_are_one_line(tmp_path, capsys):
+    from hpobench.experiments import cli
+    base = ["scope", "synthetic/partial", "--budget", "300", "--out", str(tmp_path / "o")]
+    assert cli.main([*base, "--group", "4"]) == 2
+    assert cli.main([*base, "--group", "0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and "--group 4" in err[0] and "one at a time" in err[0] and ">= 1" in err[1]
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.slow
+def test_scope_on_a_resnet_trains_groups_and_records_them(tmp_path):
+    """A tiny scope of the real ResNet (depth and width held, so the programs are small): its
+    configurations come in groups of 4 sharing the batch size, each group trains together at the
+    low fidelity (with any other sharing its batch size: one program), every row records its
+    group, the probe's prefix spans one per group first, and a resume with another --group is
+    refused."""
+    import json
+
+    from hpobench.analysis import bootstrap, encode, importance, trials
+    from hpobench.analysis.decision import Rule
+    from hpobench.fidelity import Fidelity
+    out, hold = tmp_path / "scope", {"depth": 8, "width": 8}
+    low, probe = {"epochs": 1, "data_fraction": 0.02, "resolution": 7}, {"epochs": 2, "data_fraction": 0.02,
+                                                                          "resolution": 7}
+    kw = dict(low=low, probe=probe, n_low=20, n_probe=15, n_boot=10, progress=False, hold=hold, tune_budget=5,
+              rule_settings=Rule(n_boot=5))
+    res = scope.run("resnet/fashion_mnist", 0.08, out, group=4, **kw)
+    df = pd.read_parquet(out / "evaluations.parquet")
+    assert records.read_meta(out)["scope"]["group"] == 4 and df["key"].is_unique
+    at_low = df[df["fidelity.epochs"] == 1].set_index("config_id").sort_index()
+    assert list(at_low.index) == list(range(20)) and (df["config.depth"] == 8).all()
+    sizes = at_low.groupby("cluster").size()
+    assert sizes.loc[0] == 1 and sorted(sizes.drop(0)) == [3, 4, 4, 4, 4]  # the default, then 19 in 5 groups
+    assert (at_low.groupby("cluster")["config.batch_size"].nunique() == 1).all()
+    trained = at_low["info"].map(lambda i: json.loads(i).get("group", 1))
+    together = at_low.groupby("config.batch_size")["cluster"].transform("size")  # one program each (<= 16)
+    assert (trained == together).all() and (trained >= at_low["cluster"].map(sizes)).all()  # groups train as one
+    assert at_low.loc[:5, "cluster"].is_unique  # one per group first
+    assert (df["status"] == "ok").all() and res.decision.n == 5
+    assert "grouped design: up to 4 configurations per draw" in (out / "report.md").read_text()
+    space = spaces.fix(hpobench.get("resnet/fashion_mnist").config_space, hold)
+    imp = importance.per_fidelity(df, space, [low], n_boot=5, reliability=False)
+    groups = bootstrap.resamples(encode.config_keys(df, space), 5, 0, trials.clusters(df))
+    assert imp[Fidelity.of(low)].extra["resamples"] == bootstrap.identity(groups)  # the bootstrap resamples groups
+    with pytest.raises(ValueError, match="other settings"):
+        scope.run("resnet/fashion_mnist", 0.08, out, group=1, **kw)
