@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup data run test test-fast lint doctest wheel-check asan onednn3-check gpu-check
+.PHONY: setup data test-debs run test test-fast lint doctest wheel-check asan onednn3-check gpu-check
 
 setup: $(VENV)/.installed data
 
@@ -16,10 +16,16 @@ $(VENV)/.installed: pyproject.toml
 # From Debian: Fashion-MNIST, the embedded default dataset, and oneDNN with a C++ compiler for
 # the CPU kernels (hpobench/onednn.py; without them training falls back to XLA's, ~2x slower).
 DEBS := dataset-fashion-mnist libdnnl-dev g++
-data:
-	@dpkg -s $(DEBS) >/dev/null 2>&1 || { \
+APT = dpkg -s $(1) >/dev/null 2>&1 || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $(DEBS); }
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $(1); }
+data:
+	@$(call APT,$(DEBS))
+
+# For the tests only: headless Chromium renders the scope's report.html (tests/test_report.py).
+TEST_DEBS := chromium
+test-debs:
+	@$(call APT,$(TEST_DEBS))
 
 # The main job: decide what to tune for the ResNet on Fashion-MNIST (~5 min on 2 CPU cores, ~6 with set-up on a fresh clone).
 run: setup
@@ -37,7 +43,7 @@ $(VENV)/.tests: $(VENV)/.installed
 	touch $@
 
 # Every test, the slow tier included.
-test: setup $(VENV)/.tests
+test: setup test-debs $(VENV)/.tests
 	$(BIN)/pytest -q
 
 # The inner loop (target: under 2 minutes on one core): the tests without the `slow` mark, i.e. no compiling,

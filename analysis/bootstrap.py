@@ -5,12 +5,18 @@ configuration identities with replacement and is applied to every fidelity of a
 table, so statistics that compare two fidelities evaluated on the same
 configurations are bootstrapped *paired*. Configurations present at only one
 fidelity are drawn from the same pool and simply have no row at the other.
+A grouped design (`hpobench.spaces.sample(grouped=K)`: configurations drawn in groups that
+share some hyperparameters) is resampled by group, the unit that was drawn independently
+(a cluster bootstrap; Davison & Hinkley 1997, sec. 3.8): `groups`.
 
     >>> import numpy as np
     >>> from hpobench.analysis import bootstrap
     >>> rs = bootstrap.resamples(np.array(["a", "b", "c"]), n_boot=2, seed=0)
     >>> len(rs), sorted(rs[0])[0] in "abc"
     (2, True)
+    >>> rs = bootstrap.resamples(np.array(["a", "b", "c"]), n_boot=50, seed=0, groups=np.array([0, 0, 1]))
+    >>> all(d["a"] == d["b"] for d in rs)  # a and b were drawn together: resampled together
+    True
     >>> lo, hi = bootstrap.interval(np.arange(101.0), level=0.9)
     >>> round(float(lo), 6), round(float(hi), 6)
     (5.0, 95.0)
@@ -25,11 +31,27 @@ from collections import Counter
 import numpy as np
 
 
-def resamples(keys: np.ndarray, n_boot: int, seed: int = 0) -> list[Counter]:
-    """n_boot multisets of configuration keys, each as large as the set of distinct keys."""
+def resamples(keys: np.ndarray, n_boot: int, seed: int = 0, groups: np.ndarray | None = None) -> list[Counter]:
+    """n_boot multisets of configuration keys, each as large as the set of distinct keys.
+
+    groups: each row's sampling group (None: every configuration its own, as above): then each
+    resample draws as many groups as there are, with replacement, and takes every configuration
+    of each drawn group."""
     uniq = np.unique(keys)
     rng = np.random.default_rng(seed)
-    return [Counter(uniq[rng.integers(0, len(uniq), len(uniq))].tolist()) for _ in range(n_boot)]
+    if groups is None:
+        return [Counter(uniq[rng.integers(0, len(uniq), len(uniq))].tolist()) for _ in range(n_boot)]
+    members: dict = {}
+    for k, g in zip(np.asarray(keys).tolist(), np.asarray(groups, dtype=object).tolist()):
+        members.setdefault(g, set()).add(k)
+    clusters = [sorted(m) for _, m in sorted(members.items(), key=lambda kv: str(kv[0]))]
+    out = []
+    for _ in range(n_boot):
+        draw = Counter()
+        for i in rng.integers(0, len(clusters), len(clusters)):
+            draw.update(clusters[i])
+        out.append(draw)
+    return out
 
 
 def identity(draws: list[Counter]) -> str:

@@ -9,9 +9,9 @@ exists, or the space's default); and `n`, the full-fidelity trainings the user w
    attenuation) says which data choose: its interval's lower end >= `agree`: the cheap fidelity
    (most configurations); its estimate < `disagree`: the probe alone (the cheap fidelity ranks
    unlike it); in between: both (widened: a set worth tuning under either).
-2. Subset. `tunability.choose` on the chosen data: the smallest set on the greedy path of
-   V(S, n), the expected best of n draws of S with the rest at the anchor, that is not detectably
-   below the path's best. Held hyperparameters (`hold`) are never chosen: they were not varied.
+2. Subset. `tunability.choose` on the chosen data: the set on the greedy path of V(S, n), the
+   expected best of n draws of S with the rest at the anchor, with the largest V on the bagged
+   surrogate. Held hyperparameters (`hold`) are never chosen: they were not varied.
    With both fidelities choosing, V is the mean of their surrogates' (`tunability.Mean`): the
    value of a set when either could be right.
 3. Ranges. `tunability.ranges`: each tuned hyperparameter narrowed to where the top quantile of the
@@ -247,14 +247,22 @@ def _plans(sur, space, anchor, tune, rng, n, seed, rho=np.nan, screen_cost=np.na
         v = sur(np.array([tunability.unit(space, dict(c)) for c in _sample(narrowed, tunability.DRAWS, seed)]))
         out.append(Plan("scope", tunability.expected_max(v, n), f"tune {len(tune)} hyperparameter(s) in their "
                         f"narrowed ranges, the rest at the anchor, with {n} trainings"))
-        k = max(1, n // 2)
-        m = int((n - k) / screen_cost) if np.isfinite(screen_cost) and screen_cost > 0 else 0
+        m, k = screen_sizes(n, screen_cost)
+        m = min(m, tunability.DRAWS)  # screening more than the empirical distribution holds adds nothing
         if np.isfinite(rho) and m > k:
             out.append(Plan("screen", screened(v, m, k, rho, seed), f"screen {m} configurations of the scope at "
                             f"the cheap fidelity, then train the best {k} fully"))
     everything = tunability.expected_max(sur(geo.activate(geo.uniform(tunability.DRAWS, seed))), n)
     out.append(Plan("everything", everything, f"tune all {len(list(space))} hyperparameters with {n} trainings"))
     return out
+
+
+def screen_sizes(n: int, screen_cost: float) -> tuple[int, int]:
+    """(m, k) of the screening plan with `n` full trainings: m configurations screened at the cheap
+    fidelity with half the trainings' cost (`screen_cost`: one cheap evaluation in full trainings; 0
+    screened when it is unknown), the best k = n/2 trained fully."""
+    k = max(1, n // 2)
+    return (int((n - k) / screen_cost) if np.isfinite(screen_cost) and screen_cost > 0 else 0), k
 
 
 def screened(values: np.ndarray, m: int, k: int, rho: float, seed: int = 0, reps: int = 400) -> float:

@@ -39,7 +39,7 @@ from ConfigSpace.hyperparameters import (
 )
 
 from hpobench.analysis.errors import AnalysisError, TooFew
-from hpobench.analysis.trials import CONFIG, as_metric, config_columns, metric_column, plain
+from hpobench.analysis.trials import CONFIG, as_metric, clusters, config_columns, metric_column, plain
 from hpobench.benchmarks.base import Metric
 from hpobench.spaces import cells
 
@@ -58,6 +58,7 @@ class Encoded:
     dropped: int = 0  # failed trials left out
     w: np.ndarray | None = None  # row multiplicities (a bootstrap resample); None = all 1
     metric: Metric = Metric.of(None)  # what y is (y = metric.sign * value)
+    groups: np.ndarray | None = None  # (n,) each row's sampling group (`trials.clusters`); None: each its own
 
     @property
     def varying(self) -> np.ndarray:
@@ -78,7 +79,8 @@ class Encoded:
         keep = counts > 0
         X = self.X[keep]
         return Encoded(self.names, X, self.y[keep], self.keys[keep], self.space, self.fidelity,
-                       _notes(self.names, X), self.dropped, counts[keep].astype(float), self.metric)
+                       _notes(self.names, X), self.dropped, counts[keep].astype(float), self.metric,
+                       None if self.groups is None else self.groups[keep])
 
     def expanded(self) -> Encoded:
         """Rows repeated by their multiplicity (identity when unweighted)."""
@@ -86,7 +88,8 @@ class Encoded:
             return self
         idx = np.repeat(np.arange(len(self.y)), self.w.astype(int))
         return Encoded(self.names, self.X[idx], self.y[idx], self.keys[idx], self.space,
-                       self.fidelity, self.notes, self.dropped, metric=self.metric)
+                       self.fidelity, self.notes, self.dropped, metric=self.metric,
+                       groups=None if self.groups is None else self.groups[idx])
 
 
 def encode(df: pd.DataFrame, space: ConfigurationSpace, metric: Metric | str = "f1", failed: str = "drop",
@@ -129,8 +132,9 @@ def encode(df: pd.DataFrame, space: ConfigurationSpace, metric: Metric | str = "
     names = list(space)
     X = np.column_stack([to_unit(space, n, df[CONFIG + n].to_numpy(object)) for n in names])[keep]
     keys = config_keys(df, space)[keep]
+    groups = clusters(df)
     return Encoded(names, X, y[keep], keys, space, dict(fidelity or {}), _notes(names, X),
-                   int((~keep).sum()), metric=metric)
+                   int((~keep).sum()), metric=metric, groups=None if groups is None else groups[keep])
 
 
 def config_keys(df: pd.DataFrame, space: ConfigurationSpace) -> np.ndarray:

@@ -108,7 +108,7 @@ def importance(df: pd.DataFrame, space: ConfigurationSpace, method: str = "fanov
             raise errors.AnalysisError(f"the table holds {len(fids)} fidelities; pick one: "
                                      + "; ".join(f.label for f in fids))
         fidelity = fids[0]
-    draws = bootstrap.resamples(encode.config_keys(df, space), n_boot, seed)
+    draws = bootstrap.resamples(encode.config_keys(df, space), n_boot, seed, trials.clusters(df))
     return _at(df, space, method, fidelity, draws, level, seed, ci, failed, metric, kw)
 
 
@@ -127,7 +127,7 @@ def per_fidelity(df: pd.DataFrame, space: ConfigurationSpace, fidelities: list[F
     every fidelity is skipped it raises, naming each one and why.
     """
     fidelities = trials.fidelities(df) if fidelities is None else [Fidelity.of(f) for f in fidelities]
-    draws = bootstrap.resamples(encode.config_keys(df, space), n_boot, seed)
+    draws = bootstrap.resamples(encode.config_keys(df, space), n_boot, seed, trials.clusters(df))
     out, why = {}, {}
     for f in fidelities:
         try:

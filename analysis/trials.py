@@ -72,6 +72,15 @@ def at(df: pd.DataFrame, fidelity: Fidelity | dict | str | None) -> pd.DataFrame
     return df[mask]
 
 
+def clusters(df: pd.DataFrame) -> np.ndarray | None:
+    """Each row's sampling group (column `cluster`, written for grouped designs: `hpobench.spaces.sample`
+    with grouped=K), the bootstrap's unit; a row without one is a group of its own; None when no
+    row has one (every configuration drawn on its own)."""
+    if "cluster" not in df or df["cluster"].isna().all():
+        return None
+    return np.array([f"c{int(g)}" if pd.notna(g) else f"row{i}" for i, g in enumerate(df["cluster"])], dtype=object)
+
+
 def plain(v):
     """`spaces.plain`, with NaN (an inactive cell in a table) as None."""
     v = spaces.plain(v)

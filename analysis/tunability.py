@@ -44,6 +44,7 @@ DRAWS = 1000  # configurations drawn per set: the expectation's empirical distri
 QUANTILE = 0.1  # `ranges`: the top share of predictions whose values a narrowed range holds
 SLACK = 0.1  # `ranges`: widening on each side, in unit codes
 PAIR = 0.05  # a pair whose interaction share reaches this is also a candidate, added together
+FILLS = 4  # values an inactive coordinate is integrated over in a prediction
 
 
 @dataclass(frozen=True)
@@ -117,14 +118,23 @@ class Surrogate:
     live: np.ndarray  # columns of the full unit codes the surrogate was fitted on
     seed: int = 0
     interactions: dict = field(default_factory=dict)  # pair -> interaction share (fanova's top pairs)
+    bounds: tuple[float, float] = (-np.inf, np.inf)  # the metric's observed range: predictions stay inside
 
     def __call__(self, X: np.ndarray) -> np.ndarray:
+        """The prediction at each row; an inactive coordinate (NaN) is integrated out, as in fitting, over
+        `FILLS` uniform values common to every row and call, so a configuration's prediction does not
+        depend on its row (a fill drawn per row would add noise that the best of n draws picks up)."""
         Xc = self.partition.cell(X[:, self.live])
-        nan = np.isnan(Xc)  # inactive: integrated out as in fitting, by uniform draws (common to all calls)
-        if nan.any():
-            fill = np.random.default_rng([self.seed, 7]).uniform(size=Xc.shape)
-            Xc = np.where(nan, fill, Xc)
-        return np.asarray(self.partition.model.predict(Xc), float)
+        nan = np.isnan(Xc)
+        some = nan.any(1)
+        out = np.empty(len(Xc))
+        if (~some).any():
+            out[~some] = self.partition.model.predict(Xc[~some])
+        if some.any():
+            fill = np.random.default_rng([self.seed, 7]).uniform(size=(FILLS, 1, Xc.shape[1]))
+            Z = np.where(nan[some][None], fill, Xc[some][None]).reshape(-1, Xc.shape[1])
+            out[some] = np.asarray(self.partition.model.predict(Z), float).reshape(FILLS, -1).mean(0)
+        return np.clip(out, *self.bounds)  # boosting can overshoot what any configuration reached
 
 
 @dataclass
@@ -166,7 +176,9 @@ def surrogate(enc: Encoded, seed: int = 0, pairs: int = 0) -> Surrogate | None:
     part = s.extra.get("partition")
     if part is None or part.model is None:
         return None
-    return Surrogate(part, np.asarray(s.extra["live"]), seed, s.interactions)
+    y = np.asarray(enc.y, float)
+    y = y[np.isfinite(y) & (enc.w > 0 if enc.w is not None else True)]
+    return Surrogate(part, np.asarray(s.extra["live"]), seed, s.interactions, (float(y.min()), float(y.max())))
 
 
 @dataclass
@@ -255,12 +267,13 @@ def choose(enc: Encoded, anchor: dict, n: int, max_tune: int | None = None, excl
 
 
 def fit_all(enc: Encoded, n_boot: int, seed: int = 0) -> list[Surrogate]:
-    """The point surrogate, then one per bootstrap resample of the configurations (those that fit)."""
+    """The point surrogate, then one per bootstrap resample of the configurations (those that fit;
+    of their sampling groups when the table records them, `Encoded.groups`)."""
     point = surrogate(enc, seed, pairs=8)
     if point is None:
         return []
     out = [point]
-    for b, draw in enumerate(bootstrap.resamples(enc.keys, n_boot, seed)):
+    for b, draw in enumerate(bootstrap.resamples(enc.keys, n_boot, seed, enc.groups)):
         try:
             s = surrogate(enc.weighted(bootstrap.counts(enc.keys, draw)), seed + 1 + b)
         except AnalysisError:

@@ -9,6 +9,7 @@ The top of the one-way flow: it may import every layer, and nothing imports it.
     hpobench tune synthetic/agree --optimizer bohb --budget 2430 --seed 0 --out runs/bohb-0
     hpobench tune synthetic/agree --optimizer optuna-tpe --option multivariate=true --budget 2430 --out runs/tpe-0
     hpobench importance --optuna sqlite:///study.db --study NAME    # an Optuna study, importance per step
+    hpobench scope --optuna sqlite:///study.db --study NAME --out runs/study-scope   # scoped without training
     hpobench tune synthetic/agree --space runs/scope/scoped_space.json --warm-start runs/scope --optimizer smac \
         --budget 2430 --out runs/smac-warm
     hpobench scope --objective experiments/examples/sklearn_objective.py:objective \
@@ -230,28 +231,61 @@ def _metric(args):
     return Metric(args.metric, args.direction or "maximize")
 
 
-def _scope(args) -> None:
+def _resamples(args) -> dict:
+    """`--n-boot N`: the importance's bootstrap resamples and, with the budget rule, the gains' (scope.run's
+    and from_optuna's keywords; none given: their defaults)."""
     from hpobench.analysis import decision
+    if args.n_boot is None:
+        return {}
+    return {"n_boot": args.n_boot, **({"rule_settings": decision.Rule(n_boot=args.n_boot)} if args.rule == "budget"
+                                      else {})}
+
+
+def _scope(args) -> None:
     from hpobench.experiments import scope
+    if args.optuna is not None:
+        return _scope_optuna(args)
+    if args.study is not None:
+        raise SystemExit("error: --study goes with --optuna STORAGE_URL")
+    if args.budget is None:
+        raise SystemExit("error: --budget is required (or --optuna STORAGE_URL to scope an existing Optuna study)")
     if not args.adaptive and (args.rounds is not None or args.first is not None):
         raise SystemExit("error: --rounds and --first set the adaptive design's rounds; add --adaptive")
     bench, kwargs = _bench(args)
     hold = _pairs(args.hold.split(","), "--hold") if args.hold else None
-    resamples = {}  # --n-boot: the importance's resamples and, with the budget rule, the gains'
-    if args.n_boot is not None:
-        resamples["n_boot"] = args.n_boot
-        if args.rule == "budget":
-            resamples["rule_settings"] = decision.Rule(n_boot=args.n_boot)
     result = scope.run(bench, args.budget, args.out, low=_fidelity(args.low, "--low") or None,
-                       probe=_fidelity(args.probe, "--probe") or None, n_low=args.n_low, n_probe=args.n_probe,
-                       resolution=args.resolution, seed=args.seed, method=args.method, workers=_workers(args),
-                       scheduler=args.scheduler, progress=not args.quiet, bench_kwargs=kwargs,
+                       probe=_fidelity(args.probe, "--probe") or None,
+                       n_low=40 if args.n_low is None else args.n_low,
+                       n_probe=15 if args.n_probe is None else args.n_probe, resolution=args.resolution,
+                       seed=args.seed, method=args.method, workers=_workers(args), scheduler=args.scheduler,
+                       progress=not args.quiet, bench_kwargs=kwargs,
                        adaptive=args.adaptive, rounds=scope.ROUNDS if args.rounds is None else args.rounds,
                        first=scope.FIRST if args.first is None else _first(args.first), rule=args.rule,
                        tune_budget=scope.TUNE_BUDGET if args.tune_budget is None else args.tune_budget,
-                       max_tune=args.max_tune, hold=hold, anchor=args.anchor, **resamples)
+                       max_tune=args.max_tune, hold=hold, anchor=args.anchor, group=args.group, **_resamples(args))
     print(result.summary())
-    print(f"report: {args.out}/report.md; scoped space: {args.out}/scoped_space.json")
+    print(f"report: {args.out}/report.md ({args.out}/report.html); scoped space: {args.out}/scoped_space.json")
+
+
+def _scope_optuna(args) -> None:
+    """`hpobench scope --optuna STORAGE_URL [--study NAME]`: an existing study, no training."""
+    from hpobench.experiments import scope
+    given = [flag for flag, v in (("a benchmark name", args.name), ("--objective", args.objective),
+                                  ("--budget", args.budget), ("--n-low", args.n_low), ("--n-probe", args.n_probe),
+                                  ("--adaptive", args.adaptive), ("--rounds", args.rounds), ("--first", args.first),
+                                  ("--hold", args.hold), ("--resolution", args.resolution),
+                                  ("--rule variance", args.rule == "variance"), ("--data", args.data),
+                                  ("--bench-arg", args.bench_arg)) if v not in (None, False, [])]
+    if given:
+        raise SystemExit(f"error: {', '.join(given)} set new trainings; --optuna scopes the study's trials as they "
+                         "are (its steps are the fidelities: --low step=K, --probe step=K)")
+    result = scope.from_optuna(args.optuna, args.study, args.out, low=_fidelity(args.low, "--low") or None,
+                               probe=_fidelity(args.probe, "--probe") or None,
+                               tune_budget=scope.TUNE_BUDGET if args.tune_budget is None else args.tune_budget,
+                               max_tune=args.max_tune, anchor=args.anchor, method=args.method, seed=args.seed,
+                               **_resamples(args))
+    print(result.summary())
+    print(f"report: {args.out}/report.md ({args.out}/report.html); scoped space: {args.out}/scoped_space.json")
 
 
 def _first(text: str) -> tuple[int, int]:
@@ -314,13 +348,20 @@ def parser() -> argparse.ArgumentParser:
     # scope (the main job)
     s = sub.add_parser("scope", help="decide which hyperparameters to tune from cheap trainings")
     _add_objective_args(s)
-    s.add_argument("--budget", type=float, required=True, help="total cost in the benchmark's unit")
+    s.add_argument("--optuna", default=None, metavar="STORAGE_URL",
+                   help="scope an existing Optuna study instead, without training (read-only): an RDB URL such as "
+                        "sqlite:///study.db, or an SQLite or journal file; its steps are the fidelities")
+    s.add_argument("--study", default=None, metavar="NAME", help="with --optuna: the study (default: the only one)")
+    s.add_argument("--budget", type=float, default=None,
+                   help="total cost in the benchmark's unit (required, unless --optuna)")
     s.add_argument("--out", required=True, help="output folder; rerun with the same one to resume")
-    s.add_argument("--low", default=None, help="low fidelity, e.g. epochs=2,data_fraction=0.05 (default: from budget)")
-    s.add_argument("--probe", default=None, help="probe fidelity (default: from budget)")
-    s.add_argument("--n-low", type=int, default=40, help="configurations at the low fidelity (default included); "
-                   "adaptive: the fixed design's, which picks the fidelities and the low/probe cost split")
-    s.add_argument("--n-probe", type=int, default=15, help="of those, how many also run at the probe")
+    s.add_argument("--low", default=None, help="low fidelity, e.g. epochs=2,data_fraction=0.05 (default: from budget; "
+                   "with --optuna step=K, default: the last step (nearly) every trial reached)")
+    s.add_argument("--probe", default=None, help="probe fidelity (default: from budget; with --optuna the final step)")
+    s.add_argument("--n-low", type=int, default=None, help="configurations at the low fidelity (default 40, the "
+                   "default included); adaptive: the fixed design's, which picks the fidelities and the low/probe "
+                   "cost split")
+    s.add_argument("--n-probe", type=int, default=None, help="of those, how many also run at the probe (default 15)")
     design = s.add_mutually_exclusive_group()
     design.add_argument("--adaptive", action="store_true", help="sample in rounds, stop once the decision is "
                         "settled (lost to the fixed design at equal budget: results/scope_adaptive/summary.md)")
@@ -339,6 +380,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--rule", default="budget", choices=["budget", "variance"],
                    help="budget: what --tune-budget trainings can buy (default); variance: study v2's rule, the "
                         "smallest set carrying 95%% of fANOVA's variance (with --adaptive)")
+    s.add_argument("--group", type=int, default=None, metavar="K",
+                   help="configurations per draw of depth, width and batch size, trained together (default: "
+                        "what the memory model allows, keeping scope.GROUPS draws; 1: one by one, as before)")
     s.add_argument("--resolution", type=int, default=None, help="resolution of the automatic ladder")
     s.add_argument("--method", default="fanova", choices=["fanova", "ped-anova"])
     s.add_argument("--n-boot", type=int, default=None, metavar="N",

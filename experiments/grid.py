@@ -8,9 +8,11 @@ written by `hpobench.records`:
     evaluations.parquet  every finished cell (project trial schema + `key`, `config_id`),
                          rewritten atomically from parquet + journal at the end of each run
 
-A cell is finished once its journal line is on disk. kill -9 at any moment loses at
-most the cells in flight, and they are the ones run again: a cell is never repeated
-once recorded (keys are content hashes) and never lost. A torn last journal line is
+Cells the benchmark can train together (`Benchmark.groups`: for the ResNet benchmarks, the same
+fidelity, depth, width and batch size) run as one task (`Benchmark.evaluate_many`), and are
+recorded when their group finishes. A cell is finished once its journal line is on disk. kill -9
+at any moment loses at most the cells in flight (a whole group), and they are the ones run again:
+a cell is never repeated once recorded (keys are content hashes) and never lost. A torn last journal line is
 dropped; an unreadable Parquet file or a corrupt journal line stops the run with an
 error naming the file, and nothing is overwritten.
 
@@ -82,18 +84,21 @@ def run_cells(bench, name: str | None, bench_kwargs: dict, all_cells: list[Cell]
     journal = records.journal(out)
     # progress in cost units, so the ETA weighs a full-fidelity cell more than a cheap one
     bar = _bar(sum(bench.cost(c.fidelity) for c in todo), progress, desc)
-    queue, inflight = list(enumerate(todo)), {}
+    queue, inflight, task_of = tasks(bench, todo), {}, {}  # task_of: cell position -> its task's first
     try:
         while queue or inflight:
-            while queue and len(inflight) < ex.capacity:
-                i, cell = queue.pop(0)
-                ex.submit(i, cell.config, cell.fidelity, cell.seed)
-                inflight[i] = cell
-            for _, cell in queue[:LOOKAHEAD]:  # their programs compile while these train
-                ex.prefetch(cell.config, cell.fidelity)
+            while queue and len(set(task_of.values())) < ex.capacity:
+                task = queue.pop(0)
+                ex.submit_many([i for i, _ in task], [c.config for _, c in task], task[0][1].fidelity,
+                               [c.seed for _, c in task])
+                inflight.update(task)
+                task_of.update((i, task[0][0]) for i, _ in task)
+            for task in queue[:LOOKAHEAD]:  # their programs compile while these train
+                ex.prefetch_many([c.config for _, c in task], task[0][1].fidelity)
             records.write_running(out, [c.key for c in inflight.values()])
             for i, outcome in ex.wait():
                 cell = inflight.pop(i)
+                task_of.pop(i)
                 journal.append({"key": cell.key, "row": _row(bench, cell, outcome)})
                 if bar is not None:
                     bar.update(bench.cost(cell.fidelity))
@@ -109,11 +114,26 @@ def run_cells(bench, name: str | None, bench_kwargs: dict, all_cells: list[Cell]
     return records.evaluations(out)
 
 
+def tasks(bench, cells: list[Cell]) -> list[list[tuple[int, Cell]]]:
+    """`cells` (with their positions) in the tasks that run them: per fidelity, the benchmark's
+    `groups` (trained together), each alone otherwise; in order of each task's first cell."""
+    by_fidelity: dict[str, list[int]] = {}
+    for i, c in enumerate(cells):
+        by_fidelity.setdefault(json.dumps(c.fidelity, sort_keys=True, default=str), []).append(i)
+    out = []
+    for idx in by_fidelity.values():
+        for group in bench.groups([cells[i].config for i in idx], cells[idx[0]].fidelity):
+            out.append([(idx[j], cells[idx[j]]) for j in group])
+    return sorted(out, key=lambda task: task[0][0])
+
+
 def _row(bench, cell: Cell, outcome) -> dict:
     row = trial_row(bench.name, cell.config, cell.fidelity, cell.seed, outcome.result, bench.config_space,
                     bench.metric)
     row.update(key=cell.key, config_id=cell.config_id, worker=outcome.worker, started=outcome.started,
                wall_s=outcome.wall_s)
+    if cell.cluster is not None:  # a grouped design's sampling group (`spaces.clusters`): the bootstrap's unit
+        row["cluster"] = cell.cluster
     return json.loads(json.dumps(row, default=json_default))
 
 

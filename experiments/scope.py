@@ -6,12 +6,34 @@ evaluates the default plus random configurations at a low fidelity and the first
 higher "probe" fidelity, computes importance at both with bootstrap intervals, and decides
 (`hpobench.analysis.decision`): the subset worth tuning with that many trainings, its narrowed
 ranges, the anchor every other hyperparameter stays at (the best configuration found, confirmed
-at the probe), and the plan predicted best. It writes to `--out`: `report.md` (the answer first),
-its figures, `scoped_space.json` (for `hpobench tune --space`: the narrowed ranges, the anchor as
-every default; beside it the same space for Optuna, W&B and Ray Tune, `hpobench.export`),
-`decision.json` and every trial as Parquet (`evaluations.parquet`). Interrupted, it resumes from
-`--out`; the analysis settings (tune_budget, max_tune, anchor) may change on a resume, since they
-reuse the trainings.
+at the probe), and the plan predicted best. It writes to `--out`: `report.md` (for terminals) and
+`report.html` (one self-contained page, figures inlined: `hpobench.experiments.page`), both
+opening with the answer (what to tune in which ranges from where, what stays fixed at which
+value, the best configurations found, the plans with their commands, which data chose), then
+the figures (`hpobench.analysis.plots`: importance, marginal curves with bootstrap bands,
+interactions, parallel coordinates, the cheap fidelity against the probe) and how it was decided;
+`scoped_space.json` (for `hpobench tune --space`: the narrowed ranges, the anchor as every
+default; beside it the same space for Optuna, W&B and Ray Tune, `hpobench.export`),
+`decision.json`, `anchor.json` and every trial as Parquet (`evaluations.parquet`). Interrupted, it
+resumes from `--out`; the analysis settings (tune_budget, max_tune, anchor) may change on a
+resume, since they reuse the trainings.
+
+Without training: `from_table` decides from any trial table at two fidelities (the budget rule
+runs it after its trainings), and `from_optuna` from an existing Optuna study, its completed
+trials the full fidelity and its intermediate values (pruned trials' too) the low fidelities at
+their step (`optuna_steps` picks the low step; `hpobench scope --optuna URL --study NAME`).
+
+Cheap trainings together: on a benchmark that trains configurations sharing a program together
+(`Benchmark.evaluate_many`; the ResNet benchmarks: the same depth, width and batch size), the
+configurations are drawn in groups of K sharing those (`hpobench.spaces.sample(grouped=K)`; each
+configuration still uniform) and each group trains as one. K (`group_size`) is what the memory
+model of the benchmark (`hpobench.benchmarks.resnet.max_group`: a group under `GROUP_BOUND`) allows
+for the largest shape the space can draw at the low fidelity, and at most as many as keep `GROUPS`
+independent draws of the static part among the low-fidelity configurations; `group=1` (`--group 1`)
+draws them one by one, as before. The configurations are ordered one per group first (the default,
+then the first member of every group, then the second, ...), so the probe's prefix spans as many
+groups as it can. Every recorded row carries its group (`cluster`) and the importance bootstrap
+resamples groups (`results/grouped_bootstrap/`).
 
 hold: hyperparameters the user holds fixed while scoping (their values in every configuration);
 they are reported as held, not judged. rule="variance": study v2's rule instead, the smallest set
@@ -43,7 +65,8 @@ Under the variance rule either design reports UNDECIDED, with the cost likely to
 its budget ends first; the budget-aware rule always decides (with the interval of its gain).
 
     hpobench scope resnet/fashion_mnist --budget 2 --out runs/scope
-    hpobench scope synthetic/partial --budget 300 --out /tmp/scope   # seconds
+    hpobench scope synthetic/partial --budget 300 --out /tmp/scope   # about a minute
+    hpobench scope --optuna sqlite:///study.db --study NAME --out /tmp/study-scope   # an Optuna study, no training
     hpobench scope --objective experiments/examples/sklearn_objective.py:objective \
         --space experiments/examples/space.json --fidelity-space experiments/examples/fidelity.json \
         --metric log_loss --direction minimize --budget 6 --out /tmp/example   # your own objective
@@ -76,6 +99,7 @@ ROUNDS = 4
 TUNE_BUDGET = 20  # full-fidelity trainings the user tunes with afterwards, unless told
 CONFIRM = 5  # budget rule: the best configurations at the low fidelity also run at the probe (the anchor's)
 RULES = ("budget", "variance")
+GROUPS = 10  # a grouped design keeps at least this many independent static draws at the low fidelity
 
 
 @dataclass(frozen=True)
@@ -201,6 +225,57 @@ class Outcome:
         return "\n".join(lines)
 
 
+def group_size(bench, space, fidelity, n_low: int, asked: int | None = None) -> int:
+    """K of the grouped design (module docstring): configurations per draw of the static part
+    (`hpobench.spaces.STATIC` in `space`), 1 for draws one by one.
+
+    1 when the benchmark trains nothing together (no `Benchmark.batch`/`many`) or the space holds no
+    static hyperparameter that varies (held ones: every configuration shares a program anyway).
+    Else the group the benchmark's memory model allows at `fidelity` for the largest static values
+    the space can draw (`Benchmark.batch`), and at most (n_low - 1) // GROUPS (the default aside);
+    `asked` replaces that design bound (1: off). ValueError for an `asked` the benchmark cannot use.
+    """
+    from ConfigSpace.hyperparameters import Constant
+
+    from hpobench import spaces
+    if asked is not None and (not isinstance(asked, int) or isinstance(asked, bool) or asked < 1):
+        raise ValueError(f"--group is the configurations per draw of depth, width and batch size: an integer "
+                         f">= 1 (1: one by one), got {asked!r}")
+    if asked == 1:
+        return 1
+    static = [k for k in spaces.STATIC if k in space and not isinstance(space[k], Constant)]
+    if bench.batch is None or bench.many is None or not static:
+        if asked is not None:
+            raise ValueError(f"--group {asked}: {bench.name} trains configurations one at a time"
+                             + ("" if static else " or holds depth, width and batch size") + "; leave --group out")
+        return 1
+    largest = {k: spaces.plain(v) for k, v in dict(space.get_default_configuration()).items()}
+    for k in spaces.STATIC:
+        if k in space:
+            hp = space[k]
+            largest[k] = spaces.plain(max(getattr(hp, "sequence", None) or getattr(hp, "choices", None)
+                                          or [getattr(hp, "upper", None) or hp.value]))
+    key = bench.batch(largest, bench.fidelity(fidelity))
+    cap = 1 if key is None else int(key[1])
+    return max(1, min(cap, asked if asked is not None else (n_low - 1) // GROUPS))
+
+
+def interleave(groups: list[int]) -> list[int]:
+    """Positions of a grouped sample ordered one per group first: by rank within the group, then by
+    group (the first member of every group, then the second, ...)."""
+    rank, seen = [], {}
+    for g in groups:
+        rank.append(seen.get(g, 0))
+        seen[g] = rank[-1] + 1
+    return sorted(range(len(groups)), key=lambda i: (rank[i], groups[i]))
+
+
+def check_resamples(n_boot: int) -> None:
+    """The bootstrap resamples of the analysis, checked before any training or reading."""
+    if n_boot < 2:
+        raise ValueError(f"--n-boot {n_boot!r}: the decision reads bootstrap intervals; give at least 2 resamples")
+
+
 def check(bench, space, tune_budget: int, max_tune: int | None, hold: dict | None, rule: str, adaptive: bool) -> None:
     """The job's settings, checked before any training: one line naming the problem."""
     from hpobench import spaces
@@ -232,7 +307,7 @@ def run(name, budget: float, out: str | Path, low: dict | None = None, probe: di
         progress: bool = True, bench_kwargs: dict | None = None, adaptive: bool = False,
         rounds: int = ROUNDS, first: tuple[int, int] = FIRST, rule: str = "budget", tune_budget: int = TUNE_BUDGET,
         max_tune: int | None = None, hold: dict | None = None, anchor: str = "best", report: bool = True,
-        stop: bool = True, rule_settings=None) -> Outcome:
+        stop: bool = True, rule_settings=None, group: int | None = None) -> Outcome:
     """Plan, evaluate (resumable), analyse, decide, and write the report; returns the `Outcome`.
 
     name: a registered benchmark's name, or a `Benchmark` (e.g. `hpobench.load_objective(...)`;
@@ -245,6 +320,8 @@ def run(name, budget: float, out: str | Path, low: dict | None = None, probe: di
     adaptive (variance rule): sample in rounds and stop once the decision is settled (module
     docstring); else the plan's n_low + n_probe in one go. report: write report.md, figures and
     the scoped space. stop: False runs every round (`experiments/studies/scope_adaptive.py`).
+    group: configurations per draw of the static part, trained together (`group_size`; None: from
+    the memory model and `GROUPS`; 1: one by one).
     """
     import hpobench
     from hpobench import spaces
@@ -265,14 +342,14 @@ def run(name, budget: float, out: str | Path, low: dict | None = None, probe: di
     bench.check()
     if anchor not in ("best", "default"):
         raise ValueError(f"anchor must be 'best' or 'default', got {anchor!r}")
-    if n_boot < 2:
-        raise ValueError(f"--n-boot {n_boot!r}: the decision reads bootstrap intervals; give at least 2 resamples")
+    check_resamples(n_boot)
     hold = dict(hold or {})
     check(bench, bench.config_space, tune_budget, max_tune, hold, rule, adaptive)
     space = spaces.fix(bench.config_space, hold) if hold else bench.config_space
     settings = rule_settings or (scoping.Rule() if rule == "variance" else deciding.Rule())
     p = plan(bench, budget, low, probe, n_low, n_probe, probe_share, resolution, 0 if rule == "variance" else CONFIRM)
     steps = schedule(bench, p, budget, rounds, first) if adaptive else [Round(p.n_low, p.n_probe, p.cost)]
+    k_group = group_size(bench, space, p.low, steps[-1].n_low, group)
     out = Path(out)
     identity = {"benchmark": name, "bench_kwargs": bench_kwargs, "seed": seed,
                 "plan": {k: v for k, v in asdict(p).items() if k != "confirm" or v}}  # (scopes from before it resume)
@@ -283,18 +360,29 @@ def run(name, budget: float, out: str | Path, low: dict | None = None, probe: di
         identity["metric"] = bench.metric.to_dict()
     if hold:  # (absent without: scope runs from before --hold resume)
         identity["hold"] = hold
+    if k_group > 1:  # (absent when drawn one by one: scope runs from before grouping resume with --group 1)
+        identity["group"] = k_group
     if records.has_meta(out):
         old = records.read_meta(out).get("scope")
         if old is not None and json.loads(json.dumps(old)) != json.loads(json.dumps(identity)):
-            raise ValueError(f"{out} holds a scope run with other settings ({old}); use another --out")
-    configs = spaces.sample(space, steps[-1].n_low - 1, seed)
+            hint = (" (a run from before grouped designs: add --group 1)"
+                    if "group" not in old and {**old, "group": k_group} == json.loads(json.dumps(identity)) else "")
+            raise ValueError(f"{out} holds a scope run with other settings ({old}){hint}; use another --out")
+    n = steps[-1].n_low - 1
+    configs = spaces.sample(space, n, seed, grouped=k_group if k_group > 1 else 0)
+    clusters = spaces.clusters(n, k_group if k_group > 1 else 0)
+    if k_group > 1:  # one per group first: the probe's prefix spans as many groups as it can
+        order = interleave(clusters)
+        configs, clusters = [configs[i] for i in order], [clusters[i] for i in order]
+    else:
+        clusters = [None] * len(configs)  # (no cluster column: every configuration its own draw)
     kw = dict(method=method, n_boot=n_boot, seed=seed, metric=bench.metric)
     lo_f, pr_f = Fidelity.of(p.low), Fidelity.of(p.probe)
     done = records.read_rounds(out) if adaptive else []
     history = []
     for k, step in enumerate(steps):
-        cells = [Cell(cell_key(name, bench_kwargs, c, f, seed), i, c, f, seed)
-                 for i, c in enumerate(configs) for f, n in ((p.low, step.n_low), (p.probe, step.n_probe)) if i < n]
+        cells = [Cell(cell_key(name, bench_kwargs, c, f, seed), i, c, f, seed, clusters[i])
+                 for i, c in enumerate(configs) for f, m in ((p.low, step.n_low), (p.probe, step.n_probe)) if i < m]
         last = k == len(steps) - 1
         if k < len(done) and not last and (not done[k]["settled"] or not stop):
             history.append(done[k])  # analysed before an interruption: it did not stop there
@@ -307,19 +395,20 @@ def run(name, budget: float, out: str | Path, low: dict | None = None, probe: di
             top = deciding.top(first_df[first_df["key"].isin({c.key for c in lows})], space, [lo_f], bench.metric,
                                p.confirm)
             cells += [Cell(cell_key(name, bench_kwargs, configs[t["config_id"]], p.probe, seed), t["config_id"],
-                           configs[t["config_id"]], p.probe, seed) for t in top if t["config_id"] >= step.n_probe]
+                           configs[t["config_id"]], p.probe, seed, clusters[t["config_id"]])
+                      for t in top if t["config_id"] >= step.n_probe]
         df = run(all_cells=cells, desc=f"scope round {k + 1}/{len(steps)}" if adaptive else "scope")
         df = df[df["key"].isin({c.key for c in cells})]
+        if rule != "variance":
+            break
         try:
             imps = importance.per_fidelity(df, space, [lo_f, pr_f], **kw)
         except errors.AnalysisError as e:  # every training failed, too few configurations, ...
-            dec = deciding.everything(space, f"the scope's data cannot support a subset ({e})", tune_budget,
-                                      hold=hold)
-            return _finish(bench, out, p, df, budget, Outcome(dec, p, budget, float(df["cost"].sum())), {}, [],
-                           method, report)
+            dec = deciding.everything(space, f"the scope's data cannot support a subset ({e})", tune_budget, hold=hold)
+            result = Outcome(dec, p, budget, float(df["cost"].sum()))
+            return _finish(_source(bench, bench_kwargs, out, budget, df, seed, history), out, df, result, {}, seed,
+                           report)
         low_imp, probe_imp = imps[lo_f], imps[pr_f]
-        if rule != "variance":
-            break
         dec = scoping.decide(low_imp, space, probe_imp, settings)
         history.append(dict(round=k + 1, n_low=step.n_low, n_probe=step.n_probe, cost=float(df["cost"].sum()),
                             stability=dec.stability, settled=dec.settled, verdict=dec.verdict, tune=dec.tune,
@@ -328,44 +417,264 @@ def run(name, budget: float, out: str | Path, low: dict | None = None, probe: di
             records.write_rounds(out, history)
         if last or (stop and dec.settled):
             break
-    spent = float(df["cost"].sum())
+    source = _source(bench, bench_kwargs, out, budget, df, seed, history)
+    if rule != "variance":
+        return from_table(df, space, bench.metric, p.low, p.probe, out, source, tune_budget, max_tune, hold, anchor,
+                          method, n_boot, seed, settings, bench.cost(p.low) / bench.cost(bench.full_fidelity),
+                          report, p, budget)
+    from hpobench.analysis import agreement
+    rs = history if adaptive else [history[-1]]
+    ref = agreement.reference(df, space, low_imp, p.probe, settings.statistic, **kw)
+    dec.reference = {"estimate": float(ref.corrected), "lower": float(ref.lower), "upper": float(ref.upper),
+                     "what": f"the low fidelity against itself on the probe's {probe_imp.n_configs} configurations"}
     best = deciding.top(df, space, (pr_f, lo_f), bench.metric)
-    if rule == "variance":
-        from hpobench.analysis import agreement
-        rs = history if adaptive else [history[-1]]
-        ref = agreement.reference(df, space, low_imp, p.probe, settings.statistic, **kw)
-        dec.reference = {"estimate": float(ref.corrected), "lower": float(ref.lower), "upper": float(ref.upper),
-                         "what": f"the low fidelity against itself on the probe's {probe_imp.n_configs} "
-                                 f"configurations"}
-        result = Outcome(dec, p, budget, spent, rs, outlook(dec, rs, budget), best)
-    else:
-        at, where = ((best[0]["config"], f"the best configuration found (at {best[0]['fidelity']})") if best and
-                     anchor == "best" else (dict(space.get_default_configuration()), "the default configuration"))
-        dec = deciding.decide(low_imp, space, at, tune_budget, probe_imp, where, hold, max_tune, settings, seed,
-                              screen_cost=bench.cost(p.low) / bench.cost(bench.full_fidelity))
-        result = Outcome(dec, p, budget, spent, best=best)
-    return _finish(bench, out, p, df, budget, result, imps, [lo_f, pr_f], method, report)
+    result = Outcome(dec, p, budget, float(df["cost"].sum()), rs, outlook(dec, rs, budget), best)
+    return _finish(source, out, df, result, imps, seed, report)
 
 
-def _finish(bench, out: Path, p: Plan, df, budget: float, result: Outcome, imps: dict, fids: list, method: str,
-            report: bool) -> Outcome:
-    """Figures, the scoped space (and its exports), decision.json and report.md."""
+@dataclass
+class Source:
+    """Where a scoped trial table came from, as the report tells it (`from_table`)."""
+
+    name: str  # the benchmark's name, or optuna:STUDY
+    metric: object  # hpobench.benchmarks.Metric
+    about: list[str]  # the report's first lines on how the data were got: budget and design, or the study
+    commands: object  # (n, anchor, decision) -> {plan name: the command that runs it}
+    default: bool = True  # config_id 0 is the space's default configuration
+
+
+def from_table(df, space, metric, low: dict, probe: dict, out: str | Path, source: Source,
+               tune_budget: int = TUNE_BUDGET, max_tune: int | None = None, hold: dict | None = None,
+               anchor: str = "best", method: str = "fanova", n_boot: int = 100, seed: int = 0, rule_settings=None,
+               screen_cost: float = np.nan, report: bool = True, plan: Plan | None = None,
+               budget: float = np.nan) -> Outcome:
+    """The budget-aware decision from a trial table, without training, and its outputs in `out`.
+
+    df: trials (`hpobench.trial_row` rows) at the fidelities `low` and `probe` of `space`, scored
+    by `metric`. Importance at both with `n_boot` bootstrap resamples, then
+    `hpobench.analysis.decision.decide` with `tune_budget` trainings, anchored at the best
+    configuration found (at the probe, else at the low fidelity; anchor="default": the space's
+    default); `screen_cost` is one evaluation at `low` in full trainings (the screening plan). With
+    `report`, writes what `run` writes (`_finish`). plan: the design the table came from (default:
+    the configurations counted at each fidelity); budget: its budget (NaN: none). When the table
+    cannot support a subset (too few configurations, every trial failed) it recommends tuning
+    everything, and says why.
+    """
+    from hpobench.analysis import decision as deciding
+    from hpobench.analysis import errors, importance, trials
+    hold = dict(hold or {})
+    settings = rule_settings or deciding.Rule()
+    lo_f, pr_f = Fidelity.of(low), Fidelity.of(probe)
+    spent = float(df["cost"].sum())
+    if plan is None:
+        counts = [int(trials.at(df, f)["config_id"].nunique()) for f in (low, probe)]
+        plan = Plan(dict(low), dict(probe), *counts, spent)
+    try:
+        imps = importance.per_fidelity(df, space, [lo_f, pr_f], method=method, n_boot=n_boot, seed=seed,
+                                       metric=metric)
+    except errors.AnalysisError as e:  # every training failed, too few configurations, ...
+        dec = deciding.everything(space, f"the scope's data cannot support a subset ({e})", tune_budget, hold=hold)
+        return _finish(source, Path(out), df, Outcome(dec, plan, budget, spent), {}, seed, report)
+    best = deciding.top(df, space, (pr_f, lo_f), metric)
+    at, where = ((best[0]["config"], f"the best configuration found (at {best[0]['fidelity']})") if best and
+                 anchor == "best" else (dict(space.get_default_configuration()), "the default configuration"))
+    dec = deciding.decide(imps[lo_f], space, at, tune_budget, imps[pr_f], where, hold, max_tune, settings, seed,
+                          screen_cost=screen_cost)
+    return _finish(source, Path(out), df, Outcome(dec, plan, budget, spent, best=best), imps, seed, report)
+
+
+def from_optuna(storage, study: str | None, out: str | Path, low: dict | None = None, probe: dict | None = None,
+                tune_budget: int = TUNE_BUDGET, max_tune: int | None = None, anchor: str = "best",
+                method: str = "fanova", n_boot: int = 100, seed: int = 0, report: bool = True,
+                rule_settings=None) -> Outcome:
+    """Scope an existing Optuna study without training (`from_table` on `hpobench.analysis.optuna_study.read`).
+
+    The study's completed trials are the full fidelity, at its final step; the intermediate values
+    of completed and pruned trials are low fidelities at their step. The probe is the final step
+    (or `probe`, {"step": K}); the low fidelity is `low` ({"step": K}), else `optuna_steps`'
+    choice. The anchor is the best completed trial. Writes what `run` writes, the study's trial
+    table as evaluations.parquet; nothing is written to the study (it is opened read-only).
+    rule_settings: the decision's `hpobench.analysis.decision.Rule` (default Rule()).
+    """
+    from hpobench.analysis import optuna_study
+    check_resamples(n_boot)
+    out = Path(out)
+    if records.has_meta(out):
+        raise ValueError(f"{out} holds a run record ({records.META}); use another --out for the study's scope")
+    st = optuna_study.read(storage, study)
+    lo, pr = optuna_steps(st, low, probe)
+    df = st.table
+    cost = float(df.loc[df[f"fidelity.{optuna_study.STEP}"] == lo[optuna_study.STEP], "cost"].median())
+    out.mkdir(parents=True, exist_ok=True)
+    df.to_parquet(out / "evaluations.parquet", index=False)
+    about = [f"No training: the {st.summary()}.", *[f"Note: {x}." for x in st.notes],
+             f"The completed trials' final values are the full fidelity (step {st.final_step}); the intermediate "
+             f"values of completed and pruned trials are the low fidelities at their step. Low fidelity: step "
+             f"{lo[optuna_study.STEP]} (" + ("given" if low else "the highest step below the final one that at "
+                                            f"least {STEP_SHARE:.0%} of the most-reported step's configurations "
+                                            "reached") + "); the study was opened read-only."]
+    source = Source(f"optuna:{st.study}", st.metric, about, _optuna_commands(str(storage), st, out, lo, cost),
+                    default=False)
+    return from_table(df, st.space, st.metric, lo, pr, out, source, tune_budget, max_tune, None, anchor, method,
+                      n_boot, seed, rule_settings, screen_cost=cost, report=report)
+
+
+STEP_SHARE = 0.9  # optuna_steps: the low step is reached by at least this share of the most-reported step's configs
+
+
+def optuna_steps(study, low: dict | None = None, probe: dict | None = None) -> tuple[dict, dict]:
+    """The (low, probe) fidelities, {"step": K}, at which to scope an `OptunaTable`; errors before compute.
+
+    The probe is the final step unless given. The low fidelity, unless given, is the highest step
+    below the probe reported by at least `STEP_SHARE` of the configurations of the most-reported
+    step below it, and by at least MIN_CONFIGS: with MedianPruner, about the last step before
+    pruning began (every trial reached it, more training than the steps before it).
+    """
+    from hpobench.analysis import fanova, optuna_study
+    key = optuna_study.STEP
+    if study.final_step is None:
+        raise ValueError(f"study {study.study!r} reported no intermediate values (trial.report(value, step)): "
+                         "there is no cheaper step to scope from")
+    df = study.table[study.table["status"].astype(str) == "ok"]
+    counts = df.groupby(f"fidelity.{key}")["config_id"].nunique().sort_index()
+
+    def step(f: dict | None, flag: str, default: int) -> int:
+        if f is None:
+            return default
+        if set(f) != {key} or not isinstance(f[key], int) or isinstance(f[key], bool):
+            raise ValueError(f"{flag} for an Optuna study is step=K (an integer step), got {f}")
+        if f[key] not in counts.index:
+            raise ValueError(f"{flag} step={f[key]}: no successful trial reported that step; steps: "
+                             f"{int(counts.index.min())}..{int(counts.index.max())}")
+        if counts[f[key]] < fanova.MIN_CONFIGS:
+            raise ValueError(f"{flag} step={f[key]}: {counts[f[key]]} configurations; importance needs at least "
+                             f"{fanova.MIN_CONFIGS}")
+        return int(f[key])
+
+    hi = step(probe, "--probe", study.final_step)
+    if hi not in counts.index or counts[hi] < fanova.MIN_CONFIGS:
+        raise ValueError(f"study {study.study!r}: {int(counts.get(hi, 0))} successful trial(s) at the final step "
+                         f"{hi}; importance needs at least {fanova.MIN_CONFIGS}")
+    below = counts[counts.index < hi]
+    if low is not None:
+        lo = step(low, "--low", -1)
+        if lo >= hi:
+            raise ValueError(f"--low step={lo} must be below the probe's step {hi}")
+        return {key: lo}, {key: hi}
+    enough = below[below >= max(MIN_CONFIGS, STEP_SHARE * below.max())] if len(below) else below
+    if not len(enough):
+        most = f"; the most: step {int(below.idxmax())} with {int(below.max())}" if len(below) else ""
+        raise ValueError(f"study {study.study!r}: no step below the final one ({hi}) has {MIN_CONFIGS} or more "
+                         f"configurations{most}; give --low step=K (at least {fanova.MIN_CONFIGS})")
+    return {key: int(enough.index.max())}, {key: hi}
+
+
+def _optuna_commands(storage: str, study, out: Path, low: dict, cost: float):
+    """The plans for an Optuna user: Python that runs each with the user's objective (`Source.commands`)."""
+    from hpobench.analysis import decision as deciding
+    from hpobench.analysis import optuna_study
+    k_step = low[optuna_study.STEP]
+    direction = study.metric.direction
+    load = f"optuna.load_study(study_name={study.study!r}, storage={storage!r})"
+    suggest = (f"import optuna, runpy\n\nsuggest = runpy.run_path({str(out / 'scoped_space_optuna.py')!r})"
+               "[\"suggest\"]  # the scoped space\n")
+
+    def commands(n: int, anchor: dict, dec) -> dict:
+        start = dict(dec.space.get_default_configuration())  # the anchor, inside the narrowed ranges
+        tuned = {k: v for k, v in start.items() if k in dec.tune}
+        m, k = deciding.screen_sizes(n, cost)  # as the screening plan counts them
+        better = "reverse=True" if study.metric.maximize else "reverse=False"
+        return {
+            "scope": suggest + "\n\ndef objective(trial):\n    config = suggest(trial)\n"
+                     "    ...  # your training: trial.report(value, step) at each step, then return the final value\n"
+                     f"\n\nstudy = optuna.create_study(direction={direction!r}, "
+                     "pruner=optuna.pruners.MedianPruner())\n"
+                     + (f"study.enqueue_trial({tuned!r})  # start from the anchor\n" if tuned else "")
+                     + f"study.optimize(objective, n_trials={n})",
+            "screen": suggest + f"\nstudy = optuna.create_study(direction={direction!r})\n"
+                      f"trials = [study.ask() for _ in range({m})]\nconfigs = [suggest(t) for t in trials]\n"
+                      f"cheap = [train(c, last_step={k_step}) for c in configs]  # your training, stopped once "
+                      f"it reports step {k_step}\nbest = sorted(range({m}), key=cheap.__getitem__, {better})\n"
+                      f"for i in best[:{k}]:\n    study.tell(trials[i], train(configs[i]))  # trained fully\n"
+                      f"for i in best[{k}:]:\n    study.tell(trials[i], state=optuna.trial.TrialState.PRUNED)",
+            "everything": f"import optuna\n\nstudy = {load}  # your study: every hyperparameter, its history\n"
+                          f"study.optimize(objective, n_trials={n})  # your objective",
+            "anchor": f"import json, optuna\n\nstudy = optuna.create_study(direction={direction!r})\n"
+                      f"study.enqueue_trial(json.load(open({str(out / 'anchor.json')!r})))  # the anchor\n"
+                      "study.optimize(objective, n_trials=1)  # your objective"}
+    return commands
+
+
+def _finish(source: Source, out: Path, df, result: Outcome, imps: dict, seed: int, report: bool) -> Outcome:
+    """Figures, the scoped space (and its exports), decision.json, anchor.json, report.md and report.html."""
     if not report:
         return result
     from hpobench import export, spaces
-    from hpobench.analysis import plots
+    from hpobench.experiments import page
     dec = result.decision
-    figs = plots.importance(imps, out / "importance") if imps else []
-    if hasattr(dec, "settled"):  # the variance rule's figure of kept shares
-        figs += plots.decision(dec, out / "decision")
-    if method == "fanova" and imps:
-        figs += plots.marginals(imps[fids[0]], imps[fids[0]].extra["encoded"].space, out / "marginals")
+    out.mkdir(parents=True, exist_ok=True)
     (out / "scoped_space.json").write_text(spaces.to_json(dec.space))
-    export.write(out, dec.space, dec.fix, bench.metric, bench.name)  # for Optuna, W&B, Ray Tune
+    export.write(out, dec.space, dec.fix, source.metric, source.name)  # for Optuna, W&B, Ray Tune
     if hasattr(dec, "to_dict"):
         records.write_text_atomic(out / "decision.json", json.dumps(dec.to_dict(), indent=1, default=str))
-    (out / "report.md").write_text(_report(bench, budget, p, df, result, imps, figs, out))
+    if getattr(dec, "anchor", None):
+        records.write_text_atomic(out / "anchor.json", json.dumps(dec.anchor, indent=1, default=str) + "\n")
+    blocks = _report(source, df, result, imps, _figures(dec, imps, out, seed))
+    records.write_text_atomic(out / "report.md", page.markdown(blocks))
+    records.write_text_atomic(out / "report.html", page.html(blocks, f"Search-space scope for {source.name}"))
     return result
+
+
+def _figures(dec, imps: dict, out: Path, seed: int) -> list:
+    """The report's figures (`hpobench.analysis.plots`), each a `page.Figure` with its caption."""
+    from hpobench.analysis import plots
+    from hpobench.experiments import page
+    if not imps:
+        return []
+    fids = list(imps)
+    low = imps[fids[0]]
+    figs = [page.Figure(plots.importance(imps, out / "importance")[0],
+                        f"Importance at each fidelity ({low.method}; {low.level:.0%} bootstrap intervals, a share "
+                        f"clipped to [0, 1]), sorted by the share at the cheap fidelity `{low.fidelity.label}`.")]
+    if hasattr(dec, "settled"):  # the variance rule's figure of kept shares
+        figs.append(page.Figure(plots.decision(dec, out / "decision")[0], "The variance rule: each hyperparameter's "
+                                "share at the cheap fidelity, coloured by what the rule does with it, and the "
+                                "running sum of the shares on the same scale."))
+    source = dec.agreement.get("source", "cheap")
+    chose = [imps[f] for f in ({"cheap": fids[:1], "probe": fids[1:]}.get(source, fids))]
+    share = dict(zip(chose[0].names, chose[0].share))
+    ranked = sorted(share, key=lambda n: -share[n])
+    if low.method == "fanova":
+        n_boot = getattr(dec.rule, "n_boot", 30)
+        names = list(dec.tune)[:8] or ranked[:4]
+        what = "the tuned hyperparameters" if dec.tune else "nothing is tuned: the 4 most important hyperparameters"
+        at = " and ".join(f"`{i.fidelity.label}`" for i in chose)
+        figs.append(page.Figure(
+            plots.marginals(chose, low.extra["encoded"].space, out / "marginals", names=names, n_boot=n_boot,
+                            seed=seed)[0],
+            f"Marginal curves of {what} at {at} (the data that chose): the mean prediction of the boosted surrogate "
+            f"the decision uses, with the others drawn uniformly; band: the central {low.level:.0%} of the same "
+            f"curve on the {n_boot} surrogates refitted on bootstrap resamples of the configurations (the "
+            "decision's own); dots: the configurations evaluated there."))
+        pair = names if len(names) >= 2 else ranked[:4]
+        figs.append(page.Figure(
+            plots.interactions(chose, pair, out / "interactions")[0],
+            "Pairwise interactions of " + ("the tuned hyperparameters" if len(names) >= 2 else
+                                           "the 4 most important hyperparameters (fewer than 2 are tuned)")
+            + ": fANOVA's share of the surrogate's variance that each pair explains beyond its two main effects "
+              "(n/a: a parent with its own child)."))
+    figs.append(page.Figure(
+        plots.parallel(low, low.extra["encoded"].space, out / "parallel", order=ranked)[0],
+        f"Every configuration evaluated at the cheap fidelity `{low.fidelity.label}`, coloured by its "
+        f"{low.extra['encoded'].metric.name}; axes ordered by importance at {chose[0].fidelity.label}, most "
+        "important left."))
+    if len(fids) > 1:
+        figs.append(page.Figure(
+            plots.rankings(low, imps[fids[1]], out / "rankings")[0],
+            f"The cheap fidelity `{low.fidelity.label}` against the probe `{fids[1].label}`: left, each "
+            "hyperparameter's importance share at both; right, each configuration's metric at both (the "
+            "configurations evaluated at both)."))
+    return figs
 
 
 def outlook(dec, rounds: list[dict], budget: float, cap: float = 10.0) -> str:
@@ -422,113 +731,168 @@ def _stability_factor(rounds: list[dict], stable: float) -> float:
 
 
 
-
-def _report(bench, budget, p: Plan, df, result: Outcome, imps, figs, out: Path) -> str:
+def _report(source: Source, df, result: Outcome, imps: dict, figs: list) -> list:
+    """The report as `page` blocks: the answer, the figures, how it was decided, the importance."""
     from hpobench.analysis import trials
-    dec, name, metric = result.decision, bench.name, bench.metric
+    from hpobench.experiments import page
+    dec, metric, p = result.decision, source.metric, result.plan
     ok = df[df["status"] == "ok"]
-    budget_rule = not hasattr(dec, "settled")
-    lines = [f"# Search-space scope for `{name}`", ""]
-    if budget_rule:
-        lines += _answer(bench, dec, result, out)
-    lines += ["## How it was decided", "",
-              f"Budget {budget:g} (cost units), spent {result.spent:.3g} in {df['cost_s'].sum() / 60:.1f} min of "
-              f"training; design: " + (f"adaptive, {len(result.rounds)} round(s) run (stops once the decision is "
-                                       "settled)" if len(result.rounds) > 1 or "rounds" in _meta_scope(out)
-                                       else "fixed (one go)") + ".", "",
-              f"- metric: {metric.describe()}",
-              f"- low fidelity `{Fidelity.of(p.low).label}`: {int(trials.at(df, p.low)['config_id'].nunique())} "
-              "configurations (default included)",
-              f"- probe fidelity `{Fidelity.of(p.probe).label}`: the first "
-              f"{int(trials.at(df, p.probe)['config_id'].nunique())} of them",
-              f"- failed trials (diverged or crashed, left out of importance): {len(df) - len(ok)}"]
+    blocks = [page.Heading(f"Search-space scope for `{source.name}`", 1), *_answer(source, dec, result)]
+    if figs:
+        blocks += [page.Heading("Figures"), *figs]
+    items = [f"metric: {metric.describe()}",
+             f"low fidelity `{Fidelity.of(p.low).label}`: {int(trials.at(df, p.low)['config_id'].nunique())} "
+             "configurations" + (" (default included)" if source.default else ""),
+             f"probe fidelity `{Fidelity.of(p.probe).label}`: {int(trials.at(df, p.probe)['config_id'].nunique())} "
+             "of them",
+             f"failed trials (diverged or crashed, left out of importance): {len(df) - len(ok)}"]
+    if "cluster" in df and df["cluster"].notna().any():
+        from hpobench import spaces
+        low = trials.at(df, p.low)
+        sizes = low.groupby("cluster")["config_id"].nunique()
+        items.append(f"grouped design: up to {int(sizes.max())} configurations per draw of "
+                     f"{', '.join(spaces.STATIC)} (trained together), {len(sizes)} draws at the low fidelity (the "
+                     "default its own); the bootstrap resamples draws (`--group 1`: one by one)")
     if len(ok):
         col = trials.metric_column(df, metric)
         for label, fid in (("low", p.low), ("probe", p.probe)):
             at = trials.at(ok, fid)
             if len(at):
                 best = at[col].max() if metric.maximize else at[col].min()
-                default = at.loc[at["config_id"] == 0, col]
-                lines.append(f"- best {metric.name} at the {label} fidelity: {best:.4g}"
+                default = at.loc[at["config_id"] == 0, col] if source.default else []
+                items.append(f"best {metric.name} at the {label} fidelity: {best:.4g}"
                              + (f" (default configuration: {default.iloc[0]:.4g})" if len(default) else ""))
-    lines += ["", "```", result.summary(), "```", "", dec.table().to_markdown(index=False, floatfmt=".3f"), ""]
-    if budget_rule:
+    blocks += [page.Heading("How it was decided"), *[page.Text(x) for x in source.about], page.Items(items),
+               page.Code(result.summary(), copy=False), page.Heading("Decision"), page.Table(dec.table(), ".3f")]
+    if hasattr(dec, "choices"):
         for label, c in dec.choices.items():
-            lines += [f"Greedy path at `{label}` (value: expected best of {c.n} draws on the bagged surrogate; "
-                      f"rise with its {dec.rule.level:.0%} bootstrap interval):", "",
-                      pd_table([dict(added=", ".join(st.added), value=st.value, rise=st.gain, lower=st.lower,
-                                     upper=st.upper) for st in c.steps]), ""]
-    else:
-        lines += [f"Next: `{_tune_command(bench, out, 'bohb', 'BUDGET')}`", ""]
-    lines += ["## Importance", ""]
+            blocks += [page.Text(f"Greedy path at `{label}` (value: expected best of {c.n} draws on the bagged "
+                                 f"surrogate; rise with its {dec.rule.level:.0%} bootstrap interval):"),
+                       page.Table([dict(added=", ".join(st.added), value=st.value, rise=st.gain, lower=st.lower,
+                                        upper=st.upper) for st in c.steps])]
+    blocks.append(page.Heading("Importance"))
     for f, imp in imps.items():
-        lines += [f"### {f.label} ({imp.n_configs} configurations)", "",
-                  imp.table().head(10).to_markdown(index=False, floatfmt=".3f"), ""]
-    lines += ["## Figures", ""] + [f"![{f.stem}]({f.name})" for f in figs if f.suffix == ".png"]
-    return "\n".join(lines) + "\n"
+        blocks += [page.Heading(f"{f.label} ({imp.n_configs} configurations)", 3),
+                   page.Table(imp.table().head(10), ".3f")]
+    return blocks
 
 
-def _answer(bench, dec, result: Outcome, out: Path) -> list[str]:
-    """The report's opening: what to tune in which ranges, where to start, which plan, the command."""
-    full = bench.cost(bench.full_fidelity)
-    n = dec.n
-    lines = [f"**Tune {len(dec.tune)} hyperparameter(s) with your {n} full-fidelity trainings**"
-             + (f" (`--tune-budget`, default {TUNE_BUDGET})" if n == TUNE_BUDGET else " (`--tune-budget`)") + ":", ""]
+def _answer(source: Source, dec, result: Outcome) -> list:
+    """The report's opening: what to tune in which ranges from where, what stays fixed at which value,
+    the best configurations found, the plans with their commands, and which data chose."""
+    from hpobench.experiments import page
+    metric = source.metric
+    n = getattr(dec, "n", None)
+    ranges, anchor = getattr(dec, "ranges", {}), getattr(dec, "anchor", {})
+    fixed_at = getattr(dec, "anchored_at", None) or getattr(dec, "fixed_at", "")
+    head = f"**Tune {len(dec.tune)} hyperparameter(s)" + (
+        f" with your {n} full-fidelity trainings** (`--tune-budget`" + (f", default {TUNE_BUDGET})" if n ==
+                                                                         TUNE_BUDGET else ")")
+        if n else "** (the variance rule: the smallest set carrying its share of the variance)")
+    blocks = [page.Text(head + (":" if dec.tune else "."))]
     if dec.tune:
-        lines += [pd_table([dict(hyperparameter=x, range=deciding_range(dec.ranges.get(x)),
-                                 start=_short(dec.anchor.get(x, ""))) for x in dec.tune]), ""]
-    lines += [f"Everything else stays at {dec.anchored_at}"
-              + (f"; held by you while scoping (not judged): {', '.join(f'{k}={v}' for k, v in dec.held.items())}"
-                 if dec.held else "") + f". {dec.guard[0].upper() + dec.guard[1:]}.", ""]
+        start = dict(dec.space.get_default_configuration())  # the scoped space's default: a tuner's first trial
+        blocks.append(page.Table([dict(hyperparameter=x, range=_range(ranges.get(x)),
+                                       **({"start": _start(anchor, start, x)} if anchor else {})) for x in dec.tune]))
+    held = getattr(dec, "held", {})
+    if dec.fix or held:
+        blocks.append(page.Text(f"**Fixed**: everything else stays at {fixed_at}" + (
+            "; held by you while scoping (not judged): " + ", ".join(f"{k}={_short(v)}" for k, v in held.items())
+            if held else "") + (":" if dec.fix else ".")))
+    if dec.fix:
+        blocks.append(page.Table([dict(hyperparameter=k, value=_short(v)) for k, v in dec.fix.items()]))
+    if dec.removed:
+        blocks.append(page.Text("Removed (inactive under the fixed values of their parents): "
+                                + ", ".join(dec.removed) + "."))
     if result.best:
-        lines += ["**Start from** the best configurations found:", "",
-                  pd_table([dict(rank=i + 1, fidelity=b["fidelity"], **{bench.metric.name: b["value"]},
-                                 config=json.dumps(b["config"])) for i, b in enumerate(result.best)]), ""]
-    if dec.plans:
+        blocks += [page.Text("**Start from** the best configurations found:"),
+                   page.Table([dict(rank=i + 1, fidelity=b["fidelity"], **{metric.name: b["value"]},
+                                    config=json.dumps(b["config"])) for i, b in enumerate(result.best)])]
+    cmds = source.commands(n or TUNE_BUDGET, anchor, dec)
+    plans = getattr(dec, "plans", [])
+    if plans:
         rec = dec.plan
-        cmds = {"scope": _tune_command(bench, out, "smac", n * full),
-                "everything": _tune_command(bench, out, "smac", n * full, scoped=False),
-                "screen": _tune_command(bench, out, "sh", n * full),
-                "anchor": f"hpobench evaluate {bench.name} --config '{json.dumps(dec.anchor)}'"}
-        lines += [f"**Plan: {rec.name}** ({rec.what}). Predicted best {bench.metric.name} of each plan (random "
-                  "draws on the scope's surrogate; a model-based tuner does better than random draws, the "
-                  "comparison between plans is what counts):", "",
-                  pd_table([dict(plan=x.name, predicted=x.predicted * bench.metric.sign, what=x.what)
-                            for x in dec.plans]), "",
-                  "Run it:", "", "```", cmds[rec.name], "```", ""]
-    return lines
+        blocks += [page.Text(f"**Plan: {rec.name}** ({rec.what}). Predicted best {metric.name} of each plan "
+                             "(random draws on the scope's surrogate; a model-based tuner does better than random "
+                             "draws, the comparison between plans is what counts):"),
+                   page.Table([dict(plan=x.name + (" (recommended)" if x is rec else ""),
+                                    predicted=x.predicted * metric.sign, what=x.what) for x in plans])]
+        if rec.name in cmds:
+            blocks += [page.Text("Run it:"), page.Code(cmds[rec.name])]
+        others = [x.name for x in plans if x is not rec and x.name in cmds]
+        for x in others:
+            blocks += [page.Text(f"The `{x}` plan:"), page.Code(cmds[x])]
+    elif "next" in cmds:
+        blocks += [page.Text("Next:"), page.Code(cmds["next"])]
+    guard = getattr(dec, "guard", "")
+    if guard:
+        blocks.append(page.Text(f"**Which data chose:** {guard[0].upper() + guard[1:]}."))
+    return blocks
+
+
+def _start(anchor: dict, start: dict, name: str) -> str:
+    """Where tuning `name` starts: the anchor's value, or, where the narrowed range leaves it out, the
+    scoped space's default (the nearest end of the range)."""
+    if name not in anchor:
+        return "(inactive at the anchor)"
+    if name in start and start[name] != anchor[name]:
+        return f"{_short(start[name])} (the anchor's {_short(anchor[name])} is outside the range)"
+    return _short(anchor[name])
 
 
 def _short(v) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
-def deciding_range(r) -> str:
+def _range(r) -> str:
     if r is None:
         return "whole range"
     return f"[{r[0]:.4g}, {r[1]:.4g}]" if isinstance(r, tuple) else "{" + ", ".join(map(str, r)) + "}"
-
-
-def pd_table(rows: list[dict]) -> str:
-    import pandas as pd
-    return pd.DataFrame(rows).to_markdown(index=False, floatfmt=".4g") if rows else "(none)"
 
 
 def _meta_scope(out: Path) -> dict:
     return records.read_meta(out).get("scope", {}) if records.has_meta(out) else {}
 
 
-def _tune_command(bench, out: Path, optimizer: str, budget, scoped: bool = True) -> str:
+def _source(bench, bench_kwargs: dict, out: Path, budget: float, df, seed: int, rounds: list) -> Source:
+    """A trained scope's `Source`: its budget and design, and the hpobench commands of its plans."""
+    design = (f"adaptive, {len(rounds)} round(s) run (stops once the decision is settled)"
+              if len(rounds) > 1 or "rounds" in _meta_scope(out) else "fixed (one go)")
+    about = [f"Budget {budget:g} (cost units), spent {float(df['cost'].sum()):.3g} in "
+             f"{df['cost_s'].sum() / 60:.1f} min of training; design: {design}. The configurations: the default "
+             f"and random draws (seed {seed}); the probe's are the first of them and the best at the low fidelity."]
+    full = bench.cost(bench.full_fidelity)
+
+    def commands(n: int, anchor: dict, dec) -> dict:
+        return {"scope": _tune_command(bench, bench_kwargs, out, "smac", n * full),
+                "everything": _tune_command(bench, bench_kwargs, out, "smac", n * full, scoped=False),
+                "screen": _tune_command(bench, bench_kwargs, out, "sh", n * full),
+                "anchor": f"hpobench evaluate {_target(bench, bench_kwargs, evaluate=True)}--config "
+                          f"{out / 'anchor.json'}",
+                "next": _tune_command(bench, bench_kwargs, out, "bohb", "BUDGET")}
+    return Source(bench.name, bench.metric, about, commands)
+
+
+def _target(bench, bench_kwargs: dict, evaluate: bool = False) -> str:
+    """What names the benchmark on the command line: its name (with --data, --bench-arg) or its --objective."""
+    obj = bench.meta.get("objective")
+    if obj is None:
+        kw = dict(bench_kwargs)
+        data = f"--data {kw.pop('data')} " if "data" in kw else ""
+        return f"{bench.name} {data}" + "".join(f"--bench-arg {k}={v} " for k, v in kw.items())
+    m = bench.metric
+    rng = "" if m.lower is None and m.upper is None else \
+        f"--metric-range {'' if m.lower is None else f'{m.lower:g}'},{'' if m.upper is None else f'{m.upper:g}'} "
+    space = f"--space {obj.get('space') or 'SPACE.json'} " if evaluate else ""
+    return (f"--objective {obj['target']} {space}--fidelity-space {obj.get('fidelity_space') or 'FIDELITY.json'} "
+            f"--metric {m.name} --direction {m.direction} {rng}")
+
+
+def _tune_command(bench, bench_kwargs: dict, out: Path, optimizer: str, budget, scoped: bool = True) -> str:
     """The command that tunes the scoped space (or, unscoped, everything, warm-started from the scope)."""
     obj = bench.meta.get("objective")
     whole = f"--space {obj.get('space') or 'SPACE.json'} " if obj else ""
     space = f"--space {out / 'scoped_space.json'} " if scoped else f"{whole}--warm-start {out} "
     b = budget if isinstance(budget, str) else f"{budget:g}"
-    tail = f"{space}--optimizer {optimizer} --budget {b} --out runs/tune-{optimizer}"
-    if obj is None:
-        return f"hpobench tune {bench.name} {tail}"
-    m = bench.metric
-    rng = "" if m.lower is None and m.upper is None else \
-        f" --metric-range {'' if m.lower is None else f'{m.lower:g}'},{'' if m.upper is None else f'{m.upper:g}'}"
-    return (f"hpobench tune --objective {obj['target']} --fidelity-space "
-            f"{obj.get('fidelity_space') or 'FIDELITY.json'} --metric {m.name} --direction {m.direction}{rng} {tail}")
+    return (f"hpobench tune {_target(bench, bench_kwargs)}{space}--optimizer {optimizer} --budget {b} "
+            f"--out runs/tune-{optimizer}")

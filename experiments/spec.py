@@ -10,6 +10,9 @@ Its cells are the cross product. Every error names the spec file and line.
     configs: {sample: 20, seed: 0, default: true}
     # optional: more seeded draws after these (the first ones stay as they were), and a prefix
     #   configs: {sample: 100, seed: 0, extend: [{sample: 300, seed: 1}], first: 40}
+    # optional: draws in groups of K sharing depth, width and batch size (`hpobench.spaces.sample`),
+    # which train together; rows then carry their group (`cluster`), the bootstrap's unit
+    #   configs: {sample: 64, seed: 0, grouped: 8}
     fidelities:
       full: true                     # the benchmark's full-fidelity point
       ladder: {epochs: [1, 3, 9]}    # one knob at a time, the others at full
@@ -31,7 +34,7 @@ from pathlib import Path
 import yaml
 
 TOP = {"name", "description", "benchmark", "benchmark_args", "configs", "fidelities", "seeds"}
-CONFIGS = {"sample", "seed", "default", "extend", "first"}
+CONFIGS = {"sample", "seed", "default", "extend", "first", "grouped"}
 FIDELITIES = {"full", "ladder", "points"}
 
 
@@ -46,6 +49,7 @@ class Cell:
     config: dict
     fidelity: dict
     seed: int
+    cluster: int | None = None  # a grouped design's sampling group (`hpobench.spaces.clusters`)
 
 
 @dataclass
@@ -123,6 +127,9 @@ def load(path: str | Path) -> Spec:
     configs = raw.get("configs") or {}
     only(configs, CONFIGS, ("configs",))
     configs = {"sample": 0, "seed": 0, "default": True} | configs
+    grouped = configs.get("grouped", 0)
+    if not isinstance(grouped, int) or isinstance(grouped, bool) or grouped < 0 or grouped == 1:
+        fail(("configs", "grouped"), f"configs.grouped must be 0 (off) or a group size >= 2, got {grouped!r}")
     for k in ("sample", "seed"):
         if not isinstance(configs[k], int) or isinstance(configs[k], bool) or configs[k] < 0:
             fail(("configs", k), f"configs.{k} must be a non-negative integer, got {configs[k]!r}")
@@ -183,15 +190,24 @@ def load(path: str | Path) -> Spec:
 
 def configurations(spec: Spec) -> list[dict]:
     """The default (if asked), `sample` seeded draws from the benchmark's space, then each `extend`
-    block's draws (so a study grows without changing its first configurations); the `first` N."""
+    block's draws (so a study grows without changing its first configurations); the `first` N.
+    With `grouped`, every block's draws come in groups sharing the static part (`spaces.sample`)."""
+    return _drawn(spec)[0]
+
+
+def _drawn(spec: Spec) -> tuple[list[dict], list[int] | None]:
+    """(`configurations`, each one's sampling group or None when not grouped)."""
     import hpobench
     from hpobench import spaces
     bench = hpobench.get(spec.benchmark, **spec.benchmark_args)
     c = spec.configs
-    out = spaces.sample(bench.config_space, c["sample"], c["seed"], c["default"])
+    k = c.get("grouped", 0)
+    out = spaces.sample(bench.config_space, c["sample"], c["seed"], c["default"], grouped=k)
+    groups = spaces.clusters(c["sample"], k, c["default"])
     for block in c.get("extend") or []:
-        out += spaces.sample(bench.config_space, block["sample"], block["seed"], False)
-    return out[:c.get("first")]
+        out += spaces.sample(bench.config_space, block["sample"], block["seed"], False, grouped=k)
+        groups += spaces.clusters(block["sample"], k, False, start=max(groups, default=-1) + 1)
+    return out[:c.get("first")], (groups[:c.get("first")] if k else None)
 
 
 def cell_key(benchmark: str, args: dict, config: dict, fidelity: dict, seed: int) -> str:
@@ -202,5 +218,7 @@ def cell_key(benchmark: str, args: dict, config: dict, fidelity: dict, seed: int
 def cells(spec: Spec) -> list[Cell]:
     """All cells, configuration by configuration: a grid stopped early leaves complete,
     paired rows (every fidelity of the first k configurations) that analysis can use."""
-    return [Cell(cell_key(spec.benchmark, spec.benchmark_args, c, f, s), i, c, f, s)
-            for i, c in enumerate(configurations(spec)) for s in spec.seeds for f in spec.fidelities]
+    configs, groups = _drawn(spec)
+    return [Cell(cell_key(spec.benchmark, spec.benchmark_args, c, f, s), i, c, f, s,
+                 None if groups is None else groups[i])
+            for i, c in enumerate(configs) for s in spec.seeds for f in spec.fidelities]

@@ -4,10 +4,13 @@
 // - BatchNorm in training mode, optionally followed by ReLU: forward (with batch mean and variance)
 //   and backward. XLA:CPU splits each of its per-channel reductions into an unfused reduce-window
 //   (a third of a step); the fused ReLU saves a pass over the activations each way.
+// Under jax.vmap the operands stack configurations along leading axes: one call runs each one's
+// primitive on its slices (`Run`), spread over the threads when there are enough of them.
 // Built by hpobench/onednn.py against oneDNN 2.x (Debian 12's libdnnl-dev) or 3.x (newer
 // distributions): 3.0 folded the operation descriptors (`*::desc`) into the primitive descriptors'
 // constructors, and the few calls that differ are behind DNNL_VERSION_MAJOR below.
 #include <array>
+#include <atomic>
 #include <condition_variable>
 #include <functional>
 #include <cstdint>
@@ -20,6 +23,8 @@
 #include <thread>
 #include <unordered_map>
 #include <vector>
+
+#include <omp.h>
 
 #include "oneapi/dnnl/dnnl.hpp"
 #include "xla/ffi/api/ffi.h"
@@ -199,21 +204,62 @@ class Worker {
   std::thread thread_{[this] { Loop(); }};
 };
 
-ffi::Error Run(const Key& k, std::initializer_list<void*> buffers) {
+std::atomic<bool> g_split{true};  // stacked configurations spread over the threads (`Run`)
+
+// One operand or result of a call: its data and the bytes between two configurations' slices.
+struct Slab {
+  void* data;
+  int64_t stride;
+};
+
+// The primitive of `k` on slice `i` of every buffer, on this thread; `ops` holds the thread's primitives.
+void Execute(std::map<Key, std::unique_ptr<Op>>& ops, const Key& k, int64_t i, std::initializer_list<Slab> buffers) {
+  thread_local auto* stream_ = new dnnl::stream(Engine());  // never destroyed, as `worker`
+  auto& stream = *stream_;
+  auto& op = ops[k];
+  if (!op) op = k[0] >= kNormFwd ? MakeNorm(k) : MakeConv(k);
+  auto buffer = buffers.begin();
+  for (auto& m : op->bound) {
+    m.set_data_handle(static_cast<char*>(buffer->data) + i * buffer->stride);
+    ++buffer;
+  }
+  if (op->before) op->before->execute(stream, op->user_w, op->prim_w);
+  op->prim.execute(stream, op->args);
+  if (op->after) op->after->execute(stream, op->prim_w, op->user_w);
+  stream.wait();
+}
+
+// Runs the primitive of `k` on `count` configurations (1 without jax.vmap; with it the operands
+// stack them along leading axes), each on its slices of the buffers. With at least as many
+// configurations as threads they are spread over the threads, each primitive on one: no barrier
+// inside a primitive, and each thread's data stays in its core's cache; each thread then has
+// primitives of its own, created inside the parallel region (planned for one thread). With fewer
+// (or with splitting off, `HpoSplit`) they run one after another, each on every thread.
+ffi::Error Run(const Key& k, int64_t count, std::initializer_list<Slab> buffers) {
   static std::map<Key, std::unique_ptr<Op>> ops;  // touched by the worker only
   static Worker* worker = new Worker();           // never destroyed: it must outlive static teardown
   std::string error;
   worker->Call([&] {
-    static dnnl::stream stream(Engine());
     try {
-      auto& op = ops[k];
-      if (!op) op = k[0] >= kNormFwd ? MakeNorm(k) : MakeConv(k);
-      auto buffer = buffers.begin();
-      for (auto& m : op->bound) m.set_data_handle(*buffer++);
-      if (op->before) op->before->execute(stream, op->user_w, op->prim_w);
-      op->prim.execute(stream, op->args);
-      if (op->after) op->after->execute(stream, op->prim_w, op->user_w);
-      stream.wait();
+      int threads = omp_get_max_threads();
+      if (g_split && threads > 1 && count >= threads) {
+        std::vector<std::string> errors(threads);
+#pragma omp parallel num_threads(threads)
+        {
+          thread_local auto* mine = new std::map<Key, std::unique_ptr<Op>>();  // never destroyed, as `worker`
+          int t = omp_get_thread_num();
+          omp_set_num_threads(1);  // this task's primitives: planned for one thread (no barriers for others)
+          try {
+            for (int64_t i = t; i < count; i += threads) Execute(*mine, k, i, buffers);
+          } catch (const dnnl::error& err) {
+            errors[t] = std::string("oneDNN: ") + err.what();
+          }
+        }
+        for (auto& e : errors)
+          if (error.empty()) error = e;
+      } else {
+        for (int64_t i = 0; i < count; ++i) Execute(ops, k, i, buffers);
+      }
     } catch (const dnnl::error& err) {
       error = std::string("oneDNN: ") + err.what();
     }
@@ -221,30 +267,56 @@ ffi::Error Run(const Key& k, std::initializer_list<void*> buffers) {
   return error.empty() ? ffi::Error::Success() : ffi::Error(ffi::ErrorCode::kInternal, error);
 }
 
+// A buffer's own `rank` trailing dimensions (the ones a single configuration has), and how many
+// configurations its leading ones stack.
+struct Dims {
+  ffi::Span<const int64_t> all;
+  size_t rank;
+  int64_t operator[](size_t i) const { return all[all.size() - rank + i]; }
+  int64_t count() const {
+    int64_t n = 1;
+    for (size_t i = 0; i + rank < all.size(); ++i) n *= all[i];
+    return n;
+  }
+  int64_t size() const {
+    int64_t n = 1;
+    for (size_t i = 0; i < rank; ++i) n *= (*this)[i];
+    return n;
+  }
+};
+
+template <typename B>
+Slab S(B& b, size_t rank, int64_t bytes = 4) {
+  return {b.untyped_data(), Dims{b.dimensions(), rank}.size() * bytes};
+}
+
 // x: NHWC input, w: HWIO weights, y: NHWC output; s: stride h/w; p: padding top/left/bottom/right.
-Key ConvKey(Kind kind, ffi::Span<const int64_t> x, ffi::Span<const int64_t> w, ffi::Span<const int64_t> y,
-            int64_t sh, int64_t sw, int64_t pt, int64_t pl, int64_t pb, int64_t pr) {
+Key ConvKey(Kind kind, Dims x, Dims w, Dims y, int64_t sh, int64_t sw, int64_t pt, int64_t pl, int64_t pb,
+            int64_t pr) {
   return {kind, x[0], x[3], x[1], x[2], w[3], y[1], y[2], w[0], w[1], sh, sw, pt, pl, pb, pr};
 }
 
 ffi::Error ConvFwd(F32 x, F32 w, Out y, int64_t sh, int64_t sw, int64_t pt, int64_t pl, int64_t pb, int64_t pr) {
-  return Run(ConvKey(kConvFwd, x.dimensions(), w.dimensions(), y->dimensions(), sh, sw, pt, pl, pb, pr),
-             {x.untyped_data(), w.untyped_data(), y->untyped_data()});
+  Dims dx{x.dimensions(), 4};
+  return Run(ConvKey(kConvFwd, dx, {w.dimensions(), 4}, {y->dimensions(), 4}, sh, sw, pt, pl, pb, pr),
+             dx.count(), {S(x, 4), S(w, 4), S(*y, 4)});
 }
 
 ffi::Error ConvBwdData(F32 dy, F32 w, Out dx, int64_t sh, int64_t sw, int64_t pt, int64_t pl, int64_t pb,
                        int64_t pr) {
-  return Run(ConvKey(kConvBwdData, dx->dimensions(), w.dimensions(), dy.dimensions(), sh, sw, pt, pl, pb, pr),
-             {dy.untyped_data(), w.untyped_data(), dx->untyped_data()});
+  Dims ddy{dy.dimensions(), 4};
+  return Run(ConvKey(kConvBwdData, {dx->dimensions(), 4}, {w.dimensions(), 4}, ddy, sh, sw, pt, pl, pb, pr),
+             ddy.count(), {S(dy, 4), S(w, 4), S(*dx, 4)});
 }
 
 ffi::Error ConvBwdWeights(F32 x, F32 dy, Out dw, int64_t sh, int64_t sw, int64_t pt, int64_t pl, int64_t pb,
                           int64_t pr) {
-  return Run(ConvKey(kConvBwdWeights, x.dimensions(), dw->dimensions(), dy.dimensions(), sh, sw, pt, pl, pb, pr),
-             {x.untyped_data(), dy.untyped_data(), dw->untyped_data()});
+  Dims dx{x.dimensions(), 4};
+  return Run(ConvKey(kConvBwdWeights, dx, {dw->dimensions(), 4}, {dy.dimensions(), 4}, sh, sw, pt, pl, pb, pr),
+             dx.count(), {S(x, 4), S(dy, 4), S(*dw, 4)});
 }
 
-Key NormKey(Kind kind, ffi::Span<const int64_t> x, float eps, bool relu) {
+Key NormKey(Kind kind, Dims x, float eps, bool relu) {
   int32_t bits;
   std::memcpy(&bits, &eps, sizeof bits);
   return {kind, x[0], x[3], x[1], x[2], bits, relu};
@@ -253,33 +325,37 @@ Key NormKey(Kind kind, ffi::Span<const int64_t> x, float eps, bool relu) {
 using Bytes = ffi::Buffer<ffi::U8>;
 
 ffi::Error NormFwd(F32 x, F32 scale, F32 bias, Out y, Out mean, Out var, float eps) {
-  return Run(NormKey(kNormFwd, x.dimensions(), eps, false),
-             {x.untyped_data(), scale.untyped_data(), bias.untyped_data(), y->untyped_data(),
-              mean->untyped_data(), var->untyped_data()});
+  Dims dx{x.dimensions(), 4};
+  return Run(NormKey(kNormFwd, dx, eps, false), dx.count(),
+             {S(x, 4), S(scale, 1), S(bias, 1), S(*y, 4), S(*mean, 1), S(*var, 1)});
 }
 
 ffi::Error NormReluFwd(F32 x, F32 scale, F32 bias, Out y, Out mean, Out var, ffi::Result<Bytes> ws, float eps) {
-  return Run(NormKey(kNormFwd, x.dimensions(), eps, true),
-             {x.untyped_data(), scale.untyped_data(), bias.untyped_data(), y->untyped_data(),
-              mean->untyped_data(), var->untyped_data(), ws->untyped_data()});
+  Dims dx{x.dimensions(), 4};
+  return Run(NormKey(kNormFwd, dx, eps, true), dx.count(),
+             {S(x, 4), S(scale, 1), S(bias, 1), S(*y, 4), S(*mean, 1), S(*var, 1), S(*ws, 1, 1)});
 }
 
 ffi::Error NormBwd(F32 x, F32 dy, F32 scale, F32 bias, F32 mean, F32 var, Out dx, Out dscale, Out dbias,
                    float eps) {
-  return Run(NormKey(kNormBwd, x.dimensions(), eps, false),
-             {x.untyped_data(), dy.untyped_data(), scale.untyped_data(), bias.untyped_data(), mean.untyped_data(),
-              var.untyped_data(), dx->untyped_data(), dscale->untyped_data(), dbias->untyped_data()});
+  Dims d{x.dimensions(), 4};
+  return Run(NormKey(kNormBwd, d, eps, false), d.count(),
+             {S(x, 4), S(dy, 4), S(scale, 1), S(bias, 1), S(mean, 1), S(var, 1), S(*dx, 4), S(*dscale, 1),
+              S(*dbias, 1)});
 }
 
 ffi::Error NormReluBwd(F32 x, F32 dy, F32 scale, F32 bias, F32 mean, F32 var, Bytes ws, Out dx, Out dscale,
                        Out dbias, float eps) {
-  return Run(NormKey(kNormBwd, x.dimensions(), eps, true),
-             {x.untyped_data(), dy.untyped_data(), scale.untyped_data(), bias.untyped_data(), mean.untyped_data(),
-              var.untyped_data(), ws.untyped_data(), dx->untyped_data(), dscale->untyped_data(),
-              dbias->untyped_data()});
+  Dims d{x.dimensions(), 4};
+  return Run(NormKey(kNormBwd, d, eps, true), d.count(),
+             {S(x, 4), S(dy, 4), S(scale, 1), S(bias, 1), S(mean, 1), S(var, 1), S(ws, 1, 1), S(*dx, 4),
+              S(*dscale, 1), S(*dbias, 1)});
 }
 
 }  // namespace
+
+// Whether stacked configurations may be spread over the threads, one each (`Run`): on by default.
+extern "C" void HpoSplit(int on) { g_split = on != 0; }
 
 // Bytes of the ReLU mask a fused BatchNorm+ReLU keeps for its backward (-1: oneDNN error); the
 // mask's size does not depend on epsilon.

@@ -66,8 +66,8 @@ def _library() -> tuple[ctypes.CDLL | None, str | None]:
     root = os.environ.get("HPOBENCH_ONEDNN_ROOT")
     include = Path(root or "/usr") / "include"
     paths = [f"-I{include}", f"-L{root}/lib", f"-Wl,-rpath,{root}/lib"] if root else []
-    cmd = ["c++", "-O2", "-std=c++17", "-shared", "-fPIC", "-w", *flags, *paths, f"-I{jax.ffi.include_dir()}",
-           str(SOURCE), "-ldnnl"]
+    cmd = ["c++", "-O2", "-std=c++17", "-shared", "-fPIC", "-fopenmp", "-w", *flags, *paths,
+           f"-I{jax.ffi.include_dir()}", str(SOURCE), "-ldnnl"]
     header = include / "oneapi" / "dnnl" / "dnnl_version.h"  # a new oneDNN is a new build
     key = hashlib.sha256((SOURCE.read_text() + " ".join(cmd[:-2]) + jax.__version__
                           + (header.read_text() if header.exists() else "")).encode()).hexdigest()[:16]
@@ -108,6 +108,22 @@ _OFF = [0]
 
 
 @contextlib.contextmanager
+def one_after_another():
+    """Stacked configurations (`jax.vmap`) run one after another, each primitive on every thread,
+    while inside, instead of spread over the threads one each (`onednn.cc`, `Run`): then each
+    configuration's kernels are the ones it runs alone, bit for bit. For tests and measurements."""
+    so = _library()[0]
+    if so is None:
+        yield
+        return
+    so.HpoSplit(0)
+    try:
+        yield
+    finally:
+        so.HpoSplit(1)
+
+
+@contextlib.contextmanager
 def off():
     """XLA's own lowering for whatever is traced inside (references in tests, FLOP counts)."""
     _OFF[0] += 1
@@ -122,9 +138,11 @@ def _use() -> bool:
 
 
 def _call(name: str, shapes, *args, **attrs):
-    """Custom call `name`; `shapes`: of its results, f32 unless given as ShapeDtypeStruct."""
+    """Custom call `name`; `shapes`: of its results, f32 unless given as ShapeDtypeStruct. Under
+    `jax.vmap` every operand gets the mapped axes in front (an unmapped one broadcast) and the
+    kernels run once per configuration on its slices, in one call (`onednn.cc`, `Run`)."""
     out = [s if isinstance(s, jax.ShapeDtypeStruct) else jax.ShapeDtypeStruct(s, jnp.float32) for s in shapes]
-    return jax.ffi.ffi_call(f"hpobench_{name}", out)(*args, **attrs)
+    return jax.ffi.ffi_call(f"hpobench_{name}", out, vmap_method="broadcast_all")(*args, **attrs)
 
 
 def _conv_call(name: str, shape, a, b, geometry):

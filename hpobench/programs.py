@@ -6,7 +6,9 @@ backward pass, `descent.step`) and the eval step (predictions and losses of `EVA
 Every hyperparameter outside the Spec is a traced input, so none triggers a recompile. Init and
 eval depend on the architecture and input shape only, so every optimizer family and batch size
 shares them (`part_key`); with `Spec.optimizer` None one train step serves both optimizer families
-and Nesterov or not (traced flags, `descent.step`).
+and Nesterov or not (traced flags, `descent.step`). `Spec.population` k >= 1 makes the programs of k
+configurations trained together (`batched`: `jax.vmap` over a leading configuration axis; the
+oneDNN kernels run each configuration's slices in one call), for `hpobench.train.run_many`.
 
 A `Store` keeps built programs in memory (the least recently asked dropped past `capacity`) and on
 disk (`$HPOBENCH_JAX_CACHE`), so a later process loads them without tracing, lowering or compiling;
@@ -17,7 +19,8 @@ Measurements behind these choices: results/throughput/README.md.
     >>> from hpobench import programs
     >>> spec = programs.Spec(8, 4, 10, "sgd", True, 8, 3, 64)
     >>> programs.part_key("eval", spec)
-    Spec(depth=8, width=4, num_classes=10, optimizer=None, nesterov=None, resolution=8, channels=3, batch_size=0)
+    Spec(depth=8, width=4, num_classes=10, optimizer=None, nesterov=None, resolution=8, channels=3,
+         batch_size=0, population=0)
     >>> init, train_step, eval_step = programs.STORE.get(spec)  # doctest: +SKIP
 """
 
@@ -65,6 +68,7 @@ class Spec:
     resolution: int
     channels: int
     batch_size: int
+    population: int = 0  # k >= 1: k configurations stacked along a leading axis (`batched`); 0: one, unstacked
 
 
 def part_key(part: str, spec: Spec) -> Spec:
@@ -105,8 +109,10 @@ def _augment(x, key, hp, max_pad: int):
     return jnp.where(hole[..., None], 0.0, x)
 
 
-def compile_part(part: str, spec: Spec):
-    """`part`'s program for `spec` (`part_key(part, spec)`), compiled ahead of time."""
+def functions(spec: Spec):
+    """(init, train_step, eval_step) of one configuration of `spec` as plain JAX functions:
+    init(key, opt_hp) -> state; train_step(state, x, y, key, step, lr, hp) -> (state, loss);
+    eval_step(variables, x, y) -> (predictions, losses). `spec.population` is not looked at."""
     model = ResNet(spec.depth, spec.width, spec.num_classes)
     family = None if spec.optimizer is None else (spec.optimizer, spec.nesterov)
 
@@ -137,23 +143,45 @@ def compile_part(part: str, spec: Spec):
         loss = optax.softmax_cross_entropy_with_integer_labels(logits, y)
         return jnp.argmax(logits, -1), loss
 
-    f32 = jax.ShapeDtypeStruct((), jnp.float32)
-    key = jax.eval_shape(lambda: jax.random.key(0))
-    opt_hp = {k: f32 for k in descent.KEYS}
+    return init, train_step, eval_step
+
+
+def batched(spec: Spec):
+    """`functions(spec)` for `spec.population` configurations at once (`jax.vmap`; 0: unchanged).
+    Each configuration has its own key, optimizer inputs, parameters, statistics, optimizer state,
+    batch, learning rate and step inputs (every argument but the shared step number); eval_step
+    scores the same images with each configuration's variables. The oneDNN kernels run each
+    configuration's slices in one call (`onednn._call`); XLA batches the rest (on a GPU, all)."""
+    init, train_step, eval_step = functions(spec)
+    if not spec.population:
+        return init, train_step, eval_step
+    return (jax.vmap(init), jax.vmap(train_step, in_axes=(0, 0, 0, 0, None, 0, 0)),
+            jax.vmap(eval_step, in_axes=(0, None, None)))
+
+
+def compile_part(part: str, spec: Spec):
+    """`part`'s program for `spec` (`part_key(part, spec)`), compiled ahead of time."""
+    init, train_step, eval_step = batched(spec)
+    k = (spec.population,) if spec.population else ()
+
+    def arg(*shape, dtype=jnp.float32):  # one input; stacked configurations: with a leading axis
+        return jax.ShapeDtypeStruct(k + shape, dtype)
+    key = jax.ShapeDtypeStruct(k, jax.eval_shape(lambda: jax.random.key(0)).dtype)
+    opt_hp = {name: arg() for name in descent.KEYS}
     opts = compiler_options()
     if part == "init":
         return jax.jit(init).lower(key, opt_hp).compile(opts)
     state = jax.eval_shape(init, key, opt_hp)
     shape = (spec.resolution, spec.resolution, spec.channels)
     if part == "eval":
-        variables = {k: state[k] for k in ("params", "batch_stats")}
+        variables = {name: state[name] for name in ("params", "batch_stats")}
         return jax.jit(eval_step).lower(variables, jax.ShapeDtypeStruct((EVAL_BATCH, *shape), jnp.float32),
                                         jax.ShapeDtypeStruct((EVAL_BATCH,), jnp.int32)).compile(opts)
-    hp = {k: (jax.ShapeDtypeStruct((), jnp.int32) if k == "crop" else f32) for k in HP_KEYS}
-    bx = jax.ShapeDtypeStruct((spec.batch_size, *shape), jnp.float32)
-    by = jax.ShapeDtypeStruct((spec.batch_size,), jnp.int32)
-    i32 = jax.ShapeDtypeStruct((), jnp.int32)
-    return jax.jit(train_step, donate_argnums=0).lower(state, bx, by, key, i32, f32, hp).compile(opts)
+    hp = {name: arg(dtype=jnp.int32 if name == "crop" else jnp.float32) for name in HP_KEYS}
+    step = jax.ShapeDtypeStruct((), jnp.int32)
+    return jax.jit(train_step, donate_argnums=0).lower(state, arg(spec.batch_size, *shape),
+                                                       arg(spec.batch_size, dtype=jnp.int32), key, step, arg(),
+                                                       hp).compile(opts)
 
 
 def compile_all(spec: Spec):

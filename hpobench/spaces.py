@@ -447,18 +447,54 @@ def _narrower(s, f) -> str | None:
     return None
 
 
-def sample(space: ConfigurationSpace, n: int, seed: int, default: bool = True) -> list[dict]:
+STATIC = ("depth", "width", "batch_size")  # the ResNet's static part: what a compiled program is built for
+
+
+def sample(space: ConfigurationSpace, n: int, seed: int, default: bool = True, grouped: int = 0,
+           static: tuple[str, ...] = STATIC) -> list[dict]:
     """The default configuration (if asked), then `n` seeded uniform draws, as plain dicts.
 
-    Works on a copy: the caller's space keeps its own random state.
+    grouped: K >= 2 draws them in groups of K (the last one smaller when K does not divide n) that
+    share the `static` hyperparameters (those in the space): each group's values come from one
+    uniform draw, its members' other hyperparameters from their own. Every configuration is still
+    uniform on its own; configurations of a group train together in one program (for the ResNet
+    space, `Benchmark.evaluate_many`), and the analysis resamples groups, not configurations
+    (`clusters`, `hpobench.analysis.bootstrap.resamples`). The static hyperparameters must be
+    unconditional and condition no other. Works on a copy: the caller's space keeps its own
+    random state.
     """
+    if grouped < 0 or grouped == 1:
+        raise ValueError(f"grouped must be 0 (off) or a group size >= 2, got {grouped}")
     space = copy.deepcopy(space)
     space.seed(seed)
     out = [space.get_default_configuration()] if default else []
-    if n:
+    if n and not grouped:
         draws = space.sample_configuration(n)
         out += draws if isinstance(draws, list) else [draws]
-    return [{k: (v.item() if hasattr(v, "item") else v) for k, v in dict(c).items()} for c in out]
+    out = [{k: (v.item() if hasattr(v, "item") else v) for k, v in dict(c).items()} for c in out]
+    if n and grouped:
+        shared = [k for k in static if k in space]
+        tied = [k for k in shared if space.parent_conditions_of[k] or space.child_conditions_of[k]]
+        if not shared:
+            raise ValueError(f"grouped sampling shares {list(static)} within a group, but the space has none of them")
+        if tied:
+            raise ValueError(f"grouped sampling needs unconditional static hyperparameters that condition no "
+                             f"other; {tied} are conditional or parents")
+        for size in [grouped] * (n // grouped) + ([n % grouped] if n % grouped else []):
+            head = dict(space.sample_configuration())
+            members = space.sample_configuration(size)
+            for c in members if isinstance(members, list) else [members]:
+                out.append({k: plain(v) for k, v in (dict(c) | {k: head[k] for k in shared}).items()})
+    return out
+
+
+def clusters(n: int, grouped: int, default: bool = True, start: int = 0) -> list[int]:
+    """The sampling group of each configuration `sample(space, n, seed, default, grouped)` returns:
+    the default its own (`start`), then one per group (one per draw when not grouped), numbered
+    from `start`."""
+    first = [start] if default else []
+    size = grouped or 1
+    return first + [start + len(first) + i // size for i in range(n)]
 
 
 def plain(v):

@@ -16,6 +16,11 @@ dropout, BatchNorm momentum, augmentation strengths, clipping) is a traced input
 examples, so neither triggers a recompile. `prefetch(spec)` builds a coming trial's
 programs in a background thread while the current one trains (two or more usable cores).
 
+`run_many` trains configurations that share a program (the same depth, width and batch size)
+together in one, stacked along a leading configuration axis (`programs.batched`), each as `run`
+trains it alone: its own parameters, optimizer state, data order, keys and hyperparameters; one
+that diverges does not touch the others. Measured against one at a time: results/batched/.
+
     >>> from hpobench import data, spaces, train
     >>> ds = data.load("fashion_mnist")  # doctest: +SKIP
     >>> cfg = dict(spaces.resnet().get_default_configuration())
@@ -27,6 +32,7 @@ programs in a background thread while the current one trains (two or more usable
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import time
@@ -56,6 +62,8 @@ class Output:
     error: str | None = None
     spec: dict = field(default_factory=dict)
     build_seconds: float = 0.0  # spent building this call's new programs, waited for or in the background
+    group: int = 1  # configurations trained together in its program (`run_many`); times are its share
+    params: dict | None = None  # the final parameters (numpy), when asked for (`keep_params`)
 
 
 def spec_of(config: dict, ds: Dataset, resolution: int, shared: bool = False) -> Spec:
@@ -127,8 +135,9 @@ def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> float:
     return float(np.mean(np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 0.0)))
 
 
-def evaluate(eval_step, state, x: np.ndarray, y: np.ndarray, num_classes: int) -> dict:
-    """Macro-F1, accuracy and mean loss of `state`'s predictions for (x, y), `EVAL_BATCH` images per call."""
+def evaluate(eval_step, state, x: np.ndarray, y: np.ndarray, num_classes: int, stacked: bool = False) -> list[dict]:
+    """Macro-F1, accuracy and mean loss of `state`'s predictions for (x, y), `EVAL_BATCH` images per
+    call: one dict per configuration (`stacked`: the state of several, along a leading axis)."""
     preds, losses = [], []
     for i in range(0, len(x), EVAL_BATCH):
         xb, yb = x[i:i + EVAL_BATCH], y[i:i + EVAL_BATCH]
@@ -137,57 +146,126 @@ def evaluate(eval_step, state, x: np.ndarray, y: np.ndarray, num_classes: int) -
             xb = np.concatenate([xb, np.zeros((EVAL_BATCH - n, *xb.shape[1:]), xb.dtype)])
             yb = np.concatenate([yb, np.zeros(EVAL_BATCH - n, yb.dtype)])
         p, loss_b = eval_step({k: state[k] for k in ("params", "batch_stats")}, xb, yb)
-        preds.append(np.asarray(p)[:n])
-        losses.append(np.asarray(loss_b)[:n])
-    pred, loss = np.concatenate(preds), np.concatenate(losses)
-    return {"f1": macro_f1(y, pred, num_classes), "accuracy": float(np.mean(pred == y)),
-            "loss": float(np.mean(loss))}
+        preds.append(np.asarray(p)[..., :n])
+        losses.append(np.asarray(loss_b)[..., :n])
+    pred, loss = np.concatenate(preds, axis=-1), np.concatenate(losses, axis=-1)
+    if not stacked:
+        pred, loss = pred[None], loss[None]
+    return [{"f1": macro_f1(y, p, num_classes), "accuracy": float(np.mean(p == y)), "loss": float(np.mean(ls))}
+            for p, ls in zip(pred, loss)]
+
+
+def group_spec(configs: list[dict], ds: Dataset, resolution: int, shared: bool = False) -> Spec:
+    """The one program that trains all of `configs` together (`run_many`): their shared `spec_of`,
+    with `population` their number; the per-family program when they share an optimizer family
+    and Nesterov or not (and `shared` is off), else the one both families share. Raises
+    ValueError when they differ in depth, width or batch size (another program each)."""
+    if not configs:
+        raise ValueError("no configurations to train")
+    static = {spec_of(c, ds, resolution, shared=True) for c in configs}
+    if len(static) > 1:
+        parts = sorted({(s.depth, s.width, s.batch_size) for s in static})
+        raise ValueError(f"configurations trained together must share depth, width and batch size; "
+                         f"got (depth, width, batch_size) {parts}")
+    families = {(c["optimizer"], bool(c.get("sgd_nesterov", False))) for c in configs}
+    spec = spec_of(configs[0], ds, resolution, shared or len(families) > 1)
+    return dataclasses.replace(spec, population=len(configs))
 
 
 def run(config: dict, ds: Dataset, epochs: int, data_fraction: float, resolution: int, seed: int,
-        report_test: bool = False, data_seed: int = 0, shared: bool = False) -> Output:
+        report_test: bool = False, data_seed: int = 0, shared: bool = False, keep_params: bool = False) -> Output:
     """Train `config` on a nested `data_fraction` subset at `resolution` for `epochs` (a complete run).
-    shared: on the program both optimizer families share (`spec_of`)."""
+    shared: on the program both optimizer families share (`spec_of`). keep_params: return the
+    final parameters too (`Output.params`)."""
     spec = spec_of(config, ds, resolution, shared)
+    return _train(spec, [config], [seed], ds, epochs, data_fraction, resolution, report_test, data_seed,
+                  keep_params)[0]
+
+
+def run_many(configs: list[dict], ds: Dataset, epochs: int, data_fraction: float, resolution: int,
+             seeds: list[int], report_test: bool = False, data_seed: int = 0, shared: bool = False,
+             keep_params: bool = False) -> list[Output]:
+    """Train `configs` together in one program (`group_spec`), each as `run(config, ..., seed)` trains
+    it alone: its own parameters, optimizer state, data order, augmentation and dropout keys, and
+    traced hyperparameters; the same fidelity for all. One that diverges is 'diverged' and the rest
+    go on. Each Output's seconds (and compile seconds) are its share of the group's (the group's
+    divided by its size, `Output.group`). Raises ValueError for configurations that share no program
+    or a seed count that is not theirs."""
+    if len(seeds) != len(configs):
+        raise ValueError(f"{len(configs)} configurations but {len(seeds)} seeds")
+    spec = group_spec(configs, ds, resolution, shared)
+    return _train(spec, configs, seeds, ds, epochs, data_fraction, resolution, report_test, data_seed, keep_params)
+
+
+def _train(spec: Spec, configs: list[dict], seeds: list[int], ds: Dataset, epochs: int, data_fraction: float,
+           resolution: int, report_test: bool, data_seed: int, keep_params: bool = False) -> list[Output]:
+    """The epoch loop of `run` (spec.population 0: one configuration) and `run_many` (stacked)."""
     c0 = time.perf_counter()
     init, train_step, eval_step = STORE.get(spec)
     compile_s = time.perf_counter() - c0  # waited for: a prefetched build overlapped earlier trials
     build_s = STORE.build_seconds(spec)
     x_train, x_val, x_test = _inputs(ds, resolution)  # once per process, like compilation
     t0 = time.perf_counter()
+    k, stacked = len(configs), spec.population > 0
+
+    def stack(values):  # the programs' inputs: stacked configurations, or the one
+        return np.stack(values) if stacked else values[0]
     idx = nested_subset(ds.y_train, data_fraction, data_seed)
     b = spec.batch_size
     steps_per_epoch = -(-len(idx) // b)
-    lrs = schedule(config, epochs * steps_per_epoch)
-    hp, opt_hp = step_inputs(config, resolution)
-    key = jax.random.key(seed)
+    lrs = stack([schedule(c, epochs * steps_per_epoch) for c in configs])
+    inputs = [step_inputs(c, resolution) for c in configs]
+    hp, opt_hp = ({name: stack([i[j][name] for i in inputs]) for name in inputs[0][j]} for j in (0, 1))
+    key = (jax.random.wrap_key_data(np.stack([jax.random.key_data(jax.random.key(s)) for s in seeds]))
+           if stacked else jax.random.key(seeds[0]))
     state = init(key, opt_hp)  # step keys fold in step >= 1, never 0
-    rng = np.random.default_rng(seed)
+    rngs = [np.random.default_rng(s) for s in seeds]
     curve_idx = np.linspace(0, len(x_val) - 1, min(CURVE_VAL, len(x_val))).astype(int)
-    curve, status, step = [], "ok", 0
+    curves, diverged, step = [[] for _ in configs], [0] * k, 0  # diverged: steps run before its loss went non-finite
     for epoch in range(1, epochs + 1):
-        order = rng.permutation(idx)
-        order = np.concatenate([order, rng.choice(idx, steps_per_epoch * b - len(order))])  # fill last batch
+        orders = []
+        for rng in rngs:
+            order = rng.permutation(idx)
+            orders.append(np.concatenate([order, rng.choice(idx, steps_per_epoch * b - len(order))]))  # fill last batch
+        batches = np.stack(orders, axis=1).reshape(steps_per_epoch, b, k).transpose(0, 2, 1)  # step, config, image
         losses = []
-        for batch in order.reshape(steps_per_epoch, b):
-            state, loss = train_step(state, x_train[batch], ds.y_train[batch], key, np.int32(step + 1), lrs[step], hp)
+        for batch in batches:
+            batch = stack(list(batch))
+            state, loss = train_step(state, x_train[batch], ds.y_train[batch], key, np.int32(step + 1),
+                                     lrs[..., step], hp)
             losses.append(loss)
             step += 1
-        train_loss = float(np.mean([np.asarray(v) for v in losses]))  # numpy: no per-length compile
-        point = {"epoch": epoch, "train_loss": train_loss}
-        if not math.isfinite(train_loss):
-            status = "diverged"
-            curve.append(point)
+        losses = np.stack([np.atleast_1d(np.asarray(v)) for v in losses])  # numpy: no per-length compile
+        live = [i for i in range(k) if not diverged[i]]
+        for i in live:
+            train_loss = float(np.mean(np.ascontiguousarray(losses[:, i])))
+            curves[i].append({"epoch": epoch, "train_loss": train_loss})
+            if not math.isfinite(train_loss):
+                diverged[i] = step
+        live = [i for i in live if not diverged[i]]
+        if not live:
             break
         last = epoch == epochs
         xs, ys = (x_val, ds.y_val) if last else (x_val[curve_idx], ds.y_val[curve_idx])
-        point.update({f"val_{k}": v for k, v in evaluate(eval_step, state, xs, ys, ds.num_classes).items()})
-        curve.append(point)
-    if status == "diverged":
-        nan = float("nan")
-        return Output("diverged", nan, nan, nan, curve, time.perf_counter() - t0, compile_s, step * b,
-                      error=f"non-finite training loss at epoch {len(curve)}", spec=vars(spec), build_seconds=build_s)
-    final = curve[-1]
-    test = evaluate(eval_step, state, x_test, ds.y_test, ds.num_classes) if report_test else None
-    return Output("ok", final["val_f1"], final["val_accuracy"], final["val_loss"], curve,
-                  time.perf_counter() - t0, compile_s, step * b, test=test, spec=vars(spec), build_seconds=build_s)
+        scores = evaluate(eval_step, state, xs, ys, ds.num_classes, stacked)
+        for i in live:
+            curves[i][-1].update({f"val_{name}": v for name, v in scores[i].items()})
+    tests = (evaluate(eval_step, state, x_test, ds.y_test, ds.num_classes, stacked)
+             if report_test and not all(diverged) else [None] * k)
+    seconds = (time.perf_counter() - t0) / k
+    outs, nan = [], float("nan")
+
+    def params_of(i: int) -> dict:
+        return jax.tree.map(lambda v: np.asarray(v[i] if stacked else v), state["params"])
+    for i, curve in enumerate(curves):
+        params = params_of(i) if keep_params else None
+        common = dict(seconds=seconds, compile_seconds=compile_s / k, spec=vars(spec), build_seconds=build_s / k,
+                      group=k, params=params)
+        if diverged[i]:
+            outs.append(Output("diverged", nan, nan, nan, curve, images=diverged[i] * b,
+                               error=f"non-finite training loss at epoch {len(curve)}", **common))
+        else:
+            final = curve[-1]
+            outs.append(Output("ok", final["val_f1"], final["val_accuracy"], final["val_loss"], curve,
+                               images=step * b, test=tests[i] if report_test else None, **common))
+    return outs

@@ -23,6 +23,7 @@ from hpobench.paper.sections import (
     surrogate_check,
     synthetic,
     throughput,
+    tunability,
 )
 
 HERE = Path(__file__).parent
@@ -38,6 +39,8 @@ PARTS = {"study": (cpu_study.read, cpu_study.NEEDS),
          "strategies": (strategies.read, _in("strategies", strategies.TABLES)),
          "live": (live.read, _in("strategies_live", strategies.TABLES) + ("strategies_live/surrogate/table.parquet",)),
          "live_v2": (live.read_v2, _in("strategies_live_v2", strategies.TABLES)),
+         "live_v3": (live.read_v3, _in("strategies_live_v3", (*strategies.TABLES, "versus_tool.parquet"))),
+         "tunability": (tunability.read, tunability.NEEDS),
          "surrogate_v2": (surrogate_check.read, ("surrogate_v2/summary.json",)),
          "throughput": (throughput.read, ("throughput/jax_vs_torch.jsonl",)),
          "synthetic": (synthetic.read, ("analysis_synthetic/coverage.json", "optimizers_synthetic/summary.csv")),

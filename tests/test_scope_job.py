@@ -1,6 +1,8 @@
-"""The main job, `hpobench scope`, end to end on a synthetic benchmark (seconds)."""
+"""The main job, `hpobench scope`, end to end on a synthetic benchmark (seconds), and its grouped design
+on a tiny ResNet (slow)."""
 
 import dataclasses
+import json
 
 import optuna
 import pandas as pd
@@ -203,3 +205,220 @@ def test_a_scope_whose_trainings_all_fail_recommends_tuning_everything(tmp_path)
     res = scope.run(broken, 300, tmp_path / "out", progress=False, n_boot=10)
     assert res.decision.verdict == "tune everything" and "cannot support a subset" in res.decision.guard
     assert "tune everything" in (tmp_path / "out" / "report.md").read_text()
+
+
+# ---------------------------------------------------------------- an Optuna study, scoped without training
+
+EPOCHS = 10
+
+
+def _training(trial):
+    """A made-up training reported each epoch: the learning rate matters most, momentum only for sgd."""
+    import math
+
+    import numpy as np
+    lr = trial.suggest_float("lr", 1e-4, 1.0, log=True)
+    opt = trial.suggest_categorical("optimizer", ["sgd", "adam"])
+    mom = trial.suggest_float("momentum", 0.0, 0.99) if opt == "sgd" else None
+    units = trial.suggest_int("units", 16, 256, log=True)
+    drop = trial.suggest_float("dropout", 0.0, 0.5, step=0.1)
+    rng = np.random.default_rng(trial.number)
+    quality = 0.9 - 0.08 * (math.log10(lr) + 2) ** 2 - 0.1 * drop + 0.005 * math.log2(units / 16)
+    quality -= 0.05 * abs(mom - 0.9) if mom is not None else 0.0
+    acc = 0.0
+    for step in range(EPOCHS):
+        acc = quality * (1 - math.exp(-(step + 1) / 3)) + rng.normal(0, 0.005)
+        trial.report(acc, step)
+        if trial.should_prune():
+            raise optuna.TrialPruned()
+    return acc
+
+
+@pytest.fixture(scope="module")
+def study_db(tmp_path_factory):
+    """A study of 60 trials pruned by MedianPruner, in an SQLite file (made in memory, then copied)."""
+    import warnings
+    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0),
+                                pruner=optuna.pruners.MedianPruner(n_startup_trials=10, n_warmup_steps=3))
+    study.set_metric_names(["accuracy"])
+    study.optimize(_training, n_trials=60)
+    db = tmp_path_factory.mktemp("optuna") / "study.db"
+    storage = optuna.storages.RDBStorage(f"sqlite:///{db}")
+    optuna.copy_study(from_study_name=study.study_name, from_storage=study._storage, to_storage=storage,
+                      to_study_name="demo")
+    storage.engine.dispose()
+    return db, study
+
+
+def _fingerprint(path):
+    import hashlib
+    return hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime_ns
+
+
+@pytest.mark.slow
+def test_an_optuna_study_is_scoped_without_training(study_db, tmp_path, capsys):
+    from hpobench.analysis import optuna_study
+    from hpobench.experiments import cli
+    db, study = study_db
+    before = _fingerprint(db)
+    out = tmp_path / "scope"
+    assert cli.main(["scope", "--optuna", f"sqlite:///{db}", "--study", "demo", "--out", str(out),
+                     "--tune-budget", "10"]) == 0
+    assert "verdict:" in capsys.readouterr().out
+    assert _fingerprint(db) == before  # nothing written to the study
+    for f in ("report.md", "report.html", "scoped_space.json", "decision.json", "anchor.json", "evaluations.parquet",
+              "scoped_space_optuna.py", "scoped_space_wandb.yaml", "scoped_space_ray.py", "importance.png",
+              "marginals.png", "interactions.png", "parallel.png", "rankings.png"):
+        assert (out / f).exists(), f
+    dec = json.loads((out / "decision.json").read_text())
+    best = max((t for t in study.trials if t.state.name == "COMPLETE"), key=lambda t: t.value)
+    assert dec["anchor"].keys() == best.params.keys()  # the anchor is the best completed trial
+    assert all(dec["anchor"][k] == pytest.approx(v) for k, v in best.params.items() if not isinstance(v, str))
+    assert dec["n"] == 10
+    # the low step: the last one (nearly) every trial reached, below the final step
+    read = optuna_study.read(db, "demo")
+    counts = read.table[read.table["status"] == "ok"].groupby("fidelity.step")["config_id"].nunique()
+    low = json.loads((out / "decision.json").read_text())["agreement"]["between"].split(" vs ")[0]
+    k = int(low.removeprefix("step="))
+    assert k < read.final_step == EPOCHS - 1 and counts[k] >= scope.STEP_SHARE * counts[counts.index < EPOCHS - 1].max()
+    assert counts[k + 1] < scope.STEP_SHARE * counts.max() or k + 1 == read.final_step
+    spaces.check_subspace(spaces.load(out / "scoped_space.json"), read.space)
+    snippet: dict = {}  # the scoped space drives a new study
+    exec((out / "scoped_space_optuna.py").read_text(), snippet)
+    Configuration(spaces.load(out / "scoped_space.json"), values=snippet["suggest"](optuna.create_study().ask()))
+    report = (out / "report.md").read_text()
+    assert report.startswith("# Search-space scope for `optuna:demo`")
+    assert report.index("**Tune") < report.index("Run it:") < report.index("## How it was decided")
+    assert "No training: the optuna study 'demo'" in report and f"Low fidelity: step {k}" in report
+    assert "study.optimize(objective, n_trials=10)" in report and "default configuration" not in report
+    df = pd.read_parquet(out / "evaluations.parquet")
+    assert len(df) == len(read.table) and set(df["config_id"]) == set(read.table["config_id"])
+
+
+def test_optuna_scope_bad_input_is_one_line_before_any_work(study_db, tmp_path, capsys):
+    from hpobench.experiments import cli
+    db, _ = study_db
+    out = tmp_path / "o"
+    base = ["scope", "--optuna", f"sqlite:///{db}", "--out", str(out)]
+    assert cli.main([*base, "--study", "nope"]) == 2
+    assert cli.main([*base, "--study", "demo", "--low", "step=99"]) == 2
+    assert cli.main([*base, "--study", "demo", "--low", "epochs=2"]) == 2
+    assert cli.main([*base, "--study", "demo", "--low", f"step={EPOCHS - 1}"]) == 2
+    assert cli.main(["scope", "--optuna", str(tmp_path / "missing.db"), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 5, err
+    assert "no study 'nope'" in err[0] and "its studies: demo" in err[0]
+    assert "step=99: no successful trial reported that step" in err[1]
+    assert "is step=K" in err[2] and "must be below the probe" in err[3] and "no such file" in err[4]
+    for extra in (["--budget", "3"], ["synthetic/partial"], ["--hold", "lr=0.1"], ["--rule", "variance"]):
+        with pytest.raises(SystemExit, match="set new trainings"):
+            cli.main([*base, "--study", "demo", *extra])
+    few = tmp_path / "few.db"  # 5 completed trials, every one reporting its steps
+    small = optuna.create_study(storage=f"sqlite:///{few}", study_name="few", direction="maximize",
+                                sampler=optuna.samplers.RandomSampler(seed=1))
+    small.optimize(_training, n_trials=5)
+    del small
+    before = _fingerprint(few)
+    assert cli.main(["scope", "--optuna", f"sqlite:///{few}", "--study", "few", "--out", str(out)]) == 2
+    assert capsys.readouterr().err.strip() == ("error: study 'few' has 5 completed trial(s); importance needs at "
+                                               "least 10")
+    assert _fingerprint(few) == before
+    with pytest.raises(SystemExit, match="--study goes with --optuna"):
+        cli.main(["scope", "synthetic/partial", "--budget", "300", "--study", "demo", "--out", str(out)])
+    with pytest.raises(SystemExit, match="--budget is required"):
+        cli.main(["scope", "synthetic/partial", "--out", str(out)])
+    assert not out.exists()
+
+
+def test_the_low_step_is_the_last_one_nearly_every_trial_reached():
+    from hpobench.analysis.optuna_study import OptunaTable
+    from hpobench.benchmarks import Metric
+
+    def table(reached: dict) -> OptunaTable:  # step -> configurations that reported it
+        rows = [dict(status="ok", config_id=i, **{"fidelity.step": s}) for s, n in reached.items() for i in range(n)]
+        return OptunaTable(pd.DataFrame(rows), None, Metric("accuracy"), "s", max(reached))
+
+    assert scope.optuna_steps(table({0: 50, 1: 50, 2: 50, 3: 30, 4: 20, 9: 15})) == ({"step": 2}, {"step": 9})
+    assert scope.optuna_steps(table({0: 50, 1: 46, 2: 40, 9: 15})) == ({"step": 1}, {"step": 9})
+    assert scope.optuna_steps(table({0: 50, 9: 15}), {"step": 0}, {"step": 9}) == ({"step": 0}, {"step": 9})
+    with pytest.raises(ValueError, match="no step below the final one"):
+        scope.optuna_steps(table({0: 15, 1: 12, 9: 12}))
+    with pytest.raises(ValueError, match="importance needs at least 10"):
+        scope.optuna_steps(table({0: 50, 1: 9, 9: 12}), {"step": 1})
+    with pytest.raises(ValueError, match="successful trial.s. at the final step"):
+        scope.optuna_steps(table({0: 50, 9: 5}))
+    with pytest.raises(ValueError, match="no intermediate values"):
+        scope.optuna_steps(OptunaTable(pd.DataFrame(), None, Metric("accuracy"), "s", None))
+def test_group_size_follows_the_memory_model_and_keeps_enough_draws():
+    """K of the grouped design: the design bound (n_low - 1) // GROUPS under the memory model's cap
+    for the largest shape the space can draw; 1 (one by one) where nothing trains together."""
+    from hpobench.benchmarks import resnet
+    bench = hpobench.get("resnet/fashion_mnist")
+    cs, low = bench.config_space, {"epochs": 1, "data_fraction": 0.02, "resolution": 7}
+    assert [scope.group_size(bench, cs, low, n) for n in (20, 30, 40, 81)] == [1, 2, 3, 8]
+    cap = resnet.max_group(20, 32, 256, 7)  # ResNet-20, width 32, batch 256: the largest the space draws
+    assert scope.group_size(bench, cs, low, 40, asked=64) == cap and 2 <= cap <= resnet.MAX_GROUP
+    assert scope.group_size(bench, cs, low | {"resolution": 28}, 40, asked=64) == resnet.max_group(20, 32, 256, 28)
+    assert scope.group_size(bench, cs, low, 40, asked=1) == 1
+    small = spaces.fix(cs, {"depth": 8, "width": 8, "batch_size": 32})  # every configuration one program
+    assert scope.group_size(bench, small, low, 81) == 1
+    assert scope.group_size(bench, spaces.fix(cs, {"depth": 8, "width": 8}), low, 40, asked=64) == \
+        resnet.max_group(8, 8, 256, 7)  # the held values bound the shape
+    synth = hpobench.get("synthetic/partial")
+    assert scope.group_size(synth, synth.config_space, {"epochs": 3}, 81) == 1
+    with pytest.raises(ValueError, match="trains configurations one at a time"):
+        scope.group_size(synth, synth.config_space, {"epochs": 3}, 40, asked=4)
+    with pytest.raises(ValueError, match="an integer >= 1"):
+        scope.group_size(bench, cs, low, 40, asked=0)
+    assert scope.interleave([0, 1, 1, 1, 2, 2, 2, 3, 3]) == [0, 1, 4, 7, 2, 5, 8, 3, 6]
+
+
+def test_cli_group_errors_are_one_line(tmp_path, capsys):
+    from hpobench.experiments import cli
+    base = ["scope", "synthetic/partial", "--budget", "300", "--out", str(tmp_path / "o")]
+    assert cli.main([*base, "--group", "4"]) == 2
+    assert cli.main([*base, "--group", "0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and "--group 4" in err[0] and "one at a time" in err[0] and ">= 1" in err[1]
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.slow
+def test_scope_on_a_resnet_trains_groups_and_records_them(tmp_path):
+    """A tiny scope of the real ResNet (depth and width held, so the programs are small): its
+    configurations come in groups of 4 sharing the batch size, each group trains together at the
+    low fidelity (with any other sharing its batch size: one program), every row records its
+    group, the probe's prefix spans one per group first, and a resume with another --group is
+    refused."""
+    import json
+
+    from hpobench.analysis import bootstrap, encode, importance, trials
+    from hpobench.analysis.decision import Rule
+    from hpobench.fidelity import Fidelity
+    out, hold = tmp_path / "scope", {"depth": 8, "width": 8}
+    low, probe = {"epochs": 1, "data_fraction": 0.02, "resolution": 7}, {"epochs": 2, "data_fraction": 0.02,
+                                                                          "resolution": 7}
+    kw = dict(low=low, probe=probe, n_low=20, n_probe=15, n_boot=10, progress=False, hold=hold, tune_budget=5,
+              rule_settings=Rule(n_boot=5))
+    res = scope.run("resnet/fashion_mnist", 0.08, out, group=4, **kw)
+    df = pd.read_parquet(out / "evaluations.parquet")
+    assert records.read_meta(out)["scope"]["group"] == 4 and df["key"].is_unique
+    at_low = df[df["fidelity.epochs"] == 1].set_index("config_id").sort_index()
+    assert list(at_low.index) == list(range(20)) and (df["config.depth"] == 8).all()
+    sizes = at_low.groupby("cluster").size()
+    assert sizes.loc[0] == 1 and sorted(sizes.drop(0)) == [3, 4, 4, 4, 4]  # the default, then 19 in 5 groups
+    assert (at_low.groupby("cluster")["config.batch_size"].nunique() == 1).all()
+    trained = at_low["info"].map(lambda i: json.loads(i).get("group", 1))
+    together = at_low.groupby("config.batch_size")["cluster"].transform("size")  # one program each (<= 16)
+    assert (trained == together).all() and (trained >= at_low["cluster"].map(sizes)).all()  # groups train as one
+    assert at_low.loc[:5, "cluster"].is_unique  # one per group first
+    assert (df["status"] == "ok").all() and res.decision.n == 5
+    assert "grouped design: up to 4 configurations per draw" in (out / "report.md").read_text()
+    space = spaces.fix(hpobench.get("resnet/fashion_mnist").config_space, hold)
+    imp = importance.per_fidelity(df, space, [low], n_boot=5, reliability=False)
+    groups = bootstrap.resamples(encode.config_keys(df, space), 5, 0, trials.clusters(df))
+    assert imp[Fidelity.of(low)].extra["resamples"] == bootstrap.identity(groups)  # the bootstrap resamples groups
+    with pytest.raises(ValueError, match="other settings"):
+        scope.run("resnet/fashion_mnist", 0.08, out, group=1, **kw)

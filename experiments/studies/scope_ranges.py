@@ -132,7 +132,8 @@ def run(s: Setup, out: Path, record: Path = RECORD, limit: int | None = None, pr
     out.mkdir(parents=True, exist_ok=True)
     settings = {"setup": asdict(s), "record": str(record), "rows": len(df), "top": TOP,
                 "tunability": {"DRAWS": tunability.DRAWS, "QUANTILE": tunability.QUANTILE,
-                               "SLACK": tunability.SLACK, "PAIR": tunability.PAIR}}
+                               "SLACK": tunability.SLACK, "PAIR": tunability.PAIR,
+                               "FILLS": tunability.FILLS}}
     f = out / "settings.json"
     if f.exists() and json.loads(f.read_text()) != json.loads(json.dumps(settings)):
         raise SystemExit(f"error: {out} holds a run with other settings ({f}); use another --out")
@@ -157,7 +158,20 @@ def run(s: Setup, out: Path, record: Path = RECORD, limit: int | None = None, pr
                           f"chance {row['chance']:.3f}, {row['cpu_s']:.0f} CPU-s", flush=True)
     out_df = pd.read_csv(path)
     (out / "summary.md").write_text(summary(out_df, s, Fidelity.of(full_fid).label, full, space))
+    (out / "summary.json").write_text(json.dumps(figures(out_df, full, space), indent=1))
     return out_df
+
+
+def figures(df: pd.DataFrame, full: pd.DataFrame, space) -> dict:
+    """What the paper quotes: over the (rung, n) cells, the range of mean coverage, chance, enrichment and
+    set size; per hyperparameter the share of runs tuning it whose range was narrowed."""
+    g = df.groupby(["rung", "n"])
+    cov, chance, size = g["coverage"].mean(), g["chance"].mean(), g["size"].mean()
+    span = {k: [float(v.min()), float(v.max())] for k, v in
+            {"coverage": cov, "chance": chance, "enrichment": cov / chance, "size": size}.items()}
+    narrowed = {r["hyperparameter"]: float(r["narrowed"]) for _, r in per_hp(df, full, space).iterrows()}
+    return {"cells": len(cov), "resamples": int(g.size().max()), "top": TOP, "configurations": len(full),
+            **span, "narrowed": narrowed}
 
 
 def table(df: pd.DataFrame, full_label: str) -> pd.DataFrame:

@@ -178,7 +178,8 @@ def run(s: Setup, out: Path, limit: int | None = None, progress: bool = True) ->
     """Every instance not yet in out/runs.csv (at most `limit` of them), then the summary."""
     out.mkdir(parents=True, exist_ok=True)
     settings = {"setup": asdict(s), "draws_seed": "10000 + instance seed",
-                "tunability": {"DRAWS": tunability.DRAWS, "PAIR": tunability.PAIR}}
+                "tunability": {"DRAWS": tunability.DRAWS, "PAIR": tunability.PAIR,
+                               "FILLS": tunability.FILLS}}
     f = out / "settings.json"
     if f.exists() and json.loads(f.read_text()) != json.loads(json.dumps(settings)):
         raise SystemExit(f"error: {out} holds a run with other settings ({f}); use another --out")
@@ -200,7 +201,28 @@ def run(s: Setup, out: Path, limit: int | None = None, progress: bool = True) ->
                       flush=True)
     df = pd.read_csv(path)
     (out / "summary.md").write_text(summary(df, s, paths(df, s, out)))
+    (out / "summary.json").write_text(json.dumps(figures(df), indent=1))
     return df
+
+
+def _interval(x) -> dict:
+    m, lo, hi = paired.mean_interval(np.asarray(x, float))
+    return {"mean": m, "lower": lo, "upper": hi}
+
+
+def figures(df: pd.DataFrame) -> dict:
+    """What the paper quotes: per N the mean chosen and true best sizes, the regret against the best
+    subset and the gain over tuning everything (90% paired intervals over instances, wins/ties/losses),
+    and the chosen size at the largest N minus at the smallest."""
+    per_n = {}
+    for n, g in df.groupby("n"):
+        t = paired.sign_test(np.asarray(g.v_chosen - g.v_all, float), TIE)
+        per_n[str(n)] = {"instances": len(g), "size": g["size"].mean(), "best_size": g["best_size"].mean(),
+                         "regret": _interval(g.v_best - g.v_chosen), "versus_all": _interval(g.v_chosen - g.v_all),
+                         "wins_ties_losses": [t["above"], t["ties"], t["below"]]}
+    sizes = df.pivot_table(index=["agreement", "seed"], columns="n", values="size")
+    lo, hi = sizes.columns.min(), sizes.columns.max()
+    return {"per_n": per_n, "grows": {"from": int(lo), "to": int(hi), **_interval(sizes[hi] - sizes[lo])}}
 
 
 def paths(df: pd.DataFrame, s: Setup, out: Path) -> pd.DataFrame:
@@ -244,8 +266,9 @@ def sources(df: pd.DataFrame, p: pd.DataFrame) -> pd.DataFrame:
 
 
 def _ci(x) -> str:
-    m, lo, hi = paired.mean_interval(np.asarray(x, float))
-    return f"{m:+.4f} [{lo:+.4f}, {hi:+.4f}]" if np.isfinite(lo) else f"{m:+.4f}"
+    i = _interval(x)
+    m = f"{i['mean']:+.4f}"
+    return f"{m} [{i['lower']:+.4f}, {i['upper']:+.4f}]" if np.isfinite(i["lower"]) else m
 
 
 def _wtl(d) -> str:

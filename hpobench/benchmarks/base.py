@@ -22,6 +22,14 @@ metric, e.g. a log loss to minimise or an accuracy in percent:
     >>> Metric("log_loss", "minimize", lower=0).loss(0.25)  # what optimizers minimise
     0.25
 
+`evaluate_many(configs, fidelity, seeds)` evaluates several at once: configurations the benchmark
+can train together (`groups`; the ResNet benchmarks: the same depth, width and batch size, so one
+compiled program) run as one group (`Benchmark.many`), the rest one at a time, each Result as
+`evaluate` would return it (but for float rounding) with `info["group"]` the group's size:
+
+    >>> [r.info["group"] for r in bench.evaluate_many([bench.default] * 2, {"epochs": 3}, seeds=[0, 1])]
+    [1, 1]
+
 An objective `fn(config, fidelity, seed)` may return a `Result`, a number (the declared
 metric) or a dict of numbers (the declared metric and any others, all recorded);
 `evaluate` turns the last two into a `Result` with `metrics` set and its measured wall time.
@@ -224,7 +232,12 @@ class Benchmark:
     meta: dict = field(default_factory=dict)
     prepare: Callable[[], None] | None = None  # fetch/check what evaluate needs; raises BenchmarkError
     metric: Metric = F1  # what `fn` reports and optimizers optimise
-    warm: Callable[[dict, dict], None] | None = None  # (config, fidelity): start what a later evaluate needs
+    warm: Callable[[list[dict], dict], None] | None = None  # (configs, fidelity): start what a later evaluate
+    # (one configuration) or evaluate_many (several, trained together) needs
+    batch: Callable[[dict, dict], tuple[Any, int] | None] | None = None  # (config, fidelity) -> (what configurations
+    # trained together share, at most how many train together), or None: alone (`groups`)
+    many: Callable[[list[dict], dict, list[int]], list[Result]] | None = None  # (configs, fidelity, seeds): train
+    # configurations of one `groups` group together, a Result each
 
     def check(self) -> None:
         """Fail now, before compute, if something `evaluate` needs (e.g. a dataset) is missing."""
@@ -236,11 +249,17 @@ class Benchmark:
         its program in the background. Advisory: bad input is left for `evaluate` to report."""
         if self.warm is None:
             return
+        self.prefetch_many([config], fidelity)
+
+    def prefetch_many(self, configs: list, fidelity: Mapping | None = None) -> None:
+        """A hint that `evaluate_many(configs, fidelity)` comes soon, for one of its `groups`. Advisory."""
+        if self.warm is None:
+            return
         try:
-            cfg, fid = self.config(config), self.fidelity(fidelity)
+            cfgs, fid = [self.config(c) for c in configs], self.fidelity(fidelity)
         except BenchmarkError:
             return
-        self.warm({k: plain(v) for k, v in dict(cfg).items()}, fid)
+        self.warm([{k: plain(v) for k, v in dict(c).items()} for c in cfgs], fid)
 
     @property
     def default(self) -> Configuration:
@@ -336,6 +355,67 @@ class Benchmark:
                        "seed": int(seed), "env": env.describe()}
         return result
 
+    def groups(self, configs: list, fidelity: Mapping | None = None) -> list[list[int]]:
+        """The configurations (positions in `configs`) that `evaluate_many` trains together, in order
+        of first appearance: those with the same `batch` key, split into as few near-equal groups
+        as its limit allows; every other configuration (and an invalid one) alone. A bad fidelity
+        raises BenchmarkError."""
+        fid = self.fidelity(fidelity)
+        if self.batch is None or self.many is None:
+            return [[i] for i in range(len(configs))]
+        members: dict = {}
+        for i, c in enumerate(configs):
+            try:
+                key = self.batch({k: plain(v) for k, v in dict(self.config(c)).items()}, fid)
+            except BenchmarkError:  # left for `evaluate` to report, alone
+                key = None
+            members.setdefault(("alone", i) if key is None else ("batch", key[0]), (key, []))[1].append(i)
+        out = []
+        for key, idx in members.values():
+            cap = 1 if key is None else max(1, int(key[1]))
+            n = -(-len(idx) // cap)  # groups of at most `cap`, sizes differing by at most one
+            out += [list(part) for part in _split(idx, n)]
+        return sorted(out, key=lambda g: g[0])
+
+    def evaluate_many(self, configs: list, fidelity: Mapping | None = None, seeds: int | list[int] = 0) -> list[Result]:
+        """`evaluate` for each of `configs` (a seed each, or one for all): validated first, then
+        trained together where the benchmark can (`groups`, `many`; e.g. the ResNet benchmarks:
+        one program for configurations with the same depth, width and batch size) and one at a
+        time otherwise. Each Result is what `evaluate` returns but for float rounding, with
+        `info["group"]` the number trained together (1: alone); a batched group that raises is
+        evaluated one at a time instead. Bad input raises BenchmarkError before any compute."""
+        seeds = [int(seeds)] * len(configs) if isinstance(seeds, numbers.Integral) else [int(s) for s in seeds]
+        if len(seeds) != len(configs):
+            raise BenchmarkError(f"{self.name}: {len(configs)} configurations but {len(seeds)} seeds")
+        cfgs = [self.config(c) for c in configs]
+        fid = self.fidelity(fidelity)
+        out: list[Result | None] = [None] * len(cfgs)
+        for group in self.groups(cfgs, fid):
+            results = self._many([cfgs[i] for i in group], fid, [seeds[i] for i in group]) if len(group) > 1 else None
+            for j, i in enumerate(group):
+                out[i] = results[j] if results else self.evaluate(cfgs[i], fid, seeds[i])
+                out[i].info.setdefault("group", 1)
+        return out
+
+    def _many(self, cfgs: list[Configuration], fid: dict, seeds: list[int]) -> list[Result] | None:
+        """`many` on validated configurations, as `evaluate` records each; None when it raised."""
+        values = [{k: plain(v) for k, v in dict(c).items()} for c in cfgs]
+        t0 = time.perf_counter()
+        try:
+            results = self.many(values, fid, seeds)
+        except BenchmarkError:
+            raise
+        except Exception:  # the group fails as a whole: its configurations are tried one at a time
+            return None
+        elapsed = (time.perf_counter() - t0) / len(cfgs)
+        out = []
+        for v, seed, r in zip(values, seeds, results):
+            r = self._result(r, elapsed, fid)
+            r.info = {"group": len(cfgs), **r.info, "benchmark": self.name, "config": v, "fidelity": fid,
+                      "seed": int(seed), "env": env.describe()}
+            out.append(r)
+        return out
+
 
     def _result(self, out, elapsed: float, fid: dict) -> Result:
         """The objective's return value as a checked Result (module docstring); never raises."""
@@ -373,6 +453,13 @@ class Benchmark:
                 result = dataclasses.replace(result, status="diverged" if not math.isfinite(v) else "crashed",
                                              error=f"{self.name}: {problem}")
         return result
+
+
+def _split(items: list, n: int) -> list[list]:
+    """`items` in `n` consecutive parts whose sizes differ by at most one."""
+    q, r = divmod(len(items), n)
+    bounds = [i * q + min(i, r) for i in range(n + 1)]
+    return [items[a:b] for a, b in zip(bounds, bounds[1:])]
 
 
 def trial_row(bench_name: str, config: Mapping, fidelity: Mapping, seed: int, result: Result,

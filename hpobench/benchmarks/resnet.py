@@ -27,7 +27,21 @@ from hpobench.benchmarks.base import Benchmark, BenchmarkError, Result
 
 RESOLUTIONS = {"cifar10": (8, 16, 32), "cifar100": (8, 16, 32), "fashion_mnist": (7, 14, 28)}
 NATIVE = {k: v[-1] for k, v in RESOLUTIONS.items()}
+# Configurations trained together (`Benchmark.evaluate_many`): at most MAX_GROUP, and at most as many
+# as keep a group's memory under GROUP_BOUND by the linear model of `max_group` (fitted to the peak
+# resident memory of batched trainings, results/batched/README.md).
+MAX_GROUP = 16
+GROUP_BOUND = 6 * 2**30  # bytes; with two workers and the data, well inside a 24 GiB machine
+BYTES_PER_UNIT = 45.0  # peak bytes each configuration adds, per depth x width x resolution^2 x batch size
 FOLDER = "folder"  # any class-per-folder image tree or archive (`hpobench.data.load_folder`): source required
+
+
+def max_group(depth: int, width: int, batch_size: int, resolution: int) -> int:
+    """How many configurations of this shape train together: MAX_GROUP, or fewer where the
+    memory model (each adds BYTES_PER_UNIT x depth x width x resolution^2 x batch size) would
+    pass GROUP_BOUND; at least 1."""
+    per = BYTES_PER_UNIT * depth * width * resolution**2 * batch_size
+    return int(max(1, min(MAX_GROUP, GROUP_BOUND // per if per > 0 else MAX_GROUP)))
 
 
 def ladder(native: int) -> tuple[int, ...]:
@@ -86,24 +100,42 @@ def make(dataset: str, max_epochs: int = 50, max_fraction: float = 1.0, max_reso
         except data.DataError as e:
             raise BenchmarkError(str(e)) from None
 
+    def result(out, fidelity: dict) -> Result:
+        info = {"spec": out.spec, "compile_s": out.compile_seconds, "build_s": out.build_seconds, "images": out.images}
+        if out.group > 1:
+            info["group"] = out.group
+        return Result(out.status, out.f1, out.accuracy, out.loss, out.seconds, cost(fidelity), out.curve,
+                      out.error, out.test, info)
+
     def fn(config: dict, fidelity: dict, seed: int) -> Result:
         from hpobench import train  # JAX only when something runs
         ds = prepare()
         out = train.run(config, ds, fidelity["epochs"], fidelity["data_fraction"], fidelity["resolution"],
                         seed, report_test=report_test, shared=shared_programs)
-        info = {"spec": out.spec, "compile_s": out.compile_seconds, "build_s": out.build_seconds, "images": out.images}
-        return Result(out.status, out.f1, out.accuracy, out.loss, out.seconds, cost(fidelity), out.curve,
-                      out.error, out.test, info)
+        return result(out, fidelity)
 
-    def warm(config: dict, fidelity: dict) -> None:
+    def many(configs: list[dict], fidelity: dict, seeds: list[int]) -> list[Result]:
         from hpobench import train
-        train.prefetch(train.spec_of(config, prepare(), fidelity["resolution"], shared_programs))
+        outs = train.run_many(configs, prepare(), fidelity["epochs"], fidelity["data_fraction"],
+                              fidelity["resolution"], seeds, report_test=report_test, shared=shared_programs)
+        return [result(out, fidelity) for out in outs]
+
+    def batch(config: dict, fidelity: dict) -> tuple:
+        """Configurations with the same depth, width and batch size share a program (`train.group_spec`)."""
+        static = (int(config["depth"]), int(config["width"]), int(config["batch_size"]))
+        return static, max_group(*static, fidelity["resolution"])
+
+    def warm(configs: list[dict], fidelity: dict) -> None:
+        from hpobench import train
+        ds, res = prepare(), fidelity["resolution"]
+        train.prefetch(train.spec_of(configs[0], ds, res, shared_programs) if len(configs) == 1
+                       else train.group_spec(configs, ds, res, shared_programs))
 
     return Benchmark(
         name=name or f"resnet/{dataset}", config_space=spaces.resnet(),
         fidelity_space=spaces.fidelity(max_epochs, resolutions, min_fraction, max_fraction), fn=fn,
         description=f"CIFAR-style ResNet trained with optax on {source if dataset == FOLDER else dataset}; "
                     f"metric: validation macro-F1.",
-        cost_fn=cost, prepare=prepare, warm=warm,
+        cost_fn=cost, prepare=prepare, warm=warm, batch=batch, many=many,
         meta={"dataset": dataset, "max_epochs": max_epochs, "max_fraction": max_fraction,
               "native_resolution": native, **({"data": str(source)} if dataset == FOLDER else {})})

@@ -1,9 +1,11 @@
 """Where trials run: in this process, on a local Dask cluster, or on an existing Dask cluster.
 
-Every executor has the same four calls: `submit(trial_id, config, fidelity, seed)`,
-`wait()` (the trials that finished since the last call, as (trial_id, Outcome)),
-`prefetch(config, fidelity)` (a hint about a later trial) and `close()`. `capacity` is how
-many trials it runs at once. A trial that raises, or whose worker dies (killed, aborted, out of
+Every executor has the same calls: `submit(trial_id, config, fidelity, seed)`,
+`submit_many(trial_ids, configs, fidelity, seeds)` (trials the benchmark trains together,
+`Benchmark.evaluate_many`: one task), `wait()` (the trials that finished since the last call,
+as (trial_id, Outcome); a task's all at once), `prefetch(config, fidelity)` and
+`prefetch_many(configs, fidelity)` (hints about a later task) and `close()`. `capacity` is how
+many tasks it runs at once. A trial that raises, or whose worker dies (killed, aborted, out of
 memory), comes back as a `crashed` result and is not run again; a local cluster restarts the
 worker. A run never stops because of one trial.
 
@@ -56,6 +58,23 @@ def run_trial(bench, config, fidelity: dict, seed: int, worker: str = "main") ->
     return Outcome(result, worker, started, time.perf_counter() - t0)
 
 
+def run_group(bench, configs: list, fidelity: dict, seeds: list[int], worker: str = "main") -> list[Outcome]:
+    """Evaluate trials together (`Benchmark.evaluate_many`; one alone is `run_trial`); never raises.
+    Each Outcome's wall_s is its share of the group's."""
+    if len(configs) == 1:
+        return [run_trial(bench, configs[0], fidelity, seeds[0], worker)]
+    if isinstance(bench, tuple):
+        bench = _registered(bench[0], tuple(sorted(bench[1].items())))
+    started, t0 = time.time(), time.perf_counter()
+    try:
+        results = bench.evaluate_many(configs, fidelity, seeds)
+    except Exception as e:
+        error = f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=5)}"
+        results = [Result.failed("crashed", error, cost=float("nan")) for _ in configs]
+    share = (time.perf_counter() - t0) / len(configs)
+    return [Outcome(r, worker, started, share) for r in results]
+
+
 @functools.lru_cache(maxsize=8)
 def _registered(name: str, kwargs: tuple) -> Benchmark:
     from hpobench import benchmarks
@@ -71,25 +90,32 @@ class Serial:
     queue: deque = field(default_factory=deque)
 
     def submit(self, key: int, config, fidelity: dict, seed: int) -> None:
-        self.queue.append((key, config, fidelity, seed))
+        self.submit_many([key], [config], fidelity, [seed])
+
+    def submit_many(self, keys: list[int], configs: list, fidelity: dict, seeds: list[int]) -> None:
+        self.queue.append((keys, configs, fidelity, seeds))
 
     def wait(self) -> list[tuple[int, Outcome]]:
-        key, config, fidelity, seed = self.queue.popleft()
-        return [(key, run_trial(self.bench, config, fidelity, seed))]
+        keys, configs, fidelity, seeds = self.queue.popleft()
+        return list(zip(keys, run_group(self.bench, configs, fidelity, seeds)))
 
     def prefetch(self, config, fidelity: dict) -> None:
         """A trial that comes later: let the benchmark prepare it (compile) while others run."""
         self.bench.prefetch(config, fidelity)
 
+    def prefetch_many(self, configs: list, fidelity: dict) -> None:
+        """Trials that come later, trained together: let the benchmark prepare their program."""
+        self.bench.prefetch_many(configs, fidelity)
+
     def close(self) -> None:
         self.queue.clear()
 
 
-def _remote(bench, config, fidelity, seed) -> Outcome:
+def _remote(bench, configs, fidelity, seeds) -> list[Outcome]:
     from distributed import get_worker
     w = get_worker()
     pin(w.name)
-    return run_trial(bench, config, fidelity, seed, worker=str(w.name if w.name is not None else w.address))
+    return run_group(bench, configs, fidelity, seeds, worker=str(w.name if w.name is not None else w.address))
 
 
 @functools.cache
@@ -119,26 +145,32 @@ class Dask:
     futures: dict = field(default_factory=dict)  # future -> trial id
 
     def submit(self, key: int, config, fidelity: dict, seed: int) -> None:
-        fut = self.client.submit(_remote, self.bench_ref, config, fidelity, seed, pure=False,
-                                 key=f"hpobench-trial-{key}-{time.time_ns()}")
-        self.futures[fut] = key
+        self.submit_many([key], [config], fidelity, [seed])
+
+    def submit_many(self, keys: list[int], configs: list, fidelity: dict, seeds: list[int]) -> None:
+        fut = self.client.submit(_remote, self.bench_ref, configs, fidelity, seeds, pure=False,
+                                 key=f"hpobench-trial-{keys[0]}-{time.time_ns()}")
+        self.futures[fut] = keys
 
     def wait(self) -> list[tuple[int, Outcome]]:
         from distributed import wait
         done, _ = wait(list(self.futures), return_when="FIRST_COMPLETED")
         out = []
-        for fut in sorted(done, key=self.futures.get):  # simultaneous completions: ask order
-            key = self.futures.pop(fut)
+        for fut in sorted(done, key=lambda f: self.futures[f][0]):  # simultaneous completions: ask order
+            keys = self.futures.pop(fut)
             try:
-                outcome = fut.result()
+                outcomes = fut.result()
             except Exception as e:  # the worker died or the task was lost
-                outcome = Outcome(Result.failed("crashed", f"{type(e).__name__}: {e}", cost=float("nan")),
-                                  "unknown", time.time(), 0.0)
-            out.append((key, outcome))
+                outcomes = [Outcome(Result.failed("crashed", f"{type(e).__name__}: {e}", cost=float("nan")),
+                                    "unknown", time.time(), 0.0) for _ in keys]
+            out += list(zip(keys, outcomes))
         return out
 
     def prefetch(self, config, fidelity: dict) -> None:
         """No-op: which worker runs a trial is not known in advance (each worker's store still helps)."""
+
+    def prefetch_many(self, configs: list, fidelity: dict) -> None:
+        """No-op, as `prefetch`."""
 
     def close(self) -> None:
         for fut in self.futures:

@@ -53,9 +53,9 @@ def read(p: Paper, folder: str = "strategies_live") -> None:
     charts.anytime(pd.read_parquet(d / "anytime_curve.parquet"), runs, p.figure("live_anytime"))
 
 
-def read_v2(p: Paper, folder: str = "strategies_live_v2") -> None:
+def read_v2(p: Paper, folder: str = "strategies_live_v2", tag: str = "live2", name: str = "live_v2") -> None:
     """Study v2's live comparison (issue 13): anytime F1 with 90% intervals over seeds, and every
-    strategy paired by seed with tuning everything."""
+    strategy paired by seed with tuning everything. tag prefixes the numbers, name the table and figure."""
     d = p.results / folder
     src = d / "runs.parquet"
     runs, at = pd.read_parquet(src), pd.read_parquet(d / "anytime.parquet")
@@ -76,23 +76,47 @@ def read_v2(p: Paper, folder: str = "strategies_live_v2") -> None:
                                 {"versus": v.versus, "difference [90%]": f"{v.mean_diff:+.3f} [{v.lower:+.3f}, "
                                  f"{v.upper:+.3f}]", "wins/losses/ties": f"{v.above}/{v.below}/{v.ties}",
                                  "sign p": f"{v.sign_p:.2f}"}))
-    p.table("live_v2", pd.DataFrame(rows))
+    p.table(name, pd.DataFrame(rows))
     per_seed = runs.groupby("seed").size()
     n = int((per_seed == per_seed.max()).sum())  # seeds with every run
-    p.put("live2_budget", settings["setup"]["budget"], d / "settings.json", "{:g}")
-    p.put("live2_progress", f"{n} complete seeds" + (", as planned" if n >= PLANNED_SEEDS else
+    p.put(f"{tag}_budget", settings["setup"]["budget"], d / "settings.json", "{:g}")
+    p.put(f"{tag}_progress", f"{n} complete seeds" + (", as planned" if n >= PLANNED_SEEDS else
                                                      f" of the {PLANNED_SEEDS} planned so far"), src)
-    p.put("live2_runs", len(runs), src, "{:d}")
-    p.put("live2_cpu_hours", runs["wall_s"].sum() / 3600, src, "{:.1f}")
+    p.put(f"{tag}_runs", len(runs), src, "{:d}")
+    p.put(f"{tag}_cpu_hours", runs["wall_s"].sum() / 3600, src, "{:.1f}")
     pairs = vs.reset_index()
     decided = pairs[pairs["decided"]]
 
     def listed(rows, diff=True):
         return "; ".join(f"{r.strategy} ({r.optimizer}) vs {r.versus}" + (
             f": {r.mean_diff:+.3f} [{r.lower:+.3f}, {r.upper:+.3f}]" if diff else "") for r in rows.itertuples())
-    p.put("live2_decided", listed(decided) or "none: every interval contains 0", src)
-    p.put("live2_worse", listed(decided[decided["upper"] < 0], diff=False) or "none", src)
-    p.put("live2_undecided", listed(pairs[~pairs["decided"]]) or "none", src)
-    p.put("live2_reading", f"With {n} paired seeds the smallest two-sided sign-test p possible is "
+    p.put(f"{tag}_decided", listed(decided) or "none: every interval contains 0", src)
+    p.put(f"{tag}_worse", listed(decided[decided["upper"] < 0], diff=False) or "none", src)
+    p.put(f"{tag}_undecided", listed(pairs[~pairs["decided"]]) or "none", src)
+    p.put(f"{tag}_reading", f"With {n} paired seeds the smallest two-sided sign-test p possible is "
           f"{min(1.0, 2 * 0.5 ** n):.2g}, and a bootstrap interval over so few seeds is itself rough.", src)
-    charts.anytime(pd.read_parquet(d / "anytime_curve.parquet"), runs, p.figure("live_v2_anytime"))
+    charts.anytime(pd.read_parquet(d / "anytime_curve.parquet"), runs, p.figure(f"{name}_anytime"))
+
+
+def read_v3(p: Paper, folder: str = "strategies_live_v3") -> None:
+    """Issue 31's live comparison: the budget-aware scope (tool-budget) beside the recorded baselines,
+    as read_v2 reads study v2's, and paired by seed with every other strategy (`versus_tool.parquet`)."""
+    read_v2(p, folder, "live3", "live_v3")
+    d = p.results / folder
+    src = d / "versus_tool.parquet"
+    vs = pd.read_parquet(src)
+    p.table("live_v3_tool", pd.DataFrame({
+        "optimizer": vs["optimizer"], "versus": vs["versus"], "pairs": vs["pairs"],
+        "tool-budget mean F1": vs["mean"].map("{:.3f}".format),
+        "difference [90%]": [f"{r.mean_diff:+.3f}" + (f" [{r.lower:+.3f}, {r.upper:+.3f}]" if np.isfinite(r.lower)
+                                                      else " [too few seeds]") for r in vs.itertuples()],
+        "wins/losses/ties": [f"{r.above}/{r.below}/{r.ties}" for r in vs.itertuples()]}))
+    worse = vs[vs["decided"] & (vs["upper"] < 0)]
+    better = vs[vs["decided"] & (vs["lower"] > 0)]
+    def by_optimizer(rows):
+        return "; ".join(f"{', '.join(g['versus'])} (tool-budget tuned by {o})"
+                         for o, g in rows.groupby("optimizer", sort=False))
+    p.put("live3_beats", by_optimizer(better) or "none", src)
+    p.put("live3_beaten", by_optimizer(worse) or "none", src)
+    p.put("live3_tool_seeds", ", ".join(f"{o} {n}" for o, n in vs.groupby("optimizer", sort=False)["pairs"].max()
+                                        .items()), src)
