@@ -106,7 +106,8 @@ def test_readme_command_is_the_docstring_one_and_plans(module, bench):
     assert " ".join(argv) in " ".join(module.__doc__.replace("\\\n", " ").split())
     args = cli.parser().parse_args(argv)
     assert (args.space, args.fidelity_space) == (str(SPACE.relative_to(ROOT)), str(FIDELITY.relative_to(ROOT)))
-    p = scoping.plan(bench, args.budget, n_low=args.n_low, n_probe=args.n_probe)
+    sizes = {k: v for k, v in (("n_low", args.n_low), ("n_probe", args.n_probe)) if v is not None}  # else defaults
+    p = scoping.plan(bench, args.budget, **sizes, confirm=scoping.CONFIRM)  # as the budget rule's scope plans
     assert p.cost <= args.budget and bench.cost(p.low) < bench.cost(p.probe)
 
 
