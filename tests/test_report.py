@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from hpobench.analysis import plots
+from hpobench.analysis.decision import Rule
 from hpobench.analysis.importance import Importance
 from hpobench.experiments import page, scope
 
@@ -47,9 +48,9 @@ class _Page(html.parser.HTMLParser):
 
 @pytest.fixture(scope="module")
 def scoped(tmp_path_factory):
-    """A real scope of synthetic/partial at budget 300 (about a minute)."""
+    """A real scope of synthetic/partial at budget 300, its analysis on 10 resamples (importance and gains)."""
     out = tmp_path_factory.mktemp("report") / "scope"
-    return out, scope.run("synthetic/partial", 300, out, n_boot=20, progress=False)
+    return out, scope.run("synthetic/partial", 300, out, n_boot=10, rule_settings=Rule(n_boot=10), progress=False)
 
 
 @pytest.mark.slow

@@ -14,7 +14,7 @@ from hpobench import records, spaces
 from hpobench.analysis import decision
 from hpobench.experiments import scope
 
-FEW = dict(n_boot=10, rule_settings=decision.Rule(n_boot=10))  # resamples: the importance's and the gains'
+FEW = dict(n_boot=10, rule_settings=decision.Rule(n_boot=5))  # resamples: the importance's and the gains'
 
 
 def test_ladder_and_plan_fit_the_budget():
@@ -97,7 +97,7 @@ def test_scope_writes_report_space_and_trials_and_resumes(tmp_path):
     df = pd.read_parquet(out / "evaluations.parquet")
     assert 40 + 15 <= len(df) <= 40 + 15 + scope.CONFIRM and df["key"].is_unique  # the best at low confirmed
     before = df.copy()
-    scope.run("synthetic/agree", 600, out, progress=False, adaptive=False, **FEW)  # resumes: nothing re-run
+    scope.run("synthetic/agree", 600, out, progress=False, adaptive=False, report=False, **FEW)  # resumes: no rerun
     pd.testing.assert_frame_equal(pd.read_parquet(out / "evaluations.parquet"), before)
     with pytest.raises(ValueError, match="other settings"):
         scope.run("synthetic/agree", 600, out, seed=1, progress=False, adaptive=False)
@@ -123,11 +123,12 @@ def test_adaptive_scope_stops_when_settled_reports_rounds_and_resumes(tmp_path):
                  "decided after round" if dec.settled else "UNDECIDED when the budget ran out"):
         assert text in report, text
     before = df.copy()
-    again = scope.run("synthetic/agree", 600, out, n_boot=10, progress=False, adaptive=True, rule="variance")
+    again = scope.run("synthetic/agree", 600, out, n_boot=10, progress=False, adaptive=True, rule="variance",
+                      report=False)
     pd.testing.assert_frame_equal(pd.read_parquet(out / "evaluations.parquet"), before)  # resumed: nothing re-run
     assert again.decision.tune == dec.tune and again.rounds == res.rounds
     every = scope.run("synthetic/agree", 600, out, n_boot=10, progress=False, adaptive=True, rule="variance",
-                      stop=False)  # every round
+                      stop=False, report=False)  # every round
     assert len(every.rounds) == 4 and every.rounds[:len(rounds)] == rounds
     with pytest.raises(ValueError, match="other settings"):
         scope.run("synthetic/agree", 600, out, rounds=3, progress=False, adaptive=True, rule="variance")
@@ -190,9 +191,9 @@ def test_held_hyperparameters_stay_put_and_are_reported_as_held(tmp_path):
 def test_more_tuning_trainings_never_choose_fewer_on_the_same_data(tmp_path):
     """The scope's trainings are reused when only --tune-budget changes (a resume)."""
     out = tmp_path / "out"
-    small = scope.run("synthetic/agree", 600, out, progress=False, tune_budget=2, **FEW).decision
+    small = scope.run("synthetic/agree", 600, out, progress=False, tune_budget=2, report=False, **FEW).decision
     before = pd.read_parquet(out / "evaluations.parquet")
-    large = scope.run("synthetic/agree", 600, out, progress=False, tune_budget=200, **FEW).decision
+    large = scope.run("synthetic/agree", 600, out, progress=False, tune_budget=200, report=False, **FEW).decision
     pd.testing.assert_frame_equal(pd.read_parquet(out / "evaluations.parquet"), before)
     assert len(small.tune) <= len(large.tune) and small.n == 2 and large.n == 200
 
@@ -265,7 +266,7 @@ def test_an_optuna_study_is_scoped_without_training(study_db, tmp_path, capsys):
     before = _fingerprint(db)
     out = tmp_path / "scope"
     assert cli.main(["scope", "--optuna", f"sqlite:///{db}", "--study", "demo", "--out", str(out),
-                     "--tune-budget", "10"]) == 0
+                     "--tune-budget", "10", "--n-boot", "10"]) == 0
     assert "verdict:" in capsys.readouterr().out
     assert _fingerprint(db) == before  # nothing written to the study
     for f in ("report.md", "report.html", "scoped_space.json", "decision.json", "anchor.json", "evaluations.parquet",
@@ -276,7 +277,7 @@ def test_an_optuna_study_is_scoped_without_training(study_db, tmp_path, capsys):
     best = max((t for t in study.trials if t.state.name == "COMPLETE"), key=lambda t: t.value)
     assert dec["anchor"].keys() == best.params.keys()  # the anchor is the best completed trial
     assert all(dec["anchor"][k] == pytest.approx(v) for k, v in best.params.items() if not isinstance(v, str))
-    assert dec["n"] == 10
+    assert dec["n"] == 10 and dec["rule"]["n_boot"] == 10  # --n-boot: the gains' resamples too
     # the low step: the last one (nearly) every trial reached, below the final step
     read = optuna_study.read(db, "demo")
     counts = read.table[read.table["status"] == "ok"].groupby("fidelity.step")["config_id"].nunique()
