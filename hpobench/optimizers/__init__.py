@@ -9,7 +9,7 @@
     optuna-tpe  Optuna's TPE sampler (options: multivariate, group), full fidelity (tpe.py)
 
     >>> from hpobench import optimizers
-    >>> optimizers.names()
+    >>> [n for n in optimizers.names() if n in optimizers.BUILT_IN]  # names() also lists registered ones
     ['bohb', 'hyperband', 'optuna-tpe', 'random', 'sh', 'smac', 'smac-mf']
     >>> run = optimizers.tune("synthetic/agree", "sh", budget=3 * 81, seed=0)
     >>> run.trials["status"].iloc[0]
@@ -40,6 +40,7 @@ _FACTORIES: dict[str, str | Callable] = {
     "smac-mf": "hpobench.optimizers.smac:make_mf",
     "optuna-tpe": "hpobench.optimizers.tpe:make",
 }
+BUILT_IN = frozenset(_FACTORIES)  # what ships; register() adds others
 MULTI_FIDELITY = frozenset({"sh", "hyperband", "bohb", "smac-mf"})
 
 
