@@ -2,12 +2,12 @@
 and in a journal file, read into the trial table and analysed per step (epoch) with no new training; a study
 whose search space changed; failed and running trials; every bad input; nothing in the study written."""
 
+import functools
 import hashlib
 import math
 import sqlite3
 import warnings
 
-import numpy as np
 import optuna
 import pandas as pd
 import pytest
@@ -19,31 +19,9 @@ from hpobench.benchmarks.base import Metric
 from hpobench.distributions import from_optuna, to_optuna
 from hpobench.experiments import cli
 from hpobench.spaces import SpaceError
+from optuna_training import EPOCHS, training
 
-EPOCHS = 10
 FAILS = (5, 23)  # trials that raise after two epochs
-
-
-def _objective(trial):
-    """A made-up training: quality set mostly by the learning rate; accuracy rises over the epochs."""
-    lr = trial.suggest_float("lr", 1e-4, 1.0, log=True)
-    opt = trial.suggest_categorical("optimizer", ["sgd", "adam"])
-    mom = trial.suggest_float("momentum", 0.0, 0.99) if opt == "sgd" else None
-    units = trial.suggest_int("units", 16, 256, log=True)
-    drop = trial.suggest_float("dropout", 0.0, 0.5, step=0.1)
-    rng = np.random.default_rng(trial.number)
-    quality = 0.9 - 0.08 * (math.log10(lr) + 2) ** 2 - 0.1 * drop + 0.005 * math.log2(units / 16)
-    if mom is not None:
-        quality -= 0.05 * abs(mom - 0.9)
-    acc = 0.0
-    for step in range(EPOCHS):
-        acc = quality * (1 - math.exp(-(step + 1) / 3)) + rng.normal(0, 0.005)
-        trial.report(acc, step)
-        if trial.number in FAILS and step == 1:
-            raise ValueError("out of memory")
-        if trial.should_prune():
-            raise optuna.TrialPruned()
-    return acc
 
 
 def _changed(trial):
@@ -84,7 +62,7 @@ def stores(tmp_path_factory):
     demo = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0),
                                pruner=optuna.pruners.MedianPruner(n_startup_trials=12, n_warmup_steps=4))
     demo.set_metric_names(["accuracy"])
-    demo.optimize(_objective, n_trials=50, catch=(ValueError,))
+    demo.optimize(functools.partial(training, fails=FAILS), n_trials=50, catch=(ValueError,))
     demo.ask().suggest_float("lr", 1e-4, 1.0, log=True)  # a trial still running
     changed = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=1))
     changed.optimize(_changed, n_trials=20)

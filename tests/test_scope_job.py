@@ -13,6 +13,7 @@ import hpobench
 from hpobench import records, spaces
 from hpobench.analysis import decision
 from hpobench.experiments import scope
+from optuna_training import EPOCHS, training
 
 FEW = dict(n_boot=10, rule_settings=decision.Rule(n_boot=5))  # resamples: the importance's and the gains'
 
@@ -210,31 +211,6 @@ def test_a_scope_whose_trainings_all_fail_recommends_tuning_everything(tmp_path)
 
 # ---------------------------------------------------------------- an Optuna study, scoped without training
 
-EPOCHS = 10
-
-
-def _training(trial):
-    """A made-up training reported each epoch: the learning rate matters most, momentum only for sgd."""
-    import math
-
-    import numpy as np
-    lr = trial.suggest_float("lr", 1e-4, 1.0, log=True)
-    opt = trial.suggest_categorical("optimizer", ["sgd", "adam"])
-    mom = trial.suggest_float("momentum", 0.0, 0.99) if opt == "sgd" else None
-    units = trial.suggest_int("units", 16, 256, log=True)
-    drop = trial.suggest_float("dropout", 0.0, 0.5, step=0.1)
-    rng = np.random.default_rng(trial.number)
-    quality = 0.9 - 0.08 * (math.log10(lr) + 2) ** 2 - 0.1 * drop + 0.005 * math.log2(units / 16)
-    quality -= 0.05 * abs(mom - 0.9) if mom is not None else 0.0
-    acc = 0.0
-    for step in range(EPOCHS):
-        acc = quality * (1 - math.exp(-(step + 1) / 3)) + rng.normal(0, 0.005)
-        trial.report(acc, step)
-        if trial.should_prune():
-            raise optuna.TrialPruned()
-    return acc
-
-
 @pytest.fixture(scope="module")
 def study_db(tmp_path_factory):
     """A study of 60 trials pruned by MedianPruner, in an SQLite file (made in memory, then copied)."""
@@ -244,7 +220,7 @@ def study_db(tmp_path_factory):
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0),
                                 pruner=optuna.pruners.MedianPruner(n_startup_trials=10, n_warmup_steps=3))
     study.set_metric_names(["accuracy"])
-    study.optimize(_training, n_trials=60)
+    study.optimize(training, n_trials=60)
     db = tmp_path_factory.mktemp("optuna") / "study.db"
     storage = optuna.storages.RDBStorage(f"sqlite:///{db}")
     optuna.copy_study(from_study_name=study.study_name, from_storage=study._storage, to_storage=storage,
@@ -319,7 +295,7 @@ def test_optuna_scope_bad_input_is_one_line_before_any_work(study_db, tmp_path, 
     few = tmp_path / "few.db"  # 5 completed trials, every one reporting its steps
     small = optuna.create_study(storage=f"sqlite:///{few}", study_name="few", direction="maximize",
                                 sampler=optuna.samplers.RandomSampler(seed=1))
-    small.optimize(_training, n_trials=5)
+    small.optimize(training, n_trials=5)
     del small
     before = _fingerprint(few)
     assert cli.main(["scope", "--optuna", f"sqlite:///{few}", "--study", "few", "--out", str(out)]) == 2
