@@ -27,7 +27,8 @@ TEST_DEBS := chromium
 test-debs:
 	@$(call APT,$(TEST_DEBS))
 
-# The main job: decide what to tune for the ResNet on Fashion-MNIST (~5 min on 2 CPU cores, ~6 with set-up on a fresh clone).
+# The main job: decide what to tune for the ResNet on Fashion-MNIST (7.3 min measured on a 2-core AVX-512 Xeon,
+# its set-up reinstalling the package; a fresh clone adds the first install).
 run: setup
 	$(BIN)/hpobench scope resnet/fashion_mnist --budget 0.6 --n-low 30 --resolution 7 --out runs/scope
 
