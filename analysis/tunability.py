@@ -212,7 +212,7 @@ class Choice:
 
 def choose(enc: Encoded, anchor: dict, n: int, max_tune: int | None = None, exclude=(), n_boot: int = 30,
            level: float = 0.9, seed: int = 0, draws: int = DRAWS, pair: float | None = PAIR,
-           surrogates: list[Surrogate] | None = None, smallest: bool = False) -> Choice:
+           surrogates: list[Surrogate] | None = None) -> Choice:
     """The set of hyperparameters to tune with `n` trainings around `anchor`.
 
     The greedy path adds, at each step, the candidate (a hyperparameter with its ancestors, or a
@@ -220,12 +220,7 @@ def choose(enc: Encoded, anchor: dict, n: int, max_tune: int | None = None, excl
     surrogate, up to `max_tune` hyperparameters. The chosen set is the one on the path with the
     largest V on the bagged surrogate (the mean prediction of the point and resampled surrogates,
     steadier than either): more trainings raise the value of larger sets, so the set grows with
-    `n`. With `smallest`, the chosen set is instead the smallest on the path whose V the resampled
-    surrogates cannot tell from the best set's (the upper end of the `level` interval of their
-    difference reaches 0): a flat path's last, noisy gains buy nothing a tuner could find with `n`
-    trainings; on the synthetic family it chose the empty set nearly always, tripling the regret
-    (results/tunability_synthetic/README.md), so it is off by default. The empty set (tune nothing,
-    train the anchor) can be chosen. Each step's rise and the
+    `n`. The empty set (tune nothing, train the anchor) can be chosen. Each step's rise and the
     chosen set's gain over the anchor carry `level` bootstrap intervals (the resampled surrogates).
 
     enc: the scope's configurations at one fidelity. anchor: the configuration the rest stays at.
@@ -258,9 +253,7 @@ def choose(enc: Encoded, anchor: dict, n: int, max_tune: int | None = None, excl
         path.append(chosen)
     V = np.array([[expected_max(f(geo.compose(a, U, S)), n) for S in path] for f in sur])  # (B + 1, K + 1)
     bag = V.mean(0)
-    k = best = int(np.argmax(bag))
-    if smallest and len(sur) > 1:  # the smallest set the resampled surrogates cannot tell from the best
-        k = next(i for i in range(best + 1) if _interval(V[1:, i] - V[1:, best], level)[1] >= 0)
+    k = int(np.argmax(bag))
     steps = []
     for i in range(1, len(path)):
         lo, hi = _interval(V[1:, i] - V[1:, i - 1], level)
@@ -268,8 +261,7 @@ def choose(enc: Encoded, anchor: dict, n: int, max_tune: int | None = None, excl
                           float(bag[i] - bag[i - 1]), lo, hi))
     lo, hi = _interval(V[1:, k] - V[1:, 0], level)
     why = (f"of the {len(path)} sets on the greedy path (0 to {len(path[-1])} hyperparameters), "
-           f"{len(path[best])} has the largest expected best of {n} draws"
-           + (f"; the smallest not detectably below it has {len(path[k])}" if k != best else ""))
+           f"{len(path[k])} has the largest expected best of {n} draws")
     return Choice([x for j, x in enumerate(names) if j in path[k]], n, float(bag[0]), float(bag[k]), lo, hi,
                   steps, why)
 
