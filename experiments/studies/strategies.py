@@ -32,6 +32,8 @@ same table; its held-out error is written beside the results), or live with
     taskset -c 0 .venv/bin/python -m hpobench.experiments.studies.strategies --bench resnet/cifar10-cpu \
         --out results/strategies_live_v2 --budget 10 --strategies all expert tool low-topk one-epoch
         # study v2's live comparison (issue 13): ~9 runs a seed, ~1.5 CPU-h a seed; resumable
+    taskset -c 0 .venv/bin/python -m hpobench.experiments.studies.strategies --bench resnet/fashion_mnist-cpu \
+        --out results/strategies_live_fashion --budget 10   # scoping reads results/fashion_mnist_cpu (7 px)
     for s in all expert tool; do                    # live confirmation: ~1.5 h on 2 cores, 3 processes
       .venv/bin/python -m hpobench.experiments.studies.strategies --bench resnet/cifar10-cpu \
           --out results/strategies_live \
@@ -76,6 +78,8 @@ SCOPED = ("low-topk", "tool", "tool-budget", "one-epoch")  # strategies that rea
 CONFIRM = 5  # tool-budget: the best configurations at the low fidelity also run at the probe
 EXPERT = ("learning_rate", "batch_size")
 LIVE = "resnet/cifar10-cpu"
+# the other live scale, with its recorded study (scoping reads it) and its lowest resolution (7 px, not 8)
+LIVES = {LIVE: (None, 8), "resnet/fashion_mnist-cpu": ("results/fashion_mnist_cpu/evaluations.parquet", 7)}
 FRACTIONS = (0.1, 0.25, 0.5, 0.75, 1.0)
 
 
@@ -299,7 +303,7 @@ def main(argv=None) -> None:
     p.add_argument("--n-low", type=int, default=Setup.n_low)
     p.add_argument("--n-probe", type=int, default=Setup.n_probe)
     p.add_argument("--table", default=None, help="recorded study trials, Parquet (default: benchmarks.study())")
-    p.add_argument("--bench", default="surrogate", help=f"'surrogate' or a live benchmark, e.g. {LIVE}")
+    p.add_argument("--bench", default="surrogate", help=f"'surrogate' or a live benchmark: {', '.join(LIVES)}")
     p.add_argument("--out", default="results/strategies")
     p.add_argument("--summarise", action="store_true",
                    help="run nothing: summarise the runs --out holds with these settings (e.g. a study under way)")
@@ -307,11 +311,14 @@ def main(argv=None) -> None:
                    help="a recorded study with the same settings (its settings.json, runs.parquet, curves.parquet) "
                         "whose runs join the summary: baselines rerun only when their code changed")
     a = p.parse_args(argv)
+    name = a.bench if a.bench in LIVES else LIVE
+    table, px = LIVES[name]
     s = Setup(a.budget, a.k, n_low=a.n_low, n_probe=a.n_probe)
+    s = replace(s, low=s.low | {"resolution": px}, probe=s.probe | {"resolution": px})
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    study = tabular.read(a.table or study_table())
-    live = hpobench.get(LIVE)
+    study = tabular.read(a.table or table or study_table())
+    live = hpobench.get(name)
     if a.bench == "surrogate":
         bench = tabular.surrogate(study, live, name="surrogate/cifar10-cpu")
     else:

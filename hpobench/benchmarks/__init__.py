@@ -94,6 +94,8 @@ def _builtin() -> None:
         _FACTORIES[f"resnet/{ds}"] = _resnet(ds)
     _FACTORIES["resnet/cifar10-cpu"] = _resnet("cifar10", max_epochs=8, max_fraction=0.1, max_resolution=16,
                                                name="resnet/cifar10-cpu")
+    _FACTORIES["resnet/fashion_mnist-cpu"] = _resnet("fashion_mnist", max_epochs=8, max_fraction=0.1, max_resolution=14,
+                                                     name="resnet/fashion_mnist-cpu")  # results/fashion_mnist_cpu's
     _FACTORIES["resnet/folder"] = _resnet("folder")  # data=PATH (required), native=32: your own images
     for kind in ("surrogate", "replay"):  # from the recorded study (`study`)
         _FACTORIES[f"{kind}/cifar10-cpu"] = _tabular(kind, "resnet/cifar10-cpu")
