@@ -9,9 +9,9 @@ exists, or the space's default); and `n`, the full-fidelity trainings the user w
    attenuation) says which data choose: its interval's lower end >= `agree`: the cheap fidelity
    (most configurations); its estimate < `disagree`: the probe alone (the cheap fidelity ranks
    unlike it); in between: both (widened: a set worth tuning under either).
-2. Subset. `tunability.choose` on the chosen data: the set on the greedy path of V(S, n), the
-   expected best of n draws of S with the rest at the anchor, with the largest V on the bagged
-   surrogate. Held hyperparameters (`hold`) are never chosen: they were not varied.
+2. Subset. `tunability.choose` on the chosen data: the smallest set on the greedy path of V(S, n),
+   the expected best of n draws of S with the rest at the anchor, whose gain on the bagged
+   surrogate reaches 1 - `tolerance` of the path's largest. Held hyperparameters (`hold`) are never chosen: they were not varied.
    With both fidelities choosing, V is the mean of their surrogates' (`tunability.Mean`): the
    value of a set when either could be right.
 3. Ranges. `tunability.ranges`: each tuned hyperparameter narrowed to where the top quantile of the
@@ -56,6 +56,7 @@ class Rule:
     quantile: float = tunability.QUANTILE
     slack: float = tunability.SLACK
     pair: float = tunability.PAIR
+    tolerance: float = tunability.TOLERANCE  # of the largest gain on the greedy path, for a smaller set
     n_boot: int = 30  # surrogates refitted on resamples, for the gains' intervals
 
 
@@ -166,7 +167,7 @@ def decide(low: Importance, space: ConfigurationSpace, anchor: dict, n: int, pro
     sur = fitted[0] if len(fitted) == 1 else tunability.mean(*fitted)
     label = " + ".join(imp.fidelity.label for imp in sources)
     choice = tunability.choose(sources[0].extra["encoded"], anchor, n, max_tune, (), rule.n_boot, rule.level, seed,
-                               pair=rule.pair, surrogates=sur)
+                               pair=rule.pair, surrogates=sur, tolerance=rule.tolerance)
     keep = set(choice.tune)
     _, fix, removed, kept = spaces.reduce(space, keep, anchor)
     tune = [x for x in space if x in kept]

@@ -17,10 +17,12 @@ differences between sets carry no sampling noise of their own): with sorted pred
 v_(1) <= ... <= v_(R), E[max of N] = sum_k v_(k) [(k/R)^N - ((k-1)/R)^N].
 
 `choose` grows S greedily from the empty set, adding the hyperparameter (with its ancestors)
-or strongly interacting pair that raises V the most, and keeps the set on that path with the
-largest V on the bagged surrogate (surrogates refitted on resampled configurations, same draws
-and anchor, also give the intervals). `ranges` narrows each chosen hyperparameter to where the top
-quantile of the predictions over S lies.
+or strongly interacting pair that raises V the most, and keeps the smallest set on that path
+whose gain on the bagged surrogate (surrogates refitted on resampled configurations, same draws
+and anchor, also give the intervals) reaches 1 - `TOLERANCE` of the largest: where the path is
+flat its last rises are within the surrogates' noise and would only add dimensions to tune.
+`ranges` narrows each chosen hyperparameter to where the top quantile of the predictions over S
+lies.
 
     >>> import numpy as np
     >>> round(expected_max(np.array([0.0, 1.0]), 1), 2), round(expected_max(np.array([0.0, 1.0]), 3), 3)
@@ -45,6 +47,7 @@ QUANTILE = 0.1  # `ranges`: the top share of predictions whose values a narrowed
 SLACK = 0.1  # `ranges`: widening on each side, in unit codes
 PAIR = 0.05  # a pair whose interaction share reaches this is also a candidate, added together
 FILLS = 4  # values an inactive coordinate is integrated over in a prediction
+TOLERANCE = 0.1  # `choose`: the share of the path's largest bagged gain a smaller set may give up
 
 
 @dataclass(frozen=True)
@@ -212,16 +215,17 @@ class Choice:
 
 def choose(enc: Encoded, anchor: dict, n: int, max_tune: int | None = None, exclude=(), n_boot: int = 30,
            level: float = 0.9, seed: int = 0, draws: int = DRAWS, pair: float | None = PAIR,
-           surrogates: list[Surrogate] | None = None) -> Choice:
+           surrogates: list[Surrogate] | None = None, tolerance: float = TOLERANCE) -> Choice:
     """The set of hyperparameters to tune with `n` trainings around `anchor`.
 
     The greedy path adds, at each step, the candidate (a hyperparameter with its ancestors, or a
     pair whose interaction share reaches `pair`) that raises V(S, n) the most on the point
-    surrogate, up to `max_tune` hyperparameters. The chosen set is the one on the path with the
-    largest V on the bagged surrogate (the mean prediction of the point and resampled surrogates,
-    steadier than either): more trainings raise the value of larger sets, so the set grows with
-    `n`. The empty set (tune nothing, train the anchor) can be chosen. Each step's rise and the
-    chosen set's gain over the anchor carry `level` bootstrap intervals (the resampled surrogates).
+    surrogate, up to `max_tune` hyperparameters. The chosen set is the smallest on the path whose
+    gain over the anchor on the bagged surrogate (the mean prediction of the point and resampled
+    surrogates, steadier than either) reaches 1 - `tolerance` of the largest such gain (0: the
+    largest V): more trainings raise the value of larger sets, so the set grows with `n`. The
+    empty set (tune nothing, train the anchor) can be chosen. Each step's rise and the chosen
+    set's gain over the anchor carry `level` bootstrap intervals (the resampled surrogates).
 
     enc: the scope's configurations at one fidelity. anchor: the configuration the rest stays at.
     exclude: names never chosen (held by the user). surrogates: the point surrogate then the
@@ -253,15 +257,17 @@ def choose(enc: Encoded, anchor: dict, n: int, max_tune: int | None = None, excl
         path.append(chosen)
     V = np.array([[expected_max(f(geo.compose(a, U, S)), n) for S in path] for f in sur])  # (B + 1, K + 1)
     bag = V.mean(0)
-    k = int(np.argmax(bag))
+    rise = bag - bag[0]
+    k = int(np.argmax(rise >= (1 - tolerance) * rise.max())) if rise.max() > 0 else 0
     steps = []
     for i in range(1, len(path)):
         lo, hi = _interval(V[1:, i] - V[1:, i - 1], level)
         steps.append(Step(tuple(names[j] for j in sorted(path[i] - path[i - 1])), float(bag[i]),
                           float(bag[i] - bag[i - 1]), lo, hi))
     lo, hi = _interval(V[1:, k] - V[1:, 0], level)
-    why = (f"of the {len(path)} sets on the greedy path (0 to {len(path[-1])} hyperparameters), "
-           f"{len(path[k])} has the largest expected best of {n} draws")
+    why = (f"of the {len(path)} sets on the greedy path (0 to {len(path[-1])} hyperparameters), the smallest "
+           f"whose gain in the expected best of {n} draws reaches {1 - tolerance:.0%} of the largest "
+           f"({rise.max():+.4f}) has {len(path[k])}")
     return Choice([x for j, x in enumerate(names) if j in path[k]], n, float(bag[0]), float(bag[k]), lo, hi,
                   steps, why)
 
@@ -296,10 +302,12 @@ def ranges(sur: Surrogate, space: ConfigurationSpace, anchor: dict, tuned, quant
     """Per tuned hyperparameter, where the top `quantile` of the predictions over the tuned set lies
     (the rest at the anchor): a numeric one gets (low, high), widened by `slack` unit codes on each
     side and left open at a bound its top values come within `slack` of; a categorical one the levels
-    seen among the top. A hyperparameter never active among the top keeps its whole range."""
+    seen among the top. Each range also holds the anchor's value (the tuner's first configuration).
+    A hyperparameter never active among the top keeps its whole range."""
     geo = Geometry.of(space)
     cols = [geo.names.index(t) for t in tuned]
-    X = geo.compose(unit(space, anchor), geo.uniform(draws, seed), cols)
+    a = unit(space, anchor)
+    X = geo.compose(a, geo.uniform(draws, seed), cols)
     y = sur(X)
     top = X[y >= np.quantile(y, 1 - quantile)]
     out = {}
@@ -308,6 +316,7 @@ def ranges(sur: Surrogate, space: ConfigurationSpace, anchor: dict, tuned, quant
         u = top[:, j][np.isfinite(top[:, j])]
         if u.size == 0:
             continue
+        u = np.append(u, a[j]) if np.isfinite(a[j]) else u  # the anchor stays inside: tuning starts there
         if geo.levels[j] is not None and not isinstance(hp, IntegerHyperparameter):
             out[name] = sorted({spaces.from_unit(space, name, x) for x in u}, key=str)
             continue

@@ -159,21 +159,31 @@ def plan(bench, budget: float, low: dict | None = None, probe: dict | None = Non
     rungs = ladder(bench, resolution)
     probes = n_probe + confirm
     lows = [bench.fidelity(low)] if low is not None else rungs
+    room = budget * (1 + 1e-9)  # a budget equal to a design's cost buys it, whatever the rounding
     for lo in lows:
         c_low = bench.cost(lo)
-        if low is None and c_low * n_low > budget * (1 - probe_share):
+        if low is None and c_low * n_low > room * (1 - probe_share):
             continue
-        left = budget - c_low * n_low
+        left = room - c_low * n_low
         above = [bench.fidelity(probe)] if probe is not None else [r for r in rungs if bench.cost(r) > c_low]
         fits = [r for r in above if bench.cost(r) * probes <= left and bench.cost(r) > c_low]
         if fits:
             return Plan(lo, fits[0], n_low, n_probe, c_low * n_low + bench.cost(fits[0]) * probes, confirm)
     cheapest = lows[-1]
-    need = bench.cost(cheapest) * n_low + min(
-        [bench.cost(r) for r in rungs if bench.cost(r) > bench.cost(cheapest)] or [np.inf]) * probes
+    c_low = bench.cost(cheapest) * n_low
+    need = max(c_low + min([bench.cost(r) for r in rungs if bench.cost(r) > bench.cost(cheapest)] or [np.inf]) * probes,
+               c_low / (1 - probe_share) if low is None else 0.0)  # the low rung may spend 1 - probe_share
     raise ValueError(f"budget {budget:g} is too small for {n_low} configurations at a low fidelity and "
-                     f"{probes} at a higher probe (at least {need:.3g} with low = {cheapest}); raise "
+                     f"{probes} at a higher probe (at least {_up(need)} with low = {cheapest}); raise "
                      f"--budget or give --low/--probe")
+
+
+def _up(x: float) -> str:
+    """`x` rounded up to 3 significant digits: a budget the error names is enough."""
+    if not np.isfinite(x) or x <= 0:
+        return f"{x:.3g}"
+    step = 10.0 ** (np.floor(np.log10(x)) - 2)
+    return f"{np.ceil(x / step - 1e-9) * step:.3g}"
 
 
 def schedule(bench, p: Plan, budget: float, rounds: int = ROUNDS, first: tuple[int, int] = FIRST) -> list[Round]:

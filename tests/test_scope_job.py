@@ -399,3 +399,17 @@ def test_scope_on_a_resnet_trains_groups_and_records_them(tmp_path):
     assert imp[Fidelity.of(low)].extra["resamples"] == bootstrap.identity(groups)  # the bootstrap resamples groups
     with pytest.raises(ValueError, match="other settings"):
         scope.run("resnet/fashion_mnist", 0.08, out, group=1, **kw)
+
+
+@pytest.mark.parametrize("name", ["synthetic/partial", "resnet/fashion_mnist"])
+def test_the_least_budget_the_error_names_buys_a_plan(name):
+    import re
+    bench = hpobench.get(name)
+    with pytest.raises(ValueError, match="too small") as e:
+        scope.plan(bench, 0.001)
+    need = float(re.search(r"at least ([0-9.e+-]+)", str(e.value)).group(1))
+    p = scope.plan(bench, need)  # the message rounds up
+    assert p.cost <= need
+    cheapest = scope.ladder(bench)[-1]
+    exact = bench.cost(cheapest) * p.n_low + bench.cost(p.probe) * p.n_probe
+    assert scope.plan(bench, exact).cost == pytest.approx(exact)  # a budget equal to the cost buys it

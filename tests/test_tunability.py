@@ -107,3 +107,27 @@ def test_a_budget_below_one_training_is_refused():
     enc, cs = encoded(50)
     with pytest.raises(errors.AnalysisError, match="at least 1 training"):
         tunability.choose(enc, {}, 0)
+
+
+def test_a_tolerance_keeps_the_smallest_set_near_the_paths_best():
+    enc, cs = encoded(200)
+    anchor = {f"x{i}": float(ANCHOR[i]) for i in range(D)}
+    sur = tunability.fit_all(enc, 4, 0)
+    got = {t: tunability.choose(enc, anchor, 30, surrogates=sur, tolerance=t) for t in (0.0, 0.1, 0.5)}
+    sizes = [len(got[t].tune) for t in (0.0, 0.1, 0.5)]
+    assert sizes == sorted(sizes, reverse=True) and sizes[-1] < sizes[0]  # a larger tolerance, a smaller set
+    for t, ch in got.items():
+        gains = np.array([0.0] + [st.value - ch.anchor_value for st in ch.steps])
+        k = int(np.flatnonzero(gains >= (1 - t) * gains.max())[0])  # the smallest set on the path that reaches
+        assert len(ch.tune) == sum(len(st.added) for st in ch.steps[:k])
+        assert ch.value == pytest.approx(ch.anchor_value + gains[k])
+    assert got[0.0].value == pytest.approx(got[0.0].anchor_value + gains.max())  # 0: the largest V
+
+
+def test_ranges_hold_the_anchor():
+    enc, cs = encoded(400)
+    anchor = {f"x{i}": float(ANCHOR[i]) for i in range(D)}
+    sur = tunability.fit_all(enc, 0, 0)[0]
+    far = dict(anchor, x0=0.02)  # far from x0's optimum (0.8): the top quantile alone would leave it out
+    lo, hi = tunability.ranges(sur, cs, far, ["x0", "x1"])["x0"]
+    assert lo <= 0.02 and C[0] <= hi

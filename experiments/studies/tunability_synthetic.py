@@ -51,6 +51,7 @@ from hpobench.benchmarks import synthetic
 from hpobench.experiments import scope
 
 OUT = Path("results/tunability_synthetic")
+TOLERANCES = (0.0, 0.05, 0.1, 0.2, 0.3)  # `tolerances`: the rule's parameter, measured on the same paths
 TIE = 1e-3  # |difference| in F1 below which two arms tie: several Monte Carlo sds of a difference (README)
 
 
@@ -160,6 +161,8 @@ def one(agreement: float, seed: int, s: Setup) -> list[dict]:
             anchor=json.dumps(anchor, default=str), f_anchor=truth.f_anchor,
             chosen=json.dumps(ch.tune), size=len(ch.tune), path=json.dumps([list(st.added) for st in ch.steps]),
             est_gain=ch.gain, est_lower=ch.lower, est_upper=ch.upper,
+            path_est=json.dumps([ch.anchor_value] + [st.value for st in ch.steps]),  # bagged V per path set
+            path_lower=json.dumps([st.lower for st in ch.steps]),  # interval of each step's rise
             v_chosen=V[m, i], v_same=V[best_by_size[len(ch.tune)], i],
             same=json.dumps(_names(truth, best_by_size[len(ch.tune)])),
             v_best=V[best, i], best=json.dumps(_names(truth, best)), best_size=int(size[best]),
@@ -179,7 +182,7 @@ def run(s: Setup, out: Path, limit: int | None = None, progress: bool = True) ->
     out.mkdir(parents=True, exist_ok=True)
     settings = {"setup": asdict(s), "draws_seed": "10000 + instance seed",
                 "tunability": {"DRAWS": tunability.DRAWS, "PAIR": tunability.PAIR,
-                               "FILLS": tunability.FILLS}}
+                               "FILLS": tunability.FILLS, "TOLERANCE": tunability.TOLERANCE}}
     f = out / "settings.json"
     if f.exists() and json.loads(f.read_text()) != json.loads(json.dumps(settings)):
         raise SystemExit(f"error: {out} holds a run with other settings ({f}); use another --out")
@@ -265,6 +268,29 @@ def sources(df: pd.DataFrame, p: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def tolerances(df: pd.DataFrame, p: pd.DataFrame, levels=TOLERANCES) -> pd.DataFrame:
+    """Per tolerance of `tunability.choose` and N: the set it would choose on the same greedy path (from
+    the bagged values recorded in `path_est`) and that set's true V (`paths.csv`): how much a smaller
+    set costs against the best subset and against tuning everything."""
+    v = p.set_index(["agreement", "seed", "n", "step"])["v_true"]
+    rows = []
+    for t in levels:
+        got = []
+        for r in df.itertuples():
+            rise = np.asarray(json.loads(r.path_est)) - json.loads(r.path_est)[0]
+            k = int(np.argmax(rise >= (1 - t) * rise.max())) if rise.max() > 0 else 0
+            sets = [[]]
+            for added in json.loads(r.path):
+                sets.append(sets[-1] + added)
+            got.append((r.n, len(sets[k]), r.v_best - v[r.agreement, r.seed, r.n, k],
+                        v[r.agreement, r.seed, r.n, k] - r.v_all))
+        g = pd.DataFrame(got, columns=["n", "size", "regret", "versus_all"])
+        for n, h in g.groupby("n"):
+            rows.append({"tolerance": t, "N": n, "size": round(h["size"].mean(), 2), "regret vs best": _ci(h.regret),
+                         "chosen - all (random)": _ci(h.versus_all), "W/T/L vs all": _wtl(h.versus_all)})
+    return pd.DataFrame(rows)
+
+
 def _ci(x) -> str:
     i = _interval(x)
     m = f"{i['mean']:+.4f}"
@@ -329,6 +355,11 @@ def summary(df: pd.DataFrame, s: Setup, p: pd.DataFrame) -> str:
         "each path set's true V from `paths.csv`; gains over the anchor's true F1 (the bagged estimate is "
         "over the surrogate's value of the anchor, at the low fidelity).", "",
         sources(df, p).to_markdown(index=False, disable_numparse=True), "",
+        *(["## The tolerance", "",
+           f"The smallest set on the same greedy path whose bagged gain reaches 1 - tolerance of the path's largest "
+           f"(`tunability.TOLERANCE` = {tunability.TOLERANCE:g} is the default; 0 keeps the largest bagged V); each "
+           "set's true V from `paths.csv`.", "",
+           tolerances(df, p).to_markdown(index=False, disable_numparse=True), ""] if "path_est" in df else []),
         f"Check: `synthetic.noise_free` equals the noise-free instance's evaluate on every scope configuration "
         f"(max |difference| {df['check'].max():.1e}); observed minus true F1 at the low fidelity has sd "
         f"{df['resid_sd'].mean():.4f} (the noise). Wall time: {per['seconds'].sum() / 60:.1f} min, of which "
