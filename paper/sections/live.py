@@ -98,14 +98,15 @@ def read_v2(p: Paper, folder: str = "strategies_live_v2", tag: str = "live2", na
     charts.anytime(pd.read_parquet(d / "anytime_curve.parquet"), runs, p.figure(f"{name}_anytime"))
 
 
-def read_v3(p: Paper, folder: str = "strategies_live_v3") -> None:
+def read_v3(p: Paper, folder: str = "strategies_live_v3", tag: str = "live3", name: str = "live_v3") -> None:
     """Issue 31's live comparison: the budget-aware scope (tool-budget) beside the recorded baselines,
-    as read_v2 reads study v2's, and paired by seed with every other strategy (`versus_tool.parquet`)."""
-    read_v2(p, folder, "live3", "live_v3")
+    as read_v2 reads study v2's, and paired by seed with every other strategy (`versus_tool.parquet`).
+    tag prefixes the numbers, name the tables and figure (one call per live folder)."""
+    read_v2(p, folder, tag, name)
     d = p.results / folder
     src = d / "versus_tool.parquet"
     vs = pd.read_parquet(src)
-    p.table("live_v3_tool", pd.DataFrame({
+    p.table(f"{name}_tool", pd.DataFrame({
         "optimizer": vs["optimizer"], "versus": vs["versus"], "pairs": vs["pairs"],
         "tool-budget mean F1": vs["mean"].map("{:.3f}".format),
         "difference [90%]": [f"{r.mean_diff:+.3f}" + (f" [{r.lower:+.3f}, {r.upper:+.3f}]" if np.isfinite(r.lower)
@@ -116,7 +117,7 @@ def read_v3(p: Paper, folder: str = "strategies_live_v3") -> None:
     def by_optimizer(rows):
         return "; ".join(f"{', '.join(g['versus'])} (tool-budget tuned by {o})"
                          for o, g in rows.groupby("optimizer", sort=False))
-    p.put("live3_beats", by_optimizer(better) or "none", src)
-    p.put("live3_beaten", by_optimizer(worse) or "none", src)
-    p.put("live3_tool_seeds", ", ".join(f"{o} {n}" for o, n in vs.groupby("optimizer", sort=False)["pairs"].max()
+    p.put(f"{tag}_beats", by_optimizer(better) or "none", src)
+    p.put(f"{tag}_beaten", by_optimizer(worse) or "none", src)
+    p.put(f"{tag}_tool_seeds", ", ".join(f"{o} {n}" for o, n in vs.groupby("optimizer", sort=False)["pairs"].max()
                                         .items()), src)
