@@ -27,8 +27,8 @@ TEST_DEBS := chromium
 test-debs:
 	@$(call APT,$(TEST_DEBS))
 
-# The main job: decide what to tune for the ResNet on Fashion-MNIST (7.3 min measured on a 2-core AVX-512 Xeon,
-# its set-up reinstalling the package; a fresh clone adds the first install).
+# The main job: decide what to tune for the ResNet on Fashion-MNIST (9.3 min measured on a fresh clone, 2-core
+# AVX-512 Xeon, set-up included: a new venv from pip's cache, the dataset and every program built from empty).
 run: setup
 	$(BIN)/hpobench scope resnet/fashion_mnist --budget 0.6 --n-low 30 --resolution 7 --out runs/scope
 
