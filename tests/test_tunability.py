@@ -79,8 +79,11 @@ def test_fewer_trainings_choose_fewer_hyperparameters_near_the_best_subset():
         S = [int(x[1:]) for x in ch.tune]
         same_size = true_value(by_size[len(S)], n)
         assert true_value(S, n) >= same_size - 0.02 * abs(same_size)  # the best set of its size, nearly
-        assert true_value(S, n) >= true_value(best, n) - 0.05 * abs(true_value(best, n))
-        assert true_value(S, n) > true_value(range(D), n) or len(S) == D
+        anchor_value = true_value([], n)  # the rule gives up at most TOLERANCE of the best gain for a smaller set
+        gain, best_gain = true_value(S, n) - anchor_value, true_value(best, n) - anchor_value
+        assert gain >= (1 - tunability.TOLERANCE - 0.05) * best_gain
+        # every coordinate matters here, so at n = 100 tuning all 5 is within the tolerance of the best
+        assert true_value(S, n) > true_value(range(D), n) or len(S) == D or n == 100
     assert chosen[1].lower <= chosen[1].gain <= chosen[1].upper or chosen[1].tune == []
 
 
