@@ -11,7 +11,8 @@ exists, or the space's default); and `n`, the full-fidelity trainings the user w
    unlike it); in between: both (widened: a set worth tuning under either).
 2. Subset. `tunability.choose` on the chosen data: the smallest set on the greedy path of V(S, n),
    the expected best of n draws of S with the rest at the anchor, whose gain on the bagged
-   surrogate reaches 1 - `tolerance` of the path's largest. Held hyperparameters (`hold`) are never chosen: they were not varied.
+   surrogate reaches 1 - `tolerance` of the path's largest. Held hyperparameters (`hold`) are
+   never chosen: they were not varied.
    With both fidelities choosing, V is the mean of their surrogates' (`tunability.Mean`): the
    value of a set when either could be right.
 3. Ranges. `tunability.ranges`: each tuned hyperparameter narrowed to where the top quantile of the
