@@ -151,3 +151,14 @@ def test_summarise_runs_nothing_and_says_so_when_nothing_is_recorded(tmp_path):
         strategies.main(["--summarise", "--seeds", "1", "--budget", "2", "--optimizers", "random",
                          "--strategies", "expert", "--out", str(tmp_path)])
     assert not list(tmp_path.glob("runs-*.jsonl"))  # no journal opened, no run made
+
+
+def test_anchors_score_where_tool_budget_and_one_epoch_start(study):
+    live, table = study
+    got = strategies.anchors(table, live, SETUP, 3)
+    assert list(got["seed"]) == [0, 1, 2]
+    full = dict(zip(table[table["fidelity.epochs"] == live.full_fidelity["epochs"]]["config_id"],
+                    tabular.scored_f1(table[table["fidelity.epochs"] == live.full_fidelity["epochs"]])))
+    for r in got.itertuples():
+        assert r.anchor_full_f1 == pytest.approx(full[r.anchor])  # the anchor's own recorded full F1
+        assert r.anchor_full_f1 <= r.best_full_f1 + 1e-12 and r.one_epoch_full_f1 <= r.best_full_f1 + 1e-12

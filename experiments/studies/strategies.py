@@ -188,6 +188,32 @@ def one_epoch(study: pd.DataFrame, live, bench, s: Setup, seed: int) -> tuple[fl
     return cost, done, configs
 
 
+def anchors(study: pd.DataFrame, live, s: Setup, seeds: int) -> pd.DataFrame:
+    """Per seed, the recorded full-fidelity F1 of the configuration each strategy starts from, read from
+    the study (no training): tool-budget's anchor (the best at the probe among the first `n_probe` and the
+    `CONFIRM` best at the low fidelity), the best of one-epoch's screened top (what one-epoch ends with
+    before any noise), and the best of the seed's `n_low` configurations. Where the anchor falls short of
+    the screen, tuning around it has that much to make up."""
+    full = tabular.scored_f1(trials.at(study, live.full_fidelity))
+    full = pd.Series(full, index=trials.at(study, live.full_fidelity)["config_id"].to_numpy())
+    low, probe = (Fidelity.of(live.fidelity(f)) for f in (s.low, s.probe))
+    rows = []
+    for seed in range(seeds):
+        chosen = _chosen(study, live, s, np.random.default_rng(seed))
+        best = decision.top(_draw(study, live, s, np.random.default_rng(seed), CONFIRM), live.config_space,
+                            (probe, low), live.metric, k=1)[0]
+        screen = trials.at(study, live.fidelity(s.screen))
+        screen = screen[screen["config_id"].isin(chosen)]
+        unit = live.cost(live.full_fidelity)
+        k = int((s.budget * unit - screen["cost"].sum()) / unit + 1e-9)  # the full trainings one-epoch affords
+        top = screen.assign(score=tabular.scored_f1(screen)).sort_values(["score", "config_id"],
+                                                                         ascending=[False, True])
+        rows.append({"seed": seed, "anchor": best["config_id"], "anchor_full_f1": full.get(best["config_id"], np.nan),
+                     "one_epoch_full_f1": full.reindex(top["config_id"].head(k)).max(),
+                     "best_full_f1": full.reindex(chosen).max()})
+    return pd.DataFrame(rows)
+
+
 def run_one(strategy: str, optimizer: str, seed: int, study, live, bench, s: Setup,
             scopes: dict | None = None) -> tuple[dict, pd.DataFrame]:
     """One strategy's run with one optimizer and seed. `scopes`: a cache of (strategy, seed) -> Scope for
@@ -305,6 +331,8 @@ def main(argv=None) -> None:
     p.add_argument("--table", default=None, help="recorded study trials, Parquet (default: benchmarks.study())")
     p.add_argument("--bench", default="surrogate", help=f"'surrogate' or a live benchmark: {', '.join(LIVES)}")
     p.add_argument("--out", default="results/strategies")
+    p.add_argument("--anchors", action="store_true",
+                   help="run nothing: write anchors.csv (where tool-budget and one-epoch start, from the study)")
     p.add_argument("--summarise", action="store_true",
                    help="run nothing: summarise the runs --out holds with these settings (e.g. a study under way)")
     p.add_argument("--baseline", default=None, metavar="DIR",
@@ -323,6 +351,11 @@ def main(argv=None) -> None:
         bench = tabular.surrogate(study, live, name="surrogate/cifar10-cpu")
     else:
         bench = hpobench.get(a.bench)
+    if a.anchors:
+        (got := anchors(study, live, s, a.seeds)).to_csv(out / "anchors.csv", index=False)
+        means = got.drop(columns=["seed", "anchor"]).mean().round(4).to_dict()
+        print(got.round(4).to_string(index=False), "\nmeans:", means)
+        return
     todo = list(dict.fromkeys((st, NO_OPTIMIZER if st == "one-epoch" else o, sd) for sd in range(a.seeds)
                               for o in a.optimizers for st in a.strategies))  # seed-major: pairs complete early
     todo = [] if a.summarise else todo
