@@ -11,6 +11,7 @@ are missing is skipped with a note, so a partial tree builds a draft (`partial`)
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from hpobench.paper.render import Paper, render
@@ -40,6 +41,9 @@ PARTS = {"study": (cpu_study.read, cpu_study.NEEDS),
          "live": (live.read, _in("strategies_live", strategies.TABLES) + ("strategies_live/surrogate/table.parquet",)),
          "live_v2": (live.read_v2, _in("strategies_live_v2", strategies.TABLES)),
          "live_v3": (live.read_v3, _in("strategies_live_v3", (*strategies.TABLES, "versus_tool.parquet"))),
+         "live_fashion": (functools.partial(live.read_v3, folder="strategies_live_fashion", tag="livef",
+                                            name="live_fashion"),
+                          _in("strategies_live_fashion", (*strategies.TABLES, "versus_tool.parquet"))),
          "tunability": (tunability.read, tunability.NEEDS),
          "surrogate_v2": (surrogate_check.read, ("surrogate_v2/summary.json",)),
          "throughput": (throughput.read, ("throughput/jax_vs_torch.jsonl",)),
