@@ -106,6 +106,13 @@ class Geometry:
         return set(self.regions[j] or ())
 
 
+def smallest(values, tolerance: float = TOLERANCE) -> int:
+    """The first index along a path of values (index 0: the anchor's) whose gain over the anchor reaches
+    1 - `tolerance` of the largest gain; 0 when nothing gains (`choose`'s rule)."""
+    rise = np.asarray(values, float) - values[0]
+    return int(np.argmax(rise >= (1 - tolerance) * rise.max())) if rise.max() > 0 else 0
+
+
 def expected_max(values: np.ndarray, n: int) -> float:
     """E[max of `n` i.i.d. draws] from the empirical distribution of `values` (module docstring)."""
     v = np.sort(np.asarray(values, float))
@@ -257,8 +264,7 @@ def choose(enc: Encoded, anchor: dict, n: int, max_tune: int | None = None, excl
         path.append(chosen)
     V = np.array([[expected_max(f(geo.compose(a, U, S)), n) for S in path] for f in sur])  # (B + 1, K + 1)
     bag = V.mean(0)
-    rise = bag - bag[0]
-    k = int(np.argmax(rise >= (1 - tolerance) * rise.max())) if rise.max() > 0 else 0
+    k = smallest(bag, tolerance)
     steps = []
     for i in range(1, len(path)):
         lo, hi = _interval(V[1:, i] - V[1:, i - 1], level)
@@ -267,7 +273,7 @@ def choose(enc: Encoded, anchor: dict, n: int, max_tune: int | None = None, excl
     lo, hi = _interval(V[1:, k] - V[1:, 0], level)
     why = (f"of the {len(path)} sets on the greedy path (0 to {len(path[-1])} hyperparameters), the smallest "
            f"whose gain in the expected best of {n} draws reaches {1 - tolerance:.0%} of the largest "
-           f"({rise.max():+.4f}) has {len(path[k])}")
+           f"({bag.max() - bag[0]:+.4f}) has {len(path[k])}")
     return Choice([x for j, x in enumerate(names) if j in path[k]], n, float(bag[0]), float(bag[k]), lo, hi,
                   steps, why)
 

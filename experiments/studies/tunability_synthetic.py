@@ -240,14 +240,19 @@ def paths(df: pd.DataFrame, s: Setup, out: Path) -> pd.DataFrame:
         truth = Truth(clean, json.loads(g["anchor"].iloc[0]), s.draws, 10_000 + seed)
         rows = []
         for r in g.itertuples():
-            sets = [[]]
-            for added in json.loads(r.path):
-                sets.append(sets[-1] + added)
-            for k, S in enumerate(sets):
+            for k, S in enumerate(_sets(r.path)):
                 rows.append(dict(agreement=a, seed=seed, n=r.n, step=k, size=len(S), chosen=len(S) == r.size,
                                  v_true=tunability.expected_max(truth.values(truth.mask(S)), r.n)))
         pd.DataFrame(rows).to_csv(f, mode="a", header=not f.exists(), index=False)
     return pd.read_csv(f)
+
+
+def _sets(path: str) -> list[list[str]]:
+    """The sets along a recorded greedy path (`runs.csv`'s `path`: what each step added), the empty one first."""
+    sets = [[]]
+    for added in json.loads(path):
+        sets.append(sets[-1] + added)
+    return sets
 
 
 def sources(df: pd.DataFrame, p: pd.DataFrame) -> pd.DataFrame:
@@ -277,12 +282,8 @@ def tolerances(df: pd.DataFrame, p: pd.DataFrame, levels=TOLERANCES) -> pd.DataF
     for t in levels:
         got = []
         for r in df.itertuples():
-            rise = np.asarray(json.loads(r.path_est)) - json.loads(r.path_est)[0]
-            k = int(np.argmax(rise >= (1 - t) * rise.max())) if rise.max() > 0 else 0
-            sets = [[]]
-            for added in json.loads(r.path):
-                sets.append(sets[-1] + added)
-            got.append((r.n, len(sets[k]), r.v_best - v[r.agreement, r.seed, r.n, k],
+            k = tunability.smallest(json.loads(r.path_est), t)
+            got.append((r.n, len(_sets(r.path)[k]), r.v_best - v[r.agreement, r.seed, r.n, k],
                         v[r.agreement, r.seed, r.n, k] - r.v_all))
         g = pd.DataFrame(got, columns=["n", "size", "regret", "versus_all"])
         for n, h in g.groupby("n"):
