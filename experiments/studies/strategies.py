@@ -130,7 +130,7 @@ def scope_for(strategy: str, study: pd.DataFrame, live, s: Setup, seed: int) -> 
             d = shares.decide(imps[low], space, imps[probe])
             return Scope(d.space, cost, d.tune, d.verdict)
         full = live.cost(live.full_fidelity)
-        best = decision.top(rows, space, (probe, low), live.metric, k=1)[0]
+        best = _anchor(rows, live, s)
         n = max(1, int(s.budget - cost / full))  # the full trainings left to tune with
         d = decision.decide(imps[low], space, best["config"], n, imps[probe], f"the best found at {best['fidelity']}",
                             seed=seed, screen_cost=live.cost(low) / full)
@@ -166,10 +166,9 @@ def _draw(study: pd.DataFrame, live, s: Setup, rng, confirm: int = 0) -> pd.Data
     return pd.concat([low, probe[probe["config_id"].isin(promoted)]])
 
 
-def one_epoch(study: pd.DataFrame, live, bench, s: Setup, seed: int) -> tuple[float, pd.DataFrame, list[dict]]:
-    """The one-epoch baseline: the seed's chosen configurations' recorded one-epoch F1 ranks them;
-    the best are trained at full fidelity on `bench`, best first, while the budget lasts.
-    Returns the screening cost, the trials (cumulative cost and incumbent) and their configurations."""
+def _screened(study: pd.DataFrame, live, s: Setup, seed: int) -> tuple[float, pd.DataFrame]:
+    """One-epoch's screen of the seed's chosen configurations: its cost, and the recorded rows it would
+    train at full fidelity, best screened first, as many as the rest of the budget buys."""
     chosen = _chosen(study, live, s, np.random.default_rng(seed))
     screen = trials.at(study, live.fidelity(s.screen))
     screen = screen[screen["config_id"].isin(chosen)]
@@ -179,7 +178,22 @@ def one_epoch(study: pd.DataFrame, live, bench, s: Setup, seed: int) -> tuple[fl
         raise ValueError(f"budget {s.budget:g} leaves no full training after screening {len(chosen)} "
                          f"configurations at {s.screen} (cost {cost:.3g}); raise --budget or lower --n-low")
     top = screen.assign(score=tabular.scored_f1(screen)).sort_values(["score", "config_id"], ascending=[False, True])
-    configs = tabular.configs(top.head(k), live)
+    return cost, top.head(k)
+
+
+def _anchor(rows: pd.DataFrame, live, s: Setup) -> dict:
+    """tool-budget's anchor among a seed's rows (`_draw`): the best at the probe, else at the low fidelity."""
+    low, probe = (Fidelity.of(live.fidelity(f)) for f in (s.low, s.probe))
+    return decision.top(rows, live.config_space, (probe, low), live.metric, k=1)[0]
+
+
+def one_epoch(study: pd.DataFrame, live, bench, s: Setup, seed: int) -> tuple[float, pd.DataFrame, list[dict]]:
+    """The one-epoch baseline: the seed's chosen configurations' recorded one-epoch F1 ranks them;
+    the best are trained at full fidelity on `bench`, best first, while the budget lasts.
+    Returns the screening cost, the trials (cumulative cost and incumbent) and their configurations."""
+    cost, top = _screened(study, live, s, seed)
+    full, k = live.cost(live.full_fidelity), len(top)
+    configs = tabular.configs(top, live)
     f1 = tabular.scored_f1(pd.DataFrame([vars(r) for r in (bench.evaluate(c, live.full_fidelity, seed=seed)
                                                           for c in configs)]))
     done = pd.DataFrame({"spent": cost + full * np.arange(1, k + 1), "f1": f1,
@@ -190,27 +204,17 @@ def one_epoch(study: pd.DataFrame, live, bench, s: Setup, seed: int) -> tuple[fl
 
 def anchors(study: pd.DataFrame, live, s: Setup, seeds: int) -> pd.DataFrame:
     """Per seed, the recorded full-fidelity F1 of the configuration each strategy starts from, read from
-    the study (no training): tool-budget's anchor (the best at the probe among the first `n_probe` and the
-    `CONFIRM` best at the low fidelity), the best of one-epoch's screened top (what one-epoch ends with
-    before any noise), and the best of the seed's `n_low` configurations. Where the anchor falls short of
-    the screen, tuning around it has that much to make up."""
-    full = tabular.scored_f1(trials.at(study, live.full_fidelity))
-    full = pd.Series(full, index=trials.at(study, live.full_fidelity)["config_id"].to_numpy())
-    low, probe = (Fidelity.of(live.fidelity(f)) for f in (s.low, s.probe))
+    the study (no training): tool-budget's anchor (`_anchor`), the best of one-epoch's screened top
+    (`_screened`: what one-epoch ends with before any noise), and the best of the seed's `n_low`
+    configurations. Where the anchor falls short of the screen, tuning around it has that much to make up."""
+    at_full = trials.at(study, live.full_fidelity)
+    full = pd.Series(tabular.scored_f1(at_full), index=at_full["config_id"].to_numpy())
     rows = []
     for seed in range(seeds):
-        chosen = _chosen(study, live, s, np.random.default_rng(seed))
-        best = decision.top(_draw(study, live, s, np.random.default_rng(seed), CONFIRM), live.config_space,
-                            (probe, low), live.metric, k=1)[0]
-        screen = trials.at(study, live.fidelity(s.screen))
-        screen = screen[screen["config_id"].isin(chosen)]
-        unit = live.cost(live.full_fidelity)
-        k = int((s.budget * unit - screen["cost"].sum()) / unit + 1e-9)  # the full trainings one-epoch affords
-        top = screen.assign(score=tabular.scored_f1(screen)).sort_values(["score", "config_id"],
-                                                                         ascending=[False, True])
-        rows.append({"seed": seed, "anchor": best["config_id"], "anchor_full_f1": full.get(best["config_id"], np.nan),
-                     "one_epoch_full_f1": full.reindex(top["config_id"].head(k)).max(),
-                     "best_full_f1": full.reindex(chosen).max()})
+        anchor = _anchor(_draw(study, live, s, np.random.default_rng(seed), CONFIRM), live, s)["config_id"]
+        rows.append({"seed": seed, "anchor": anchor, "anchor_full_f1": full.get(anchor, np.nan),
+                     "one_epoch_full_f1": full.reindex(_screened(study, live, s, seed)[1]["config_id"]).max(),
+                     "best_full_f1": full.reindex(_chosen(study, live, s, np.random.default_rng(seed))).max()})
     return pd.DataFrame(rows)
 
 
