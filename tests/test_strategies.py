@@ -2,6 +2,7 @@
 
 import functools
 import json
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -34,7 +35,7 @@ def study():
 def test_every_strategy_scopes_validly_and_charges_its_scoping(study):
     live, table = study
     got = {name: strategies.scope_for(name, table, live, SETUP, seed=0)
-           for name in sorted(set(strategies.STRATEGIES) - {"one-epoch"})}  # the one that scopes nothing
+           for name in sorted(set(strategies.STRATEGIES) - {"one-epoch", "tool-confirm"})}  # these train
     for name, sc in got.items():
         spaces.check_subspace(sc.space, live.config_space)
         assert set(sc.tuned) <= set(sc.space)
@@ -73,7 +74,7 @@ def test_a_run_spends_the_budget_minus_scoping_and_resumes(study, tmp_path):
     assert row["n_tuned"] < len(live.config_space)
     scopes = {}
     first, _ = strategies.run_one("low-topk", "random", 0, table, live, sur, SETUP, scopes)
-    scopes[("low-topk", 0)] = strategies.Scope(live.config_space, 0.0, list(live.config_space))
+    scopes[("low-topk", 0)] = (strategies.Scope(live.config_space, 0.0, list(live.config_space)), None, [])
     cached, _ = strategies.run_one("low-topk", "random", 0, table, live, sur, SETUP, scopes)
     assert first["scoping_cost"] == row["scoping_cost"] and cached["scoping_cost"] == 0  # read from the cache
 
@@ -162,3 +163,25 @@ def test_anchors_score_where_tool_budget_and_one_epoch_start(study):
     for r in got.itertuples():
         assert r.anchor_full_f1 == pytest.approx(full[r.anchor])  # the anchor's own recorded full F1
         assert r.anchor_full_f1 <= r.best_full_f1 + 1e-12 and r.one_epoch_full_f1 <= r.best_full_f1 + 1e-12
+        assert r.anchor_full_f1 <= r.confirm_full_f1 <= r.best_full_f1 + 1e-12  # the anchor is one it confirms
+
+
+@pytest.mark.slow  # trains the confirming configurations and tunes (SMAC)
+def test_tool_confirm_trains_the_best_at_the_probe_fully_and_tunes_around_the_best_reusing_it(study):
+    live, table = study
+    setup = strategies.Setup(budget=10, k=2, low=LOW, probe=PROBE, screen=SCREEN, n_low=20, n_probe=15, n_boot=10)
+    sc, done, known = strategies.confirmed(table, live, live, setup, seed=1)
+    full, k = live.cost(live.full_fidelity), strategies.CONFIRM_FULL
+    scoping = strategies.scope_for("tool-budget", table, live, setup, seed=1).cost
+    assert len(done) == len(known) == k and sc.cost == pytest.approx(scoping + k * full)
+    f1 = [r["result"].f1 for r in known]
+    assert done["f1"].tolist() == pytest.approx(f1) and done["spent"].iloc[-1] == pytest.approx(sc.cost)
+    anchor = known[int(np.argmax(f1))]["config"]
+    assert live.config(sc.space.get_default_configuration()) == live.config(anchor)  # the tuner starts there
+    row, curve = strategies.run_one("tool-confirm", "smac", 1, table, live, live, setup)
+    assert row["reused"] == 1  # the anchor's training was not repeated
+    assert curve["total"].max() <= setup.budget * full + 1e-9 and curve["incumbent_f1"].is_monotonic_increasing
+    assert row["final_f1"] >= max(f1) and row["scoping_cost"] == pytest.approx(sc.cost)
+    assert row["trials"] == k + int((setup.budget * full - sc.cost) // full)  # each training once
+    with pytest.raises(ValueError, match="tool-confirm needs more than 3"):
+        strategies.confirmed(table, live, live, replace(setup, budget=4), seed=1)

@@ -15,6 +15,10 @@ for the rest; hyperparameters outside the scope stay at their defaults.
               configuration found, which the tuner evaluates first (the scoped space's default); the
               `CONFIRM` best at the low fidelity also run at the probe (as the scope job does), so
               the anchor is the low fidelity's incumbent confirmed at the probe
+    tool-confirm  tool-budget's scoping, then its `CONFIRM_FULL` best configurations at the probe
+              trained at full fidelity (the report's "start there"); the best of them by full F1 is the
+              anchor, the scope is chosen for the trainings left, and the tuner starts from the anchor
+              (its first trial reuses the anchor's full training: charged once)
     oracle    fANOVA at full fidelity on every recorded configuration; top k; free and
               unattainable in practice: the reference for what scoping could gain
     random-k  k hyperparameters drawn at random; free
@@ -73,9 +77,11 @@ from hpobench.benchmarks import tabular
 from hpobench.experiments.studies import strategy_tables
 from hpobench.fidelity import Fidelity
 
-STRATEGIES = ("all", "expert", "low-topk", "tool", "tool-budget", "oracle", "random-k", "one-epoch")
-SCOPED = ("low-topk", "tool", "tool-budget", "one-epoch")  # strategies that read the seed's recorded trainings
+STRATEGIES = ("all", "expert", "low-topk", "tool", "tool-budget", "tool-confirm", "oracle", "random-k", "one-epoch")
+# strategies that read the seed's recorded trainings
+SCOPED = ("low-topk", "tool", "tool-budget", "tool-confirm", "one-epoch")
 CONFIRM = 5  # tool-budget: the best configurations at the low fidelity also run at the probe
+CONFIRM_FULL = 3  # tool-confirm: the best at the probe then trained at full fidelity, before tuning
 EXPERT = ("learning_rate", "batch_size")
 LIVE = "resnet/cifar10-cpu"
 # the other live scale, with its recorded study (scoping reads it) and its lowest resolution (7 px, not 8)
@@ -117,25 +123,62 @@ def scope_for(strategy: str, study: pd.DataFrame, live, s: Setup, seed: int) -> 
         full = trials.at(study, live.full_fidelity)
         imp = importance.importance(full, space, fidelity=live.full_fidelity, n_boot=0, seed=seed)
         return _reduced(space, imp.ranking[: s.k], 0.0)
-    rows = _draw(study, live, s, rng, CONFIRM if strategy == "tool-budget" else 0)
     if strategy == "low-topk":
-        rows = trials.at(rows, live.fidelity(s.low))
+        rows = trials.at(_draw(study, live, s, rng), live.fidelity(s.low))
         imp = importance.importance(rows, space, fidelity=live.fidelity(s.low), n_boot=0, seed=seed)
         return _reduced(space, imp.ranking[: s.k], float(rows["cost"].sum()))
-    if strategy in ("tool", "tool-budget"):
-        low, probe = (Fidelity.of(live.fidelity(f)) for f in (s.low, s.probe))
-        imps = importance.per_fidelity(rows, space, [low, probe], n_boot=s.n_boot, seed=seed)
-        cost = float(rows["cost"].sum())
-        if strategy == "tool":
-            d = shares.decide(imps[low], space, imps[probe])
-            return Scope(d.space, cost, d.tune, d.verdict)
-        full = live.cost(live.full_fidelity)
-        best = _anchor(rows, live, s)
-        n = max(1, int(s.budget - cost / full))  # the full trainings left to tune with
-        d = decision.decide(imps[low], space, best["config"], n, imps[probe], f"the best found at {best['fidelity']}",
-                            seed=seed, screen_cost=live.cost(low) / full)
+    if strategy == "tool":
+        _, imps, cost = _scoping(study, live, s, seed, 0)
+        low, probe = imps.values()
+        d = shares.decide(low, space, probe)
         return Scope(d.space, cost, d.tune, d.verdict)
+    if strategy == "tool-budget":
+        rows, imps, cost = _scoping(study, live, s, seed, CONFIRM)
+        best = _anchor(rows, live, s)
+        n = max(1, int(s.budget - cost / live.cost(live.full_fidelity)))  # the full trainings left to tune with
+        return _budgeted(imps, live, s, best["config"], n, f"the best found at {best['fidelity']}", cost, seed)
     raise ValueError(f"unknown strategy {strategy!r}; known: {STRATEGIES}")
+
+
+def _scoping(study: pd.DataFrame, live, s: Setup, seed: int, confirm: int) -> tuple[pd.DataFrame, dict, float]:
+    """The tools' scoping data for `seed` (`_draw`), its importance at the low fidelity and the probe
+    (bootstrapped together, in that order) and its cost."""
+    rows = _draw(study, live, s, np.random.default_rng(seed), confirm)
+    cheap = _cheap(live, s)
+    imps = importance.per_fidelity(rows, live.config_space, list(cheap), n_boot=s.n_boot, seed=seed)
+    return rows, {f: imps[f] for f in cheap}, float(rows["cost"].sum())
+
+
+def _budgeted(imps: dict, live, s: Setup, anchor: dict, n: int, anchored_at: str, cost: float, seed: int) -> Scope:
+    """The budget-aware scope (`decision.decide`) for `n` full trainings around `anchor`."""
+    low, probe = imps
+    d = decision.decide(imps[low], live.config_space, anchor, n, imps[probe], anchored_at, seed=seed,
+                        screen_cost=live.cost(low) / live.cost(live.full_fidelity))
+    return Scope(d.space, cost, d.tune, d.verdict)
+
+
+def confirmed(study: pd.DataFrame, live, bench, s: Setup, seed: int) -> tuple[Scope, pd.DataFrame, list[dict]]:
+    """tool-confirm's scope: tool-budget's scoping, then the `CONFIRM_FULL` best at the probe trained at
+    full fidelity on `bench`; the best of them by F1 anchors the scope, chosen for the trainings left
+    plus the anchor's (the tuner's first trial, which reuses it). Returns the scope (its cost: the
+    scoping's and the confirming trainings'), the confirming trainings (configuration, result) in
+    order, best at the probe first, and their configurations."""
+    rows, imps, cost = _scoping(study, live, s, seed, CONFIRM)
+    full = live.cost(live.full_fidelity)
+    k = int(s.budget - cost / full + 1e-9) - 1  # full trainings after confirming; the anchor is one
+    if k < CONFIRM_FULL:
+        raise ValueError(f"budget {s.budget:g} leaves {k + 1} full trainings after scoping (cost {cost / full:.3g}); "
+                         f"tool-confirm needs more than {CONFIRM_FULL}: raise --budget")
+    tops = decision.top(rows, live.config_space, _cheap(live, s)[::-1], live.metric, k=CONFIRM_FULL)
+    results = [bench.evaluate(t["config"], live.full_fidelity, seed=seed) for t in tops]
+    f1 = tabular.scored_f1(pd.DataFrame([vars(r) for r in results]))
+    best = tops[int(np.argmax(f1))]
+    sc = _budgeted(imps, live, s, best["config"], max(1, k + 1 - CONFIRM_FULL),
+                   f"the best of the {CONFIRM_FULL} best at {best['fidelity']}, trained fully", cost, seed)
+    done = pd.DataFrame({"spent": cost + full * np.arange(1, len(tops) + 1), "f1": f1,
+                         "incumbent_trial": [int(np.argmax(f1[: i + 1])) for i in range(len(tops))]})
+    return replace(sc, cost=cost + full * len(tops)), done.assign(incumbent_f1=done["f1"].cummax()), \
+        [{"config": t["config"], "result": r} for t, r in zip(tops, results)]
 
 
 def _reduced(space, keep, cost: float) -> Scope:
@@ -183,8 +226,12 @@ def _screened(study: pd.DataFrame, live, s: Setup, seed: int) -> tuple[float, pd
 
 def _anchor(rows: pd.DataFrame, live, s: Setup) -> dict:
     """tool-budget's anchor among a seed's rows (`_draw`): the best at the probe, else at the low fidelity."""
-    low, probe = (Fidelity.of(live.fidelity(f)) for f in (s.low, s.probe))
-    return decision.top(rows, live.config_space, (probe, low), live.metric, k=1)[0]
+    return decision.top(rows, live.config_space, _cheap(live, s)[::-1], live.metric, k=1)[0]
+
+
+def _cheap(live, s: Setup) -> tuple[Fidelity, Fidelity]:
+    """The tools' low and probe fidelities."""
+    return tuple(Fidelity.of(live.fidelity(f)) for f in (s.low, s.probe))
 
 
 def one_epoch(study: pd.DataFrame, live, bench, s: Setup, seed: int) -> tuple[float, pd.DataFrame, list[dict]]:
@@ -204,15 +251,20 @@ def one_epoch(study: pd.DataFrame, live, bench, s: Setup, seed: int) -> tuple[fl
 
 def anchors(study: pd.DataFrame, live, s: Setup, seeds: int) -> pd.DataFrame:
     """Per seed, the recorded full-fidelity F1 of the configuration each strategy starts from, read from
-    the study (no training): tool-budget's anchor (`_anchor`), the best of one-epoch's screened top
+    the study (no training): tool-budget's anchor (`_anchor`), the best of tool-confirm's `CONFIRM_FULL`
+    confirmed configurations (the anchor it tunes around, before noise), the best of one-epoch's screened top
     (`_screened`: what one-epoch ends with before any noise), and the best of the seed's `n_low`
     configurations. Where the anchor falls short of the screen, tuning around it has that much to make up."""
     at_full = trials.at(study, live.full_fidelity)
     full = pd.Series(tabular.scored_f1(at_full), index=at_full["config_id"].to_numpy())
     rows = []
     for seed in range(seeds):
-        anchor = _anchor(_draw(study, live, s, np.random.default_rng(seed), CONFIRM), live, s)["config_id"]
+        drawn = _draw(study, live, s, np.random.default_rng(seed), CONFIRM)
+        anchor = _anchor(drawn, live, s)["config_id"]
+        tops = [t["config_id"] for t in decision.top(drawn, live.config_space, _cheap(live, s)[::-1], live.metric,
+                                                     k=CONFIRM_FULL)]
         rows.append({"seed": seed, "anchor": anchor, "anchor_full_f1": full.get(anchor, np.nan),
+                     "confirm_full_f1": full.reindex(tops).max(),
                      "one_epoch_full_f1": full.reindex(_screened(study, live, s, seed)[1]["config_id"]).max(),
                      "best_full_f1": full.reindex(_chosen(study, live, s, np.random.default_rng(seed))).max()})
     return pd.DataFrame(rows)
@@ -238,16 +290,50 @@ def run_one(strategy: str, optimizer: str, seed: int, study, live, bench, s: Set
         return row, curve.assign(strategy=strategy, optimizer=NO_OPTIMIZER, seed=seed)
     scopes = {} if scopes is None else scopes
     if (strategy, seed) not in scopes:
-        scopes[strategy, seed] = scope_for(strategy, study, live, s, seed)
-    sc = replace(scopes[strategy, seed], space=copy.deepcopy(scopes[strategy, seed].space))  # a run may seed it
-    run = hpobench.tune(bench, optimizer, total - sc.cost, seed=seed, space=sc.space)
-    curve = run.trajectory[["spent", "incumbent_trial", "incumbent_f1"]].assign(total=lambda d: d["spent"] + sc.cost)
+        scopes[strategy, seed] = (confirmed(study, live, bench, s, seed) if strategy == "tool-confirm"
+                                  else (scope_for(strategy, study, live, s, seed), None, []))
+    sc, done, known = scopes[strategy, seed]
+    sc = replace(sc, space=copy.deepcopy(sc.space))  # a run may seed it
+    # tool-confirm: the tuner's first trial, the anchor, reuses its confirming training (charged once)
+    reuse = live.cost(live.full_fidelity) if known else 0.0
+    tuner, hits = _reusing(bench, known, seed)
+    run = hpobench.tune(tuner, optimizer, total - sc.cost + reuse, seed=seed, space=sc.space)
+    curve = run.trajectory[["spent", "incumbent_trial", "incumbent_f1"]].assign(
+        total=lambda d: d["spent"] + sc.cost - reuse)
+    if done is not None:
+        curve = pd.concat([done[["spent", "incumbent_trial", "incumbent_f1"]].assign(total=done["spent"]), curve],
+                          ignore_index=True)
+        curve["incumbent_f1"] = curve["incumbent_f1"].cummax()
     row = dict(strategy=strategy, optimizer=optimizer, seed=seed, scoping_cost=sc.cost,
                scoping_share=sc.cost / total, n_tuned=len(sc.tuned), tuned=sc.tuned, verdict=sc.verdict,
-               final_f1=run.incumbent_f1, default_f1=run.default_f1, trials=len(run.trials),
+               final_f1=float(curve["incumbent_f1"].iloc[-1]), default_f1=run.default_f1,
+               trials=len(run.trials) + len(known) - len(hits),
                incumbent=json.dumps(run.incumbent), wall_s=time.perf_counter() - t0)
+    if known:
+        row["reused"] = len(hits)  # 1: the anchor's training was reused, not repeated
     row.update({f"f1_at_{f:g}": at_total(curve, f * total) for f in FRACTIONS})
     return row, curve.assign(strategy=strategy, optimizer=optimizer, seed=seed)
+
+
+def _reusing(bench, known: list[dict], seed: int):
+    """`bench`, but a configuration of `known` ({config, result}) evaluated at full fidelity with `seed`
+    returns its recorded result instead of training again; and the list of such reuses."""
+    if not known:
+        return bench, []
+    def key(config, fidelity, sd):
+        values = {k: hpobench.spaces.plain(v) for k, v in bench.config(config).items()}
+        values = {k: float(f"{v:.9g}") if isinstance(v, float) else v for k, v in values.items()}
+        return json.dumps([values, bench.fidelity(fidelity), int(sd)], sort_keys=True, default=str)
+    memo = {key(k["config"], None, seed): k["result"] for k in known}
+    hits = []
+
+    def fn(config, fidelity, sd):
+        got = memo.get(key(config, fidelity, sd))
+        if got is None:
+            return bench.fn(config, fidelity, sd)
+        hits.append(config)
+        return copy.deepcopy(got)
+    return replace(bench, fn=fn), hits
 
 
 def landscape(study: pd.DataFrame, live, bench, n: int = 2000, seed: int = 0) -> dict:
