@@ -387,12 +387,12 @@ def summarise(runs: pd.DataFrame, hold: pd.DataFrame | None, s: Setup, bench: st
         lines += ["", "## Paired by seed against `all`: final F1 difference (strategy - all)", "",
                   "Sign test over seeds; mean difference with its 90% paired-bootstrap interval.", "",
                   vs.to_markdown(index=False, floatfmt=".4f")]
-    if (runs.strategy == "tool-budget").any():
-        both = against(runs, "tool-budget")
-        lines += ["", "## The budget-aware scope paired by seed with every other strategy (tool-budget - other)", "",
-                  "The goal (issue 31): its mean at or above every other's, none beating it with an interval that "
-                  "excludes 0, and it beating `all` with one.", "",
-                  both.to_markdown(index=False, floatfmt=".4f")]
+    for tool in strategy_tables.TOOLS:
+        if (runs.strategy == tool).any():
+            lines += ["", f"## The budget-aware scope paired by seed with every other strategy ({tool} - other)", "",
+                      "The goal (issue 31): its mean at or above every other's, none beating it with an interval "
+                      "that excludes 0, and it beating `all` with one.", "",
+                      against(runs, tool).to_markdown(index=False, floatfmt=".4f")]
     tool = runs[runs.strategy == "tool"]
     if len(tool):
         lines += ["", "Tool verdicts: " + ", ".join(f"{k} {v}" for k, v in tool["verdict"].value_counts().items())]

@@ -12,7 +12,7 @@ Reads FOLDER/runs.parquet and FOLDER/curves.parquet and writes to FOLDER (`hpobe
     anytime_curve.parquet  the incumbent F1 at 40 shares (5% to 100%) of the largest total cost a run
                            spent, mean over seeds with its 90% bootstrap interval (`compare.anytime`)
     versus_tool.parquet    where the budget-aware scope (tool-budget) ran: it paired by seed with every
-                           other strategy (`compare.against`)
+                           other strategy (`compare.against`); versus_confirm.parquet the same for tool-confirm
 
 Deterministic (fixed bootstrap seeds); a few seconds a folder.
 """
@@ -28,7 +28,8 @@ import pandas as pd
 from hpobench.analysis import compare
 
 SHARES = np.linspace(0.05, 1, 40)  # of the total cost: the anytime figure's x axis
-TOOL = "tool-budget"  # issue 31's scope, paired with every other strategy
+# issue 31's scopes, each paired with every other strategy: strategy -> its table
+TOOLS = {"tool-budget": "versus_tool.parquet", "tool-confirm": "versus_confirm.parquet"}
 
 
 def run(folder: str | Path) -> None:
@@ -42,8 +43,9 @@ def run(folder: str | Path) -> None:
     compare.versus_all(runs).to_parquet(folder / "versus_all.parquet")
     # runs end at the budget, within one trial's cost
     compare.anytime(curves, curves["total"].max(), SHARES).to_parquet(folder / "anytime_curve.parquet")
-    if (runs.strategy == TOOL).any():
-        compare.against(runs, TOOL).to_parquet(folder / "versus_tool.parquet")
+    for tool, name in TOOLS.items():
+        if (runs.strategy == tool).any():
+            compare.against(runs, tool).to_parquet(folder / name)
 
 
 def main(argv=None) -> None:
