@@ -262,7 +262,8 @@ def _scope(args) -> None:
                        adaptive=args.adaptive, rounds=scope.ROUNDS if args.rounds is None else args.rounds,
                        first=scope.FIRST if args.first is None else _first(args.first), rule=args.rule,
                        tune_budget=scope.TUNE_BUDGET if args.tune_budget is None else args.tune_budget,
-                       max_tune=args.max_tune, hold=hold, anchor=args.anchor, group=args.group, **_resamples(args))
+                       max_tune=args.max_tune, hold=hold, anchor=args.anchor, group=args.group,
+                       confirm_full=args.confirm_full, **_resamples(args))
     print(result.summary())
     print(f"report: {args.out}/report.md ({args.out}/report.html); scoped space: {args.out}/scoped_space.json")
 
@@ -275,6 +276,7 @@ def _scope_optuna(args) -> None:
                                   ("--adaptive", args.adaptive), ("--rounds", args.rounds), ("--first", args.first),
                                   ("--hold", args.hold), ("--resolution", args.resolution),
                                   ("--rule variance", args.rule == "variance"), ("--data", args.data),
+                                  ("--confirm-full", args.confirm_full or None),
                                   ("--bench-arg", args.bench_arg)) if v not in (None, False, [])]
     if given:
         raise SystemExit(f"error: {', '.join(given)} set new trainings; --optuna scopes the study's trials as they "
@@ -375,6 +377,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--max-tune", type=int, default=None, metavar="K", help="tune at most K hyperparameters")
     s.add_argument("--hold", default=None, metavar="NAME=VALUE,...",
                    help="hyperparameters held at these values while scoping (reported as held, not judged)")
+    s.add_argument("--confirm-full", type=int, default=0, metavar="K",
+                   help="train the K best at the probe fully (out of --tune-budget) and anchor at the best of them; "
+                        "the report's tune command then starts from that training (live: K=3 at a budget of 10)")
     s.add_argument("--anchor", default="best", choices=["best", "default"],
                    help="where untuned hyperparameters stay: the best configuration found (default) or the default")
     s.add_argument("--rule", default="budget", choices=["budget", "variance"],

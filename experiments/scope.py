@@ -286,7 +286,8 @@ def check_resamples(n_boot: int) -> None:
         raise ValueError(f"--n-boot {n_boot!r}: the decision reads bootstrap intervals; give at least 2 resamples")
 
 
-def check(bench, space, tune_budget: int, max_tune: int | None, hold: dict | None, rule: str, adaptive: bool) -> None:
+def check(bench, space, tune_budget: int, max_tune: int | None, hold: dict | None, rule: str, adaptive: bool,
+          confirm_full: int = 0) -> None:
     """The job's settings, checked before any training: one line naming the problem."""
     from hpobench import spaces
     if rule not in RULES:
@@ -297,6 +298,13 @@ def check(bench, space, tune_budget: int, max_tune: int | None, hold: dict | Non
     if not isinstance(tune_budget, int) or tune_budget < 1:
         raise ValueError(f"--tune-budget is the number of full-fidelity trainings you will tune with: a "
                          f"positive integer, got {tune_budget!r}")
+    if isinstance(confirm_full, bool) or not isinstance(confirm_full, int) or confirm_full < 0:
+        raise ValueError(f"--confirm-full is a number of configurations to train fully, got {confirm_full!r}")
+    if confirm_full and rule == "variance":
+        raise ValueError("--confirm-full anchors the budget-aware rule's scope; the variance rule has no anchor")
+    if confirm_full >= tune_budget:
+        raise ValueError(f"--confirm-full {confirm_full} spends all of --tune-budget {tune_budget} (the full "
+                         "trainings are part of it): leave at least one training to tune with")
     n = len(list(space))
     if max_tune is not None and not 1 <= max_tune <= n:
         raise ValueError(f"--max-tune must be between 1 and the {n} hyperparameters of the space, got {max_tune}")
@@ -317,7 +325,7 @@ def run(name, budget: float, out: str | Path, low: dict | None = None, probe: di
         progress: bool = True, bench_kwargs: dict | None = None, adaptive: bool = False,
         rounds: int = ROUNDS, first: tuple[int, int] = FIRST, rule: str = "budget", tune_budget: int = TUNE_BUDGET,
         max_tune: int | None = None, hold: dict | None = None, anchor: str = "best", report: bool = True,
-        stop: bool = True, rule_settings=None, group: int | None = None) -> Outcome:
+        stop: bool = True, rule_settings=None, group: int | None = None, confirm_full: int = 0) -> Outcome:
     """Plan, evaluate (resumable), analyse, decide, and write the report; returns the `Outcome`.
 
     name: a registered benchmark's name, or a `Benchmark` (e.g. `hpobench.load_objective(...)`;
@@ -327,6 +335,9 @@ def run(name, budget: float, out: str | Path, low: dict | None = None, probe: di
     tune_budget: full-fidelity trainings the user will tune with (the budget-aware rule's n).
     max_tune: at most this many hyperparameters tuned. hold: name -> value, held during scoping.
     anchor: "best" (the best configuration found, confirmed at the probe) or "default".
+    confirm_full: train this many of the best at the probe at full fidelity (out of `tune_budget`);
+    the anchor is then the best of them there, and `hpobench tune --warm-start` replays its training.
+    Not part of the run's identity: a resume may add it, reusing every training.
     adaptive (variance rule): sample in rounds and stop once the decision is settled (module
     docstring); else the plan's n_low + n_probe in one go. report: write report.md, figures and
     the scoped space. stop: False runs every round (`experiments/studies/scope_adaptive.py`).
@@ -354,7 +365,7 @@ def run(name, budget: float, out: str | Path, low: dict | None = None, probe: di
         raise ValueError(f"anchor must be 'best' or 'default', got {anchor!r}")
     check_resamples(n_boot)
     hold = dict(hold or {})
-    check(bench, bench.config_space, tune_budget, max_tune, hold, rule, adaptive)
+    check(bench, bench.config_space, tune_budget, max_tune, hold, rule, adaptive, confirm_full)
     space = spaces.fix(bench.config_space, hold) if hold else bench.config_space
     settings = rule_settings or (scoping.Rule() if rule == "variance" else deciding.Rule())
     p = plan(bench, budget, low, probe, n_low, n_probe, probe_share, resolution, 0 if rule == "variance" else CONFIRM)
@@ -427,11 +438,18 @@ def run(name, budget: float, out: str | Path, low: dict | None = None, probe: di
             records.write_rounds(out, history)
         if last or (stop and dec.settled):
             break
+    if confirm_full and rule != "variance":  # the best at the probe trained fully: the anchor is the best of them
+        top = deciding.top(df, space, (pr_f, lo_f), bench.metric, confirm_full)
+        full = bench.full_fidelity
+        cells += [Cell(cell_key(name, bench_kwargs, configs[t["config_id"]], full, seed), t["config_id"],
+                       configs[t["config_id"]], full, seed, clusters[t["config_id"]]) for t in top]
+        df = run(all_cells=cells, desc="scope: the best trained fully")
+        df = df[df["key"].isin({c.key for c in cells})]
     source = _source(bench, bench_kwargs, out, budget, df, seed, history)
     if rule != "variance":
         return from_table(df, space, bench.metric, p.low, p.probe, out, source, tune_budget, max_tune, hold, anchor,
                           method, n_boot, seed, settings, bench.cost(p.low) / bench.cost(bench.full_fidelity),
-                          report, p, budget)
+                          report, p, budget, bench.full_fidelity)
     from hpobench.analysis import agreement
     rs = history if adaptive else [history[-1]]
     ref = agreement.reference(df, space, low_imp, p.probe, settings.statistic, **kw)
@@ -457,7 +475,7 @@ def from_table(df, space, metric, low: dict, probe: dict, out: str | Path, sourc
                tune_budget: int = TUNE_BUDGET, max_tune: int | None = None, hold: dict | None = None,
                anchor: str = "best", method: str = "fanova", n_boot: int = 100, seed: int = 0, rule_settings=None,
                screen_cost: float = np.nan, report: bool = True, plan: Plan | None = None,
-               budget: float = np.nan) -> Outcome:
+               budget: float = np.nan, full: dict | None = None) -> Outcome:
     """The budget-aware decision from a trial table, without training, and its outputs in `out`.
 
     df: trials (`hpobench.trial_row` rows) at the fidelities `low` and `probe` of `space`, scored
@@ -466,7 +484,9 @@ def from_table(df, space, metric, low: dict, probe: dict, out: str | Path, sourc
     configuration found (at the probe, else at the low fidelity; anchor="default": the space's
     default); `screen_cost` is one evaluation at `low` in full trainings (the screening plan). With
     `report`, writes what `run` writes (`_finish`). plan: the design the table came from (default:
-    the configurations counted at each fidelity); budget: its budget (NaN: none). When the table
+    the configurations counted at each fidelity); budget: its budget (NaN: none). full: the full
+    fidelity; configurations the table holds there (`run`'s confirm_full) were trained out of
+    `tune_budget`: the anchor is the best of them there, and the rest of the budget is tuned. When the table
     cannot support a subset (too few configurations, every trial failed) it recommends tuning
     everything, and says why.
     """
@@ -485,11 +505,14 @@ def from_table(df, space, metric, low: dict, probe: dict, out: str | Path, sourc
     except errors.AnalysisError as e:  # every training failed, too few configurations, ...
         dec = deciding.everything(space, f"the scope's data cannot support a subset ({e})", tune_budget, hold=hold)
         return _finish(source, Path(out), df, Outcome(dec, plan, budget, spent), {}, seed, report)
-    best = deciding.top(df, space, (pr_f, lo_f), metric)
+    trained = 0 if full is None else int(trials.at(df, full)["config_id"].nunique())
+    best = deciding.top(df, space, ((full,) if trained else ()) + (pr_f, lo_f), metric)
     at, where = ((best[0]["config"], f"the best configuration found (at {best[0]['fidelity']})") if best and
                  anchor == "best" else (dict(space.get_default_configuration()), "the default configuration"))
-    dec = deciding.decide(imps[lo_f], space, at, tune_budget, imps[pr_f], where, hold, max_tune, settings, seed,
-                          screen_cost=screen_cost)
+    if trained and anchor == "best":
+        where = f"the best of the {trained} best at the probe, trained fully ({metric.name} {best[0]['value']:.4g})"
+    dec = deciding.decide(imps[lo_f], space, at, max(1, tune_budget - trained), imps[pr_f], where, hold, max_tune,
+                          settings, seed, screen_cost=screen_cost)
     return _finish(source, Path(out), df, Outcome(dec, plan, budget, spent, best=best), imps, seed, report)
 
 
@@ -872,14 +895,17 @@ def _source(bench, bench_kwargs: dict, out: Path, budget: float, df, seed: int, 
              f"{df['cost_s'].sum() / 60:.1f} min of training; design: {design}. The configurations: the default "
              f"and random draws (seed {seed}); the probe's are the first of them and the best at the low fidelity."]
     full = bench.cost(bench.full_fidelity)
+    from hpobench.analysis import trials
+    # the anchor trained fully here (confirm_full): the tune replays that training (`hpobench.optimizers.warm`)
+    replay = f"--warm-start {out} --warm-k 0 " if len(trials.at(df, bench.full_fidelity)) else ""
 
     def commands(n: int, anchor: dict, dec) -> dict:
-        return {"scope": _tune_command(bench, bench_kwargs, out, "smac", n * full),
+        return {"scope": _tune_command(bench, bench_kwargs, out, "smac", n * full, extra=replay),
                 "everything": _tune_command(bench, bench_kwargs, out, "smac", n * full, scoped=False),
-                "screen": _tune_command(bench, bench_kwargs, out, "sh", n * full),
+                "screen": _tune_command(bench, bench_kwargs, out, "sh", n * full, extra=replay),
                 "anchor": f"hpobench evaluate {_target(bench, bench_kwargs, evaluate=True)}--config "
                           f"{out / 'anchor.json'}",
-                "next": _tune_command(bench, bench_kwargs, out, "bohb", "BUDGET")}
+                "next": _tune_command(bench, bench_kwargs, out, "bohb", "BUDGET", extra=replay)}
     return Source(bench.name, bench.metric, about, commands)
 
 
@@ -898,11 +924,12 @@ def _target(bench, bench_kwargs: dict, evaluate: bool = False) -> str:
             f"--metric {m.name} --direction {m.direction} {rng}")
 
 
-def _tune_command(bench, bench_kwargs: dict, out: Path, optimizer: str, budget, scoped: bool = True) -> str:
+def _tune_command(bench, bench_kwargs: dict, out: Path, optimizer: str, budget, scoped: bool = True,
+                  extra: str = "") -> str:
     """The command that tunes the scoped space (or, unscoped, everything, warm-started from the scope)."""
     obj = bench.meta.get("objective")
     whole = f"--space {obj.get('space') or 'SPACE.json'} " if obj else ""
-    space = f"--space {out / 'scoped_space.json'} " if scoped else f"{whole}--warm-start {out} "
+    space = f"--space {out / 'scoped_space.json'} {extra}" if scoped else f"{whole}--warm-start {out} "
     b = budget if isinstance(budget, str) else f"{budget:g}"
     return (f"hpobench tune {_target(bench, bench_kwargs)}{space}--optimizer {optimizer} --budget {b} "
             f"--out runs/tune-{optimizer}")

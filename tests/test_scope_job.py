@@ -156,6 +156,9 @@ def test_the_adaptive_comparison_pairs_designs_by_instance():
     (dict(hold={n: hpobench.get("synthetic/partial").config_space[n].default_value
                 for n in hpobench.get("synthetic/partial").config_space}), "holds every hyperparameter"),
     (dict(adaptive=True), "add --rule variance"),
+    (dict(confirm_full=-1), "--confirm-full is a number"),
+    (dict(confirm_full=20), "--confirm-full 20 spends all of --tune-budget 20"),
+    (dict(confirm_full=2, rule="variance"), "the variance rule has no anchor"),
 ])
 def test_bad_scope_settings_fail_before_any_training(tmp_path, kw, match):
     with pytest.raises(ValueError, match=match):
@@ -186,6 +189,31 @@ def test_held_hyperparameters_stay_put_and_are_reported_as_held(tmp_path):
     assert "held by you while scoping (not judged): lr=0.01, x5=0.5" in (tmp_path / "out" / "report.md").read_text()
     spaces.check_subspace(spaces.load(tmp_path / "out" / "scoped_space.json"),
                           hpobench.get("synthetic/partial").config_space)
+
+
+@pytest.mark.slow
+def test_confirm_full_trains_the_best_fully_anchors_there_and_the_tune_replays_it(tmp_path):
+    """A resume with --confirm-full adds the full trainings only; the tune command starts from the anchor's."""
+    out, bench = tmp_path / "out", hpobench.get("synthetic/agree")
+    scope.run(bench.name, 600, out, progress=False, tune_budget=6, report=False, **FEW)
+    before = pd.read_parquet(out / "evaluations.parquet")
+    res = scope.run(bench.name, 600, out, progress=False, tune_budget=6, confirm_full=2, **FEW)
+    df = pd.read_parquet(out / "evaluations.parquet")
+    full = df[df["fidelity.epochs"] == bench.full_fidelity["epochs"]]
+    assert len(df) == len(before) + 2 and len(full) == 2  # the two best at the probe, trained fully
+    probe = before[before["cost"] == before["cost"].max()].sort_values("f1", ascending=False)
+    assert set(full["config_id"]) == set(probe["config_id"].head(2))
+    dec = res.decision
+    assert dec.n == 4 and "trained fully" in dec.anchored_at  # 6 trainings, 2 spent confirming
+    best = full.loc[full["f1"].idxmax()]
+    assert bench.config(dec.anchor) == bench.config({k[7:]: v for k, v in best.items() if k.startswith("config.")
+                                                     and v == v})
+    commands = [c.split("\n")[0] for c in (out / "report.md").read_text().split("hpobench tune ")[1:]]
+    scoped = [c for c in commands if "scoped_space.json" in c]
+    assert scoped and all(f"--warm-start {out} --warm-k 0" in c for c in scoped)  # each starts from the anchor's
+    run = hpobench.tune(bench, "smac", budget=dec.n * 81, seed=0, space=spaces.load(out / "scoped_space.json"),
+                        warm_start=out, warm_k=0)
+    assert run.trials["f1"].iloc[0] == pytest.approx(best["f1"]) and len(run.trials) == dec.n + 1  # replayed
 
 
 @pytest.mark.slow

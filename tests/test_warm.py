@@ -3,6 +3,7 @@ the choice of configurations, what each optimizer is told, the errors before com
 
 import json
 import shutil
+from dataclasses import replace
 
 import pandas as pd
 import pytest
@@ -176,7 +177,7 @@ def test_nothing_left_after_projection_and_bad_k_are_refused(tmp_path, scope_dir
         hpobench.tune(live, "smac", budget=5 * FULL, space=only_b, warm_start=scope_dir)
     with pytest.raises(WarmStartError, match="none of its"):
         warm.load(scope_dir, live, ConfigurationSpace({"cat": Categorical("cat", ["zz"])}))
-    _fails(tmp_path, "positive number", scope_dir, warm_k=0)
+    _fails(tmp_path, "0 or more", scope_dir, warm_k=-1)
     with pytest.raises(hpobench.optimizers.OptimizerError, match="goes with warm_start"):
         hpobench.tune(live, "smac", budget=5 * FULL, warm_k=3)
 
@@ -228,3 +229,27 @@ def test_resuming_with_another_or_changed_warm_start_is_refused(tmp_path, scope_
     with pytest.raises(WarmStartError, match="own --out"):
         hpobench.tune(bench, "bohb", budget=3 * FULL, seed=0, space=space, out=tmp_path / "t",
                       warm_start=tmp_path / "t")
+
+
+def test_the_anchor_trained_fully_is_replayed_as_trial_0_not_trained_again(tmp_path, scope_dir):
+    bench = hpobench.get("synthetic/agree")
+    src = tmp_path / "scope"
+    shutil.copytree(scope_dir, src)
+    anchor = spaces.sample(bench.config_space, 3, 0)[3]  # the scope's 4th configuration, now trained fully
+    full = bench.fidelity(None)
+    grid.run_cells(bench, bench.name, {}, [Cell(cell_key(bench.name, {}, anchor, full, 2), 3, anchor, full, 2)],
+                   src, {"scope": {"benchmark": bench.name, "bench_kwargs": {}, "seed": 0}}, progress=False)
+    fixed = {k: v for k, v in anchor.items() if k in ("x0", "x2", "cat", "branch")}
+    space = spaces.narrow(bench.config_space, fixed, {}, {k: v for k, v in anchor.items() if k not in fixed})
+    ws = warm.load(src, bench, space, k=0)
+    assert ws.configs == [] and list(ws.anchor) == [2] and ws.identity()["anchor_seeds"] == [2]
+    assert ws.anchor[2].f1 == pytest.approx(bench.evaluate(anchor, full, seed=2).f1)
+    calls = []
+    counted = replace(bench, fn=lambda c, f, s: calls.append(c) or bench.fn(c, f, s))
+    run = hpobench.tune(counted, "smac", budget=3 * FULL, seed=2, space=space, warm_start=src, warm_k=0)
+    t0 = run.trials.iloc[0]
+    assert t0["f1"] == pytest.approx(ws.anchor[2].f1) and run.trajectory["spent"].iloc[0] == 0  # charged nothing
+    assert len(calls) == len(run.trials) - 1 == 3  # the budget buys 3 new trainings; the anchor is not one
+    other = hpobench.tune(counted, "smac", budget=3 * FULL, seed=1, space=space, warm_start=src, warm_k=0)
+    assert len(other.trials) == 3  # recorded with seed 2 only: seed 1 trains it
+    assert not warm.load(src, bench, _scoped(bench), k=1).anchor  # its default is not the recorded configuration

@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import inspect
 import math
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -224,6 +225,8 @@ def _drive(opt, problem: Problem, bench: Benchmark, budget: float, journal, ex, 
 
     # warm configurations: evaluated first at full fidelity, unless the optimizer proposes them itself (SMAC)
     warm = [] if problem.warm is None or getattr(opt, "proposes_warm", False) else problem.warm.configs
+    # the default (the scoped space's anchor) already trained fully with this seed: replayed, charged nothing
+    known = None if problem.warm is None else problem.warm.anchor.get(seed)
 
     def propose() -> Trial:
         if st.next_id == 0:  # the default configuration, at full fidelity, first in every run
@@ -243,6 +246,11 @@ def _drive(opt, problem: Problem, bench: Benchmark, budget: float, journal, ex, 
         st.spent += charged
         if t.fidelity == problem.full and result.status == "ok" and metric.better(result.value(metric), st.best):
             st.best = result.value(metric)
+
+    def asked(t: Trial) -> None:
+        journal.append({"event": "ask", "trial": t.id, "asked_after": t.asked_after, "config": t.config,
+                        "fidelity": t.fidelity, "budget": t.budget, "info": t.info})
+        trials[t.id] = t
 
     # 1. replay: the same asks and tells, in the same order, into a fresh optimizer
     events = journal.events
@@ -289,14 +297,18 @@ def _drive(opt, problem: Problem, bench: Benchmark, budget: float, journal, ex, 
                     except Exhausted:
                         stop = True
                         break
+                if pending.id == 0 and known is not None:
+                    asked(pending)
+                    journal.append({"event": "tell", "trial": 0, "result": known.to_dict(), "charged": 0.0,
+                                    "worker": "warm-start", "started": time.time(), "wall_s": 0.0})
+                    tell(pending, known, 0.0)
+                    pending = None
+                    continue
                 planned = bench.cost(pending.fidelity)
                 if st.spent + sum(in_flight.values()) + planned > budget * (1 + 1e-12):
                     stop = not in_flight  # it may fit once running trials report their real cost
                     break
-                journal.append({"event": "ask", "trial": pending.id, "asked_after": pending.asked_after,
-                                "config": pending.config, "fidelity": pending.fidelity,
-                                "budget": pending.budget, "info": pending.info})
-                trials[pending.id] = pending
+                asked(pending)
                 ex.submit(pending.id, pending.config, pending.fidelity, seed)
                 in_flight[pending.id] = planned
                 pending = None

@@ -14,6 +14,11 @@ compute, and turned into two things (`WarmStart`):
   is unsure of, so neither ranking alone is trusted. Default k = 4: the top two of each of a
   scope's two fidelities, 4 full-fidelity trials, about 10-15% of a tuning budget of 30-40
   (SMAC's own initial design takes up to 25% of its trials; `WARM_K`).
+- `anchor`: the space's default configuration itself (every value, not a projection) where the
+  folder recorded it at full fidelity, by seed. A tune with that seed replays it as its trial 0,
+  charged nothing, instead of training it again: a scope that trained its best configurations fully
+  (`hpobench scope --confirm-full K`) anchors the scoped space at the best of them, whose training
+  the tune then starts from. k may be 0: the anchor (and the observations) only, no warm configuration.
 - `observations`: every recorded trial projected onto the space, with its loss (the
   benchmark's `Metric.loss`; a failed trial at the declared worst bound, else the worst loss
   in the records) and its budget on the optimizer's axis: the axis value that costs what the
@@ -63,7 +68,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -72,7 +77,7 @@ from ConfigSpace import Configuration, ConfigurationSpace, Constant
 from ConfigSpace.hyperparameters import FloatHyperparameter, IntegerHyperparameter
 
 from hpobench import records, spaces
-from hpobench.benchmarks.base import Benchmark, Metric
+from hpobench.benchmarks.base import Benchmark, Metric, Result
 from hpobench.optimizers import record
 from hpobench.optimizers.base import Axis, OptimizerError, active_values, values
 
@@ -98,20 +103,21 @@ class WarmStart:
     k: int
     configs: list  # best first, projected, distinct, default excluded
     observations: list  # Observation, record order
+    anchor: dict = field(default_factory=dict)  # seed -> Result: the space's default recorded at full fidelity
 
     def identity(self) -> dict:
         """What meta.json records (and a resume must match)."""
         obs = [[o.config, o.fidelity, o.budget, o.loss, o.ok] for o in self.observations]
         digest = hashlib.sha256(json.dumps([self.configs, obs], sort_keys=True, default=str).encode()).hexdigest()
         return {"dir": self.source, "k": self.k, "configs": self.configs, "observations": len(obs),
-                "digest": digest[:16]}
+                "digest": digest[:16], **({"anchor_seeds": sorted(self.anchor)} if self.anchor else {})}
 
 
 def load(path: str | Path, bench: Benchmark, space: ConfigurationSpace | None = None, axis: str = "epochs",
          k: int = WARM_K, bench_kwargs: dict | None = None) -> WarmStart:
     """The warm start of a tune of `bench` on `space` from the run folder `path` (module docstring)."""
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise WarmStartError(f"warm-start k must be a positive number of configurations, got {k!r}")
+    if isinstance(k, bool) or not isinstance(k, int) or k < 0:
+        raise WarmStartError(f"warm-start k must be a number of configurations (0 or more), got {k!r}")
     space = bench.config_space if space is None else space
     path = Path(path)
     meta, df = _records(path)
@@ -121,21 +127,52 @@ def load(path: str | Path, bench: Benchmark, space: ConfigurationSpace | None = 
     full_cost = bench.cost(bench.full_fidelity)
     losses = _losses(df, bench.metric)
     knobs = [c for c in df.columns if c.startswith("fidelity.")]
-    rows = []
+    default = values(space.get_default_configuration())
+    rows, anchor = [], {}
     for i, row in enumerate(df.itertuples(index=False)):
         rec = dict(zip(df.columns, row))
-        cfg = project(space, {c[len("config."):]: v for c, v in rec.items() if c.startswith("config.")})
+        raw = {c[len("config."):]: v for c, v in rec.items() if c.startswith("config.")}
+        cfg = project(space, raw)
         if cfg is None:
             continue
         fid = {c[len("fidelity."):]: spaces.plain(rec[c]) for c in knobs}
         budget = ax.high * bench.cost(fid) / full_cost
         rows.append((cfg, fid, float(budget), float(losses[i]), rec["status"] == "ok"))
+        if "seed" in rec and _same(fid, bench.full_fidelity) and _same(raw, default):
+            anchor.setdefault(int(rec["seed"]), _result(rec))
     if not rows:
         raise WarmStartError(f"--warm-start {path}: none of its {len(df)} records is a configuration of the "
                              f"space after projection (categories it does not allow?); nothing to start from")
     obs = _merge(rows)
-    default = values(space.get_default_configuration())
-    return WarmStart(str(path.resolve()), k, _best(obs, k, default), obs)
+    return WarmStart(str(path.resolve()), k, _best(obs, k, default), obs, anchor)
+
+
+def _same(recorded: dict, config: dict) -> bool:
+    """Whether a recorded configuration or fidelity (NaN/None = inactive) is `config` itself, not only
+    its projection."""
+    for name, v in config.items():
+        r = recorded.get(name)
+        if r is None or (isinstance(r, float) and math.isnan(r)):
+            return False
+        r = spaces.plain(r)
+        if isinstance(v, float) or isinstance(r, float):
+            if isinstance(r, (bool, str)) or isinstance(v, (bool, str)) or not math.isclose(r, v, rel_tol=1e-9):
+                return False
+        elif r != v:
+            return False
+    return True
+
+
+def _result(rec: dict) -> Result:
+    """The `Result` a record row (`hpobench.trial_row`) holds."""
+    def text(k):
+        v = rec.get(k)
+        return json.loads(v) if isinstance(v, str) and v else None
+    err = rec.get("error")
+    return Result(str(rec["status"]), float(rec["f1"]), float(rec["accuracy"]), float(rec["loss"]),
+                  float(rec["cost_s"]), float(rec["cost"]), text("curve") or [],
+                  err if isinstance(err, str) else None, text("test"), text("info") or {},
+                  {c[len("metric."):]: float(v) for c, v in rec.items() if c.startswith("metric.")})
 
 
 def _records(path: Path) -> tuple[dict, pd.DataFrame]:
