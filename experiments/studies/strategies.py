@@ -18,7 +18,7 @@ for the rest; hyperparameters outside the scope stay at their defaults.
     tool-confirm  tool-budget's scoping, then its `CONFIRM_FULL` best configurations at the probe
               trained at full fidelity (the report's "start there"); the best of them by full F1 is the
               anchor, the scope is chosen for the trainings left, and the tuner starts from the anchor
-              (its first trial reuses the anchor's full training: charged once)
+              (its first trial replays the anchor's full training, `warm.WarmStart.anchor`: charged once)
     oracle    fANOVA at full fidelity on every recorded configuration; top k; free and
               unattainable in practice: the reference for what scoping could gain
     random-k  k hyperparameters drawn at random; free
@@ -76,6 +76,7 @@ from hpobench.benchmarks import study as study_table
 from hpobench.benchmarks import tabular
 from hpobench.experiments.studies import strategy_tables
 from hpobench.fidelity import Fidelity
+from hpobench.optimizers import warm
 
 STRATEGIES = ("all", "expert", "low-topk", "tool", "tool-budget", "tool-confirm", "oracle", "random-k", "one-epoch")
 # strategies that read the seed's recorded trainings
@@ -158,22 +159,22 @@ def _budgeted(imps: dict, live, s: Setup, anchor: dict, n: int, anchored_at: str
 
 
 def confirmed(study: pd.DataFrame, live, bench, s: Setup, seed: int) -> tuple[Scope, pd.DataFrame, list[dict]]:
-    """tool-confirm's scope: tool-budget's scoping, then the `CONFIRM_FULL` best at the probe trained at
-    full fidelity on `bench`; the best of them by F1 anchors the scope, chosen for the trainings left
-    plus the anchor's (the tuner's first trial, which reuses it). Returns the scope (its cost: the
-    scoping's and the confirming trainings'), the confirming trainings (configuration, result) in
-    order, best at the probe first, and their configurations."""
+    """tool-confirm's scope, what `hpobench scope --confirm-full` does: tool-budget's scoping, then the
+    `CONFIRM_FULL` best at the probe trained at full fidelity on `bench`; the best of them by F1
+    anchors the scope, chosen for the full trainings left (the tuner's first trial, the anchor,
+    replays its training: `hpobench.optimizers.warm`). Returns the scope (its cost: the scoping's and
+    the confirming trainings'), the confirming trainings' curve, and each (configuration, result)."""
     rows, imps, cost = _scoping(study, live, s, seed, CONFIRM)
     full = live.cost(live.full_fidelity)
-    k = int(s.budget - cost / full + 1e-9) - 1  # full trainings after confirming; the anchor is one
-    if k < CONFIRM_FULL:
-        raise ValueError(f"budget {s.budget:g} leaves {k + 1} full trainings after scoping (cost {cost / full:.3g}); "
-                         f"tool-confirm needs more than {CONFIRM_FULL}: raise --budget")
+    n = int(s.budget - cost / full + 1e-9) - CONFIRM_FULL  # full trainings left to tune with
+    if n < 1:
+        raise ValueError(f"budget {s.budget:g} leaves {n + CONFIRM_FULL} full trainings after scoping (cost "
+                         f"{cost / full:.3g}); tool-confirm needs more than {CONFIRM_FULL}: raise --budget")
     tops = decision.top(rows, live.config_space, _cheap(live, s)[::-1], live.metric, k=CONFIRM_FULL)
     results = [bench.evaluate(t["config"], live.full_fidelity, seed=seed) for t in tops]
     f1 = tabular.scored_f1(pd.DataFrame([vars(r) for r in results]))
     best = tops[int(np.argmax(f1))]
-    sc = _budgeted(imps, live, s, best["config"], max(1, k + 1 - CONFIRM_FULL),
+    sc = _budgeted(imps, live, s, best["config"], n,
                    f"the best of the {CONFIRM_FULL} best at {best['fidelity']}, trained fully", cost, seed)
     done = pd.DataFrame({"spent": cost + full * np.arange(1, len(tops) + 1), "f1": f1,
                          "incumbent_trial": [int(np.argmax(f1[: i + 1])) for i in range(len(tops))]})
@@ -294,12 +295,13 @@ def run_one(strategy: str, optimizer: str, seed: int, study, live, bench, s: Set
                                   else (scope_for(strategy, study, live, s, seed), None, []))
     sc, done, known = scopes[strategy, seed]
     sc = replace(sc, space=copy.deepcopy(sc.space))  # a run may seed it
-    # tool-confirm: the tuner's first trial, the anchor, reuses its confirming training (charged once)
-    reuse = live.cost(live.full_fidelity) if known else 0.0
-    tuner, hits = _reusing(bench, known, seed)
-    run = hpobench.tune(tuner, optimizer, total - sc.cost + reuse, seed=seed, space=sc.space)
-    curve = run.trajectory[["spent", "incumbent_trial", "incumbent_f1"]].assign(
-        total=lambda d: d["spent"] + sc.cost - reuse)
+    # tool-confirm: the tuner's first trial, the anchor, replays its confirming training (charged once)
+    anchor = [k["result"] for k in known if live.config(k["config"]) == live.config(
+        sc.space.get_default_configuration())]
+    ws = warm.WarmStart(strategy, 0, [], [], {seed: anchor[0]}) if anchor else None
+    run = hpobench.tune(bench, optimizer, total - sc.cost, seed=seed, space=sc.space, warm_start=ws)
+    curve = run.trajectory[["spent", "incumbent_trial", "incumbent_f1"]].assign(total=lambda d: d["spent"] + sc.cost)
+    replayed = int((run.trials["worker"] == "warm-start").sum()) if "worker" in run.trials else 0
     if done is not None:
         curve = pd.concat([done[["spent", "incumbent_trial", "incumbent_f1"]].assign(total=done["spent"]), curve],
                           ignore_index=True)
@@ -307,33 +309,12 @@ def run_one(strategy: str, optimizer: str, seed: int, study, live, bench, s: Set
     row = dict(strategy=strategy, optimizer=optimizer, seed=seed, scoping_cost=sc.cost,
                scoping_share=sc.cost / total, n_tuned=len(sc.tuned), tuned=sc.tuned, verdict=sc.verdict,
                final_f1=float(curve["incumbent_f1"].iloc[-1]), default_f1=run.default_f1,
-               trials=len(run.trials) + len(known) - len(hits),
+               trials=len(run.trials) + len(known) - replayed,
                incumbent=json.dumps(run.incumbent), wall_s=time.perf_counter() - t0)
     if known:
-        row["reused"] = len(hits)  # 1: the anchor's training was reused, not repeated
+        row["reused"] = replayed  # 1: the anchor's training was replayed, not repeated
     row.update({f"f1_at_{f:g}": at_total(curve, f * total) for f in FRACTIONS})
     return row, curve.assign(strategy=strategy, optimizer=optimizer, seed=seed)
-
-
-def _reusing(bench, known: list[dict], seed: int):
-    """`bench`, but a configuration of `known` ({config, result}) evaluated at full fidelity with `seed`
-    returns its recorded result instead of training again; and the list of such reuses."""
-    if not known:
-        return bench, []
-    def key(config, fidelity, sd):
-        values = {k: hpobench.spaces.plain(v) for k, v in bench.config(config).items()}
-        values = {k: float(f"{v:.9g}") if isinstance(v, float) else v for k, v in values.items()}
-        return json.dumps([values, bench.fidelity(fidelity), int(sd)], sort_keys=True, default=str)
-    memo = {key(k["config"], None, seed): k["result"] for k in known}
-    hits = []
-
-    def fn(config, fidelity, sd):
-        got = memo.get(key(config, fidelity, sd))
-        if got is None:
-            return bench.fn(config, fidelity, sd)
-        hits.append(config)
-        return copy.deepcopy(got)
-    return replace(bench, fn=fn), hits
 
 
 def landscape(study: pd.DataFrame, live, bench, n: int = 2000, seed: int = 0) -> dict:

@@ -103,7 +103,7 @@ def tune(benchmark: str | Benchmark, optimizer: str, budget: float, seed: int = 
     options: keyword arguments of the optimizer's factory (e.g. {"eta": 3}).
     warm_start: a scope or tune run folder of the same benchmark: its best `warm_k` configurations
         (default `warm.WARM_K`), projected onto the space, are evaluated first, and model-based
-        optimizers are told its records (`hpobench.optimizers.warm`).
+        optimizers are told its records (`hpobench.optimizers.warm`); or a `warm.WarmStart` as is.
     All input is checked, with a clear error, before any trial runs.
     """
     from hpobench import optimizers
@@ -172,6 +172,8 @@ def _warm(path, k, out, bench: Benchmark, space, axis: str, bench_kwargs):
         if k is not None:
             raise OptimizerError("warm_k (--warm-k) goes with warm_start (--warm-start DIR)")
         return None
+    if isinstance(path, warm.WarmStart):  # built by the caller (e.g. a harness holding the records in memory)
+        return path
     if out is not None and Path(path).resolve() == Path(out).resolve():
         raise warm.WarmStartError(f"--warm-start {path} is this run's own --out; give the scope or an earlier run")
     return warm.load(path, bench, space, axis, warm.WARM_K if k is None else k, bench_kwargs)

@@ -100,24 +100,32 @@ def read_v2(p: Paper, folder: str = "strategies_live_v2", tag: str = "live2", na
 
 def read_v3(p: Paper, folder: str = "strategies_live_v3", tag: str = "live3", name: str = "live_v3") -> None:
     """Issue 31's live comparison: the budget-aware scope (tool-budget) beside the recorded baselines,
-    as read_v2 reads study v2's, and paired by seed with every other strategy (`versus_tool.parquet`).
-    tag prefixes the numbers, name the tables and figure (one call per live folder)."""
+    as read_v2 reads study v2's, and paired by seed with every other strategy (`versus_tool.parquet`);
+    tool-confirm likewise where it ran (`versus_confirm.parquet`: numbers `{tag}_confirm_*`, table
+    `{name}_confirm`). tag prefixes the numbers, name the tables and figure (one call per live folder)."""
     read_v2(p, folder, tag, name)
     d = p.results / folder
-    src = d / "versus_tool.parquet"
+    _paired(p, d / "versus_tool.parquet", "tool-budget", tag, f"{name}_tool")
+    if (d / "versus_confirm.parquet").is_file():
+        _paired(p, d / "versus_confirm.parquet", "tool-confirm", f"{tag}_confirm", f"{name}_confirm")
+
+
+def _paired(p: Paper, src, tool: str, tag: str, table: str) -> None:
+    """`tool` paired by seed with every other strategy (`strategy_tables.TOOLS`): the table, which
+    pairs it wins and loses with an interval excluding 0 (`{tag}_beats`, `{tag}_beaten`) and its seeds."""
     vs = pd.read_parquet(src)
-    p.table(f"{name}_tool", pd.DataFrame({
+    p.table(table, pd.DataFrame({
         "optimizer": vs["optimizer"], "versus": vs["versus"], "pairs": vs["pairs"],
-        "tool-budget mean F1": vs["mean"].map("{:.3f}".format),
+        f"{tool} mean F1": vs["mean"].map("{:.3f}".format),
         "difference [90%]": [f"{r.mean_diff:+.3f}" + (f" [{r.lower:+.3f}, {r.upper:+.3f}]" if np.isfinite(r.lower)
                                                       else " [too few seeds]") for r in vs.itertuples()],
         "wins/losses/ties": [f"{r.above}/{r.below}/{r.ties}" for r in vs.itertuples()]}))
     worse = vs[vs["decided"] & (vs["upper"] < 0)]
     better = vs[vs["decided"] & (vs["lower"] > 0)]
     def by_optimizer(rows):
-        return "; ".join(f"{', '.join(g['versus'])} (tool-budget tuned by {o})"
+        return "; ".join(f"{', '.join(g['versus'])} ({tool} tuned by {o})"
                          for o, g in rows.groupby("optimizer", sort=False))
     p.put(f"{tag}_beats", by_optimizer(better) or "none", src)
     p.put(f"{tag}_beaten", by_optimizer(worse) or "none", src)
-    p.put(f"{tag}_tool_seeds", ", ".join(f"{o} {n}" for o, n in vs.groupby("optimizer", sort=False)["pairs"].max()
-                                        .items()), src)
+    p.put(f"{tag}_tool_seeds" if tool == "tool-budget" else f"{tag}_seeds",
+          ", ".join(f"{o} {n}" for o, n in vs.groupby("optimizer", sort=False)["pairs"].max().items()), src)
