@@ -6,7 +6,8 @@ evaluates the default plus random configurations at a low fidelity and the first
 higher "probe" fidelity, computes importance at both with bootstrap intervals, and decides
 (`hpobench.analysis.decision`): the subset worth tuning with that many trainings, its narrowed
 ranges, the anchor every other hyperparameter stays at (the best configuration found, confirmed
-at the probe), and the plan predicted best. It writes to `--out`: `report.md` (for terminals) and
+at the probe; with `confirm_full` K, the best of the K best at the probe trained fully, out of the
+tuning budget), and the plan predicted best. It writes to `--out`: `report.md` (for terminals) and
 `report.html` (one self-contained page, figures inlined: `hpobench.experiments.page`), both
 opening with the answer (what to tune in which ranges from where, what stays fixed at which
 value, the best configurations found, the plans with their commands, which data chose), then
