@@ -99,6 +99,7 @@ FIRST = (MIN_CONFIGS, MIN_PROBE)  # the adaptive design's first round (low, prob
 ROUNDS = 4
 TUNE_BUDGET = 20  # full-fidelity trainings the user tunes with afterwards, unless told
 CONFIRM = 5  # budget rule: the best configurations at the low fidelity also run at the probe (the anchor's)
+CONFIRM_FULL = 3  # the report's advice: this many of the best at the probe trained fully (`confirm_full`)
 RULES = ("budget", "variance")
 GROUPS = 10  # a grouped design keeps at least this many independent static draws at the low fidelity
 
@@ -842,6 +843,11 @@ def _answer(source: Source, dec, result: Outcome) -> list:
         blocks += [page.Text("**Start from** the best configurations found:"),
                    page.Table([dict(rank=i + 1, fidelity=b["fidelity"], **{metric.name: b["value"]},
                                     config=json.dumps(b["config"])) for i, b in enumerate(result.best)])]
+        if source.default and n and n > CONFIRM_FULL and "trained fully" not in fixed_at:
+            blocks.append(page.Text(f"Before tuning, train the {CONFIRM_FULL} best at the probe fully and start from "
+                                    f"the best of them: rerun this scope with `--confirm-full {CONFIRM_FULL}` added "
+                                    "(it reuses every training). Live, that beat one-epoch screening and tuning "
+                                    "everything (`results/strategies_live_v3/README.md`)."))
     cmds = source.commands(n or TUNE_BUDGET, anchor, dec)
     plans = getattr(dec, "plans", [])
     if plans:

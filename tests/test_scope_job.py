@@ -195,7 +195,8 @@ def test_held_hyperparameters_stay_put_and_are_reported_as_held(tmp_path):
 def test_confirm_full_trains_the_best_fully_anchors_there_and_the_tune_replays_it(tmp_path):
     """A resume with --confirm-full adds the full trainings only; the tune command starts from the anchor's."""
     out, bench = tmp_path / "out", hpobench.get("synthetic/agree")
-    scope.run(bench.name, 600, out, progress=False, tune_budget=6, report=False, **FEW)
+    scope.run(bench.name, 600, out, progress=False, tune_budget=6, **FEW)
+    assert "rerun this scope with `--confirm-full 3` added" in (out / "report.md").read_text()  # the advice
     before = pd.read_parquet(out / "evaluations.parquet")
     res = scope.run(bench.name, 600, out, progress=False, tune_budget=6, confirm_full=2, **FEW)
     df = pd.read_parquet(out / "evaluations.parquet")
@@ -211,6 +212,7 @@ def test_confirm_full_trains_the_best_fully_anchors_there_and_the_tune_replays_i
     commands = [c.split("\n")[0] for c in (out / "report.md").read_text().split("hpobench tune ")[1:]]
     scoped = [c for c in commands if "scoped_space.json" in c]
     assert scoped and all(f"--warm-start {out} --warm-k 0" in c for c in scoped)  # each starts from the anchor's
+    assert "--confirm-full 3` added" not in (out / "report.md").read_text()  # done: no longer advised
     run = hpobench.tune(bench, "smac", budget=dec.n * 81, seed=0, space=spaces.load(out / "scoped_space.json"),
                         warm_start=out, warm_k=0)
     assert run.trials["f1"].iloc[0] == pytest.approx(best["f1"]) and len(run.trials) == dec.n + 1  # replayed

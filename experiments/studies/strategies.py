@@ -74,6 +74,7 @@ from hpobench.analysis import decision, importance, shares, trials
 from hpobench.analysis.compare import NO_OPTIMIZER, against, anytime, at_total, table, versus_all
 from hpobench.benchmarks import study as study_table
 from hpobench.benchmarks import tabular
+from hpobench.experiments import scope
 from hpobench.experiments.studies import strategy_tables
 from hpobench.fidelity import Fidelity
 from hpobench.optimizers import warm
@@ -82,7 +83,7 @@ STRATEGIES = ("all", "expert", "low-topk", "tool", "tool-budget", "tool-confirm"
 # strategies that read the seed's recorded trainings
 SCOPED = ("low-topk", "tool", "tool-budget", "tool-confirm", "one-epoch")
 CONFIRM = 5  # tool-budget: the best configurations at the low fidelity also run at the probe
-CONFIRM_FULL = 3  # tool-confirm: the best at the probe then trained at full fidelity, before tuning
+CONFIRM_FULL = scope.CONFIRM_FULL  # tool-confirm: the best at the probe trained fully before tuning, as advised
 EXPERT = ("learning_rate", "batch_size")
 LIVE = "resnet/cifar10-cpu"
 # the other live scale, with its recorded study (scoping reads it) and its lowest resolution (7 px, not 8)
