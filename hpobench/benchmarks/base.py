@@ -485,6 +485,18 @@ def trial_row(bench_name: str, config: Mapping, fidelity: Mapping, seed: int, re
     return row
 
 
+def row_result(row: Mapping) -> Result:
+    """The `Result` a table row holds: the inverse of `trial_row` (but for the config and fidelity columns)."""
+    def parsed(k):
+        v = row.get(k)
+        return json.loads(v) if isinstance(v, str) and v else None
+    error = row.get("error")
+    return Result(str(row["status"]), float(row["f1"]), float(row["accuracy"]), float(row["loss"]),
+                  float(row["cost_s"]), float(row["cost"]), parsed("curve") or [],
+                  error if isinstance(error, str) else None, parsed("test"), parsed("info") or {},
+                  {c[len("metric."):]: float(v) for c, v in row.items() if c.startswith("metric.")})
+
+
 def json_default(o):
     """numpy scalars as Python values, anything else as text (json.dumps' `default`)."""
     return o.item() if hasattr(o, "item") else str(o)

@@ -254,6 +254,11 @@ def _drive(opt, problem: Problem, bench: Benchmark, budget: float, journal, ex, 
                         "fidelity": t.fidelity, "budget": t.budget, "info": t.info})
         trials[t.id] = t
 
+    def told(t: Trial, result: Result, charged: float, worker: str, started: float, wall_s: float) -> None:
+        journal.append({"event": "tell", "trial": t.id, "result": result.to_dict(), "charged": charged,
+                        "worker": worker, "started": started, "wall_s": wall_s})
+        tell(t, result, charged)
+
     # 1. replay: the same asks and tells, in the same order, into a fresh optimizer
     events = journal.events
     asks = sorted((e for e in events if e["event"] == "ask"), key=lambda e: e["trial"])
@@ -301,9 +306,7 @@ def _drive(opt, problem: Problem, bench: Benchmark, budget: float, journal, ex, 
                         break
                 if pending.id == 0 and known is not None:
                     asked(pending)
-                    journal.append({"event": "tell", "trial": 0, "result": known.to_dict(), "charged": 0.0,
-                                    "worker": "warm-start", "started": time.time(), "wall_s": 0.0})
-                    tell(pending, known, 0.0)
+                    told(pending, known, 0.0, "warm-start", time.time(), 0.0)
                     pending = None
                     continue
                 planned = bench.cost(pending.fidelity)
@@ -320,9 +323,7 @@ def _drive(opt, problem: Problem, bench: Benchmark, budget: float, journal, ex, 
                 planned = in_flight.pop(key)
                 cost = o.result.cost
                 charged = float(cost) if cost is not None and math.isfinite(cost) and cost > 0 else planned
-                journal.append({"event": "tell", "trial": key, "result": o.result.to_dict(), "charged": charged,
-                                "worker": o.worker, "started": o.started, "wall_s": o.wall_s})
-                tell(trials[key], o.result, charged)
+                told(trials[key], o.result, charged, o.worker, o.started, o.wall_s)
                 bar.update(charged)
                 bar.set_postfix({"trials": st.told, metric.name: f"{st.best:.4g}"})
     finally:

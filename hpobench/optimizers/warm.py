@@ -77,7 +77,7 @@ from ConfigSpace import Configuration, ConfigurationSpace, Constant
 from ConfigSpace.hyperparameters import FloatHyperparameter, IntegerHyperparameter
 
 from hpobench import records, spaces
-from hpobench.benchmarks.base import Benchmark, Metric, Result
+from hpobench.benchmarks.base import Benchmark, Metric, row_result
 from hpobench.optimizers import record
 from hpobench.optimizers.base import Axis, OptimizerError, active_values, values
 
@@ -139,7 +139,7 @@ def load(path: str | Path, bench: Benchmark, space: ConfigurationSpace | None = 
         budget = ax.high * bench.cost(fid) / full_cost
         rows.append((cfg, fid, float(budget), float(losses[i]), rec["status"] == "ok"))
         if "seed" in rec and _same(fid, bench.full_fidelity) and _same(raw, default):
-            anchor.setdefault(int(rec["seed"]), _result(rec))
+            anchor.setdefault(int(rec["seed"]), row_result(rec))
     if not rows:
         raise WarmStartError(f"--warm-start {path}: none of its {len(df)} records is a configuration of the "
                              f"space after projection (categories it does not allow?); nothing to start from")
@@ -161,18 +161,6 @@ def _same(recorded: dict, config: dict) -> bool:
         elif r != v:
             return False
     return True
-
-
-def _result(rec: dict) -> Result:
-    """The `Result` a record row (`hpobench.trial_row`) holds."""
-    def text(k):
-        v = rec.get(k)
-        return json.loads(v) if isinstance(v, str) and v else None
-    err = rec.get("error")
-    return Result(str(rec["status"]), float(rec["f1"]), float(rec["accuracy"]), float(rec["loss"]),
-                  float(rec["cost_s"]), float(rec["cost"]), text("curve") or [],
-                  err if isinstance(err, str) else None, text("test"), text("info") or {},
-                  {c[len("metric."):]: float(v) for c, v in rec.items() if c.startswith("metric.")})
 
 
 def _records(path: Path) -> tuple[dict, pd.DataFrame]:
