@@ -38,7 +38,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
-import functools
 import itertools
 import json
 import logging
@@ -52,7 +51,7 @@ import pandas as pd
 import hpobench
 from hpobench import optimizers
 from hpobench.benchmarks.mf_functions import FUNCTIONS
-from hpobench.optimizers import OptimizerError, Problem, Proposal, Trial, bohb, record
+from hpobench.optimizers import OptimizerError, Problem, Proposal, Trial, record
 
 logging.getLogger("syne_tune").setLevel(logging.ERROR)  # it warns that BOHB passes points_to_evaluate twice
 
@@ -160,8 +159,6 @@ def _synetune_space(space) -> dict:
 def register() -> None:
     if "synetune-bohb" not in optimizers.names():
         optimizers.register("synetune-bohb", SyneTuneBOHB)
-    if "bohb-paper" not in optimizers.names():
-        optimizers.register("bohb-paper", functools.partial(bohb.make, **bohb.PAPER))
 
 
 # --- the harness --------------------------------------------------------------------------------

@@ -394,6 +394,8 @@ def summarise(runs: pd.DataFrame, hold: pd.DataFrame | None, s: Setup, bench: st
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--seeds", type=int, default=10)
+    p.add_argument("--first-seed", type=int, default=0,
+                   help="run seeds FIRST_SEED..SEEDS-1 (a second process on the other core takes the upper seeds)")
     p.add_argument("--strategies", nargs="+", default=list(STRATEGIES), choices=STRATEGIES)
     p.add_argument("--optimizers", nargs="+", default=["smac", "bohb"])
     p.add_argument("--budget", type=float, default=Setup.budget, help="full-fidelity trainings")
@@ -410,7 +412,15 @@ def main(argv=None) -> None:
     p.add_argument("--baseline", default=None, metavar="DIR",
                    help="a recorded study with the same settings (its settings.json, runs.parquet, curves.parquet) "
                         "whose runs join the summary: baselines rerun only when their code changed")
+    p.add_argument("--baseline-optimizer", nargs="*", default=[], metavar="OLD=NEW",
+                   help="the baseline's runs named OLD were made by the optimizer now named NEW "
+                        "(bohb=bohb-paper: study v2's BOHB is today's bohb-paper)")
     a = p.parse_args(argv)
+    if not 0 <= a.first_seed < a.seeds:
+        p.error(f"--first-seed {a.first_seed} is outside 0..{a.seeds - 1} (--seeds {a.seeds})")
+    if bad := [r for r in a.baseline_optimizer if r.count("=") != 1]:
+        p.error(f"--baseline-optimizer takes OLD=NEW, not {bad[0]!r}")
+    renamed = dict(r.split("=") for r in a.baseline_optimizer)
     name = a.bench if a.bench in LIVES else LIVE
     table, px = LIVES[name]
     s = Setup(a.budget, a.k, n_low=a.n_low, n_probe=a.n_probe)
@@ -428,7 +438,7 @@ def main(argv=None) -> None:
         means = got.drop(columns=["seed", "anchor"]).mean().round(4).to_dict()
         print(got.round(4).to_string(index=False), "\nmeans:", means)
         return
-    todo = list(dict.fromkeys((st, NO_OPTIMIZER if st == "one-epoch" else o, sd) for sd in range(a.seeds)
+    todo = list(dict.fromkeys((st, NO_OPTIMIZER if st == "one-epoch" else o, sd) for sd in range(a.first_seed, a.seeds)
                               for o in a.optimizers for st in a.strategies))  # seed-major: pairs complete early
     todo = [] if a.summarise else todo
     for st, _, sd in todo:  # bad settings fail before any run (e.g. too few recorded configurations)
@@ -459,7 +469,7 @@ def main(argv=None) -> None:
         raise SystemExit(f"{out} holds no runs made with these settings: nothing to summarise")
     runs, curves = _load(entries)
     if a.baseline:
-        runs, curves = _with_baseline(Path(a.baseline), settings, runs, curves)
+        runs, curves = _with_baseline(Path(a.baseline), settings, runs, curves, renamed)
     (out / "settings.json").write_text(json.dumps(settings, indent=1) + "\n")
     hold = tabular.holdout(study, live) if a.bench == "surrogate" else None
     runs.to_parquet(out / "runs.parquet")
@@ -476,14 +486,17 @@ def main(argv=None) -> None:
     print((out / "summary.md").read_text())
 
 
-def _with_baseline(folder: Path, settings: dict, runs: pd.DataFrame, curves: pd.DataFrame):
-    """The runs of `folder` (a recorded study made with the same settings) beside these; a run of
-    the same strategy, optimizer and seed is taken from here, not from the baseline."""
+def _with_baseline(folder: Path, settings: dict, runs: pd.DataFrame, curves: pd.DataFrame,
+                   renamed: dict | None = None):
+    """The runs of `folder` (a recorded study made with the same settings) beside these, its optimizers
+    named as `renamed` says (old -> today's name of the same code); a run of the same strategy, optimizer
+    and seed is taken from here, not from the baseline."""
     theirs = json.loads((folder / "settings.json").read_text())
     if theirs != json.loads(json.dumps(settings)):
         raise SystemExit(f"--baseline {folder} was made with other settings ({theirs}); it cannot join these runs")
     key = ["strategy", "optimizer", "seed"]
-    old, old_curves = pd.read_parquet(folder / "runs.parquet"), pd.read_parquet(folder / "curves.parquet")
+    old, old_curves = (pd.read_parquet(folder / f).replace({"optimizer": renamed or {}})
+                       for f in ("runs.parquet", "curves.parquet"))
     mine = set(map(tuple, runs[key].to_numpy().tolist()))
     keep = [tuple(k) not in mine for k in old[key].to_numpy().tolist()]
     keep_curves = [tuple(k) not in mine for k in old_curves[key].to_numpy().tolist()]

@@ -4,13 +4,14 @@
     sh          successive halving, random sampling                 (hyperband.py)
     hyperband   Hyperband, random sampling                          (hyperband.py)
     bohb        BOHB: Hyperband + multivariate KDE, own implementation (bohb.py)
+    bohb-paper  the same with Falkner et al.'s sampler (bohb.PAPER)     (bohb.py)
     smac        SMAC3 HPO facade (random forest + EI), full fidelity (smac.py)
     smac-mf     SMAC3 multi-fidelity facade (Hyperband intensifier)  (smac.py)
     optuna-tpe  Optuna's TPE sampler (options: multivariate, group), full fidelity (tpe.py)
 
     >>> from hpobench import optimizers
     >>> [n for n in optimizers.names() if n in optimizers.BUILT_IN]  # names() also lists registered ones
-    ['bohb', 'hyperband', 'optuna-tpe', 'random', 'sh', 'smac', 'smac-mf']
+    ['bohb', 'bohb-paper', 'hyperband', 'optuna-tpe', 'random', 'sh', 'smac', 'smac-mf']
     >>> run = optimizers.tune("synthetic/agree", "sh", budget=3 * 81, seed=0)
     >>> run.trials["status"].iloc[0]
     'ok'
@@ -36,12 +37,13 @@ _FACTORIES: dict[str, str | Callable] = {
     "sh": "hpobench.optimizers.hyperband:make_sh",
     "hyperband": "hpobench.optimizers.hyperband:make",
     "bohb": "hpobench.optimizers.bohb:make",
+    "bohb-paper": "hpobench.optimizers.bohb:make_paper",
     "smac": "hpobench.optimizers.smac:make_hpo",
     "smac-mf": "hpobench.optimizers.smac:make_mf",
     "optuna-tpe": "hpobench.optimizers.tpe:make",
 }
 BUILT_IN = frozenset(_FACTORIES)  # what ships; register() adds others
-MULTI_FIDELITY = frozenset({"sh", "hyperband", "bohb", "smac-mf"})
+MULTI_FIDELITY = frozenset({"sh", "hyperband", "bohb", "bohb-paper", "smac-mf"})
 
 
 def names() -> list[str]:

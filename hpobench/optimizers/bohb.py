@@ -321,3 +321,8 @@ def make(problem: Problem, eta: int = 3, top_n: float = 0.15, n_samples: int = 6
     for o in problem.warm.observations if problem.warm is not None else ():  # records from before the run
         sampler.observe(o.config, o.budget, o.loss)
     return Hyperband(problem, sampler, eta)
+
+
+def make_paper(problem: Problem, **options) -> Hyperband:
+    """BOHB with the paper's sampler (`PAPER`): the optimizer as it was before issue 33."""
+    return make(problem, **(PAPER | options))
