@@ -18,7 +18,7 @@ from hpobench.optimizers.parallel import ExecutorError
 from hpobench.records import RecordError, space_of
 
 FULL = 81  # cost of one full-fidelity trial of the synthetic benchmarks
-BUDGETS = {"random": 6, "smac": 5, "sh": 6, "hyperband": 6, "bohb": 6, "smac-mf": 4, "optuna-tpe": 5}
+BUDGETS = {"random": 6, "smac": 5, "sh": 6, "hyperband": 6, "bohb": 6, "bohb-paper": 6, "smac-mf": 4, "optuna-tpe": 5}
 
 
 @pytest.fixture(scope="module")
@@ -198,7 +198,7 @@ def test_cli_tune(tmp_path, capsys):
 # --- bad input: a clear error before any compute, and nothing written --------------------------
 
 @pytest.mark.parametrize("kwargs, error, match", [
-    (dict(optimizer="tpe"), OptimizerError, "unknown optimizer 'tpe'; known: bohb, hyperband"),
+    (dict(optimizer="tpe"), OptimizerError, "unknown optimizer 'tpe'; known: bohb, bohb-paper, hyperband"),
     (dict(budget=80), OptimizerError, "budget 80 is too small: one full-fidelity trial .* costs 81"),
     (dict(budget="lots"), OptimizerError, "budget must be a number"),
     (dict(budget=float("inf")), OptimizerError, "budget must be a finite total cost"),

@@ -145,6 +145,9 @@ def test_a_process_skips_runs_another_process_finished_with_the_same_settings(tm
     assert [e["row"]["strategy"] for e in second if "row" in e] == ["all"]
     assert sorted(pd.read_parquet(tmp_path / "runs.parquet")["strategy"]) == ["all", "expert"]
     assert second[-1]["env"]["cpu"]  # each run records where it ran
+    strategies.main(args + ["--strategies", "expert", "--seeds", "2", "--first-seed", "1"])  # the upper seed only
+    first = [json.loads(s) for s in (tmp_path / "runs-random-expert.jsonl").read_text().splitlines()]
+    assert [e["row"]["seed"] for e in first if "row" in e] == [0, 1]
 
 
 def test_summarise_runs_nothing_and_says_so_when_nothing_is_recorded(tmp_path):
@@ -185,3 +188,27 @@ def test_tool_confirm_trains_the_best_at_the_probe_fully_and_tunes_around_the_be
     assert row["trials"] == k + int((setup.budget * full - sc.cost) // full)  # each training once
     with pytest.raises(ValueError, match="tool-confirm needs more than 3"):
         strategies.confirmed(table, live, live, replace(setup, budget=4), seed=1)
+
+
+def test_a_baseline_joins_under_todays_optimizer_names_and_a_rerun_replaces_its_run(tmp_path):
+    settings = {"setup": {"budget": 10}}
+    (tmp_path / "settings.json").write_text(json.dumps(settings))
+    key = pd.DataFrame({"strategy": ["all", "all"], "optimizer": ["bohb", "smac"], "seed": [0, 0]})
+    key.assign(final_f1=[0.4, 0.5]).to_parquet(tmp_path / "runs.parquet")
+    key.assign(spent=1.0).to_parquet(tmp_path / "curves.parquet")
+    mine = pd.DataFrame({"strategy": ["all"], "optimizer": ["smac"], "seed": [0], "final_f1": [0.6]})
+    runs, curves = strategies._with_baseline(tmp_path, settings, mine, mine[["strategy", "optimizer", "seed"]],
+                                             {"bohb": "bohb-paper"})
+    assert sorted(zip(runs["optimizer"], runs["final_f1"])) == [("bohb-paper", 0.4), ("smac", 0.6)]
+    assert sorted(curves["optimizer"]) == ["bohb-paper", "smac"]
+    with pytest.raises(SystemExit, match="other settings"):
+        strategies._with_baseline(tmp_path, {"setup": {"budget": 30}}, mine, mine, {})
+
+
+def test_bad_seed_ranges_and_renames_fail_before_any_run(tmp_path, capsys):
+    for bad, says in ((["--first-seed", "3", "--seeds", "3"], "outside 0..2"),
+                      (["--baseline-optimizer", "bohb"], "takes OLD=NEW")):
+        with pytest.raises(SystemExit):
+            strategies.main(bad + ["--out", str(tmp_path)])
+        assert says in capsys.readouterr().err
+    assert not list(tmp_path.glob("runs-*.jsonl"))
