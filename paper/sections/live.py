@@ -100,12 +100,13 @@ def read_v2(p: Paper, folder: str = "strategies_live_v2", tag: str = "live2", na
 
 def read_v3(p: Paper, folder: str = "strategies_live_v3", tag: str = "live3", name: str = "live_v3") -> None:
     """Issue 31's live comparison: the budget-aware scope (tool-budget) beside the recorded baselines,
-    as read_v2 reads study v2's, and paired by seed with every other strategy (`versus_tool.parquet`);
-    tool-confirm likewise where it ran (`versus_confirm.parquet`: numbers `{tag}_confirm_*`, table
+    as read_v2 reads study v2's, and paired by seed with every other strategy (`versus_tool.parquet`, where
+    it ran); tool-confirm likewise where it ran (`versus_confirm.parquet`: numbers `{tag}_confirm_*`, table
     `{name}_confirm`). tag prefixes the numbers, name the tables and figure (one call per live folder)."""
     read_v2(p, folder, tag, name)
     d = p.results / folder
-    _paired(p, d / "versus_tool.parquet", "tool-budget", tag, f"{name}_tool")
+    if (d / "versus_tool.parquet").is_file():
+        _paired(p, d / "versus_tool.parquet", "tool-budget", tag, f"{name}_tool")
     if (d / "versus_confirm.parquet").is_file():
         _paired(p, d / "versus_confirm.parquet", "tool-confirm", f"{tag}_confirm", f"{name}_confirm")
 
