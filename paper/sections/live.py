@@ -111,6 +111,12 @@ def read_v3(p: Paper, folder: str = "strategies_live_v3", tag: str = "live3", na
         _paired(p, d / "versus_confirm.parquet", "tool-confirm", f"{tag}_confirm", f"{name}_confirm")
 
 
+def read_confirm(p: Paper, folder: str, tag: str, name: str) -> None:
+    """A folder of tool-confirm runs beside another study's recorded baselines (`--baseline`): only its
+    pairs (`versus_confirm.parquet`: numbers `{tag}_confirm_*`, table `{name}_confirm`)."""
+    _paired(p, p.results / folder / "versus_confirm.parquet", "tool-confirm", f"{tag}_confirm", f"{name}_confirm")
+
+
 def _paired(p: Paper, src, tool: str, tag: str, table: str) -> None:
     """`tool` paired by seed with every other strategy (`strategy_tables.TOOLS`): the table, which
     pairs it wins and loses with an interval excluding 0 (`{tag}_beats`, `{tag}_beaten`) and its seeds."""
