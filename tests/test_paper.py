@@ -21,7 +21,7 @@ COPY = ("throughput/jax_vs_torch.jsonl", "analysis_synthetic/tau_vs_n.csv", "ana
         "importance_battery/summary.md", "importance_battery/summary.json", "bohb_peers/summary.md",
         "bohb_peers/goal.json", "surrogate_v2/summary.json",
         "tunability_synthetic/summary.json", "scope_ranges/summary.json",
-        *(f"strategies_live_{v}/{f}" for v in ("v2", "v3", "fashion", "v3_bohb_paper")
+        *(f"strategies_live_{v}/{f}" for v in ("v2", "v3", "fashion", "v3_bohb_paper", "b30")
           for f in ("runs.parquet", "curves.parquet", "anytime.parquet", "settings.json")))
 
 
@@ -38,7 +38,8 @@ def results(tmp_path_factory):
         t = pd.read_parquet(ROOT / f"strategies/{name}.parquet")
         t[t["seed"] < 3].to_parquet(res / f"strategies/{name}.parquet")
     for folder in ("strategies", "strategies_live", "strategies_live/surrogate", "strategies_live_v2",
-                   "strategies_live_v3", "strategies_live_fashion", "strategies_live_v3_bohb_paper"):
+                   "strategies_live_v3", "strategies_live_fashion", "strategies_live_v3_bohb_paper",
+                   "strategies_live_b30"):
         strategy_tables.run(res / folder)
     (res / "cifar10_cpu_v2").mkdir()
     shutil.copy(ROOT / "cifar10_cpu_v2/meta.json", res / "cifar10_cpu_v2/meta.json")
