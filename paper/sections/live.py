@@ -108,7 +108,7 @@ def read_v3(p: Paper, folder: str = "strategies_live_v3", tag: str = "live3", na
     if (d / "versus_tool.parquet").is_file():
         _paired(p, d / "versus_tool.parquet", "tool-budget", tag, f"{name}_tool")
     if (d / "versus_confirm.parquet").is_file():
-        _paired(p, d / "versus_confirm.parquet", "tool-confirm", f"{tag}_confirm", f"{name}_confirm")
+        read_confirm(p, folder, tag, name)
 
 
 def read_confirm(p: Paper, folder: str, tag: str, name: str) -> None:
