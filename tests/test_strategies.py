@@ -35,7 +35,7 @@ def study():
 def test_every_strategy_scopes_validly_and_charges_its_scoping(study):
     live, table = study
     got = {name: strategies.scope_for(name, table, live, SETUP, seed=0)
-           for name in sorted(set(strategies.STRATEGIES) - {"one-epoch", "tool-confirm"})}  # these train
+           for name in sorted(set(strategies.STRATEGIES) - {"one-epoch", *strategies.CONFIRMED})}  # these train
     for name, sc in got.items():
         spaces.check_subspace(sc.space, live.config_space)
         assert set(sc.tuned) <= set(sc.space)
@@ -188,6 +188,14 @@ def test_tool_confirm_trains_the_best_at_the_probe_fully_and_tunes_around_the_be
     assert row["trials"] == k + int((setup.budget * full - sc.cost) // full)  # each training once
     with pytest.raises(ValueError, match="tool-confirm needs more than 3"):
         strategies.confirmed(table, live, live, replace(setup, budget=4), seed=1)
+    # tool-prior: the same scope and trainings; the tuner's model starts from the scope's records
+    obs = strategies._trained(table, live, live, setup, 1, known, sc.space)
+    budgets = {o.budget for o in obs}
+    assert len(budgets) == 3 and sum(o.budget == max(budgets) for o in obs) == k  # low, probe and the confirmed
+    prior, prior_curve = strategies.run_one("tool-prior", "smac", 1, table, live, live, setup)
+    assert prior["reused"] == 1 and prior["trials"] == row["trials"] and prior["n_tuned"] == row["n_tuned"]
+    assert prior_curve["incumbent_f1"].iloc[:k].tolist() == curve["incumbent_f1"].iloc[:k].tolist()
+    assert prior["final_f1"] >= max(f1) and prior_curve["total"].max() <= setup.budget * full + 1e-9
 
 
 def test_a_baseline_joins_under_todays_optimizer_names_and_a_rerun_replaces_its_run(tmp_path):

@@ -111,6 +111,38 @@ def test_a_warm_started_smac_proposes_the_warm_configurations_first(scope_dir):
     assert [_config(r, bench) for _, r in cold.trials.iloc[1:5].iterrows()] != ws.configs
 
 
+def test_smac_with_the_prior_fits_its_model_on_the_records_at_full_fidelity_before_its_first_ask(scope_dir):
+    from hpobench.optimizers import smac
+    from hpobench.optimizers.base import Problem
+    bench = hpobench.get("synthetic/agree")
+    space = _scoped(bench)
+    ws = replace(warm.load(scope_dir, bench, space, k=0), prior=True)
+    full_cost = bench.cost(bench.full_fidelity)
+    assert {o.budget for o in ws.observations} == {FULL * bench.cost(bench.fidelity(f)) / full_cost
+                                                  for f in (LOW, PROBE)}
+    told = warm.aligned(ws.observations, FULL)
+    assert not told  # no configuration at full fidelity: nothing places the cheap records
+    full = pd.DataFrame([{**{f"config.{n}": v for n, v in c.items()},
+                          **{f"fidelity.{n}": v for n, v in bench.full_fidelity.items()},
+                          "status": "ok", "value": bench.evaluate(c).value(bench.metric)}
+                         for c in [o.config for o in ws.observations[:3]]])
+    obs = ws.observations + warm.observations(full, bench, space)[0]
+    told = warm.aligned(obs, FULL)
+    assert {o.budget for o in told} == {FULL} and len(told) == len({json.dumps(o.config) for o in obs})
+    ws = replace(ws, observations=obs)
+    opt = smac.make_hpo(Problem.make(bench, space, seed=0, budget=10 * FULL, warm=ws), n_trials=10)
+    default = dict(space.get_default_configuration())
+    assert len(opt.facade.runhistory) == len([o for o in told if o.config != default])
+    opt.ask()
+    assert "initial" not in opt.pending[0].config.origin.lower()  # from the model: no random design
+    cold = smac.make_hpo(Problem.make(bench, space, seed=0, budget=10 * FULL), n_trials=10)
+    assert len(cold.facade.runhistory) == 0
+    cold.ask()
+    assert "initial" in cold.pending[0].config.origin.lower()
+    run = hpobench.tune(bench, "smac", budget=4 * FULL, seed=0, space=space, warm_start=ws)
+    assert run.meta["warm_start"]["prior"] is True and len(run.trials) == 4
+
+
 @pytest.mark.parametrize("name", ["bohb", pytest.param("smac-mf", marks=pytest.mark.slow)])  # SMAC-MF: ~5 s
 def test_bohb_and_smac_mf_evaluate_the_warm_configurations_first_and_bohb_models_at_once(name, scope_dir):
     bench = hpobench.get("synthetic/agree")

@@ -19,6 +19,9 @@ for the rest; hyperparameters outside the scope stay at their defaults.
               trained at full fidelity (the report's "start there"); the best of them by full F1 is the
               anchor, the scope is chosen for the trainings left, and the tuner starts from the anchor
               (its first trial replays the anchor's full training, `warm.WarmStart.anchor`: charged once)
+    tool-prior  tool-confirm, and the tuner's model starts from every training the scope ran (`warm.WarmStart.prior`:
+              its cheap ones placed at full fidelity, `warm.aligned`; the confirming ones as they are) instead
+              of a random initial design: the scope's data also tells the tuner where to look
     oracle    fANOVA at full fidelity on every recorded configuration; top k; free and
               unattainable in practice: the reference for what scoping could gain
     random-k  k hyperparameters drawn at random; free
@@ -79,9 +82,11 @@ from hpobench.experiments.studies import strategy_tables
 from hpobench.fidelity import Fidelity
 from hpobench.optimizers import warm
 
-STRATEGIES = ("all", "expert", "low-topk", "tool", "tool-budget", "tool-confirm", "oracle", "random-k", "one-epoch")
+STRATEGIES = ("all", "expert", "low-topk", "tool", "tool-budget", "tool-confirm", "tool-prior", "oracle", "random-k",
+              "one-epoch")
 # strategies that read the seed's recorded trainings
-SCOPED = ("low-topk", "tool", "tool-budget", "tool-confirm", "one-epoch")
+SCOPED = ("low-topk", "tool", "tool-budget", "tool-confirm", "tool-prior", "one-epoch")
+CONFIRMED = ("tool-confirm", "tool-prior")  # scoped by `confirmed`
 CONFIRM = 5  # tool-budget: the best configurations at the low fidelity also run at the probe
 CONFIRM_FULL = scope.CONFIRM_FULL  # tool-confirm: the best at the probe trained fully before tuning, as advised
 EXPERT = ("learning_rate", "batch_size")
@@ -181,6 +186,17 @@ def confirmed(study: pd.DataFrame, live, bench, s: Setup, seed: int) -> tuple[Sc
                          "incumbent_trial": [int(np.argmax(f1[: i + 1])) for i in range(len(tops))]})
     return replace(sc, cost=cost + full * len(tops)), done.assign(incumbent_f1=done["f1"].cummax()), \
         [{"config": t["config"], "result": r} for t, r in zip(tops, results)]
+
+
+def _trained(study: pd.DataFrame, live, bench, s: Setup, seed: int, known: list[dict], space) -> list:
+    """tool-prior's warm observations: the seed's scoping trainings (`_draw`) and its confirming ones
+    (`known`), projected onto the scoped space (`warm.observations`)."""
+    rows = _draw(study, live, s, np.random.default_rng(seed), CONFIRM)
+    full = pd.DataFrame([{**{f"config.{k}": v for k, v in kn["config"].items()},
+                          **{f"fidelity.{k}": v for k, v in live.full_fidelity.items()},
+                          "status": kn["result"].status, "f1": kn["result"].f1} for kn in known])
+    cols = [c for c in rows if c.startswith(("config.", "fidelity.")) or c in ("status", "f1")]
+    return warm.observations(pd.concat([rows[cols], full], ignore_index=True), bench, space)[0]
 
 
 def _reduced(space, keep, cost: float) -> Scope:
@@ -292,7 +308,7 @@ def run_one(strategy: str, optimizer: str, seed: int, study, live, bench, s: Set
         return row, curve.assign(strategy=strategy, optimizer=NO_OPTIMIZER, seed=seed)
     scopes = {} if scopes is None else scopes
     if (strategy, seed) not in scopes:
-        scopes[strategy, seed] = (confirmed(study, live, bench, s, seed) if strategy == "tool-confirm"
+        scopes[strategy, seed] = (confirmed(study, live, bench, s, seed) if strategy in CONFIRMED
                                   else (scope_for(strategy, study, live, s, seed), None, []))
     sc, done, known = scopes[strategy, seed]
     sc = replace(sc, space=copy.deepcopy(sc.space))  # a run may seed it
@@ -300,6 +316,8 @@ def run_one(strategy: str, optimizer: str, seed: int, study, live, bench, s: Set
     anchor = [k["result"] for k in known if live.config(k["config"]) == live.config(
         sc.space.get_default_configuration())]
     ws = warm.WarmStart(strategy, 0, [], [], {seed: anchor[0]}) if anchor else None
+    if strategy == "tool-prior":
+        ws = replace(ws, observations=_trained(study, live, bench, s, seed, known, sc.space), prior=True)
     run = hpobench.tune(bench, optimizer, total - sc.cost, seed=seed, space=sc.space, warm_start=ws)
     curve = run.trajectory[["spent", "incumbent_trial", "incumbent_f1"]].assign(total=lambda d: d["spent"] + sc.cost)
     replayed = int((run.trials["worker"] == "warm-start").sum()) if "worker" in run.trials else 0

@@ -23,7 +23,9 @@ one thread (SMAC's default uses every core; this machine is shared).
 Warm start (`Problem.warm`, `hpobench.optimizers.warm`): `smac`'s initial design is the warm
 configurations and nothing else (SMAC3's `additional_configs` with `n_configs=0`; SMAC puts its
 own Sobol points before additional ones, so they would not come first otherwise); `smac-mf` is
-told the records through SMAC3's `tell` at their budgets before its first ask.
+told the records through SMAC3's `tell` at their budgets before its first ask, and so is `smac`
+with `WarmStart.prior`, the records placed at full fidelity (`warm.aligned`): its forest is fitted
+on them from the first ask, so it has no random initial design.
 
 hpobench drives the trials (budget in cost units, run record, Dask workers), so SMAC
 never runs the objective itself and its own Dask runner is not used. SMAC's state and
@@ -56,6 +58,7 @@ from ConfigSpace import Configuration
 
 from hpobench.optimizers.base import Exhausted, Problem, Proposal, Trial, values
 from hpobench.optimizers.hyperband import iteration_cost
+from hpobench.optimizers.warm import aligned
 
 logging.getLogger("smac").setLevel(logging.ERROR)  # SMAC logs every step at INFO/WARNING
 
@@ -110,7 +113,8 @@ class SMAC:
         self.outdir = Path(tempfile.mkdtemp(prefix="hpobench-smac-"))
         axis, warm = self.problem.axis, self.problem.warm
         kw = dict(min_budget=axis.low, max_budget=axis.high) if self.multi_fidelity else {}
-        self.proposes_warm = bool(warm is not None and warm.configs and not self.multi_fidelity)
+        prior = bool(warm is not None and warm.prior and not self.multi_fidelity)
+        self.proposes_warm = bool(warm is not None and (warm.configs or prior) and not self.multi_fidelity)
         n_trials = max(int(self.n_trials), 1 + (len(warm.configs) if self.proposes_warm else 0))
         # crash_cost is used only by SMAC's own runners (never here: hpobench tells every loss); 1.0 as ever
         scenario = Scenario(self.problem.space, name="run", output_directory=self.outdir, deterministic=True,
@@ -137,10 +141,15 @@ class SMAC:
                                  overwrite=True, **extra)
         if warm is not None and self.multi_fidelity:
             self._tell_known(warm.observations)
+        elif prior:  # the model starts from the records, aligned to full fidelity; trial 0 tells the default
+            default = values(self.problem.space.get_default_configuration())
+            self._tell_known([o for o in aligned(warm.observations, self.problem.axis.high)
+                              if o.config != default])
 
     def _tell_known(self, observations) -> None:
-        """Records from before the run, through SMAC3's `tell`, at their budgets (`warm`); one seed, 0, as
-        SMAC adopts the seeds in its runhistory. Below the axis' lowest budget: left out (SMAC refuses them)."""
+        """Records from before the run, through SMAC3's `tell`, at their budgets (`warm`; the HPO facade:
+        at none); one seed, 0, as SMAC adopts the seeds in its runhistory. Below the axis' lowest budget:
+        left out (SMAC refuses them)."""
         from smac.runhistory.dataclasses import TrialInfo, TrialValue
         from smac.runhistory.enumerations import StatusType
         self.seed = 0
@@ -148,7 +157,8 @@ class SMAC:
         with _quiet():
             for o in observations:
                 if axis.low <= o.budget <= axis.high:
-                    info = TrialInfo(Configuration(self.problem.space, values=o.config), seed=0, budget=o.budget)
+                    info = TrialInfo(Configuration(self.problem.space, values=o.config), seed=0,
+                                     budget=o.budget if self.multi_fidelity else None)
                     status = StatusType.SUCCESS if o.ok else StatusType.CRASHED
                     self.facade.tell(info, TrialValue(cost=o.loss, status=status), save=False)
                     self.worst = max(self.worst, o.loss)

@@ -68,7 +68,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -104,13 +104,15 @@ class WarmStart:
     configs: list  # best first, projected, distinct, default excluded
     observations: list  # Observation, record order
     anchor: dict = field(default_factory=dict)  # seed -> Result: the space's default recorded at full fidelity
+    prior: bool = False  # smac too is told the observations, as full-fidelity ones (`aligned`)
 
     def identity(self) -> dict:
         """What meta.json records (and a resume must match)."""
         obs = [[o.config, o.fidelity, o.budget, o.loss, o.ok] for o in self.observations]
         digest = hashlib.sha256(json.dumps([self.configs, obs], sort_keys=True, default=str).encode()).hexdigest()
         return {"dir": self.source, "k": self.k, "configs": self.configs, "observations": len(obs),
-                "digest": digest[:16], **({"anchor_seeds": sorted(self.anchor)} if self.anchor else {})}
+                "digest": digest[:16], **({"anchor_seeds": sorted(self.anchor)} if self.anchor else {}),
+                **({"prior": True} if self.prior else {})}
 
 
 def load(path: str | Path, bench: Benchmark, space: ConfigurationSpace | None = None, axis: str = "epochs",
@@ -123,6 +125,17 @@ def load(path: str | Path, bench: Benchmark, space: ConfigurationSpace | None = 
     meta, df = _records(path)
     _check_source(path, meta, df, bench, bench_kwargs)
     _check_space(path, meta, space)
+    try:
+        obs, anchor = observations(df, bench, space, axis)
+    except WarmStartError as e:
+        raise WarmStartError(f"--warm-start {path}: {e}") from None
+    return WarmStart(str(path.resolve()), k, _best(obs, k, values(space.get_default_configuration())), obs, anchor)
+
+
+def observations(df: pd.DataFrame, bench: Benchmark, space: ConfigurationSpace,
+                 axis: str = "epochs") -> tuple[list[Observation], dict]:
+    """Records (`config.*`, `fidelity.*`, `status` and the metric's column, a row a trial) as observations
+    on `space` (`project`, `_merge`), and the anchor: seed -> the space's default recorded at full fidelity."""
     ax = Axis.of(bench.fidelity_space, axis)
     full_cost = bench.cost(bench.full_fidelity)
     losses = _losses(df, bench.metric)
@@ -141,10 +154,36 @@ def load(path: str | Path, bench: Benchmark, space: ConfigurationSpace | None = 
         if "seed" in rec and _same(fid, bench.full_fidelity) and _same(raw, default):
             anchor.setdefault(int(rec["seed"]), row_result(rec))
     if not rows:
-        raise WarmStartError(f"--warm-start {path}: none of its {len(df)} records is a configuration of the "
-                             f"space after projection (categories it does not allow?); nothing to start from")
-    obs = _merge(rows)
-    return WarmStart(str(path.resolve()), k, _best(obs, k, default), obs, anchor)
+        raise WarmStartError(f"none of its {len(df)} records is a configuration of the space after projection "
+                             f"(categories it does not allow?); nothing to start from")
+    return _merge(rows), anchor
+
+
+def aligned(obs: list[Observation], full: float) -> list[Observation]:
+    """The observations as full-fidelity ones, for a model with no budget input (`smac` with
+    `WarmStart.prior`): one a configuration, from its highest budget; a cheaper budget's successful
+    losses shifted by the median gap to full fidelity over the configurations recorded at both, so
+    that its ranking is kept and its scale meets full fidelity's where the two were measured. A
+    budget that shares no configuration with full fidelity cannot be placed and is left out.
+
+        >>> o = lambda c, b, loss: Observation({"x": c}, {}, b, loss, True)
+        >>> [(a.config["x"], a.budget, round(a.loss, 2)) for a in aligned(
+        ...     [o(1, 9, 0.5), o(1, 1, 0.7), o(2, 1, 0.6), o(3, 3, 0.1)], full=9)]
+        [(1, 9, 0.5), (2, 9, 0.4)]
+    """
+    def key(o):
+        return json.dumps(o.config, sort_keys=True, default=str)
+    top = {key(o): o.loss for o in obs if o.ok and math.isclose(o.budget, full)}
+    shift = {}
+    for b in sorted({o.budget for o in obs}):
+        gaps = [top[key(o)] - o.loss for o in obs if o.budget == b and o.ok and key(o) in top]
+        if gaps:
+            shift[b] = float(np.median(gaps))
+    best: dict[str, Observation] = {}
+    for o in obs:
+        if o.budget in shift and (key(o) not in best or o.budget > best[key(o)].budget):
+            best[key(o)] = o
+    return [replace(o, budget=full, loss=o.loss + shift[o.budget] * o.ok) for o in best.values()]
 
 
 def _same(recorded: dict, config: dict) -> bool:
