@@ -160,7 +160,7 @@ def _tune(args) -> None:
     run = tune(bench, args.optimizer, args.budget, args.seed, space=space, out=args.out,
                workers=args.workers, scheduler=args.scheduler, axis=args.axis, min_budget=args.min_budget,
                options=options, progress=not args.quiet, bench_kwargs=kwargs, warm_start=args.warm_start,
-               warm_k=args.warm_k)
+               warm_k=args.warm_k, warm_prior=args.warm_prior)
     m = run.metric
     label, fmt = ("F1", ".4f") if m.name == "f1" else (m.name, ".4g")
     print(f"{len(run.trials)} trials, cost {run.spent:g} of {args.budget:g}; default {label} "
@@ -343,6 +343,9 @@ def parser() -> argparse.ArgumentParser:
                         "--space) are evaluated first and model-based optimizers are told its records")
     s.add_argument("--warm-k", type=int, default=None, metavar="K",
                    help="with --warm-start: how many of its best configurations to evaluate first (default 4)")
+    s.add_argument("--warm-prior", action="store_true",
+                   help="with --warm-start: smac too is told its records, the cheap ones placed at full fidelity "
+                        "where both were measured, and starts from its model instead of a random design")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_bench_args(s)
     s.set_defaults(fn=_tune)

@@ -212,6 +212,8 @@ def test_nothing_left_after_projection_and_bad_k_are_refused(tmp_path, scope_dir
     _fails(tmp_path, "0 or more", scope_dir, warm_k=-1)
     with pytest.raises(hpobench.optimizers.OptimizerError, match="goes with warm_start"):
         hpobench.tune(live, "smac", budget=5 * FULL, warm_k=3)
+    with pytest.raises(hpobench.optimizers.OptimizerError, match=r"warm_prior \(--warm-prior\) goes with"):
+        hpobench.tune(live, "smac", budget=5 * FULL, warm_prior=True)
 
 
 def test_cli_error_exits_2(capsys, tmp_path, scope_dir):
@@ -219,6 +221,14 @@ def test_cli_error_exits_2(capsys, tmp_path, scope_dir):
                      str(tmp_path / "t"), "--warm-start", str(scope_dir), "--quiet"])
     assert code == 2 and "not of synthetic/reversed" in capsys.readouterr().err
     assert not (tmp_path / "t").exists()
+    code = cli.main(["tune", "synthetic/agree", "--optimizer", "smac", "--budget", "243", "--out",
+                     str(tmp_path / "p"), "--warm-start", str(scope_dir), "--warm-k", "0", "--warm-prior", "--quiet"])
+    assert code == 0 and records.read_meta(tmp_path / "p")["warm_start"]["prior"] is True
+    # nothing at full fidelity places the scope's records: SMAC's own random design, as without them
+    assert records.read_meta(tmp_path / "p")["warm_start"]["configs"] == []
+    t = pd.read_parquet(tmp_path / "p" / "trials.parquet").sort_values("trial")
+    cold = hpobench.tune("synthetic/agree", "smac", budget=243, seed=0)
+    assert t["f1"].tolist() == pytest.approx(cold.trials.sort_values("trial")["f1"].tolist())
 
 
 # --- resume --------------------------------------------------------------------------------------------

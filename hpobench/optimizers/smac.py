@@ -113,7 +113,9 @@ class SMAC:
         self.outdir = Path(tempfile.mkdtemp(prefix="hpobench-smac-"))
         axis, warm = self.problem.axis, self.problem.warm
         kw = dict(min_budget=axis.low, max_budget=axis.high) if self.multi_fidelity else {}
-        prior = bool(warm is not None and warm.prior and not self.multi_fidelity)
+        # the records placed at full fidelity (none placeable: a random initial design as without them)
+        prior = aligned(warm.observations, axis.high) if warm is not None and warm.prior and not self.multi_fidelity \
+            else []
         self.proposes_warm = bool(warm is not None and (warm.configs or prior) and not self.multi_fidelity)
         n_trials = max(int(self.n_trials), 1 + (len(warm.configs) if self.proposes_warm else 0))
         # crash_cost is used only by SMAC's own runners (never here: hpobench tells every loss); 1.0 as ever
@@ -141,10 +143,9 @@ class SMAC:
                                  overwrite=True, **extra)
         if warm is not None and self.multi_fidelity:
             self._tell_known(warm.observations)
-        elif prior:  # the model starts from the records, aligned to full fidelity; trial 0 tells the default
+        elif prior:  # the model starts from the records; trial 0 tells the default
             default = values(self.problem.space.get_default_configuration())
-            self._tell_known([o for o in aligned(warm.observations, self.problem.axis.high)
-                              if o.config != default])
+            self._tell_known([o for o in prior if o.config != default])
 
     def _tell_known(self, observations) -> None:
         """Records from before the run, through SMAC3's `tell`, at their budgets (`warm`; the HPO facade:

@@ -23,7 +23,7 @@ import datetime as dt
 import inspect
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
@@ -90,7 +90,8 @@ def tune(benchmark: str | Benchmark, optimizer: str, budget: float, seed: int = 
          space: ConfigurationSpace | str | Path | None = None, out: str | Path | None = None,
          workers: int = 1, scheduler: str | None = None, axis: str | None = None,
          min_budget: float | None = None, options: dict | None = None, progress: bool = False,
-         bench_kwargs: dict | None = None, warm_start: str | Path | None = None, warm_k: int | None = None) -> Run:
+         bench_kwargs: dict | None = None, warm_start: str | Path | None = None, warm_k: int | None = None,
+         warm_prior: bool = False) -> Run:
     """Tune `benchmark` with `optimizer` for a total `budget` of cost; return the run's tables.
 
     space: a scoped sub-space (object or ConfigSpace JSON file); default the benchmark's.
@@ -104,6 +105,7 @@ def tune(benchmark: str | Benchmark, optimizer: str, budget: float, seed: int = 
     warm_start: a scope or tune run folder of the same benchmark: its best `warm_k` configurations
         (default `warm.WARM_K`), projected onto the space, are evaluated first, and model-based
         optimizers are told its records (`hpobench.optimizers.warm`); or a `warm.WarmStart` as is.
+        warm_prior: `smac` too is told the records, placed at full fidelity, instead of a random initial design.
     All input is checked, with a clear error, before any trial runs.
     """
     from hpobench import optimizers
@@ -121,7 +123,7 @@ def tune(benchmark: str | Benchmark, optimizer: str, budget: float, seed: int = 
     budget = _budget(budget, bench)
     bench.check()  # e.g. a missing or bad dataset: an error now, not a crashed first trial
     axis = _axis(axis, bench)
-    ws = _warm(warm_start, warm_k, out, bench, space, axis, bench_kwargs if name is not None else None)
+    ws = _warm(warm_start, warm_k, out, bench, space, axis, bench_kwargs if name is not None else None, warm_prior)
     problem = Problem.make(bench, space, axis, min_budget, seed, budget, ws)
     meta = {
         "format": records.FORMAT, "benchmark": bench.name, "bench_kwargs": bench_kwargs,
@@ -166,17 +168,18 @@ def _space(space, bench: Benchmark) -> ConfigurationSpace:
     return space
 
 
-def _warm(path, k, out, bench: Benchmark, space, axis: str, bench_kwargs):
+def _warm(path, k, out, bench: Benchmark, space, axis: str, bench_kwargs, prior: bool = False):
     from hpobench.optimizers import warm
     if path is None:
-        if k is not None:
-            raise OptimizerError("warm_k (--warm-k) goes with warm_start (--warm-start DIR)")
+        if k is not None or prior:
+            raise OptimizerError(f"{'warm_k (--warm-k)' if k is not None else 'warm_prior (--warm-prior)'} "
+                                 "goes with warm_start (--warm-start DIR)")
         return None
     if isinstance(path, warm.WarmStart):  # built by the caller (e.g. a harness holding the records in memory)
-        return path
+        return replace(path, prior=path.prior or bool(prior))
     if out is not None and Path(path).resolve() == Path(out).resolve():
         raise warm.WarmStartError(f"--warm-start {path} is this run's own --out; give the scope or an earlier run")
-    return warm.load(path, bench, space, axis, warm.WARM_K if k is None else k, bench_kwargs)
+    return warm.load(path, bench, space, axis, warm.WARM_K if k is None else k, bench_kwargs, prior)
 
 
 def _axis(axis: str | None, bench: Benchmark) -> str:

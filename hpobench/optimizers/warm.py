@@ -38,7 +38,9 @@ What each optimizer is told (`Problem.warm`; each through its own API):
 
     smac       SMAC's initial design is the warm configurations (SMAC3's `additional_configs`,
                with no Sobol points): they are its first trials. Low-fidelity observations are
-               not told: its model has no budget input, they would count as full-fidelity ones.
+               not told: its model has no budget input, they would count as full-fidelity ones;
+               with `prior` (`--warm-prior`) they are, placed at full fidelity (`aligned`), and
+               its model guides it from the first ask.
     smac-mf    the observations, through SMAC3's `tell` at their budgets (below the axis' lowest
                budget: left out; SMAC's intensifier refuses them); the warm configurations are
                evaluated first at full fidelity and told like the default.
@@ -116,8 +118,9 @@ class WarmStart:
 
 
 def load(path: str | Path, bench: Benchmark, space: ConfigurationSpace | None = None, axis: str = "epochs",
-         k: int = WARM_K, bench_kwargs: dict | None = None) -> WarmStart:
-    """The warm start of a tune of `bench` on `space` from the run folder `path` (module docstring)."""
+         k: int = WARM_K, bench_kwargs: dict | None = None, prior: bool = False) -> WarmStart:
+    """The warm start of a tune of `bench` on `space` from the run folder `path` (module docstring);
+    `prior`: `smac` too is told its records (`WarmStart.prior`)."""
     if isinstance(k, bool) or not isinstance(k, int) or k < 0:
         raise WarmStartError(f"warm-start k must be a number of configurations (0 or more), got {k!r}")
     space = bench.config_space if space is None else space
@@ -129,7 +132,8 @@ def load(path: str | Path, bench: Benchmark, space: ConfigurationSpace | None = 
         obs, anchor = observations(df, bench, space, axis)
     except WarmStartError as e:
         raise WarmStartError(f"--warm-start {path}: {e}") from None
-    return WarmStart(str(path.resolve()), k, _best(obs, k, values(space.get_default_configuration())), obs, anchor)
+    return WarmStart(str(path.resolve()), k, _best(obs, k, values(space.get_default_configuration())), obs, anchor,
+                     bool(prior))
 
 
 def observations(df: pd.DataFrame, bench: Benchmark, space: ConfigurationSpace,
