@@ -196,6 +196,15 @@ def test_tool_confirm_trains_the_best_at_the_probe_fully_and_tunes_around_the_be
     assert prior["reused"] == 1 and prior["trials"] == row["trials"] and prior["n_tuned"] == row["n_tuned"]
     assert prior_curve["incumbent_f1"].iloc[:k].tolist() == curve["incumbent_f1"].iloc[:k].tolist()
     assert prior["final_f1"] >= max(f1) and prior_curve["total"].max() <= setup.budget * full + 1e-9
+    # tool-anchor: the same anchor, every hyperparameter tuned from it
+    whole, _, _ = strategies.confirmed(table, live, live, setup, seed=1, whole=True)
+    assert whole.tuned == list(live.config_space) and whole.cost == sc.cost
+    assert live.config(whole.space.get_default_configuration()) == live.config(anchor)
+    spaces.check_subspace(whole.space, live.config_space)
+    assert {n: (h.lower, h.upper) for n, h in whole.space.items() if hasattr(h, "lower")} == \
+        {n: (h.lower, h.upper) for n, h in live.config_space.items() if hasattr(h, "lower")}
+    got, _ = strategies.run_one("tool-anchor", "smac", 1, table, live, live, setup)
+    assert got["reused"] == 1 and got["n_tuned"] == len(list(live.config_space)) and got["final_f1"] >= max(f1)
 
 
 def test_a_baseline_joins_under_todays_optimizer_names_and_a_rerun_replaces_its_run(tmp_path):
@@ -220,3 +229,21 @@ def test_bad_seed_ranges_and_renames_fail_before_any_run(tmp_path, capsys):
             strategies.main(bad + ["--out", str(tmp_path)])
         assert says in capsys.readouterr().err
     assert not list(tmp_path.glob("runs-*.jsonl"))
+
+
+@pytest.mark.slow  # fits 4 surrogates a seed
+def test_anchored_gains_read_each_hyperparameter_from_the_anchor_at_every_source(study):
+    from hpobench.experiments.studies import anchored_gains
+    live, table = study
+    full, setup = anchored_gains.surrogate(table, live), replace(SETUP, budget=10)
+    df = pd.concat([anchored_gains.per_seed(table, live, setup, seed, full) for seed in (0, 1)])
+    assert set(df["source"]) == set(anchored_gains.SOURCES) and set(df["seed"]) == {0, 1}
+    assert (df.groupby(["seed", "source"]).size() == df.groupby(["seed", "source"]).size().iloc[0]).all()
+    assert df["gain"].notna().all() and (df["gain"] > 1e-4).any()
+    n = setup.budget - strategies._draw(table, live, setup, np.random.default_rng(0), strategies.CONFIRM)[
+        "cost"].sum() / live.cost(live.full_fidelity)
+    assert df[df.seed == 0]["n"].iloc[0] == int(n + 1e-9) - strategies.CONFIRM_FULL > 0
+    rho = anchored_gains.agreement(df, watch="lr")
+    assert len(rho) == 2 and rho["full vs full40"].between(-1, 1).all() and "lr rank full40" in rho
+    md = anchored_gains.summarise(df, rho)
+    assert "| lr " in md and "Means: low vs full40" in md

@@ -22,6 +22,8 @@ for the rest; hyperparameters outside the scope stay at their defaults.
     tool-prior  tool-confirm, and the tuner's model starts from every training the scope ran (`warm.WarmStart.prior`:
               its cheap ones placed at full fidelity, `warm.aligned`; the confirming ones as they are) instead
               of a random initial design: the scope's data also tells the tuner where to look
+    tool-anchor  tool-confirm's anchor, and every hyperparameter tuned from it (the whole space, its default the
+              anchor): what the anchor alone is worth where the subset's choice is noise (`anchored_gains.py`)
     oracle    fANOVA at full fidelity on every recorded configuration; top k; free and
               unattainable in practice: the reference for what scoping could gain
     random-k  k hyperparameters drawn at random; free
@@ -82,11 +84,11 @@ from hpobench.experiments.studies import strategy_tables
 from hpobench.fidelity import Fidelity
 from hpobench.optimizers import warm
 
-STRATEGIES = ("all", "expert", "low-topk", "tool", "tool-budget", "tool-confirm", "tool-prior", "oracle", "random-k",
-              "one-epoch")
+STRATEGIES = ("all", "expert", "low-topk", "tool", "tool-budget", "tool-confirm", "tool-prior", "tool-anchor", "oracle",
+              "random-k", "one-epoch")
 # strategies that read the seed's recorded trainings
-SCOPED = ("low-topk", "tool", "tool-budget", "tool-confirm", "tool-prior", "one-epoch")
-CONFIRMED = ("tool-confirm", "tool-prior")  # scoped by `confirmed`
+SCOPED = ("low-topk", "tool", "tool-budget", "tool-confirm", "tool-prior", "tool-anchor", "one-epoch")
+CONFIRMED = ("tool-confirm", "tool-prior", "tool-anchor")  # scoped by `confirmed`
 CONFIRM = 5  # tool-budget: the best configurations at the low fidelity also run at the probe
 CONFIRM_FULL = scope.CONFIRM_FULL  # tool-confirm: the best at the probe trained fully before tuning, as advised
 EXPERT = ("learning_rate", "batch_size")
@@ -164,12 +166,14 @@ def _budgeted(imps: dict, live, s: Setup, anchor: dict, n: int, anchored_at: str
     return Scope(d.space, cost, d.tune, d.verdict)
 
 
-def confirmed(study: pd.DataFrame, live, bench, s: Setup, seed: int) -> tuple[Scope, pd.DataFrame, list[dict]]:
+def confirmed(study: pd.DataFrame, live, bench, s: Setup, seed: int,
+              whole: bool = False) -> tuple[Scope, pd.DataFrame, list[dict]]:
     """tool-confirm's scope, what `hpobench scope --confirm-full` does: tool-budget's scoping, then the
     `CONFIRM_FULL` best at the probe trained at full fidelity on `bench`; the best of them by F1
     anchors the scope, chosen for the full trainings left (the tuner's first trial, the anchor,
-    replays its training: `hpobench.optimizers.warm`). Returns the scope (its cost: the scoping's and
-    the confirming trainings'), the confirming trainings' curve, and each (configuration, result)."""
+    replays its training: `hpobench.optimizers.warm`); `whole`: the whole space anchored there instead
+    (tool-anchor). Returns the scope (its cost: the scoping's and the confirming trainings'), the confirming
+    trainings' curve, and each (configuration, result)."""
     rows, imps, cost = _scoping(study, live, s, seed, CONFIRM)
     full = live.cost(live.full_fidelity)
     n = int(s.budget - cost / full + 1e-9) - CONFIRM_FULL  # full trainings left to tune with
@@ -180,8 +184,10 @@ def confirmed(study: pd.DataFrame, live, bench, s: Setup, seed: int) -> tuple[Sc
     results = [bench.evaluate(t["config"], live.full_fidelity, seed=seed) for t in tops]
     f1 = tabular.scored_f1(pd.DataFrame([vars(r) for r in results]))
     best = tops[int(np.argmax(f1))]
-    sc = _budgeted(imps, live, s, best["config"], n,
-                   f"the best of the {CONFIRM_FULL} best at {best['fidelity']}, trained fully", cost, seed)
+    sc = Scope(hpobench.spaces.narrow(live.config_space, {}, {}, best["config"]), cost, list(live.config_space),
+               "everything, from the anchor") if whole else \
+        _budgeted(imps, live, s, best["config"], n,
+                  f"the best of the {CONFIRM_FULL} best at {best['fidelity']}, trained fully", cost, seed)
     done = pd.DataFrame({"spent": cost + full * np.arange(1, len(tops) + 1), "f1": f1,
                          "incumbent_trial": [int(np.argmax(f1[: i + 1])) for i in range(len(tops))]})
     return replace(sc, cost=cost + full * len(tops)), done.assign(incumbent_f1=done["f1"].cummax()), \
@@ -308,7 +314,8 @@ def run_one(strategy: str, optimizer: str, seed: int, study, live, bench, s: Set
         return row, curve.assign(strategy=strategy, optimizer=NO_OPTIMIZER, seed=seed)
     scopes = {} if scopes is None else scopes
     if (strategy, seed) not in scopes:
-        scopes[strategy, seed] = (confirmed(study, live, bench, s, seed) if strategy in CONFIRMED
+        scopes[strategy, seed] = (confirmed(study, live, bench, s, seed, strategy == "tool-anchor")
+                                  if strategy in CONFIRMED
                                   else (scope_for(strategy, study, live, s, seed), None, []))
     sc, done, known = scopes[strategy, seed]
     sc = replace(sc, space=copy.deepcopy(sc.space))  # a run may seed it

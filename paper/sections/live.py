@@ -102,13 +102,16 @@ def read_v3(p: Paper, folder: str = "strategies_live_v3", tag: str = "live3", na
     """Issue 31's live comparison: the budget-aware scope (tool-budget) beside the recorded baselines,
     as read_v2 reads study v2's, and paired by seed with every other strategy (`versus_tool.parquet`, where
     it ran); tool-confirm likewise where it ran (`versus_confirm.parquet`: numbers `{tag}_confirm_*`, table
-    `{name}_confirm`). tag prefixes the numbers, name the tables and figure (one call per live folder)."""
+    `{name}_confirm`), and tool-prior (`versus_prior.parquet`: `{tag}_prior_*`, `{name}_prior`). tag prefixes
+    the numbers, name the tables and figure (one call per live folder)."""
     read_v2(p, folder, tag, name)
     d = p.results / folder
     if (d / "versus_tool.parquet").is_file():
         _paired(p, d / "versus_tool.parquet", "tool-budget", tag, f"{name}_tool")
     if (d / "versus_confirm.parquet").is_file():
         read_confirm(p, folder, tag, name)
+    if (d / "versus_prior.parquet").is_file():
+        _paired(p, d / "versus_prior.parquet", "tool-prior", f"{tag}_prior", f"{name}_prior")
 
 
 def read_confirm(p: Paper, folder: str, tag: str, name: str) -> None:
