@@ -102,7 +102,8 @@ def read_v3(p: Paper, folder: str = "strategies_live_v3", tag: str = "live3", na
     """Issue 31's live comparison: the budget-aware scope (tool-budget) beside the recorded baselines,
     as read_v2 reads study v2's, and paired by seed with every other strategy (`versus_tool.parquet`, where
     it ran); tool-confirm likewise where it ran (`versus_confirm.parquet`: numbers `{tag}_confirm_*`, table
-    `{name}_confirm`), and tool-prior (`versus_prior.parquet`: `{tag}_prior_*`, `{name}_prior`). tag prefixes
+    `{name}_confirm`), and tool-prior and tool-anchor (`versus_prior.parquet`, `versus_anchor.parquet`:
+    `{tag}_prior_*`, `{name}_prior`, `{tag}_anchor_*`, `{name}_anchor`). tag prefixes
     the numbers, name the tables and figure (one call per live folder)."""
     read_v2(p, folder, tag, name)
     d = p.results / folder
@@ -110,8 +111,20 @@ def read_v3(p: Paper, folder: str = "strategies_live_v3", tag: str = "live3", na
         _paired(p, d / "versus_tool.parquet", "tool-budget", tag, f"{name}_tool")
     if (d / "versus_confirm.parquet").is_file():
         read_confirm(p, folder, tag, name)
-    if (d / "versus_prior.parquet").is_file():
-        _paired(p, d / "versus_prior.parquet", "tool-prior", f"{tag}_prior", f"{name}_prior")
+    for short in ("prior", "anchor"):  # issue 31's changes of tool-confirm, where they ran
+        if (d / f"versus_{short}.parquet").is_file():
+            _paired(p, d / f"versus_{short}.parquet", f"tool-{short}", f"{tag}_{short}", f"{name}_{short}")
+
+
+def read_gains(p: Paper, folder: str = "strategies_live_b30", tag: str = "gains") -> None:
+    """`anchored_gains.py`'s agreement of the hyperparameters' gains from the anchor between its sources
+    (`anchored_gains_agreement.csv`): the mean Spearman of each pair over seeds, `{tag}_<a>_<b>`."""
+    src = p.results / folder / "anchored_gains_agreement.csv"
+    rho = pd.read_csv(src)
+    for col in [c for c in rho if " vs " in c]:
+        a, b = col.split(" vs ")
+        p.put(f"{tag}_{a}_{b}", rho[col].mean(), src, "{:.2f}")
+    p.put(f"{tag}_seeds", len(rho), src, "{:d}")
 
 
 def read_confirm(p: Paper, folder: str, tag: str, name: str) -> None:
