@@ -28,6 +28,7 @@ from hpobench.paper.sections import (
 )
 
 HERE = Path(__file__).parent
+V2_GAINS = "strategies_live_b30/anchored_gains_v2_n"  # anchored_gains.py on study v2, by the scope's size
 
 
 def _in(folder: str, names) -> tuple[str, ...]:
@@ -50,6 +51,10 @@ PARTS = {"study": (cpu_study.read, cpu_study.NEEDS),
          "live_b30": (functools.partial(live.read_v3, folder="strategies_live_b30", tag="live30", name="live_b30"),
                       _in("strategies_live_b30", (*strategies.TABLES, "versus_confirm.parquet"))),
          "anchored_gains": (live.read_gains, ("strategies_live_b30/anchored_gains_agreement.csv",)),
+         **{f"anchored_gains_v2_n{n}": (functools.partial(live.read_gains, folder=f"{V2_GAINS}{n}",
+                                                          tag=f"gains_v2_n{n}"),
+                                        (f"{V2_GAINS}{n}/anchored_gains_agreement.csv",))
+            for n in (40, 100, 200)},
          "tunability": (tunability.read, tunability.NEEDS),
          "surrogate_v2": (surrogate_check.read, ("surrogate_v2/summary.json",)),
          "throughput": (throughput.read, ("throughput/jax_vs_torch.jsonl",)),

@@ -21,6 +21,8 @@ COPY = ("throughput/jax_vs_torch.jsonl", "analysis_synthetic/tau_vs_n.csv", "ana
         "importance_battery/summary.md", "importance_battery/summary.json", "bohb_peers/summary.md",
         "bohb_peers/goal.json", "surrogate_v2/summary.json",
         "tunability_synthetic/summary.json", "scope_ranges/summary.json",
+        "strategies_live_b30/anchored_gains_agreement.csv",
+        *(f"strategies_live_b30/anchored_gains_v2_n{n}/anchored_gains_agreement.csv" for n in (40, 100, 200)),
         *(f"strategies_live_{v}/{f}" for v in ("v2", "v3", "fashion", "v3_bohb_paper", "b30")
           for f in ("runs.parquet", "curves.parquet", "anytime.parquet", "settings.json")))
 

@@ -244,6 +244,6 @@ def test_anchored_gains_read_each_hyperparameter_from_the_anchor_at_every_source
         "cost"].sum() / live.cost(live.full_fidelity)
     assert df[df.seed == 0]["n"].iloc[0] == int(n + 1e-9) - strategies.CONFIRM_FULL > 0
     rho = anchored_gains.agreement(df, watch="lr")
-    assert len(rho) == 2 and rho["full vs full40"].between(-1, 1).all() and "lr rank full40" in rho
+    assert len(rho) == 2 and rho["full vs full_drawn"].between(-1, 1).all() and "lr rank full_drawn" in rho
     md = anchored_gains.summarise(df, rho)
-    assert "| lr " in md and "Means: low vs full40" in md
+    assert "| lr " in md and "Means: low vs full_drawn" in md

@@ -125,6 +125,7 @@ def read_gains(p: Paper, folder: str = "strategies_live_b30", tag: str = "gains"
         a, b = col.split(" vs ")
         p.put(f"{tag}_{a}_{b}", rho[col].mean(), src, "{:.2f}")
     p.put(f"{tag}_seeds", len(rho), src, "{:d}")
+    p.put(f"{tag}_n", rho["n"].mean(), src, "{:.0f}")  # trainings left to tune after the scope and confirming
 
 
 def read_confirm(p: Paper, folder: str, tag: str, name: str) -> None:
