@@ -65,11 +65,10 @@ def per_seed(study: pd.DataFrame, live, s: strategies.Setup, seed: int, full_sur
     space, full = live.config_space, Fidelity.of(live.full_fidelity)
     rows = strategies._draw(study, live, s, np.random.default_rng(seed), strategies.CONFIRM)
     cheap = strategies._cheap(live, s)
-    at_full = trials.at(study, live.full_fidelity)
-    f1 = pd.Series(tabular.scored_f1(at_full), index=at_full["config_id"].to_numpy())
+    at_full, f1 = trials.at(study, live.full_fidelity), strategies.full_f1(study, live)
     tops = decision.top(rows, space, cheap[::-1], live.metric, k=strategies.CONFIRM_FULL)
     anchor = max(tops, key=lambda t: f1.get(t["config_id"], -np.inf))["config"]
-    n = int(s.budget - rows["cost"].sum() / live.cost(live.full_fidelity) + 1e-9) - strategies.CONFIRM_FULL
+    n = strategies.left(live, s, rows["cost"].sum())
     imps = importance.per_fidelity(rows, space, list(cheap), n_boot=BOOT, seed=seed)
     same = at_full[at_full["config_id"].isin(rows["config_id"])]
     surs = {"low": imps[cheap[0]], "probe": imps[cheap[1]],

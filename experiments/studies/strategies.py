@@ -176,7 +176,7 @@ def confirmed(study: pd.DataFrame, live, bench, s: Setup, seed: int,
     trainings' curve, and each (configuration, result)."""
     rows, imps, cost = _scoping(study, live, s, seed, CONFIRM)
     full = live.cost(live.full_fidelity)
-    n = int(s.budget - cost / full + 1e-9) - CONFIRM_FULL  # full trainings left to tune with
+    n = left(live, s, cost)
     if n < 1:
         raise ValueError(f"budget {s.budget:g} leaves {n + CONFIRM_FULL} full trainings after scoping (cost "
                          f"{cost / full:.3g}); tool-confirm needs more than {CONFIRM_FULL}: raise --budget")
@@ -194,15 +194,25 @@ def confirmed(study: pd.DataFrame, live, bench, s: Setup, seed: int,
         [{"config": t["config"], "result": r} for t, r in zip(tops, results)]
 
 
+def left(live, s: Setup, cost: float) -> int:
+    """The full trainings tool-confirm tunes with: the budget less the scoping's `cost` and the confirming."""
+    return int(s.budget - cost / live.cost(live.full_fidelity) + 1e-9) - CONFIRM_FULL
+
+
+def full_f1(study: pd.DataFrame, live) -> pd.Series:
+    """The study's recorded full-fidelity F1 by configuration id (a failed training: 0)."""
+    at_full = trials.at(study, live.full_fidelity)
+    return pd.Series(tabular.scored_f1(at_full), index=at_full["config_id"].to_numpy())
+
+
 def _trained(study: pd.DataFrame, live, bench, s: Setup, seed: int, known: list[dict], space) -> list:
     """tool-prior's warm observations: the seed's scoping trainings (`_draw`) and its confirming ones
     (`known`), projected onto the scoped space (`warm.observations`)."""
     rows = _draw(study, live, s, np.random.default_rng(seed), CONFIRM)
-    full = pd.DataFrame([{**{f"config.{k}": v for k, v in kn["config"].items()},
-                          **{f"fidelity.{k}": v for k, v in live.full_fidelity.items()},
-                          "status": kn["result"].status, "f1": kn["result"].f1} for kn in known])
+    full = pd.DataFrame([hpobench.trial_row(live.name, kn["config"], live.full_fidelity, seed, kn["result"],
+                                            live.config_space) for kn in known])
     cols = [c for c in rows if c.startswith(("config.", "fidelity.")) or c in ("status", "f1")]
-    return warm.observations(pd.concat([rows[cols], full], ignore_index=True), bench, space)[0]
+    return warm.observations(pd.concat([rows, full], ignore_index=True)[cols], bench, space)[0]
 
 
 def _reduced(space, keep, cost: float) -> Scope:
@@ -279,8 +289,7 @@ def anchors(study: pd.DataFrame, live, s: Setup, seeds: int) -> pd.DataFrame:
     confirmed configurations (the anchor it tunes around, before noise), the best of one-epoch's screened top
     (`_screened`: what one-epoch ends with before any noise), and the best of the seed's `n_low`
     configurations. Where the anchor falls short of the screen, tuning around it has that much to make up."""
-    at_full = trials.at(study, live.full_fidelity)
-    full = pd.Series(tabular.scored_f1(at_full), index=at_full["config_id"].to_numpy())
+    full = full_f1(study, live)
     rows = []
     for seed in range(seeds):
         drawn = _draw(study, live, s, np.random.default_rng(seed), CONFIRM)

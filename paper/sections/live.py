@@ -109,11 +109,9 @@ def read_v3(p: Paper, folder: str = "strategies_live_v3", tag: str = "live3", na
     d = p.results / folder
     if (d / "versus_tool.parquet").is_file():
         _paired(p, d / "versus_tool.parquet", "tool-budget", tag, f"{name}_tool")
-    if (d / "versus_confirm.parquet").is_file():
-        read_confirm(p, folder, tag, name)
-    for short in ("prior", "anchor"):  # issue 31's changes of tool-confirm, where they ran
+    for short in ("confirm", "prior", "anchor"):  # tool-confirm and issue 31's changes of it, where they ran
         if (d / f"versus_{short}.parquet").is_file():
-            _paired(p, d / f"versus_{short}.parquet", f"tool-{short}", f"{tag}_{short}", f"{name}_{short}")
+            _tool(p, folder, tag, name, short)
 
 
 def read_gains(p: Paper, folder: str = "strategies_live_b30", tag: str = "gains") -> None:
@@ -131,7 +129,12 @@ def read_gains(p: Paper, folder: str = "strategies_live_b30", tag: str = "gains"
 def read_confirm(p: Paper, folder: str, tag: str, name: str) -> None:
     """A folder of tool-confirm runs beside another study's recorded baselines (`--baseline`): only its
     pairs (`versus_confirm.parquet`: numbers `{tag}_confirm_*`, table `{name}_confirm`)."""
-    _paired(p, p.results / folder / "versus_confirm.parquet", "tool-confirm", f"{tag}_confirm", f"{name}_confirm")
+    _tool(p, folder, tag, name, "confirm")
+
+
+def _tool(p: Paper, folder: str, tag: str, name: str, short: str) -> None:
+    """tool-`short`'s pairs (`versus_{short}.parquet`): numbers `{tag}_{short}_*`, table `{name}_{short}`."""
+    _paired(p, p.results / folder / f"versus_{short}.parquet", f"tool-{short}", f"{tag}_{short}", f"{name}_{short}")
 
 
 def _paired(p: Paper, src, tool: str, tag: str, table: str) -> None:
