@@ -24,6 +24,11 @@ for the rest; hyperparameters outside the scope stay at their defaults.
               of a random initial design: the scope's data also tells the tuner where to look
     tool-anchor  tool-confirm's anchor, and every hyperparameter tuned from it (the whole space, its default the
               anchor): what the anchor alone is worth where the subset's choice is noise (`anchored_gains.py`)
+    tool-sized  tool-confirm with a design sized by the budget (`sized`): each full training the budget adds
+              beyond `SIZED_FROM` spends `SIZED_SHARE` of its cost on more cheap configurations (40 at a
+              budget of 10, 200 at 30), and the best tenth of them at the low fidelity are promoted to the
+              probe: more configurations both rank the hyperparameters better (`anchored_gains.py`) and find
+              a better anchor (`--anchors`); at a budget of 10 it is tool-confirm
     oracle    fANOVA at full fidelity on every recorded configuration; top k; free and
               unattainable in practice: the reference for what scoping could gain
     random-k  k hyperparameters drawn at random; free
@@ -84,12 +89,14 @@ from hpobench.experiments.studies import strategy_tables
 from hpobench.fidelity import Fidelity
 from hpobench.optimizers import warm
 
-STRATEGIES = ("all", "expert", "low-topk", "tool", "tool-budget", "tool-confirm", "tool-prior", "tool-anchor", "oracle",
+STRATEGIES = ("all", "expert", "low-topk", "tool", "tool-budget", "tool-confirm", "tool-prior", "tool-anchor",
+              "tool-sized", "oracle",
               "random-k", "one-epoch")
 # strategies that read the seed's recorded trainings
-SCOPED = ("low-topk", "tool", "tool-budget", "tool-confirm", "tool-prior", "tool-anchor", "one-epoch")
-CONFIRMED = ("tool-confirm", "tool-prior", "tool-anchor")  # scoped by `confirmed`
+SCOPED = ("low-topk", "tool", "tool-budget", "tool-confirm", "tool-prior", "tool-anchor", "tool-sized", "one-epoch")
+CONFIRMED = ("tool-confirm", "tool-prior", "tool-anchor", "tool-sized")  # scoped by `confirmed`
 CONFIRM = 5  # tool-budget: the best configurations at the low fidelity also run at the probe
+SIZED_FROM, SIZED_SHARE = 10, 1 / 8  # tool-sized: budget beyond 10 full trainings spends 1/8 on cheap ones
 CONFIRM_FULL = scope.CONFIRM_FULL  # tool-confirm: the best at the probe trained fully before tuning, as advised
 EXPERT = ("learning_rate", "batch_size")
 LIVE = "resnet/cifar10-cpu"
@@ -166,15 +173,15 @@ def _budgeted(imps: dict, live, s: Setup, anchor: dict, n: int, anchored_at: str
     return Scope(d.space, cost, d.tune, d.verdict)
 
 
-def confirmed(study: pd.DataFrame, live, bench, s: Setup, seed: int,
-              whole: bool = False) -> tuple[Scope, pd.DataFrame, list[dict]]:
+def confirmed(study: pd.DataFrame, live, bench, s: Setup, seed: int, whole: bool = False,
+              confirm: int = CONFIRM) -> tuple[Scope, pd.DataFrame, list[dict]]:
     """tool-confirm's scope, what `hpobench scope --confirm-full` does: tool-budget's scoping, then the
     `CONFIRM_FULL` best at the probe trained at full fidelity on `bench`; the best of them by F1
     anchors the scope, chosen for the full trainings left (the tuner's first trial, the anchor,
     replays its training: `hpobench.optimizers.warm`); `whole`: the whole space anchored there instead
-    (tool-anchor). Returns the scope (its cost: the scoping's and the confirming trainings'), the confirming
+    (tool-anchor); `confirm`: how many of the best at the low fidelity also run at the probe. Returns the scope (its cost: the scoping's and the confirming trainings'), the confirming
     trainings' curve, and each (configuration, result)."""
-    rows, imps, cost = _scoping(study, live, s, seed, CONFIRM)
+    rows, imps, cost = _scoping(study, live, s, seed, confirm)
     full = live.cost(live.full_fidelity)
     n = left(live, s, cost)
     if n < 1:
@@ -192,6 +199,21 @@ def confirmed(study: pd.DataFrame, live, bench, s: Setup, seed: int,
                          "incumbent_trial": [int(np.argmax(f1[: i + 1])) for i in range(len(tops))]})
     return replace(sc, cost=cost + full * len(tops)), done.assign(incumbent_f1=done["f1"].cummax()), \
         [{"config": t["config"], "result": r} for t, r in zip(tops, results)]
+
+
+def sized(live, s: Setup) -> tuple[Setup, int]:
+    """tool-sized's design for `s.budget`: `s` with `n_low` grown by the cheap configurations that `SIZED_SHARE`
+    of the budget beyond `SIZED_FROM` full trainings buys, and how many of the best at the low fidelity it
+    promotes to the probe (a tenth, at least `CONFIRM`)."""
+    extra = max(0.0, s.budget - SIZED_FROM) * SIZED_SHARE * live.cost(live.full_fidelity) / live.cost(
+        live.fidelity(s.low))
+    n = s.n_low + int(extra + 1e-9)
+    return replace(s, n_low=n), max(CONFIRM, n // 10)
+
+
+def design(strategy: str, live, s: Setup) -> tuple[Setup, int]:
+    """The setup a strategy scopes with, and how many of its best at the low fidelity it promotes."""
+    return sized(live, s) if strategy == "tool-sized" else (s, CONFIRM)
 
 
 def left(live, s: Setup, cost: float) -> int:
@@ -323,7 +345,8 @@ def run_one(strategy: str, optimizer: str, seed: int, study, live, bench, s: Set
         return row, curve.assign(strategy=strategy, optimizer=NO_OPTIMIZER, seed=seed)
     scopes = {} if scopes is None else scopes
     if (strategy, seed) not in scopes:
-        scopes[strategy, seed] = (confirmed(study, live, bench, s, seed, strategy == "tool-anchor")
+        mine, promote = design(strategy, live, s)
+        scopes[strategy, seed] = (confirmed(study, live, bench, mine, seed, strategy == "tool-anchor", promote)
                                   if strategy in CONFIRMED
                                   else (scope_for(strategy, study, live, s, seed), None, []))
     sc, done, known = scopes[strategy, seed]
@@ -477,7 +500,7 @@ def main(argv=None) -> None:
     todo = [] if a.summarise else todo
     for st, _, sd in todo:  # bad settings fail before any run (e.g. too few recorded configurations)
         if st in SCOPED:
-            _chosen(study, live, s, np.random.default_rng(sd))
+            _chosen(study, live, design(st, live, s)[0], np.random.default_rng(sd))
     settings = {"setup": asdict(s), "bench": bench.name, "table_rows": len(study),
                 "surrogate": bench.meta.get("forest")}
     part = a.optimizers + ([] if set(a.strategies) == set(STRATEGIES) else a.strategies)
