@@ -207,6 +207,31 @@ def test_tool_confirm_trains_the_best_at_the_probe_fully_and_tunes_around_the_be
     assert got["reused"] == 1 and got["n_tuned"] == len(list(live.config_space)) and got["final_f1"] >= max(f1)
 
 
+def test_tool_sized_is_tool_confirm_at_10_and_spends_its_share_of_a_larger_budget_on_cheap_configurations(study):
+    live, table = study
+    at10 = replace(SETUP, budget=10)
+    assert strategies.sized(live, at10) == (at10, strategies.CONFIRM) == strategies.design("tool-confirm", live, at10)
+    c_low, c_full = live.cost(live.fidelity(LOW)), live.cost(live.full_fidelity)
+    sizes = []
+    for budget in (12, 20, 30):
+        s, promote = strategies.sized(live, replace(SETUP, budget=budget))
+        spend = strategies.SIZED_SHARE * (budget - strategies.SIZED_FROM) * c_full
+        assert (s.n_low - SETUP.n_low) * c_low <= spend + 1e-9 < (s.n_low - SETUP.n_low + 1) * c_low
+        assert promote == max(strategies.CONFIRM, s.n_low // 10) == strategies.scope.promoted(s.n_low)
+        sizes.append(s.n_low)
+    assert sizes == sorted(sizes) and sizes[0] < sizes[-1]
+    # the promoted best at the low fidelity all run at the probe, beside the first n_probe
+    s = replace(SETUP, n_low=29, n_probe=5)
+    drawn = strategies._draw(table, live, s, np.random.default_rng(0), 12)
+    low, probe = (trials_at(drawn, live, f) for f in (LOW, PROBE))
+    best = low.assign(score=tabular.scored_f1(low)).sort_values("score", ascending=False)["config_id"].head(12)
+    assert set(best) <= set(probe["config_id"]) and len(probe) <= 5 + 12
+
+
+def trials_at(rows, live, f):
+    return rows[rows["fidelity.epochs"] == live.fidelity(f)["epochs"]]
+
+
 def test_a_baseline_joins_under_todays_optimizer_names_and_a_rerun_replaces_its_run(tmp_path):
     settings = {"setup": {"budget": 10}}
     (tmp_path / "settings.json").write_text(json.dumps(settings))
@@ -220,6 +245,20 @@ def test_a_baseline_joins_under_todays_optimizer_names_and_a_rerun_replaces_its_
     assert sorted(curves["optimizer"]) == ["bohb-paper", "smac"]
     with pytest.raises(SystemExit, match="other settings"):
         strategies._with_baseline(tmp_path, {"setup": {"budget": 30}}, mine, mine, {})
+
+
+def test_a_baseline_drawn_from_another_table_lends_only_the_strategies_that_read_none(tmp_path):
+    theirs = {"setup": {"budget": 30, "n_low": 40}, "table_rows": 1010}
+    (tmp_path / "settings.json").write_text(json.dumps(theirs))
+    key = pd.DataFrame({"strategy": ["all", "expert", "one-epoch", "tool-confirm"], "optimizer": "smac", "seed": 0})
+    key.assign(final_f1=0.5).to_parquet(tmp_path / "runs.parquet")
+    key.assign(spent=1.0).to_parquet(tmp_path / "curves.parquet")
+    mine = pd.DataFrame({"strategy": ["tool-sized"], "optimizer": ["smac"], "seed": [0], "final_f1": [0.6]})
+    ours = {"setup": {"budget": 30, "n_low": 40}, "table_rows": 4010}
+    runs, curves = strategies._with_baseline(tmp_path, ours, mine, mine[["strategy", "optimizer", "seed"]])
+    assert sorted(runs["strategy"]) == ["all", "expert", "tool-sized"] == sorted(curves["strategy"])
+    with pytest.raises(SystemExit, match="other settings"):  # the budget changes every strategy
+        strategies._with_baseline(tmp_path, ours | {"setup": {"budget": 10, "n_low": 40}}, mine, mine)
 
 
 def test_bad_seed_ranges_and_renames_fail_before_any_run(tmp_path, capsys):

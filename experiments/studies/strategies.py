@@ -95,7 +95,8 @@ STRATEGIES = ("all", "expert", "low-topk", "tool", "tool-budget", "tool-confirm"
 # strategies that read the seed's recorded trainings
 SCOPED = ("low-topk", "tool", "tool-budget", "tool-confirm", "tool-prior", "tool-anchor", "tool-sized", "one-epoch")
 CONFIRMED = ("tool-confirm", "tool-prior", "tool-anchor", "tool-sized")  # scoped by `confirmed`
-CONFIRM = 5  # tool-budget: the best configurations at the low fidelity also run at the probe
+CONFIRM = scope.CONFIRM  # tool-budget: the best configurations at the low fidelity also run at the probe
+FREE = ("all", "expert")  # strategies that read nothing of the study: the table and its draw do not change them
 SIZED_FROM, SIZED_SHARE = 10, 1 / 8  # tool-sized: budget beyond 10 full trainings spends 1/8 on cheap ones
 CONFIRM_FULL = scope.CONFIRM_FULL  # tool-confirm: the best at the probe trained fully before tuning, as advised
 EXPERT = ("learning_rate", "batch_size")
@@ -204,11 +205,11 @@ def confirmed(study: pd.DataFrame, live, bench, s: Setup, seed: int, whole: bool
 def sized(live, s: Setup) -> tuple[Setup, int]:
     """tool-sized's design for `s.budget`: `s` with `n_low` grown by the cheap configurations that `SIZED_SHARE`
     of the budget beyond `SIZED_FROM` full trainings buys, and how many of the best at the low fidelity it
-    promotes to the probe (a tenth, at least `CONFIRM`)."""
+    promotes to the probe (`scope.promoted`: a tenth, at least `CONFIRM`)."""
     extra = max(0.0, s.budget - SIZED_FROM) * SIZED_SHARE * live.cost(live.full_fidelity) / live.cost(
         live.fidelity(s.low))
     n = s.n_low + int(extra + 1e-9)
-    return replace(s, n_low=n), max(CONFIRM, n // 10)
+    return replace(s, n_low=n), scope.promoted(n)
 
 
 def design(strategy: str, live, s: Setup) -> tuple[Setup, int]:
@@ -308,18 +309,26 @@ def one_epoch(study: pd.DataFrame, live, bench, s: Setup, seed: int) -> tuple[fl
 def anchors(study: pd.DataFrame, live, s: Setup, seeds: int) -> pd.DataFrame:
     """Per seed, the recorded full-fidelity F1 of the configuration each strategy starts from, read from
     the study (no training): tool-budget's anchor (`_anchor`), the best of tool-confirm's `CONFIRM_FULL`
-    confirmed configurations (the anchor it tunes around, before noise), the best of one-epoch's screened top
-    (`_screened`: what one-epoch ends with before any noise), and the best of the seed's `n_low`
-    configurations. Where the anchor falls short of the screen, tuning around it has that much to make up."""
+    confirmed configurations (the anchor it tunes around, before noise), the same for tool-sized's larger
+    design (`sized`), the best of one-epoch's screened top (`_screened`: what one-epoch ends with before any
+    noise), and the best of the seed's `n_low` configurations. Where the anchor falls short of the screen,
+    tuning around it has that much to make up."""
     full = full_f1(study, live)
+
+    def confirmed_best(s: Setup, seed: int, confirm: int) -> tuple[pd.DataFrame, float]:
+        drawn = _draw(study, live, s, np.random.default_rng(seed), confirm)
+        tops = decision.top(drawn, live.config_space, _cheap(live, s)[::-1], live.metric, k=CONFIRM_FULL)
+        return drawn, full.reindex([t["config_id"] for t in tops]).max()
+
     rows = []
     for seed in range(seeds):
-        drawn = _draw(study, live, s, np.random.default_rng(seed), CONFIRM)
+        drawn, confirm = confirmed_best(s, seed, CONFIRM)
         anchor = _anchor(drawn, live, s)["config_id"]
-        tops = [t["config_id"] for t in decision.top(drawn, live.config_space, _cheap(live, s)[::-1], live.metric,
-                                                     k=CONFIRM_FULL)]
+        sized_s, promote = sized(live, s)
         rows.append({"seed": seed, "anchor": anchor, "anchor_full_f1": full.get(anchor, np.nan),
-                     "confirm_full_f1": full.reindex(tops).max(),
+                     "confirm_full_f1": confirm,
+                     "sized_full_f1": (confirmed_best(sized_s, seed, promote)[1]
+                                       if len(full) >= sized_s.n_low else np.nan),
                      "one_epoch_full_f1": full.reindex(_screened(study, live, s, seed)[1]["config_id"]).max(),
                      "best_full_f1": full.reindex(_chosen(study, live, s, np.random.default_rng(seed))).max()})
     return pd.DataFrame(rows)
@@ -547,18 +556,28 @@ def _with_baseline(folder: Path, settings: dict, runs: pd.DataFrame, curves: pd.
                    renamed: dict | None = None):
     """The runs of `folder` (a recorded study made with the same settings) beside these, its optimizers
     named as `renamed` says (old -> today's name of the same code); a run of the same strategy, optimizer
-    and seed is taken from here, not from the baseline."""
-    theirs = json.loads((folder / "settings.json").read_text())
-    if theirs != json.loads(json.dumps(settings)):
+    and seed is taken from here, not from the baseline. A baseline scoped from another table or draw
+    (`table_rows`, `n_low`, `n_probe`: `_free`) lends only its `FREE` strategies' runs, which read neither."""
+    theirs, mine_ = json.loads((folder / "settings.json").read_text()), json.loads(json.dumps(settings))
+    free = theirs != mine_ and _free(theirs) == _free(mine_)
+    if theirs != mine_ and not free:
         raise SystemExit(f"--baseline {folder} was made with other settings ({theirs}); it cannot join these runs")
     key = ["strategy", "optimizer", "seed"]
     old, old_curves = (pd.read_parquet(folder / f).replace({"optimizer": renamed or {}})
                        for f in ("runs.parquet", "curves.parquet"))
+    if free:
+        old, old_curves = (d[d["strategy"].isin(FREE)] for d in (old, old_curves))
     mine = set(map(tuple, runs[key].to_numpy().tolist()))
     keep = [tuple(k) not in mine for k in old[key].to_numpy().tolist()]
     keep_curves = [tuple(k) not in mine for k in old_curves[key].to_numpy().tolist()]
     return (pd.concat([old[keep], runs], ignore_index=True),
             pd.concat([old_curves[keep_curves], curves], ignore_index=True))
+
+
+def _free(settings: dict) -> dict:
+    """`settings` less what only the study's draw reads (`FREE` strategies' runs are the same without it)."""
+    return {k: {n: v for n, v in x.items() if n not in ("n_low", "n_probe")} if k == "setup" else x
+            for k, x in settings.items() if k != "table_rows"}
 
 
 def _mine(events: list[dict], settings: dict):

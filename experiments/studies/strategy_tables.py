@@ -30,7 +30,8 @@ from hpobench.analysis import compare
 SHARES = np.linspace(0.05, 1, 40)  # of the total cost: the anytime figure's x axis
 # issue 31's scopes, each paired with every other strategy: strategy -> its table
 TOOLS = {"tool-budget": "versus_tool.parquet", "tool-confirm": "versus_confirm.parquet",
-         "tool-prior": "versus_prior.parquet", "tool-anchor": "versus_anchor.parquet"}
+         "tool-prior": "versus_prior.parquet", "tool-anchor": "versus_anchor.parquet",
+         "tool-sized": "versus_sized.parquet"}
 
 
 def run(folder: str | Path) -> None:
