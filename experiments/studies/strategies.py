@@ -180,8 +180,9 @@ def confirmed(study: pd.DataFrame, live, bench, s: Setup, seed: int, whole: bool
     `CONFIRM_FULL` best at the probe trained at full fidelity on `bench`; the best of them by F1
     anchors the scope, chosen for the full trainings left (the tuner's first trial, the anchor,
     replays its training: `hpobench.optimizers.warm`); `whole`: the whole space anchored there instead
-    (tool-anchor); `confirm`: how many of the best at the low fidelity also run at the probe. Returns the scope (its cost: the scoping's and the confirming trainings'), the confirming
-    trainings' curve, and each (configuration, result)."""
+    (tool-anchor); `confirm`: how many of the best at the low fidelity also run at the probe. Returns the
+    scope (its cost: the scoping's and the confirming trainings'), the confirming trainings' curve, and each
+    (configuration, result)."""
     rows, imps, cost = _scoping(study, live, s, seed, confirm)
     full = live.cost(live.full_fidelity)
     n = left(live, s, cost)
