@@ -99,6 +99,7 @@ FIRST = (MIN_CONFIGS, MIN_PROBE)  # the adaptive design's first round (low, prob
 ROUNDS = 4
 TUNE_BUDGET = 20  # full-fidelity trainings the user tunes with afterwards, unless told
 CONFIRM = 5  # budget rule: at least this many of the best at the low fidelity also run at the probe (`promoted`)
+SIZED_FROM, SIZED_SHARE = 10, 1 / 8  # `sized`: of each full training beyond 10, an eighth on cheap ones
 CONFIRM_FULL = 3  # the report's advice: this many of the best at the probe trained fully (`confirm_full`)
 RULES = ("budget", "variance")
 GROUPS = 10  # a grouped design keeps at least this many independent static draws at the low fidelity
@@ -143,6 +144,14 @@ def ladder(bench, resolution=None) -> list[dict]:
         f = f | {knob: new}
         rungs.append(f)
     return rungs
+
+
+def sized(n_low: int, tune_budget: float, c_low: float, c_full: float) -> int:
+    """Configurations at the low fidelity for `tune_budget` full trainings (each costing `c_full`, a
+    low-fidelity one `c_low`): `n_low`, and what `SIZED_SHARE` of every full training beyond `SIZED_FROM`
+    buys. More of them both rank the hyperparameters better and find a better anchor
+    (results/strategies_live_b30/anchored_gains_v2_*, results/strategies_live_b30_sized)."""
+    return n_low + int(max(0.0, tune_budget - SIZED_FROM) * SIZED_SHARE * c_full / c_low + 1e-9)
 
 
 def promoted(n_low: int) -> int:

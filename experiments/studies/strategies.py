@@ -97,7 +97,7 @@ SCOPED = ("low-topk", "tool", "tool-budget", "tool-confirm", "tool-prior", "tool
 CONFIRMED = ("tool-confirm", "tool-prior", "tool-anchor", "tool-sized")  # scoped by `confirmed`
 CONFIRM = scope.CONFIRM  # tool-budget: the best configurations at the low fidelity also run at the probe
 FREE = ("all", "expert")  # strategies that read nothing of the study: the table and its draw do not change them
-SIZED_FROM, SIZED_SHARE = 10, 1 / 8  # tool-sized: budget beyond 10 full trainings spends 1/8 on cheap ones
+SIZED_FROM, SIZED_SHARE = scope.SIZED_FROM, scope.SIZED_SHARE  # tool-sized's design (`scope.sized`)
 CONFIRM_FULL = scope.CONFIRM_FULL  # tool-confirm: the best at the probe trained fully before tuning, as advised
 EXPERT = ("learning_rate", "batch_size")
 LIVE = "resnet/cifar10-cpu"
@@ -204,12 +204,9 @@ def confirmed(study: pd.DataFrame, live, bench, s: Setup, seed: int, whole: bool
 
 
 def sized(live, s: Setup) -> tuple[Setup, int]:
-    """tool-sized's design for `s.budget`: `s` with `n_low` grown by the cheap configurations that `SIZED_SHARE`
-    of the budget beyond `SIZED_FROM` full trainings buys, and how many of the best at the low fidelity it
-    promotes to the probe (`scope.promoted`: a tenth, at least `CONFIRM`)."""
-    extra = max(0.0, s.budget - SIZED_FROM) * SIZED_SHARE * live.cost(live.full_fidelity) / live.cost(
-        live.fidelity(s.low))
-    n = s.n_low + int(extra + 1e-9)
+    """tool-sized's design for `s.budget`: `s` with `n_low` grown as `scope.sized` says, and how many of the best
+    at the low fidelity it promotes to the probe (`scope.promoted`: a tenth, at least `CONFIRM`)."""
+    n = scope.sized(s.n_low, s.budget, live.cost(live.fidelity(s.low)), live.cost(live.full_fidelity))
     return replace(s, n_low=n), scope.promoted(n)
 
 
