@@ -154,6 +154,23 @@ def sized(n_low: int, tune_budget: float, c_low: float, c_full: float) -> int:
     return n_low + int(max(0.0, tune_budget - SIZED_FROM) * SIZED_SHARE * c_full / c_low + 1e-9)
 
 
+def larger(bench, p: Plan, budget: float, tune_budget: int) -> str:
+    """The report's advice where `tune_budget` buys a larger design than `p` (`sized`): the configurations,
+    and the options that buy them at the same fidelities; "" where it does not."""
+    n = sized(p.n_low, tune_budget, bench.cost(p.low), bench.cost(bench.full_fidelity))
+    if n <= p.n_low:
+        return ""
+    need = budget + (n - p.n_low) * bench.cost(p.low) + (promoted(n) - promoted(p.n_low)) * bench.cost(p.probe)
+    return (f"Your {tune_budget} full-fidelity trainings buy a larger scope: {n} configurations at the low fidelity "
+            f"instead of {p.n_low} (an eighth of each full training beyond {SIZED_FROM} spent on them; live at a "
+            "budget of 30, that scope beat tuning everything: results/strategies_live_b30_sized/README.md). In a "
+            f"new --out folder: `--n-low {n} --low {_kv(p.low)} --probe {_kv(p.probe)} --budget {_up(need)}`.")
+
+
+def _kv(fidelity: dict) -> str:
+    return ",".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in fidelity.items())
+
+
 def promoted(n_low: int) -> int:
     """How many of the best at the low fidelity the budget rule also runs at the probe: the best tenth, at
     least `CONFIRM`. Of 200, the best 20 hold the best 10 at full fidelity far more often than the best 5
@@ -465,6 +482,8 @@ def run(name, budget: float, out: str | Path, low: dict | None = None, probe: di
         df = run(all_cells=cells, desc="scope: the best trained fully")
         df = df[df["key"].isin({c.key for c in cells})]
     source = _source(bench, bench_kwargs, out, budget, df, seed, history)
+    if rule != "variance" and (more := larger(bench, p, budget, tune_budget)):
+        source.about.append(more)
     if rule != "variance":
         return from_table(df, space, bench.metric, p.low, p.probe, out, source, tune_budget, max_tune, hold, anchor,
                           method, n_boot, seed, settings, bench.cost(p.low) / bench.cost(bench.full_fidelity),

@@ -443,3 +443,22 @@ def test_the_least_budget_the_error_names_buys_a_plan(name):
     cheapest = scope.ladder(bench)[-1]
     exact = bench.cost(cheapest) * p.n_low + bench.cost(p.probe) * p.n_probe
     assert scope.plan(bench, exact).cost == pytest.approx(exact)  # a budget equal to the cost buys it
+
+
+def test_a_tune_budget_beyond_10_advises_the_sized_design_and_its_options_buy_it(tmp_path):
+    import re
+
+    from hpobench.experiments import cli
+    bench = hpobench.get("synthetic/agree")
+    p = scope.plan(bench, 600, n_low=40, confirm=scope.promoted(40))
+    assert scope.larger(bench, p, 600, 10) == ""  # at 10 the default design is the sized one
+    text = scope.larger(bench, p, 600, 30)
+    n = scope.sized(40, 30, bench.cost(p.low), bench.cost(bench.full_fidelity))
+    assert n > 40 and f"{n} configurations at the low fidelity instead of 40" in text
+    opts = dict(re.findall(r"--([\w-]+) (\S+)", text.split("`")[1]))
+    budget = float(opts["budget"])
+    q = scope.plan(bench, budget, cli._fidelity(opts["low"]), cli._fidelity(opts["probe"]), int(opts["n-low"]),
+                   confirm=scope.promoted(n))
+    assert (q.low, q.probe, q.n_low) == (p.low, p.probe, n) and q.cost <= budget
+    scope.run(bench.name, 600, tmp_path / "out", progress=False, tune_budget=30, **FEW)
+    assert text in (tmp_path / "out" / "report.md").read_text()
