@@ -103,15 +103,20 @@ def read_v3(p: Paper, folder: str = "strategies_live_v3", tag: str = "live3", na
     as read_v2 reads study v2's, and paired by seed with every other strategy (`versus_tool.parquet`, where
     it ran); tool-confirm likewise where it ran (`versus_confirm.parquet`: numbers `{tag}_confirm_*`, table
     `{name}_confirm`), and tool-prior and tool-anchor (`versus_prior.parquet`, `versus_anchor.parquet`:
-    `{tag}_prior_*`, `{name}_prior`, `{tag}_anchor_*`, `{name}_anchor`). tag prefixes
+    `{tag}_prior_*`, `{name}_prior`, `{tag}_anchor_*`, `{name}_anchor`), and tool-sized (`versus_sized.parquet`:
+    `{tag}_sized_*`, `{name}_sized`), with its anchors where recorded (`anchors.csv`). tag prefixes
     the numbers, name the tables and figure (one call per live folder)."""
     read_v2(p, folder, tag, name)
     d = p.results / folder
     if (d / "versus_tool.parquet").is_file():
         _paired(p, d / "versus_tool.parquet", "tool-budget", tag, f"{name}_tool")
-    for short in ("confirm", "prior", "anchor"):  # tool-confirm and issue 31's changes of it, where they ran
+    for short in ("confirm", "prior", "anchor", "sized"):  # tool-confirm and issue 31's changes of it, where they ran
         if (d / f"versus_{short}.parquet").is_file():
             _tool(p, folder, tag, name, short)
+    got = pd.read_csv(d / "anchors.csv") if (d / "anchors.csv").is_file() else pd.DataFrame()
+    if "sized_full_f1" in got:  # where tool-confirm's and tool-sized's designs start (`strategies --anchors`)
+        for col in ("confirm_full_f1", "sized_full_f1", "best_full_f1"):
+            p.put(f"{tag}_start_{col.split('_')[0]}", got[col].mean(), d / "anchors.csv", "{:.3f}")
 
 
 def read_gains(p: Paper, folder: str = "strategies_live_b30", tag: str = "gains") -> None:
