@@ -167,6 +167,7 @@ def test_anchors_score_where_tool_budget_and_one_epoch_start(study):
         assert r.anchor_full_f1 == pytest.approx(full[r.anchor])  # the anchor's own recorded full F1
         assert r.anchor_full_f1 <= r.best_full_f1 + 1e-12 and r.one_epoch_full_f1 <= r.best_full_f1 + 1e-12
         assert r.anchor_full_f1 <= r.confirm_full_f1 <= r.best_full_f1 + 1e-12  # the anchor is one it confirms
+        assert r.sized_full_f1 == r.confirm_full_f1 and r.sized_top5_full_f1 == r.confirm_full_f1  # same design at 6
 
 
 @pytest.mark.slow  # trains the confirming configurations and tunes (SMAC)

@@ -308,9 +308,9 @@ def anchors(study: pd.DataFrame, live, s: Setup, seeds: int) -> pd.DataFrame:
     """Per seed, the recorded full-fidelity F1 of the configuration each strategy starts from, read from
     the study (no training): tool-budget's anchor (`_anchor`), the best of tool-confirm's `CONFIRM_FULL`
     confirmed configurations (the anchor it tunes around, before noise), the same for tool-sized's larger
-    design (`sized`), the best of one-epoch's screened top (`_screened`: what one-epoch ends with before any
-    noise), and the best of the seed's `n_low` configurations. Where the anchor falls short of the screen,
-    tuning around it has that much to make up."""
+    design (`sized`) and for that design promoting only `CONFIRM` to the probe, the best of one-epoch's
+    screened top (`_screened`: what one-epoch ends with before any noise), and the best of the seed's `n_low`
+    configurations. Where the anchor falls short of the screen, tuning around it has that much to make up."""
     full = full_f1(study, live)
 
     def confirmed_best(s: Setup, seed: int, confirm: int) -> tuple[pd.DataFrame, float]:
@@ -325,8 +325,9 @@ def anchors(study: pd.DataFrame, live, s: Setup, seeds: int) -> pd.DataFrame:
         sized_s, promote = sized(live, s)
         rows.append({"seed": seed, "anchor": anchor, "anchor_full_f1": full.get(anchor, np.nan),
                      "confirm_full_f1": confirm,
-                     "sized_full_f1": (confirmed_best(sized_s, seed, promote)[1]
-                                       if len(full) >= sized_s.n_low else np.nan),
+                     **({"sized_full_f1": confirmed_best(sized_s, seed, promote)[1],  # and promoting 5 only
+                         "sized_top5_full_f1": confirmed_best(sized_s, seed, CONFIRM)[1]}
+                        if len(full) >= sized_s.n_low else {"sized_full_f1": np.nan, "sized_top5_full_f1": np.nan}),
                      "one_epoch_full_f1": full.reindex(_screened(study, live, s, seed)[1]["config_id"]).max(),
                      "best_full_f1": full.reindex(_chosen(study, live, s, np.random.default_rng(seed))).max()})
     return pd.DataFrame(rows)

@@ -115,8 +115,8 @@ def read_v3(p: Paper, folder: str = "strategies_live_v3", tag: str = "live3", na
             _tool(p, folder, tag, name, short)
     got = pd.read_csv(d / "anchors.csv") if (d / "anchors.csv").is_file() else pd.DataFrame()
     if "sized_full_f1" in got:  # where tool-confirm's and tool-sized's designs start (`strategies --anchors`)
-        for col in ("confirm_full_f1", "sized_full_f1", "best_full_f1"):
-            p.put(f"{tag}_start_{col.split('_')[0]}", got[col].mean(), d / "anchors.csv", "{:.3f}")
+        for short in ("confirm", "sized", "sized_top5", "best"):
+            p.put(f"{tag}_start_{short}", got[f"{short}_full_f1"].mean(), d / "anchors.csv", "{:.3f}")
 
 
 def read_gains(p: Paper, folder: str = "strategies_live_b30", tag: str = "gains") -> None:
