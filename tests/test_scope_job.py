@@ -445,7 +445,7 @@ def test_the_least_budget_the_error_names_buys_a_plan(name):
     assert scope.plan(bench, exact).cost == pytest.approx(exact)  # a budget equal to the cost buys it
 
 
-def test_a_tune_budget_beyond_10_advises_the_sized_design_and_its_options_buy_it(tmp_path):
+def test_a_tune_budget_beyond_10_advises_the_sized_design_and_its_options_buy_it():
     import re
 
     from hpobench.experiments import cli
@@ -460,5 +460,11 @@ def test_a_tune_budget_beyond_10_advises_the_sized_design_and_its_options_buy_it
     q = scope.plan(bench, budget, cli._fidelity(opts["low"]), cli._fidelity(opts["probe"]), int(opts["n-low"]),
                    confirm=scope.promoted(n))
     assert (q.low, q.probe, q.n_low) == (p.low, p.probe, n) and q.cost <= budget
+
+
+@pytest.mark.slow
+def test_the_report_of_a_scope_for_30_tuning_trainings_gives_the_sized_design(tmp_path):
+    bench = hpobench.get("synthetic/agree")
+    text = scope.larger(bench, scope.plan(bench, 600, n_low=40, confirm=scope.promoted(40)), 600, 30)
     scope.run(bench.name, 600, tmp_path / "out", progress=False, tune_budget=30, **FEW)
-    assert text in (tmp_path / "out" / "report.md").read_text()
+    assert text and text in (tmp_path / "out" / "report.md").read_text()
