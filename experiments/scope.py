@@ -480,9 +480,9 @@ def run(name, budget: float, out: str | Path, low: dict | None = None, probe: di
         df = run(all_cells=cells, desc="scope: the best trained fully")
         df = df[df["key"].isin({c.key for c in cells})]
     source = _source(bench, bench_kwargs, out, budget, df, seed, history)
-    if rule != "variance" and (more := larger(bench, p, budget, tune_budget)):
-        source.about.append(more)
     if rule != "variance":
+        if more := larger(bench, p, budget, tune_budget):
+            source.about.append(more)
         return from_table(df, space, bench.metric, p.low, p.probe, out, source, tune_budget, max_tune, hold, anchor,
                           method, n_boot, seed, settings, bench.cost(p.low) / bench.cost(bench.full_fidelity),
                           report, p, budget, bench.full_fidelity)

@@ -10,7 +10,7 @@ import pytest
 
 import hpobench
 from hpobench import spaces
-from hpobench.analysis import compare
+from hpobench.analysis import compare, trials
 from hpobench.benchmarks import tabular
 from hpobench.experiments.studies import strategies
 
@@ -224,13 +224,9 @@ def test_tool_sized_is_tool_confirm_at_10_and_spends_its_share_of_a_larger_budge
     # the promoted best at the low fidelity all run at the probe, beside the first n_probe
     s = replace(SETUP, n_low=29, n_probe=5)
     drawn = strategies._draw(table, live, s, np.random.default_rng(0), 12)
-    low, probe = (trials_at(drawn, live, f) for f in (LOW, PROBE))
+    low, probe = (trials.at(drawn, live.fidelity(f)) for f in (LOW, PROBE))
     best = low.assign(score=tabular.scored_f1(low)).sort_values("score", ascending=False)["config_id"].head(12)
     assert set(best) <= set(probe["config_id"]) and len(probe) <= 5 + 12
-
-
-def trials_at(rows, live, f):
-    return rows[rows["fidelity.epochs"] == live.fidelity(f)["epochs"]]
 
 
 def test_a_baseline_joins_under_todays_optimizer_names_and_a_rerun_replaces_its_run(tmp_path):

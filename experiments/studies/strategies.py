@@ -318,16 +318,16 @@ def anchors(study: pd.DataFrame, live, s: Setup, seeds: int) -> pd.DataFrame:
         tops = decision.top(drawn, live.config_space, _cheap(live, s)[::-1], live.metric, k=CONFIRM_FULL)
         return drawn, full.reindex([t["config_id"] for t in tops]).max()
 
+    sized_s, promote = sized(live, s)
+    fits = len(full) >= sized_s.n_low  # a study too small for the sized design scores it NaN
     rows = []
     for seed in range(seeds):
         drawn, confirm = confirmed_best(s, seed, CONFIRM)
         anchor = _anchor(drawn, live, s)["config_id"]
-        sized_s, promote = sized(live, s)
         rows.append({"seed": seed, "anchor": anchor, "anchor_full_f1": full.get(anchor, np.nan),
                      "confirm_full_f1": confirm,
-                     **({"sized_full_f1": confirmed_best(sized_s, seed, promote)[1],  # and promoting 5 only
-                         "sized_top5_full_f1": confirmed_best(sized_s, seed, CONFIRM)[1]}
-                        if len(full) >= sized_s.n_low else {"sized_full_f1": np.nan, "sized_top5_full_f1": np.nan}),
+                     "sized_full_f1": confirmed_best(sized_s, seed, promote)[1] if fits else np.nan,
+                     "sized_top5_full_f1": confirmed_best(sized_s, seed, CONFIRM)[1] if fits else np.nan,
                      "one_epoch_full_f1": full.reindex(_screened(study, live, s, seed)[1]["config_id"]).max(),
                      "best_full_f1": full.reindex(_chosen(study, live, s, np.random.default_rng(seed))).max()})
     return pd.DataFrame(rows)
