@@ -45,3 +45,31 @@ def test_killed_worker_is_a_crashed_trial_and_the_rest_are_recorded_once(tmp_pat
     # a second run has nothing left to do: the crashed trial is a result, not a hole
     again = grid.run_cells(bench, None, {}, cells, tmp_path / "run", {}, workers=2, progress=False)
     pd.testing.assert_frame_equal(again, df)
+
+
+def _die_soon():
+    import threading
+    threading.Timer(0.1, os._exit, (1,)).start()
+
+
+@pytest.mark.slow  # a 2-worker Dask cluster
+def test_trials_that_lost_the_shipped_benchmark_with_a_dead_worker_run_once_it_is_shipped_again():
+    from hpobench.optimizers import parallel
+    space = ConfigurationSpace({"x": Float("x", (0.0, 1.0))})
+    bench = Benchmark("crashy", space, ConfigurationSpace({"epochs": Float("epochs", (1.0, 2.0), default=2.0)}),
+                      _objective)
+    ex = parallel.executor(bench, None, {}, workers=2)
+    try:
+        holder = sorted(ex.client.scheduler_info()["workers"])[0]
+        ex.bench_ref = ex.client.scatter(bench, workers=[holder], hash=False)  # one worker holds it...
+        ex.client.run(_die_soon, workers=[holder])  # ...and dies before the trials are asked for
+        while holder in ex.client.scheduler_info()["workers"]:
+            time.sleep(0.05)
+        for i in range(4):
+            ex.submit(i, {"x": 0.1 * i}, {"epochs": 2.0}, 0)
+        got = []
+        while ex.futures:
+            got += ex.wait()
+    finally:
+        ex.close()
+    assert sorted((k, o.result.status) for k, o in got) == [(i, "ok") for i in range(4)]

@@ -10,7 +10,8 @@ memory), comes back as a `crashed` result and is not run again; a local cluster 
 worker. A run never stops because of one trial.
 
 Workers rebuild a registered benchmark by name (cached per worker process); a
-`Benchmark` object that is not registered is shipped to them once (scattered).
+`Benchmark` object that is not registered is shipped to them once (scattered), and again when
+a dead worker took it with it (the trials that lost it had not started, so they run then).
 
     >>> import hpobench
     >>> ex = executor(hpobench.get("synthetic/agree"), "synthetic/agree", {})
@@ -142,7 +143,8 @@ class Dask:
     cluster: object | None  # ours to close; None for an existing cluster
     bench_ref: object  # (name, kwargs) or a scattered Benchmark
     capacity: int
-    futures: dict = field(default_factory=dict)  # future -> trial id
+    shipped: Benchmark | None = None  # the unregistered benchmark behind a scattered bench_ref
+    futures: dict = field(default_factory=dict)  # future -> (trial ids, configs, fidelity, seeds)
 
     def submit(self, key: int, config, fidelity: dict, seed: int) -> None:
         self.submit_many([key], [config], fidelity, [seed])
@@ -150,20 +152,32 @@ class Dask:
     def submit_many(self, keys: list[int], configs: list, fidelity: dict, seeds: list[int]) -> None:
         fut = self.client.submit(_remote, self.bench_ref, configs, fidelity, seeds, pure=False,
                                  key=f"hpobench-trial-{keys[0]}-{time.time_ns()}")
-        self.futures[fut] = keys
+        self.futures[fut] = (keys, configs, fidelity, seeds)
 
     def wait(self) -> list[tuple[int, Outcome]]:
+        from concurrent.futures import CancelledError
+
         from distributed import wait
-        done, _ = wait(list(self.futures), return_when="FIRST_COMPLETED")
         out = []
-        for fut in sorted(done, key=lambda f: self.futures[f][0]):  # simultaneous completions: ask order
-            keys = self.futures.pop(fut)
+        while not out and self.futures:
             try:
-                outcomes = fut.result()
-            except Exception as e:  # the worker died or the task was lost
-                outcomes = [Outcome(Result.failed("crashed", f"{type(e).__name__}: {e}", cost=float("nan")),
-                                    "unknown", time.time(), 0.0) for _ in keys]
-            out += list(zip(keys, outcomes))
+                wait(list(self.futures), return_when="FIRST_COMPLETED")
+            except CancelledError:  # distributed raises when a finished task was cancelled: handled below
+                pass
+            done = sorted((f for f in self.futures if f.status != "pending"), key=lambda f: self.futures[f][0][0])
+            lost = [self.futures.pop(f) for f in done if f.cancelled() and self.shipped is not None]
+            if lost:  # never started: a dead worker took the scattered benchmark with it. Ship it again.
+                self.bench_ref = self.client.scatter(self.shipped, broadcast=True, hash=False)
+                for task in lost:
+                    self.submit_many(*task)
+            for fut in (f for f in done if f in self.futures):  # simultaneous completions: ask order
+                keys = self.futures.pop(fut)[0]
+                try:
+                    outcomes = fut.result()
+                except Exception as e:  # the worker died or the task was lost
+                    outcomes = [Outcome(Result.failed("crashed", f"{type(e).__name__}: {e}", cost=float("nan")),
+                                        "unknown", time.time(), 0.0) for _ in keys]
+                out += list(zip(keys, outcomes))
         return out
 
     def prefetch(self, config, fidelity: dict) -> None:
@@ -214,16 +228,19 @@ def executor(bench: Benchmark, name: str | None, bench_kwargs: dict, workers: in
         import dask
         # A trial whose process dies is a crashed trial, not one Dask reschedules on another worker
         # (by default up to 3 times: a trial that kills its process would take 4 workers with it).
-        with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        # A worker holds only the task it runs (saturation 1: none queued behind it), so a crash takes no other.
+        with dask.config.set({"distributed.scheduler.allowed-failures": 0,
+                              "distributed.scheduler.worker-saturation": 1.0}):
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                    dashboard_address=None, silence_logs=logging.ERROR)
         client = Client(cluster)
         capacity = workers
+    shipped = None if name is not None else bench
     try:
-        ref = (name, dict(bench_kwargs)) if name is not None else client.scatter(bench, broadcast=True, hash=False)
+        ref = (name, dict(bench_kwargs)) if shipped is None else client.scatter(shipped, broadcast=True, hash=False)
     except Exception:
         client.close()
         if cluster is not None:
             cluster.close()
         raise
-    return Dask(client, cluster, ref, capacity)
+    return Dask(client, cluster, ref, capacity, shipped)
