@@ -164,7 +164,7 @@ def decide(low: Importance, space: ConfigurationSpace, anchor: dict, n: int, pro
     if list(space) != low.names:
         raise errors.AnalysisError("the importance was computed on another space than the one to scope")
     agr, sources, guard = _guard(low, probe, rule)
-    fitted = [tunability.fit_all(imp.extra["encoded"], rule.n_boot, seed) for imp in sources]
+    fitted = [tunability.fitted(imp, rule.n_boot, seed) for imp in sources]
     sur = fitted[0] if len(fitted) == 1 else tunability.mean(*fitted)
     label = " + ".join(imp.fidelity.label for imp in sources)
     choice = tunability.choose(sources[0].extra["encoded"], anchor, n, max_tune, (), rule.n_boot, rule.level, seed,

@@ -171,7 +171,7 @@ def marginals(imp, space, stem: Path, top: int = 4, names: list[str] | None = No
     metric = first.extra["encoded"].metric
     for k, i in enumerate(imps):
         enc = i.extra["encoded"]
-        surs = tunability.fit_all(enc, n_boot, seed)
+        surs = tunability.fitted(i, n_boot, seed)
         colour = f"C{k}"
         for ax, n in zip(axes.flat, names):
             kind, x, grid = _axis(enc.space, n)

@@ -295,6 +295,15 @@ def fit_all(enc: Encoded, n_boot: int, seed: int = 0) -> list[Surrogate]:
     return out
 
 
+def fitted(imp, n_boot: int, seed: int = 0) -> list[Surrogate]:
+    """`fit_all` of an fANOVA importance's configurations, kept on the importance: the decision and the
+    report's figures read the same surrogates, fitted once."""
+    key = ("surrogates", n_boot, seed)
+    if key not in imp.extra:
+        imp.extra[key] = fit_all(imp.extra["encoded"], n_boot, seed)
+    return imp.extra[key]
+
+
 def value(sur: Surrogate, space: ConfigurationSpace, anchor: dict, tuned, n: int, draws: int = DRAWS,
           seed: int = 0) -> float:
     """V(tuned, n) on one surrogate: the expected best of `n` draws of the anchor with `tuned` drawn."""

@@ -134,3 +134,12 @@ def test_ranges_hold_the_anchor():
     far = dict(anchor, x0=0.02)  # far from x0's optimum (0.8): the top quantile alone would leave it out
     lo, hi = tunability.ranges(sur, cs, far, ["x0", "x1"])["x0"]
     assert lo <= 0.02 and C[0] <= hi
+
+
+def test_the_decision_and_its_figures_read_surrogates_fitted_once():
+    from types import SimpleNamespace
+    enc, _ = encoded(100)
+    imp = SimpleNamespace(extra={"encoded": enc})
+    sur = tunability.fitted(imp, 2, 0)
+    assert tunability.fitted(imp, 2, 0) is sur and len(sur) == 3
+    assert tunability.fitted(imp, 3, 0) is not sur  # another number of resamples is another fit
