@@ -13,7 +13,9 @@ from hpobench.paper.sections import transfer
 pytestmark = pytest.mark.slow  # each build draws every figure
 
 ROOT = Path(__file__).resolve().parents[1] / "results"
-COPY = ("throughput/jax_vs_torch.jsonl", "analysis_synthetic/tau_vs_n.csv", "analysis_synthetic/coverage.json",
+COPY = ("throughput/jax_vs_torch.jsonl", "throughput/resnet20_2026-12-07.jsonl",
+        "throughput/resnet20_avx2_2026-12-07.jsonl", "analysis_synthetic/tau_vs_n.csv",
+        "analysis_synthetic/coverage.json",
         "optimizers_synthetic/summary.md", "optimizers_synthetic/summary.csv", "cifar10_cpu/meta.json",
         "strategies/holdout.parquet", "strategies/landscape.json", "strategies_live/runs.parquet",
         "strategies_live/curves.parquet", "strategies_live/settings.json", "strategies_live/versus_surrogate.parquet",

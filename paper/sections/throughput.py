@@ -26,3 +26,30 @@ def read(p: Paper, path: str = "throughput/jax_vs_torch.jsonl") -> None:
                        ("torch_bf16_over_jax", "torch-bf16", "jax")):
         ratio = t[a] / t[b] if a in t and b in t else pd.Series([np.nan])
         p.put(name, f"{ratio.min():.2f}-{ratio.max():.2f}", src)
+
+
+CPUS = {"AVX-512 (Intel Xeon)": "throughput/resnet20_2026-12-07.jsonl",
+        "AVX2 (AMD EPYC, Zen 3)": "throughput/resnet20_avx2_2026-12-07.jsonl"}
+
+
+def read_cpus(p: Paper, files: dict[str, str] = CPUS) -> None:
+    """ResNet-20 against PyTorch's better layout on each CPU (issue 33's runs, one file per CPU)."""
+    rows = []
+    for cpu, path in files.items():
+        lines = [json.loads(s) for s in (p.results / path).read_text().splitlines() if s.strip()]
+        df = pd.DataFrame([x for x in lines if "framework" in x])
+        t = df.pivot_table(index="resolution", columns="framework", values="img_per_s")
+        share = df[df.framework == "jax"].set_index("resolution")["share_of_peak"]
+        for px, r in t.iterrows():
+            torch = max(r["torch"], r["torch-cl"])
+            rows.append({"cpu": cpu, "px": int(px), "jax": round(r["jax"]), "torch": round(r["torch"]),
+                         "torch-cl": round(r["torch-cl"]), "jax / better torch": round(r["jax"] / torch, 2),
+                         "jax share of peak": round(float(share[px]), 2)})
+    t = pd.DataFrame(rows)
+    p.table("throughput_cpus", t)
+    src = p.results / next(iter(files.values()))
+    for tag, cpu in zip(("avx512", "avx2"), files):
+        ratio = t.loc[t.cpu == cpu, "jax / better torch"]
+        p.put(f"r20_lead_{tag}", " / ".join(f"{x:.2f}" for x in ratio), p.results / files[cpu])
+    p.put("r20_cpus_at_goal", int((t["jax / better torch"] >= 1.2).sum()), src, "{:d}")
+    p.put("r20_cells", len(t), src, "{:d}")
