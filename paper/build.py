@@ -29,6 +29,7 @@ from hpobench.paper.sections import (
 
 HERE = Path(__file__).parent
 V2_GAINS = "strategies_live_b30/anchored_gains_v2_n"  # anchored_gains.py on study v2, by the scope's size
+FASHION = "strategies_live_fashion_tool"  # strategies_live_fashion's runs with study v2's rule beside them
 
 
 def _in(folder: str, names) -> tuple[str, ...]:
@@ -42,9 +43,8 @@ PARTS = {"study": (cpu_study.read, cpu_study.NEEDS),
          "live": (live.read, _in("strategies_live", strategies.TABLES) + ("strategies_live/surrogate/table.parquet",)),
          "live_v2": (live.read_v2, _in("strategies_live_v2", strategies.TABLES)),
          "live_v3": (live.read_v3, _in("strategies_live_v3", (*strategies.TABLES, "versus_tool.parquet"))),
-         "live_fashion": (functools.partial(live.read_v3, folder="strategies_live_fashion", tag="livef",
-                                            name="live_fashion"),
-                          _in("strategies_live_fashion", (*strategies.TABLES, "versus_tool.parquet"))),
+         "live_fashion": (functools.partial(live.read_v3, folder=FASHION, tag="livef", name="live_fashion"),
+                          _in(FASHION, (*strategies.TABLES, "versus_tool.parquet"))),
          "live_v3_bohb": (functools.partial(live.read_confirm, folder="strategies_live_v3_bohb_paper", tag="live3b",
                                             name="live_v3_bohb"),
                           ("strategies_live_v3_bohb_paper/versus_confirm.parquet",)),

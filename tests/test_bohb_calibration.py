@@ -43,5 +43,7 @@ def test_one_seed_reproduces_the_recorded_calibration_rows(tmp_path):
     recorded = pd.read_csv(RECORDED)
     both = new.merge(recorded, on=["function", "optimizer", "seed", "fraction"], suffixes=("", "_recorded"))
     assert len(both) == len(new) == 9
-    for col in ("budget", "spent", "n_trials", "n_full", "incumbent_trial", "observed", "regret"):
+    for col in ("budget", "spent", "n_trials", "n_full", "incumbent_trial"):
         assert (both[col] == both[f"{col}_recorded"]).all(), col
+    for col in ("observed", "regret"):  # the same trials; the values to rounding (AVX2 and AVX-512 sum differently)
+        assert np.allclose(both[col], both[f"{col}_recorded"], rtol=1e-12, atol=0), col
