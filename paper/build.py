@@ -61,7 +61,7 @@ PARTS = {"study": (cpu_study.read, cpu_study.NEEDS),
          "tunability": (tunability.read, tunability.NEEDS),
          "surrogate_v2": (surrogate_check.read, ("surrogate_v2/summary.json",)),
          "throughput": (throughput.read, ("throughput/jax_vs_torch.jsonl",)),
-         "throughput_cpus": (throughput.read_cpus, tuple(throughput.CPUS.values())),
+         "throughput_cpus": (throughput.read_cpus, throughput.CPU_FILES),
          "synthetic": (synthetic.read, ("analysis_synthetic/coverage.json", "optimizers_synthetic/summary.csv")),
          "estimators": (estimators.read, ("importance_battery/summary.json", "bohb_peers/goal.json"))}
 

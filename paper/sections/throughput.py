@@ -11,11 +11,16 @@ import pandas as pd
 from hpobench.paper.render import Paper
 
 
-def read(p: Paper, path: str = "throughput/jax_vs_torch.jsonl") -> None:
-    src = p.results / path
+def _runs(src) -> tuple[float, pd.DataFrame]:
+    """A throughput file's fp32 peak (its machine line) and its runs (one row per framework and model)."""
     lines = [json.loads(s) for s in src.read_text().splitlines() if s.strip()]
     peak = next(x["peak_fp32_gflops"] for x in lines if "peak_fp32_gflops" in x)
-    df = pd.DataFrame([x for x in lines if "framework" in x])
+    return peak, pd.DataFrame([x for x in lines if "framework" in x])
+
+
+def read(p: Paper, path: str = "throughput/jax_vs_torch.jsonl") -> None:
+    src = p.results / path
+    peak, df = _runs(src)
     t = df.pivot_table(index=["model", "resolution"], columns="framework", values="img_per_s").reset_index()
     p.table("throughput", t.round(0))
     jax = df[df.framework == "jax"]
@@ -28,28 +33,27 @@ def read(p: Paper, path: str = "throughput/jax_vs_torch.jsonl") -> None:
         p.put(name, f"{ratio.min():.2f}-{ratio.max():.2f}", src)
 
 
-CPUS = {"AVX-512 (Intel Xeon)": "throughput/resnet20_2026-12-07.jsonl",
-        "AVX2 (AMD EPYC, Zen 3)": "throughput/resnet20_avx2_2026-12-07.jsonl"}
+CPUS = {"avx512": ("AVX-512 (Intel Xeon)", "throughput/resnet20_2026-12-07.jsonl"),
+        "avx2": ("AVX2 (AMD EPYC, Zen 3)", "throughput/resnet20_avx2_2026-12-07.jsonl")}  # tag -> (CPU, file)
+CPU_FILES = tuple(path for _, path in CPUS.values())
 
 
-def read_cpus(p: Paper, files: dict[str, str] = CPUS) -> None:
+def read_cpus(p: Paper, files: dict[str, tuple[str, str]] = CPUS) -> None:
     """ResNet-20 against PyTorch's better layout on each CPU (issue 33's runs, one file per CPU)."""
-    rows = []
-    for cpu, path in files.items():
-        lines = [json.loads(s) for s in (p.results / path).read_text().splitlines() if s.strip()]
-        df = pd.DataFrame([x for x in lines if "framework" in x])
+    rows, leads = [], {}
+    for tag, (cpu, path) in files.items():
+        df = _runs(p.results / path)[1]
         t = df.pivot_table(index="resolution", columns="framework", values="img_per_s")
         share = df[df.framework == "jax"].set_index("resolution")["share_of_peak"]
-        for px, r in t.iterrows():
-            torch = max(r["torch"], r["torch-cl"])
-            rows.append({"cpu": cpu, "px": int(px), "jax": round(r["jax"]), "torch": round(r["torch"]),
-                         "torch-cl": round(r["torch-cl"]), "jax / better torch": round(r["jax"] / torch, 2),
-                         "jax share of peak": round(float(share[px]), 2)})
+        lead = (t["jax"] / t[["torch", "torch-cl"]].max(axis=1)).round(2)
+        rows += [{"cpu": cpu, "px": int(px), "jax": round(r["jax"]), "torch": round(r["torch"]),
+                  "torch-cl": round(r["torch-cl"]), "jax / better torch": lead[px],
+                  "jax share of peak": round(float(share[px]), 2)} for px, r in t.iterrows()]
+        leads[tag] = (" / ".join(f"{x:.2f}" for x in lead), p.results / path)
     t = pd.DataFrame(rows)
     p.table("throughput_cpus", t)
-    src = p.results / next(iter(files.values()))
-    for tag, cpu in zip(("avx512", "avx2"), files):
-        ratio = t.loc[t.cpu == cpu, "jax / better torch"]
-        p.put(f"r20_lead_{tag}", " / ".join(f"{x:.2f}" for x in ratio), p.results / files[cpu])
+    for tag, (text, src) in leads.items():
+        p.put(f"r20_lead_{tag}", text, src)
+    src = p.results / next(iter(files.values()))[1]
     p.put("r20_cpus_at_goal", int((t["jax / better torch"] >= 1.2).sum()), src, "{:d}")
     p.put("r20_cells", len(t), src, "{:d}")
