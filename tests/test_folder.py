@@ -7,6 +7,8 @@ removed again afterwards.
 """
 
 import shutil
+import subprocess
+import sys
 import tarfile
 import zlib
 
@@ -225,3 +227,17 @@ def test_scope_on_100_classes_via_cli(hundred, tmp_path, capsys):
     df = pd.read_parquet(out / "evaluations.parquet")
     assert 35 <= len(df) <= 35 + scope.CONFIRM and (df["status"] == "ok").sum() >= 25  # + the best at low
     assert df["info"].str.contains('"num_classes": 100').all() and (df["config.depth"] == 8).all()
+
+
+@pytest.mark.slow
+def test_processes_preparing_one_tree_at_once_prepare_it_once(tree, tmp_path):
+    """Two processes loading a tree nobody prepared yet (a grid's workers, parallel tests): one prepares
+    it, the other waits for the lock and reads that cache; both see the same arrays."""
+    code = ("import sys; from hpobench import data; d = data.load_folder(sys.argv[1], native=8); "
+            "print(d.x_train.shape, int(d.x_train.sum()), d.classes)")
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(tree)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [err[-2000:] for _, err in outs]
+    assert outs[0][0] == outs[1][0] and outs[0][0].strip()
+    assert sum("hpobench: preparing folder/" in err for _, err in outs) == 1, [err for _, err in outs]

@@ -16,6 +16,7 @@ on stderr in the project's words (`preparing`); stdout stays a command's result.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import functools
 import json
 import os
@@ -81,6 +82,20 @@ def preparing(what: str, source: str | os.PathLike, verb: str = "preparing"):
           file=sys.stderr, flush=True)
 
 
+@contextlib.contextmanager
+def _once(cache: Path):
+    """Whether `cache` still needs preparing, asked under an exclusive lock held meanwhile: of processes
+    preparing the same data at once (a grid's workers or parallel tests on a fresh machine), one prepares
+    and the others wait, then read its cache."""
+    if (cache / "done").exists():
+        yield False
+        return
+    cache.mkdir(parents=True, exist_ok=True)
+    with open(cache / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or the process dies
+        yield not (cache / "done").exists()
+
+
 def _arrays(name: str, source: str | None) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], tuple[str, ...]]:
     """(x, y) per split, from the .npy cache or by preparing the tfds builder once."""
     if name in sources.CLASSES:
@@ -88,20 +103,22 @@ def _arrays(name: str, source: str | None) -> tuple[dict[str, tuple[np.ndarray, 
         tag = f"-{zlib.crc32(str(Path(source).resolve()).encode()):08x}" if source else ""
         cache = data_dir() / "arrays" / f"{name}-{sources.VERSION}{tag}"
         classes = sources.CLASSES[name]
-        if not (cache / "done").exists():
-            path = sources.find(name, source)
-            if path is None:
-                raise DataError(f"dataset {name!r} not found; to get it, {sources.HOW_TO_GET[name]}")
-            from hpobench.data import local  # imports tfds: only when preparing
-            builder = local.BUILDERS[name](source=path, data_dir=str(data_dir() / "tfds"))
-            with preparing(name, path):
-                builder.download_and_prepare()
-                _save(cache, _read_source(builder.as_data_source()))
+        with _once(cache) as todo:
+            if todo:
+                path = sources.find(name, source)
+                if path is None:
+                    raise DataError(f"dataset {name!r} not found; to get it, {sources.HOW_TO_GET[name]}")
+                from hpobench.data import local  # imports tfds: only when preparing
+                builder = local.BUILDERS[name](source=path, data_dir=str(data_dir() / "tfds"))
+                with preparing(name, path):
+                    builder.download_and_prepare()
+                    _save(cache, _read_source(builder.as_data_source()))
     else:
         cache = data_dir() / "arrays" / f"{name}-catalog"
-        if not (cache / "done").exists():
-            from hpobench.data import catalog
-            _save(cache, catalog.load(name, data_dir() / "tfds"))
+        with _once(cache) as todo:
+            if todo:
+                from hpobench.data import catalog
+                _save(cache, catalog.load(name, data_dir() / "tfds"))
         classes = tuple(str(i) for i in range(int(np.load(cache / "y_train.npy").max()) + 1))
     out = {s: (np.load(cache / f"x_{s}.npy"), np.load(cache / f"y_{s}.npy")) for s in ("train", "test")}
     return out, classes
@@ -159,21 +176,27 @@ def load_folder(path: str | os.PathLike, native: int = 32) -> Dataset:
     slug = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in p.name)[:40]
     key = f"folder-{slug}-{zlib.crc32(str(p).encode()):08x}-{fingerprint}-{native}px-{sources.VERSION}"
     cache = data_dir() / "arrays" / key
-    if not (cache / "done").exists():
-        tree = sources.scan_folder(p)
-        splits = dict(tree.splits)
-        if "test" not in splits:
-            members = splits["train"]
-            rest, held = stratified_split(np.array([label for _, label in members]), TEST_FRACTION, SPLIT_SEED)
-            splits = {"train": tuple(members[i] for i in rest), "test": tuple(members[i] for i in held)}
-        from hpobench.data import local  # imports tfds: only when preparing
-        builder = local.ImageFolder(tree=tree, splits=splits, native=native, data_dir=str(data_dir() / "tfds" / key))
-        with preparing(f"folder/{p.name} at {native}x{native}", p):
-            builder.download_and_prepare()
-            cache.mkdir(parents=True, exist_ok=True)
-            (cache / "classes.json").write_text(json.dumps({"classes": list(tree.classes), "source": str(p),
-                                                             "test": "folder" if "test" in tree.splits else "carved"}))
-            _save(cache, _read_source(builder.as_data_source()))
+    with _once(cache) as todo:
+        if todo:
+            _prepare_folder(p, native, key, cache)
     classes = tuple(json.loads((cache / "classes.json").read_text())["classes"])
     arrays = {s: (np.load(cache / f"x_{s}.npy"), np.load(cache / f"y_{s}.npy")) for s in ("train", "test")}
     return _dataset(f"folder/{p.name}", arrays, classes)
+
+
+def _prepare_folder(p: Path, native: int, key: str, cache: Path) -> None:
+    """`load_folder`'s tfds preparation of the tree at `p` into `cache`."""
+    tree = sources.scan_folder(p)
+    splits = dict(tree.splits)
+    if "test" not in splits:
+        members = splits["train"]
+        rest, held = stratified_split(np.array([label for _, label in members]), TEST_FRACTION, SPLIT_SEED)
+        splits = {"train": tuple(members[i] for i in rest), "test": tuple(members[i] for i in held)}
+    from hpobench.data import local  # imports tfds: only when preparing
+    builder = local.ImageFolder(tree=tree, splits=splits, native=native, data_dir=str(data_dir() / "tfds" / key))
+    with preparing(f"folder/{p.name} at {native}x{native}", p):
+        builder.download_and_prepare()
+        cache.mkdir(parents=True, exist_ok=True)
+        (cache / "classes.json").write_text(json.dumps({"classes": list(tree.classes), "source": str(p),
+                                                         "test": "folder" if "test" in tree.splits else "carved"}))
+        _save(cache, _read_source(builder.as_data_source()))
