@@ -142,8 +142,9 @@ class Surrogate:
             out[~some] = self.partition.model.predict(Xc[~some])
         if some.any():
             fill = np.random.default_rng([self.seed, 7]).uniform(size=(FILLS, 1, Xc.shape[1]))
-            Z = np.where(nan[some][None], fill, Xc[some][None]).reshape(-1, Xc.shape[1])
-            out[some] = np.asarray(self.partition.model.predict(Z), float).reshape(FILLS, -1).mean(0)
+            Z = np.where(nan[some][None], fill, Xc[some][None])
+            # one fill at a time: inside one, a coordinate inactive in every row is constant (`_Sum.predict`)
+            out[some] = np.mean([np.asarray(self.partition.model.predict(z), float) for z in Z], 0)
         return np.clip(out, *self.bounds)  # boosting can overshoot what any configuration reached
 
 

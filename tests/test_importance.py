@@ -107,8 +107,28 @@ def test_boosting_runs_on_one_openmp_thread(monkeypatch):
     rng = np.random.default_rng(0)
     X = rng.uniform(size=(200, 3))
     part = fanova.fit_boosted(X, X[:, 0] + X[:, 1] * X[:, 2], seed=0)
-    part.model.predict(X)
-    assert len(seen) == 5 and all(s == {1} for s in seen), seen  # 2 fits, their residual, the sum's 2
+    part.model.predict(X)  # reads the trees' nodes itself: no OpenMP
+    assert len(seen) == 3 and all(s == {1} for s in seen), seen  # 2 fits and their residual
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3])
+def test_the_boosted_sum_predicts_bit_for_bit_as_scikit_learn(depth):
+    """`_Sum` walks the trees itself, and once for the trees on no varying column: every row, NaN
+    anywhere, a constant target (trees that are one leaf) give scikit-learn's numbers exactly."""
+    from sklearn.ensemble import HistGradientBoostingRegressor
+    rng = np.random.default_rng(depth)
+    X = rng.uniform(size=(300, 6))
+    X[rng.uniform(size=X.shape) < 0.1] = np.nan
+    y = np.sin(6 * np.nan_to_num(X[:, 0])) + np.nan_to_num(X[:, 1] * X[:, 2]) + rng.normal(0, 0.1, 300)
+    kw = dict(max_depth=depth, random_state=0)
+    first = HistGradientBoostingRegressor(max_iter=60, **kw).fit(X, y)
+    models = [first, HistGradientBoostingRegressor(max_iter=30, **kw).fit(X, y - first.predict(X)),
+              HistGradientBoostingRegressor(max_iter=5, **kw).fit(X, np.full(300, 0.3))]
+    total = fanova.surrogate._Sum(models)
+    anchor = np.repeat(rng.uniform(size=(1, 6)), 500, 0)
+    for Z in (rng.uniform(size=(500, 6)), anchor, np.where(rng.uniform(size=(500, 6)) < 0.05, np.nan, anchor),
+              np.column_stack([anchor[:, :4], rng.uniform(size=(500, 2))]), X):
+        assert total.predict(Z).tobytes() == sum(m.predict(Z) for m in models).tobytes()
 
 
 def test_boosted_shares_recover_a_symmetric_u_shape():

@@ -128,14 +128,65 @@ def hierarchy(regions: dict[int, dict[int, np.ndarray]], d: int) -> list[list[in
 
 
 class _Sum:
-    """Prediction of several fitted models added up."""
+    """Prediction of several fitted HistGradientBoostingRegressors added up, equal bit for bit to
+    `sum(m.predict(X) for m in models)` but computed here from their trees' nodes: a tree that splits
+    on no column varying across the rows of X has one value for all of them, read once. The tunability
+    game predicts an anchor with a few coordinates redrawn, so most trees are such; scikit-learn
+    walked every tree for every row, one call per tree (most of the decision's time)."""
 
     def __init__(self, models):
         self.models = models
+        trees = [(i, p[0].nodes) for i, m in enumerate(models) for p in m._predictors]
+        start = np.cumsum([0] + [len(nodes) for _, nodes in trees])
+        nodes = np.concatenate([nodes for _, nodes in trees])
+        self.model = np.array([i for i, _ in trees])
+        self.root = start[:-1]
+        offset = np.repeat(self.root, np.diff(start))
+        self.leaf = nodes["is_leaf"].astype(bool)
+        self.feature = nodes["feature_idx"].astype(np.intp)
+        self.threshold = nodes["num_threshold"].astype(float)
+        self.nan_left = nodes["missing_go_to_left"].astype(bool)
+        self.left = np.where(self.leaf, np.arange(len(nodes)), nodes["left"].astype(np.intp) + offset)
+        self.right = np.where(self.leaf, np.arange(len(nodes)), nodes["right"].astype(np.intp) + offset)
+        self.value = nodes["value"].astype(float)
+        self.depth = int(nodes["depth"].max())
+        self.uses = np.zeros((len(trees), models[0].n_features_in_), bool)  # tree -> the columns it splits on
+        tree_of = np.repeat(np.arange(len(trees)), np.diff(start))
+        self.uses[tree_of[~self.leaf], self.feature[~self.leaf]] = True
+        self.baseline = [float(m._baseline_prediction.ravel()[0]) for m in models]
+
+    def _walk(self, X: np.ndarray, trees: np.ndarray, nan: bool) -> np.ndarray:
+        """The leaf value of each of `trees` for each row of X, (len(trees), len(X)): scikit-learn's
+        rule, x <= threshold goes left and NaN where the node says."""
+        XT = np.ascontiguousarray(X.T)
+        node = self.root[trees][:, None]  # the roots: one node per tree, so its columns are whole rows of XT
+        x = XT[self.feature[node[:, 0]]]
+        for level in range(self.depth):
+            if level:
+                x = XT[self.feature[node], np.arange(len(X))]
+            left = x <= self.threshold[node]
+            if nan:
+                left = np.where(np.isnan(x), self.nan_left[node], left)
+            node = np.where(left, self.left[node], self.right[node])
+        return np.broadcast_to(self.value[node], (len(trees), len(X)))  # trees that are one leaf: (T, 1)
 
     def predict(self, X):
-        with _one_thread():
-            return sum(m.predict(X) for m in self.models)
+        X = np.ascontiguousarray(X, dtype=float)
+        nan = bool(np.isnan(X).any())
+        varying = (X != X[:1]).any(0)  # NaN != NaN: a NaN column counts as varying
+        moving = self.uses[:, varying].any(1)
+        each: list = [None] * len(moving)
+        for t, v in zip(np.flatnonzero(moving), self._walk(X, np.flatnonzero(moving), nan)):
+            each[t] = v
+        for t, v in zip(np.flatnonzero(~moving), self._walk(X[:1], np.flatnonzero(~moving), nan)[:, 0]):
+            each[t] = v
+        total = 0
+        for i, base in enumerate(self.baseline):  # scikit-learn's order of additions, so its rounding
+            out = np.zeros(len(X)) + base
+            for t in np.flatnonzero(self.model == i):
+                out += each[t]
+            total = total + out
+        return total
 
 
 def _one_thread():
