@@ -44,9 +44,10 @@ $(VENV)/.tests: $(VENV)/.installed
 	$(BIN)/pip install -q -e '.[test,peers,bench]'
 	touch $@
 
-# Every test, the slow tier included.
+# Every test, the slow tier included, a test file per worker on up to 4 cores (pytest-xdist; a file's tests
+# share its fixtures, so no worker builds another's).
 test: setup test-debs $(VENV)/.tests
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n auto --maxprocesses 4 --dist loadfile
 
 # The inner loop (target: under 2 minutes on one core): the tests without the `slow` mark, i.e. no compiling,
 # training, subprocesses, Dask clusters, scope job or study harness (tests/test_tiers.py checks the marks).
