@@ -193,18 +193,21 @@ def test_tool_confirm_trains_the_best_at_the_probe_fully_and_tunes_around_the_be
     obs = strategies._trained(table, live, live, setup, 1, known, sc.space)
     budgets = {o.budget for o in obs}
     assert len(budgets) == 3 and sum(o.budget == max(budgets) for o in obs) == k  # low, probe and the confirmed
-    prior, prior_curve = strategies.run_one("tool-prior", "smac", 1, table, live, live, setup)
+    # the same scope, from run_one's cache (what a harness process keeps per strategy and seed)
+    prior, prior_curve = strategies.run_one("tool-prior", "smac", 1, table, live, live, setup,
+                                            {("tool-prior", 1): (sc, done, known)})
     assert prior["reused"] == 1 and prior["trials"] == row["trials"] and prior["n_tuned"] == row["n_tuned"]
     assert prior_curve["incumbent_f1"].iloc[:k].tolist() == curve["incumbent_f1"].iloc[:k].tolist()
     assert prior["final_f1"] >= max(f1) and prior_curve["total"].max() <= setup.budget * full + 1e-9
     # tool-anchor: the same anchor, every hyperparameter tuned from it
-    whole, _, _ = strategies.confirmed(table, live, live, setup, seed=1, whole=True)
+    whole, whole_done, _ = strategies.confirmed(table, live, live, setup, seed=1, whole=True)
     assert whole.tuned == list(live.config_space) and whole.cost == sc.cost
     assert live.config(whole.space.get_default_configuration()) == live.config(anchor)
     spaces.check_subspace(whole.space, live.config_space)
     assert {n: (h.lower, h.upper) for n, h in whole.space.items() if hasattr(h, "lower")} == \
         {n: (h.lower, h.upper) for n, h in live.config_space.items() if hasattr(h, "lower")}
-    got, _ = strategies.run_one("tool-anchor", "smac", 1, table, live, live, setup)
+    got, _ = strategies.run_one("tool-anchor", "smac", 1, table, live, live, setup,
+                                {("tool-anchor", 1): (whole, whole_done, known)})
     assert got["reused"] == 1 and got["n_tuned"] == len(list(live.config_space)) and got["final_f1"] >= max(f1)
 
 

@@ -161,9 +161,13 @@ def _scoping(study: pd.DataFrame, live, s: Setup, seed: int, confirm: int) -> tu
     """The tools' scoping data for `seed` (`_draw`), its importance at the low fidelity and the probe
     (bootstrapped together, in that order) and its cost."""
     rows = _draw(study, live, s, np.random.default_rng(seed), confirm)
+    return rows, _importances(rows, live, s, seed), float(rows["cost"].sum())
+
+
+def _importances(rows: pd.DataFrame, live, s: Setup, seed: int) -> dict:
     cheap = _cheap(live, s)
     imps = importance.per_fidelity(rows, live.config_space, list(cheap), n_boot=s.n_boot, seed=seed)
-    return rows, {f: imps[f] for f in cheap}, float(rows["cost"].sum())
+    return {f: imps[f] for f in cheap}
 
 
 def _budgeted(imps: dict, live, s: Setup, anchor: dict, n: int, anchored_at: str, cost: float, seed: int) -> Scope:
@@ -183,12 +187,13 @@ def confirmed(study: pd.DataFrame, live, bench, s: Setup, seed: int, whole: bool
     (tool-anchor); `confirm`: how many of the best at the low fidelity also run at the probe. Returns the
     scope (its cost: the scoping's and the confirming trainings'), the confirming trainings' curve, and each
     (configuration, result)."""
-    rows, imps, cost = _scoping(study, live, s, seed, confirm)
-    full = live.cost(live.full_fidelity)
+    rows = _draw(study, live, s, np.random.default_rng(seed), confirm)
+    cost, full = float(rows["cost"].sum()), live.cost(live.full_fidelity)
     n = left(live, s, cost)
-    if n < 1:
+    if n < 1:  # before the importance is computed
         raise ValueError(f"budget {s.budget:g} leaves {n + CONFIRM_FULL} full trainings after scoping (cost "
                          f"{cost / full:.3g}); tool-confirm needs more than {CONFIRM_FULL}: raise --budget")
+    imps = _importances(rows, live, s, seed)
     tops = decision.top(rows, live.config_space, _cheap(live, s)[::-1], live.metric, k=CONFIRM_FULL)
     results = [bench.evaluate(t["config"], live.full_fidelity, seed=seed) for t in tops]
     f1 = tabular.scored_f1(pd.DataFrame([vars(r) for r in results]))
