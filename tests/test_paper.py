@@ -26,7 +26,8 @@ COPY = ("throughput/jax_vs_torch.jsonl", "throughput/resnet20_2026-12-07.jsonl",
         "strategies_live_b30/anchored_gains_agreement.csv",
         *(f"strategies_live_b30/anchored_gains_v2_n{n}/anchored_gains_agreement.csv" for n in (40, 100, 200)),
         "strategies_live_b30_sized/anchors.csv",
-        *(f"strategies_live_{v}/{f}" for v in ("v2", "v3", "fashion_tool", "v3_bohb_paper", "b30", "b30_sized")
+        *(f"strategies_live_{v}/{f}"
+          for v in ("v2", "v3", "fashion_tool", "v3_bohb_paper", "v3_bohb", "b30", "b30_sized")
           for f in ("runs.parquet", "curves.parquet", "anytime.parquet", "settings.json")))
 
 
@@ -44,7 +45,7 @@ def results(tmp_path_factory):
         t[t["seed"] < 3].to_parquet(res / f"strategies/{name}.parquet")
     for folder in ("strategies", "strategies_live", "strategies_live/surrogate", "strategies_live_v2",
                    "strategies_live_v3", "strategies_live_fashion_tool", "strategies_live_v3_bohb_paper",
-                   "strategies_live_b30", "strategies_live_b30_sized"):
+                   "strategies_live_v3_bohb", "strategies_live_b30", "strategies_live_b30_sized"):
         strategy_tables.run(res / folder)
     (res / "cifar10_cpu_v2").mkdir()
     shutil.copy(ROOT / "cifar10_cpu_v2/meta.json", res / "cifar10_cpu_v2/meta.json")
