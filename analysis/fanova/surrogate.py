@@ -135,24 +135,23 @@ class _Sum:
     walked every tree for every row, one call per tree (most of the decision's time)."""
 
     def __init__(self, models):
-        self.models = models
         trees = [(i, p[0].nodes) for i, m in enumerate(models) for p in m._predictors]
         start = np.cumsum([0] + [len(nodes) for _, nodes in trees])
         nodes = np.concatenate([nodes for _, nodes in trees])
         self.model = np.array([i for i, _ in trees])
         self.root = start[:-1]
         offset = np.repeat(self.root, np.diff(start))
-        self.leaf = nodes["is_leaf"].astype(bool)
+        leaf = nodes["is_leaf"].astype(bool)
         self.feature = nodes["feature_idx"].astype(np.intp)
         self.threshold = nodes["num_threshold"].astype(float)
         self.nan_left = nodes["missing_go_to_left"].astype(bool)
-        self.left = np.where(self.leaf, np.arange(len(nodes)), nodes["left"].astype(np.intp) + offset)
-        self.right = np.where(self.leaf, np.arange(len(nodes)), nodes["right"].astype(np.intp) + offset)
+        self.left = np.where(leaf, np.arange(len(nodes)), nodes["left"].astype(np.intp) + offset)
+        self.right = np.where(leaf, np.arange(len(nodes)), nodes["right"].astype(np.intp) + offset)
         self.value = nodes["value"].astype(float)
         self.depth = int(nodes["depth"].max())
         self.uses = np.zeros((len(trees), models[0].n_features_in_), bool)  # tree -> the columns it splits on
         tree_of = np.repeat(np.arange(len(trees)), np.diff(start))
-        self.uses[tree_of[~self.leaf], self.feature[~self.leaf]] = True
+        self.uses[tree_of[~leaf], self.feature[~leaf]] = True
         self.baseline = [float(m._baseline_prediction.ravel()[0]) for m in models]
 
     def _walk(self, X: np.ndarray, trees: np.ndarray, nan: bool) -> np.ndarray:

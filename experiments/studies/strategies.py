@@ -193,14 +193,13 @@ def confirmed(study: pd.DataFrame, live, bench, s: Setup, seed: int, whole: bool
     if n < 1:  # before the importance is computed
         raise ValueError(f"budget {s.budget:g} leaves {n + CONFIRM_FULL} full trainings after scoping (cost "
                          f"{cost / full:.3g}); tool-confirm needs more than {CONFIRM_FULL}: raise --budget")
-    imps = _importances(rows, live, s, seed)
     tops = decision.top(rows, live.config_space, _cheap(live, s)[::-1], live.metric, k=CONFIRM_FULL)
     results = [bench.evaluate(t["config"], live.full_fidelity, seed=seed) for t in tops]
     f1 = tabular.scored_f1(pd.DataFrame([vars(r) for r in results]))
     best = tops[int(np.argmax(f1))]
     sc = Scope(hpobench.spaces.narrow(live.config_space, {}, {}, best["config"]), cost, list(live.config_space),
                "everything, from the anchor") if whole else \
-        _budgeted(imps, live, s, best["config"], n,
+        _budgeted(_importances(rows, live, s, seed), live, s, best["config"], n,
                   f"the best of the {CONFIRM_FULL} best at {best['fidelity']}, trained fully", cost, seed)
     done = pd.DataFrame({"spent": cost + full * np.arange(1, len(tops) + 1), "f1": f1,
                          "incumbent_trial": [int(np.argmax(f1[: i + 1])) for i in range(len(tops))]})

@@ -196,7 +196,6 @@ def _prepare_folder(p: Path, native: int, key: str, cache: Path) -> None:
     builder = local.ImageFolder(tree=tree, splits=splits, native=native, data_dir=str(data_dir() / "tfds" / key))
     with preparing(f"folder/{p.name} at {native}x{native}", p):
         builder.download_and_prepare()
-        cache.mkdir(parents=True, exist_ok=True)
         (cache / "classes.json").write_text(json.dumps({"classes": list(tree.classes), "source": str(p),
                                                          "test": "folder" if "test" in tree.splits else "carved"}))
         _save(cache, _read_source(builder.as_data_source()))
