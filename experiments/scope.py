@@ -31,10 +31,14 @@ configuration still uniform) and each group trains as one. K (`group_size`) is w
 model of the benchmark (`hpobench.benchmarks.resnet.max_group`: a group under `GROUP_BOUND`) allows
 for the largest shape the space can draw at the low fidelity, and at most as many as keep `GROUPS`
 independent draws of the static part among the low-fidelity configurations; `group=1` (`--group 1`)
-draws them one by one, as before. The configurations are ordered one per group first (the default,
-then the first member of every group, then the second, ...), so the probe's prefix spans as many
-groups as it can. Every recorded row carries its group (`cluster`) and the importance bootstrap
-resamples groups (`results/grouped_bootstrap/`).
+draws them one by one, as before. The probe trains whole programs of the low fidelity (`probed`: the
+configurations the low fidelity trained together, in order, as many as fit in n_probe; the confirmed
+best come alone), so it runs the programs already built: a part of a group is a new program, and
+at the scope's tiny fidelities building one costs more than the trainings it runs (`make run`'s
+probe 152 -> 72 s, 98 s of it building before; its rho is estimated as well from such units,
+`results/probe_units/`). The configurations are ordered one per group first (the default, then
+the first member of every group, then the second, ...). Every recorded row carries its group
+(`cluster`) and the importance bootstrap resamples groups (`results/grouped_bootstrap/`).
 
 hold: hyperparameters the user holds fixed while scoping (their values in every configuration);
 they are reported as held, not judged. rule="variance": study v2's rule instead, the smallest set
@@ -112,13 +116,13 @@ class Plan:
     n_low: int
     n_probe: int
     cost: float  # planned total, <= budget
-    confirm: int = 0  # the best at the low fidelity also run at the probe (beside the first n_probe)
+    confirm: int = 0  # the best at the low fidelity also run at the probe (beside the n_probe, `probed`)
 
 
 @dataclass(frozen=True)
 class Round:
     n_low: int  # cumulative: configurations at the low fidelity after this round
-    n_probe: int  # ... of which also at the probe (the first ones)
+    n_probe: int  # ... of which at most this many also at the probe (`probed`)
     cost: float  # cumulative planned cost
 
 
@@ -313,6 +317,17 @@ def interleave(groups: list[int]) -> list[int]:
     return sorted(range(len(groups)), key=lambda i: (rank[i], groups[i]))
 
 
+def probed(units: list[list[int]], n: int) -> list[int]:
+    """Positions trained at the probe: whole `units` (configurations trained together at the low
+    fidelity, `Benchmark.groups`), in order, each that still fits in `n`; the first `n` positions when
+    none fits. Units of one configuration each (a design drawn one by one): the first `n`."""
+    out: list[int] = []
+    for u in units:
+        if len(out) + len(u) <= n:
+            out += u
+    return sorted(out) if out else sorted(i for u in units for i in u)[:n]
+
+
 def check_resamples(n_boot: int) -> None:
     """The bootstrap resamples of the analysis, checked before any training or reading."""
     if n_boot < 2:
@@ -426,7 +441,7 @@ def run(name, budget: float, out: str | Path, low: dict | None = None, probe: di
     n = steps[-1].n_low - 1
     configs = spaces.sample(space, n, seed, grouped=k_group if k_group > 1 else 0)
     clusters = spaces.clusters(n, k_group if k_group > 1 else 0)
-    if k_group > 1:  # one per group first: the probe's prefix spans as many groups as it can
+    if k_group > 1:  # one per group first (the probe takes whole units, `probed`)
         order = interleave(clusters)
         configs, clusters = [configs[i] for i in order], [clusters[i] for i in order]
     else:
@@ -436,8 +451,10 @@ def run(name, budget: float, out: str | Path, low: dict | None = None, probe: di
     done = records.read_rounds(out) if adaptive else []
     history = []
     for k, step in enumerate(steps):
+        units = (bench.groups(configs[:step.n_low], p.low) if k_group > 1 else [[i] for i in range(step.n_low)])
+        at_probe = set(probed(units, step.n_probe))
         cells = [Cell(cell_key(name, bench_kwargs, c, f, seed), i, c, f, seed, clusters[i])
-                 for i, c in enumerate(configs) for f, m in ((p.low, step.n_low), (p.probe, step.n_probe)) if i < m]
+                 for i, c in enumerate(configs) for f, m in ((p.low, i < step.n_low), (p.probe, i in at_probe)) if m]
         last = k == len(steps) - 1
         if k < len(done) and not last and (not done[k]["settled"] or not stop):
             history.append(done[k])  # analysed before an interruption: it did not stop there
@@ -451,7 +468,7 @@ def run(name, budget: float, out: str | Path, low: dict | None = None, probe: di
                                p.confirm)
             cells += [Cell(cell_key(name, bench_kwargs, configs[t["config_id"]], p.probe, seed), t["config_id"],
                            configs[t["config_id"]], p.probe, seed, clusters[t["config_id"]])
-                      for t in top if t["config_id"] >= step.n_probe]
+                      for t in top if t["config_id"] not in at_probe]  # alone: its unit's rest would cost more
         df = run(all_cells=cells, desc=f"scope round {k + 1}/{len(steps)}" if adaptive else "scope")
         df = df[df["key"].isin({c.key for c in cells})]
         if rule != "variance":

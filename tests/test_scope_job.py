@@ -382,6 +382,17 @@ def test_group_size_follows_the_memory_model_and_keeps_enough_draws():
     assert scope.interleave([0, 1, 1, 1, 2, 2, 2, 3, 3]) == [0, 1, 4, 7, 2, 5, 8, 3, 6]
 
 
+def test_the_probe_takes_whole_programs_of_the_low_fidelity():
+    """`probed`: whole units in order, each that still fits (a later small one may); one by one it is
+    the prefix; when no unit fits, the first n positions."""
+    units = [[0], [1, 5], [2, 6, 9], [3, 7], [4, 8]]
+    assert scope.probed(units, 5) == [0, 1, 3, 5, 7]  # [2, 6, 9] would make 6; [3, 7] still fits
+    assert scope.probed(units, 6) == [0, 1, 2, 5, 6, 9]
+    assert scope.probed(units, 10) == list(range(10))
+    assert scope.probed([[i] for i in range(20)], 15) == list(range(15))
+    assert scope.probed([[0, 1, 2], [3, 4, 5]], 2) == [0, 1]
+
+
 def test_cli_group_errors_are_one_line(tmp_path, capsys):
     from hpobench.experiments import cli
     base = ["scope", "synthetic/partial", "--budget", "300", "--out", str(tmp_path / "o")]
@@ -397,8 +408,8 @@ def test_scope_on_a_resnet_trains_groups_and_records_them(tmp_path):
     """A tiny scope of the real ResNet (depth and width held, so the programs are small): its
     configurations come in groups of 4 sharing the batch size, each group trains together at the
     low fidelity (with any other sharing its batch size: one program), every row records its
-    group, the probe's prefix spans one per group first, and a resume with another --group is
-    refused."""
+    group, the probe trains whole programs of the low fidelity and builds none of them again (beside
+    them the confirmed best, alone), and a resume with another --group is refused."""
     import json
 
     from hpobench.analysis import bootstrap, encode, importance, trials
@@ -421,6 +432,12 @@ def test_scope_on_a_resnet_trains_groups_and_records_them(tmp_path):
     together = at_low.groupby("config.batch_size")["cluster"].transform("size")  # one program each (<= 16)
     assert (trained == together).all() and (trained >= at_low["cluster"].map(sizes)).all()  # groups train as one
     assert at_low.loc[:5, "cluster"].is_unique  # one per group first
+    at_probe = df[df["fidelity.epochs"] == 2].set_index("config_id")
+    units = [set(u) for u in at_low.groupby("config.batch_size").groups.values()]  # the low fidelity's programs
+    whole = set().union(*(u for u in units if u <= set(at_probe.index)))
+    assert 0 < len(whole) <= 15 and len(set(at_probe.index) - whole) <= scope.promoted(20)
+    built = at_probe["info"].map(lambda i: json.loads(i)["build_s"])
+    assert (built.loc[sorted(whole)] == 0).all() and (at_low["info"].map(lambda i: json.loads(i)["build_s"]) > 0).any()
     assert (df["status"] == "ok").all() and res.decision.n == 5
     assert "grouped design: up to 4 configurations per draw" in (out / "report.md").read_text()
     space = spaces.fix(hpobench.get("resnet/fashion_mnist").config_space, hold)
