@@ -27,9 +27,10 @@ TEST_DEBS := chromium
 test-debs:
 	@$(call APT,$(TEST_DEBS))
 
-# The main job: decide what to tune for the ResNet on Fashion-MNIST (9.3 min measured on a fresh clone, 2-core
-# AVX-512 Xeon, set-up included: a new venv from pip's cache, the dataset and every program built from empty;
-# 9.9 and 10.9 min in two such runs on a 2-core AVX2 AMD EPYC, the same decision both times).
+# The main job: decide what to tune for the ResNet on Fashion-MNIST (8.3 min measured on a fresh clone, 2-core
+# AVX2 AMD EPYC, 2026-12-08, set-up included: a new venv from pip's cache, the dataset and every program built
+# from empty; before the probe trained whole programs, results/probe_units/: 9.3 min on an AVX-512 Xeon, 9.9 to
+# 12.8 min on AVX2 EPYCs).
 run: setup
 	$(BIN)/hpobench scope resnet/fashion_mnist --budget 0.6 --n-low 30 --resolution 7 --out runs/scope
 
