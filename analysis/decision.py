@@ -90,9 +90,18 @@ class Decision:
 
     @property
     def plan(self) -> Plan:
-        """The recommended plan: the one predicted best."""
+        """The recommended plan: the one predicted best; of plans tied there (`tied`), the first that
+        tunes rather than the anchor as it is, since tuning the scope trains the anchor first (4.)."""
+        tied = self.tied
+        return next((p for p in tied if p.name != "anchor"), tied[0]) if tied else self.plans[0]
+
+    @property
+    def tied(self) -> list[Plan]:
+        """The plans predicted best, equal to rounding: predictions are held inside the metric's observed
+        range, so plans that all reach the best value the scope saw tie and the surrogate cannot rank them."""
         ranked = [p for p in self.plans if np.isfinite(p.predicted)]
-        return max(ranked, key=lambda p: p.predicted) if ranked else self.plans[0]
+        top = max((p.predicted for p in ranked), default=np.nan)
+        return [p for p in ranked if np.isclose(p.predicted, top, rtol=1e-9, atol=0)]
 
     def table(self) -> pd.DataFrame:
         rows = []

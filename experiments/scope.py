@@ -908,6 +908,13 @@ def _answer(source: Source, dec, result: Outcome) -> list:
                              "draws, the comparison between plans is what counts):"),
                    page.Table([dict(plan=x.name + (" (recommended)" if x is rec else ""),
                                     predicted=x.predicted * metric.sign, what=x.what) for x in plans])]
+        tied = [x.name for x in dec.tied]
+        if len(tied) > 1:
+            blocks.append(page.Text(f"The plans {', '.join(tied)} are predicted alike: each reaches the best "
+                                    f"{metric.name} the scope observed, beyond which the surrogate does not predict, "
+                                    "so it cannot rank them" + ("; tuning the scope trains the anchor first, so a tune "
+                                                                "is recommended over the anchor alone." if "anchor" in
+                                                                tied else "; the first is recommended.")))
         if rec.name in cmds:
             blocks += [page.Text("Run it:"), page.Code(cmds[rec.name])]
         others = [x.name for x in plans if x is not rec and x.name in cmds]

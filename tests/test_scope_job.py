@@ -485,3 +485,20 @@ def test_the_report_of_a_scope_for_30_tuning_trainings_gives_the_sized_design(tm
     text = scope.larger(bench, scope.plan(bench, 600, n_low=40, confirm=scope.promoted(40)), 600, 30)
     scope.run(bench.name, 600, tmp_path / "out", progress=False, tune_budget=30, **FEW)
     assert text and text in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_plans_tied_at_the_observed_best_recommend_a_tune_not_the_anchor_alone():
+    """Predictions are held inside the observed range, so plans reaching the best value seen tie (to
+    rounding): the recommendation then tunes (its first configuration is the anchor) rather than train
+    the anchor alone; a clear winner is still the one predicted best, the anchor included."""
+    space = hpobench.get("synthetic/partial").config_space
+    dec = decision.everything(space, "x")
+    assert dec.plan.name == "everything" and dec.tied == []  # no prediction: the one plan there is
+    P = decision.Plan
+    tie = [P("anchor", 0.7645, ""), P("scope", 0.7645 - 1e-13, ""), P("screen", 0.7645, ""), P("everything", 0.65, "")]
+    dec = dataclasses.replace(dec, plans=tie)
+    assert dec.plan.name == "scope" and [p.name for p in dec.tied] == ["anchor", "scope", "screen"]
+    dec = dataclasses.replace(dec, plans=[P("anchor", 0.80, ""), P("scope", 0.79, ""), P("everything", 0.7, "")])
+    assert dec.plan.name == "anchor" and len(dec.tied) == 1
+    dec = dataclasses.replace(dec, plans=[P("anchor", 0.70, ""), P("scope", 0.79, ""), P("screen", 0.79, "")])
+    assert dec.plan.name == "scope"
