@@ -30,6 +30,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from hpobench import spaces
+from hpobench.analysis import encode, trials
 from hpobench.benchmarks import tabular
 from hpobench.experiments.studies.strategies import LIVES, Setup
 
@@ -43,17 +45,9 @@ def matrix(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
     res = int(df["fidelity.resolution"].min())
     s = Setup()
     fids = {"low": s.low | {"resolution": res}, "probe": s.probe | {"resolution": res},
-            "full": df.sort_values(["fidelity.epochs", "fidelity.data_fraction", "fidelity.resolution"])
-            .iloc[-1][["fidelity.epochs", "fidelity.data_fraction", "fidelity.resolution"]]
-            .rename(lambda c: c.split(".")[1]).to_dict()}
-    cfg = [c for c in df.columns if c.startswith("config.")]
-    key = ["|".join(map(str, r)) for r in df[cfg].itertuples(index=False)]
-    df = df.assign(key=key)
-    cols = {}
-    for name, f in fids.items():
-        at = np.logical_and.reduce([np.isclose(df[f"fidelity.{k}"].astype(float), float(v)) for k, v in f.items()])
-        cols[name] = df[at].groupby("key")["f1"].mean()
-    m = pd.DataFrame(cols).dropna()
+            "full": trials.fidelities(df)[-1]}
+    df = df.assign(key=encode.config_keys(df, spaces.resnet()))
+    m = pd.DataFrame({name: trials.at(df, f).groupby("key")["f1"].mean() for name, f in fids.items()}).dropna()
     static = df.drop_duplicates("key").set_index("key").loc[m.index, [f"config.{x}" for x in STATIC]]
     return m, static.astype(str).agg("/".join, axis=1)
 
